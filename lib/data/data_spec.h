@@ -1,0 +1,27 @@
+// data_spec.h: the `data:` section of a run spec.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace mp {
+
+struct SplitSpec {
+  std::string x;  // HDF5 dataset path of the inputs, e.g. /train/x
+  std::string y;  // HDF5 dataset path of the labels or targets, e.g. /train/y
+};
+
+struct DataSpec {
+  std::string file;                // HDF5 file (relative paths: against the spec file's folder,
+                                   // then the working directory)
+  SplitSpec train{"/train/x", "/train/y"};
+  SplitSpec val{"/val/x", "/val/y"};  // empty x = no validation
+  double input_scale = 1.0;        // inputs are multiplied by this (1/255 for uint8 images)
+  int64_t batch_size = 32;         // per rank, per micro-batch, >= 1
+  bool shuffle = true;             // seeded shuffle each epoch
+  bool drop_last = true;           // drop the last incomplete batch of an epoch
+  bool in_memory = false;          // load the whole split into memory at start
+  int64_t prefetch = 2;            // batches prepared ahead by the background thread, >= 1
+  bool check_finite = false;       // scan float inputs for NaN/Inf at start (exit 3)
+};
+
+}  // namespace mp

@@ -1,0 +1,70 @@
+#include "nn/layer_spec.h"
+
+namespace mp {
+
+namespace {
+
+ParamDesc p_int(std::string n, int64_t def, double lo, std::string doc, bool required = false) {
+  ParamDesc d{std::move(n), ParamKind::Int, def, required, lo, 1e300, false, {}, std::move(doc)};
+  return d;
+}
+ParamDesc p_float(std::string n, double def, double lo, double hi, bool hi_excl, std::string doc) {
+  return ParamDesc{std::move(n), ParamKind::Float, def, false, lo, hi, hi_excl, {}, std::move(doc)};
+}
+ParamDesc p_bool(std::string n, bool def, std::string doc) {
+  return ParamDesc{std::move(n), ParamKind::Bool, def, false, 0, 0, false, {}, std::move(doc)};
+}
+ParamDesc p_choice(std::string n, std::string def, std::vector<std::string> ch, std::string doc) {
+  return ParamDesc{std::move(n), ParamKind::Choice, std::move(def), false, 0, 0, false,
+                   std::move(ch), std::move(doc)};
+}
+
+}  // namespace
+
+const std::vector<ParamDesc>& common_layer_params() {
+  static const std::vector<ParamDesc> common = {
+      ParamDesc{"name", ParamKind::String, std::string(), false, 0, 0, false, {},
+                "name used for this layer's parameters (default: its position, e.g. layers.3)"},
+      p_choice("precision", "auto", {"auto", "fp32"},
+               "auto: the policy's compute dtype; fp32: run this layer in fp32 (per-layer override)"),
+  };
+  return common;
+}
+
+const std::vector<LayerDesc>& layer_catalog() {
+  static const std::vector<LayerDesc> catalog = {
+      {"linear", false,
+       {p_int("out", 0, 1, "output features", true), p_bool("bias", true, "add a learned bias"),
+        p_choice("init", "kaiming_uniform",
+                 {"kaiming_uniform", "kaiming_normal", "xavier_uniform", "xavier_normal", "normal",
+                  "zeros"},
+                 "weight initialiser (bias starts at zero)"),
+        p_float("init_std", 0.02, 0.0, 1e300, false, "standard deviation for init: normal")},
+       "fully connected: y = x W^T + b over the last dimension"},
+      {"relu", false, {}, "max(x, 0)"},
+      {"gelu", false,
+       {p_choice("approximate", "tanh", {"tanh", "none"}, "tanh approximation or exact erf form")},
+       "Gaussian error linear unit"},
+      {"tanh", false, {}, "hyperbolic tangent"},
+      {"sigmoid", false, {}, "logistic sigmoid"},
+      {"silu", false, {}, "x * sigmoid(x) (swish)"},
+      {"dropout", false, {p_float("p", 0.1, 0.0, 1.0, true, "probability of zeroing an element")},
+       "inverted dropout (scales kept elements by 1/(1-p) in training, identity in eval)"},
+      {"layernorm", false,
+       {p_float("eps", 1e-5, 1e-12, 1.0, false, "added to the variance"),
+        p_bool("affine", true, "learned scale (gamma) and shift (beta)")},
+       "layer normalisation over the last dimension; statistics in fp32"},
+      {"flatten", false, {}, "collapse all but the batch dimension"},
+      {"residual", true, {}, "y = x + f(x) for the listed layers f (output shape must match input)"},
+      {"sequential", true, {}, "the listed layers applied in order"},
+  };
+  return catalog;
+}
+
+const LayerDesc* find_layer_desc(std::string_view type) {
+  for (const auto& d : layer_catalog())
+    if (d.type == type) return &d;
+  return nullptr;
+}
+
+}  // namespace mp
