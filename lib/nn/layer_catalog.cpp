@@ -1,5 +1,7 @@
 #include "nn/layer_spec.h"
 
+#include "core/error.h"
+
 namespace mp {
 
 namespace {
@@ -65,6 +67,16 @@ const LayerDesc* find_layer_desc(std::string_view type) {
   for (const auto& d : layer_catalog())
     if (d.type == type) return &d;
   return nullptr;
+}
+
+LayerSpec default_layer_spec(std::string_view type) {
+  const LayerDesc* d = find_layer_desc(type);
+  MP_CHECK(d != nullptr, "default_layer_spec: unknown layer type " + std::string(type));
+  LayerSpec s;
+  s.type = d->type;
+  for (const auto& p : common_layer_params()) s.params[p.name] = p.def;
+  for (const auto& p : d->params) s.params[p.name] = p.def;
+  return s;
 }
 
 }  // namespace mp

@@ -19,3 +19,19 @@ struct Parameter {
 using ParamList = std::vector<Parameter*>;
 
 }  // namespace mp
+
+namespace mp {
+
+class Backend;
+
+// Allocates a parameter: fp32 master (unless `master_fp32` is false and `working` is not fp32, in
+// which case the working tensor is the only copy), a working copy in `working` (the master
+// itself for fp32), and a zeroed fp32 gradient.
+Parameter make_parameter(Backend& be, std::string name, const Shape& shape, DType working,
+                         bool master_fp32, bool decay);
+// Sets the parameter from fp32 values held in `values_f32` (same shape): master and working.
+void set_parameter_values(Backend& be, Parameter& p, const Tensor& values_f32);
+// working <- RNE(master) where they are distinct tensors.
+void sync_working(Backend& be, Parameter& p);
+
+}  // namespace mp

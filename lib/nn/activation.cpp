@@ -1,0 +1,20 @@
+#include "nn/activation.h"
+
+namespace mp {
+
+const Tensor& Activation::forward(Context& ctx, const Tensor& x) {
+  x_ = as_dtype(ctx.be, x, xcast_);
+  ensure_buffer(ctx.be, y_, x_.shape(), dtype());
+  ctx.be.activation_forward(act_, x_, y_);
+  return y_;
+}
+
+const Tensor& Activation::backward(Context& ctx, const Tensor& dy_in) {
+  if (!need_dx_) return dx_;
+  const Tensor& dy = as_dtype(ctx.be, dy_in, dycast_);
+  ensure_buffer(ctx.be, dx_, x_.shape(), dtype());
+  ctx.be.activation_backward(act_, x_, dy, dx_);
+  return dx_;
+}
+
+}  // namespace mp

@@ -1,0 +1,31 @@
+// linear.h: fully connected layer y = x W^T + b over the last dimension.
+// W [out, in] and b [out] have fp32 masters; the GEMMs read the working copies in the layer's
+// dtype, accumulate in fp32, add b in fp32 and round y once. dW and db are written into the fp32
+// gradient buffers with beta = 1 (accumulation across micro-batches).
+#pragma once
+#include "nn/layer.h"
+
+namespace mp {
+
+class Linear : public Layer {
+ public:
+  Linear(int64_t out, bool bias, std::string init, double init_std)
+      : out_(out), has_bias_(bias), init_(std::move(init)), init_std_(init_std) {}
+  Shape infer(const Shape& in) override;
+  // Allocates and initialises W (and b) once infer() has fixed the input width.
+  void create_params(Backend& be, bool master_fp32, uint64_t seed, uint64_t offset);
+  const Tensor& forward(Context& ctx, const Tensor& x) override;
+  const Tensor& backward(Context& ctx, const Tensor& dy) override;
+  void collect_params(ParamList& out) override;
+
+ private:
+  int64_t in_ = 0, out_;
+  bool has_bias_;
+  std::string init_;
+  double init_std_;
+  Parameter w_, b_;
+  Tensor x_;             // the input seen by forward, in this layer's dtype
+  Tensor xcast_, dycast_, y_, dx_;
+};
+
+}  // namespace mp

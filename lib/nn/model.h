@@ -1,0 +1,55 @@
+// model.h: a network built from the spec's layer list: shape inference, parameter creation and
+// initialisation, forward/backward through the root sequence, and a per-layer summary.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "nn/layer.h"
+#include "nn/sequential.h"
+
+namespace mp {
+
+struct ModelOptions {
+  DType compute = DType::F32;           // the policy's compute dtype
+  bool master_fp32 = true;              // false: pure low precision (no fp32 master copy)
+  std::vector<std::string> fp32_layers; // names of layers kept in fp32
+  uint64_t seed = 0;                    // initialisation seed
+  bool need_input_grad = false;         // compute d(loss)/d(input) too (tests, probing)
+};
+
+struct LayerRow {
+  std::string name, type;
+  int depth = 0;     // nesting level (children of residual/sequential are deeper)
+  Shape out_shape;   // per sample
+  int64_t params = 0;
+  DType dtype = DType::F32;
+  int64_t activation_elems = 0;  // per sample, saved or produced for backward
+};
+
+class Model {
+ public:
+  // Throws ConfigError (naming the layer's file:line:col) for shape or spec problems.
+  static std::unique_ptr<Model> build(Backend& be, const std::vector<LayerSpec>& layers,
+                                      const Shape& sample_shape, const ModelOptions& opt);
+
+  const Tensor& forward(Context& ctx, const Tensor& x) { return root_.forward(ctx, x); }
+  // Accumulates parameter gradients; returns d/d(input) when built with need_input_grad.
+  const Tensor& backward(Context& ctx, const Tensor& dy) { return root_.backward(ctx, dy); }
+
+  const ParamList& params() const { return params_; }
+  Parameter* find_param(const std::string& name) const;
+  int64_t num_params() const;
+  const Shape& input_shape() const { return input_shape_; }
+  const Shape& output_shape() const { return root_.out_shape(); }
+  std::vector<LayerRow> summary();
+  // "name:shape;..." over all parameters: checkpoints from another model are rejected by it.
+  std::string signature() const;
+
+ private:
+  Sequential root_;
+  ParamList params_;
+  Shape input_shape_;
+};
+
+}  // namespace mp

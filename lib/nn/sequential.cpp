@@ -1,0 +1,62 @@
+#include "nn/sequential.h"
+
+namespace mp {
+
+Shape Sequential::infer(const Shape& in) {
+  Shape s = in;
+  for (auto& l : layers_) s = l->infer(s);
+  return out_shape_ = s;
+}
+
+const Tensor& Sequential::forward(Context& ctx, const Tensor& x) {
+  const Tensor* cur = &x;
+  for (auto& l : layers_) cur = &l->forward(ctx, *cur);
+  return *cur;
+}
+
+const Tensor& Sequential::backward(Context& ctx, const Tensor& dy) {
+  const Tensor* cur = &dy;
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) cur = &(*it)->backward(ctx, *cur);
+  return *cur;
+}
+
+void Sequential::collect_params(ParamList& out) {
+  for (auto& l : layers_) l->collect_params(out);
+}
+
+std::vector<Layer*> Sequential::children() {
+  std::vector<Layer*> v;
+  for (auto& l : layers_) v.push_back(l.get());
+  return v;
+}
+
+void Sequential::set_need_input_grad(bool need) {
+  need_dx_ = need;
+  if (!layers_.empty()) layers_.front()->set_need_input_grad(need);
+}
+
+Shape Residual::infer(const Shape& in) {
+  const Shape out = body_->infer(in);
+  if (out != in)
+    throw ConfigError(where_ + ": residual: the wrapped layers map " + shape_str(in) + " to " +
+                      shape_str(out) + "; a residual block must keep the shape (x + f(x))");
+  return out_shape_ = in;
+}
+
+const Tensor& Residual::forward(Context& ctx, const Tensor& x) {
+  x_ = as_dtype(ctx.be, x, xcast_);
+  const Tensor& f = body_->forward(ctx, x_);
+  ensure_buffer(ctx.be, y_, x_.shape(), dtype());
+  ctx.be.add(x_, f, y_);
+  return y_;
+}
+
+const Tensor& Residual::backward(Context& ctx, const Tensor& dy_in) {
+  const Tensor& dy = as_dtype(ctx.be, dy_in, dycast_);
+  const Tensor& df = body_->backward(ctx, dy);
+  ensure_buffer(ctx.be, dx_, dy.shape(), dtype());
+  ctx.be.add(dy, df, dx_);
+  return dx_;
+}
+
+}  // namespace mp

@@ -1,0 +1,40 @@
+// sequential.h: containers. Sequential applies its children in order; Residual computes
+// y = x + f(x) for the sequence f (shapes must match), with the sum in fp32 rounded once.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "nn/layer.h"
+
+namespace mp {
+
+class Sequential : public Layer {
+ public:
+  void add(std::unique_ptr<Layer> l) { layers_.push_back(std::move(l)); }
+  Shape infer(const Shape& in) override;
+  const Tensor& forward(Context& ctx, const Tensor& x) override;
+  const Tensor& backward(Context& ctx, const Tensor& dy) override;
+  void collect_params(ParamList& out) override;
+  std::vector<Layer*> children() override;
+  void set_need_input_grad(bool need) override;
+
+ private:
+  std::vector<std::unique_ptr<Layer>> layers_;
+};
+
+class Residual : public Layer {
+ public:
+  Residual() : body_(std::make_unique<Sequential>()) {}
+  Sequential& body() { return *body_; }
+  Shape infer(const Shape& in) override;
+  const Tensor& forward(Context& ctx, const Tensor& x) override;
+  const Tensor& backward(Context& ctx, const Tensor& dy) override;
+  void collect_params(ParamList& out) override { body_->collect_params(out); }
+  std::vector<Layer*> children() override { return body_->children(); }
+
+ private:
+  std::unique_ptr<Sequential> body_;
+  Tensor x_, xcast_, dycast_, y_, dx_;
+};
+
+}  // namespace mp

@@ -1,0 +1,301 @@
+// nn_gradcheck.cpp: every layer's forward against an independent fp64 reference, and its input
+// and parameter gradients against central finite differences of that fp64 reference
+// (relative error <= 1e-3), on awkward sizes (1, odd, non-multiples of the vector width).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <random>
+
+#include "nn/loss.h"
+#include "nn/model.h"
+
+using namespace mp;
+using Vec = std::vector<double>;
+using RefFn = std::function<Vec(const Vec& x, const std::vector<Vec>& params)>;
+
+namespace {
+
+// fp32-representable random values away from 0 (so relu's kink is never straddled by FD).
+Vec random_vec(size_t n, std::mt19937_64& g, double lo = 0.1, double hi = 1.0) {
+  std::uniform_real_distribution<double> mag(lo, hi);
+  std::bernoulli_distribution sign(0.5);
+  Vec v(n);
+  for (auto& x : v) x = static_cast<float>((sign(g) ? -1 : 1) * mag(g));
+  return v;
+}
+
+std::vector<float> to_f(const Vec& v) { return std::vector<float>(v.begin(), v.end()); }
+Vec to_d(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
+
+double dot(const Vec& a, const Vec& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+// |a - b| <= tol * (|b| + 1e-2 * max|b|) elementwise.
+void check_close(const Vec& got, const Vec& want, double tol, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  double mx = 0;
+  for (double w : want) mx = std::max(mx, std::abs(w));
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double err = std::abs(got[i] - want[i]);
+    if (err > tol * (std::abs(want[i]) + 1e-2 * mx) && bad++ < 3)
+      FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
+  }
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements off");
+}
+
+LayerSpec spec(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
+  LayerSpec s = default_layer_spec(type);
+  for (auto& [k, v] : kv) s.params[k] = v;
+  s.where = "test";
+  return s;
+}
+
+// ---- fp64 references ------------------------------------------------------------------------
+Vec ref_linear(const Vec& x, const Vec& w, const Vec* b, int64_t in, int64_t out) {
+  const int64_t rows = static_cast<int64_t>(x.size()) / in;
+  Vec y(static_cast<size_t>(rows * out));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double s = b ? (*b)[static_cast<size_t>(o)] : 0.0;
+      for (int64_t i = 0; i < in; ++i) s += x[static_cast<size_t>(r * in + i)] * w[static_cast<size_t>(o * in + i)];
+      y[static_cast<size_t>(r * out + o)] = s;
+    }
+  return y;
+}
+
+double act_ref(const std::string& a, double x) {
+  if (a == "relu") return x > 0 ? x : 0;
+  if (a == "tanh") return std::tanh(x);
+  if (a == "sigmoid") return 1 / (1 + std::exp(-x));
+  if (a == "silu") return x / (1 + std::exp(-x));
+  if (a == "gelu_exact") return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+  if (a == "gelu_tanh")
+    return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+  throw std::runtime_error("no ref for " + a);
+}
+
+Vec ref_layernorm(const Vec& x, const Vec& g, const Vec& b, int64_t cols, double eps) {
+  Vec y(x.size());
+  const int64_t rows = static_cast<int64_t>(x.size()) / cols;
+  for (int64_t r = 0; r < rows; ++r) {
+    double m = 0, v = 0;
+    for (int64_t c = 0; c < cols; ++c) m += x[static_cast<size_t>(r * cols + c)];
+    m /= static_cast<double>(cols);
+    for (int64_t c = 0; c < cols; ++c) v += std::pow(x[static_cast<size_t>(r * cols + c)] - m, 2);
+    v /= static_cast<double>(cols);
+    for (int64_t c = 0; c < cols; ++c) {
+      const size_t i = static_cast<size_t>(r * cols + c);
+      y[i] = (x[i] - m) / std::sqrt(v + eps) * g[static_cast<size_t>(c)] + b[static_cast<size_t>(c)];
+    }
+  }
+  return y;
+}
+
+struct Case {
+  std::string label;
+  std::vector<LayerSpec> layers;
+  int64_t batch, in;
+  RefFn ref;
+};
+
+// Runs forward/backward of the model and checks against the fp64 reference and its FD gradients.
+void run_case(const Case& c) {
+  CAPTURE(c.label);
+  auto be = make_cpu_backend(1);
+  ModelOptions opt;
+  opt.seed = 7;
+  opt.need_input_grad = true;
+  auto model = Model::build(*be, c.layers, {c.in}, opt);
+  // Non-trivial parameters (layernorm starts at gamma=1, beta=0; biases at 0): randomise them.
+  std::mt19937_64 g(42);
+  std::vector<Vec> params;
+  for (Parameter* p : model->params()) {
+    Vec v = random_vec(static_cast<size_t>(p->master.numel()), g, 0.05, 0.6);
+    Tensor t = from_host_floats(*be, to_f(v), p->master.shape(), DType::F32);
+    set_parameter_values(*be, *p, t);
+    params.push_back(v);
+  }
+  const Vec x = random_vec(static_cast<size_t>(c.batch * c.in), g);
+  Tensor xt = from_host_floats(*be, to_f(x), {c.batch, c.in}, DType::F32);
+  Context ctx{*be, true, 3, 0};
+  const Tensor& y = model->forward(ctx, xt);
+  const Vec yd = to_d(to_host_floats(*be, y));
+  const Vec yref = c.ref(x, params);
+  check_close(yd, yref, 1e-5, "forward");
+
+  const Vec r = random_vec(yd.size(), g);
+  Tensor rt = from_host_floats(*be, to_f(r), y.shape(), DType::F32);
+  const Vec dx = to_d(to_host_floats(*be, model->backward(ctx, rt)));
+
+  // L(x, params) = sum(r * f(x, params)); central differences in fp64.
+  auto L = [&](const Vec& xx, const std::vector<Vec>& pp) { return dot(r, c.ref(xx, pp)); };
+  const double h = 1e-6;
+  Vec fd_x(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    Vec xp = x, xm = x;
+    xp[i] += h;
+    xm[i] -= h;
+    fd_x[i] = (L(xp, params) - L(xm, params)) / (2 * h);
+  }
+  check_close(dx, fd_x, 1e-3, "dL/dx");
+  for (size_t k = 0; k < params.size(); ++k) {
+    Vec fd(params[k].size());
+    for (size_t i = 0; i < fd.size(); ++i) {
+      auto pp = params, pm = params;
+      pp[k][i] += h;
+      pm[k][i] -= h;
+      fd[i] = (L(x, pp) - L(x, pm)) / (2 * h);
+    }
+    check_close(to_d(to_host_floats(*be, model->params()[k]->grad)), fd, 1e-3,
+                "dL/d" + model->params()[k]->name);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("linear: forward and gradients vs fp64 finite differences") {
+  for (auto [b, in, out] : {std::tuple<int64_t, int64_t, int64_t>{3, 7, 5}, {1, 1, 1}, {5, 17, 33}, {2, 16, 1}}) {
+    for (bool bias : {true, false}) {
+      Case c{"linear " + std::to_string(in) + "->" + std::to_string(out) + (bias ? " bias" : ""),
+             {spec("linear", {{"out", out}, {"bias", bias}})}, b, in,
+             [=](const Vec& x, const std::vector<Vec>& p) {
+               return ref_linear(x, p[0], bias ? &p[1] : nullptr, in, out);
+             }};
+      run_case(c);
+    }
+  }
+}
+
+TEST_CASE("activations: forward and input gradients vs fp64 finite differences") {
+  const std::vector<std::pair<std::string, LayerSpec>> acts = {
+      {"relu", spec("relu")},         {"tanh", spec("tanh")},
+      {"sigmoid", spec("sigmoid")},   {"silu", spec("silu")},
+      {"gelu_tanh", spec("gelu")},    {"gelu_exact", spec("gelu", {{"approximate", std::string("none")}})}};
+  for (const auto& [name, s] : acts)
+    for (int64_t n : {1, 13, 67}) {
+      std::string nm = name;
+      run_case({nm + " n=" + std::to_string(n), {s}, 3, n, [nm](const Vec& x, const std::vector<Vec>&) {
+                  Vec y(x.size());
+                  for (size_t i = 0; i < x.size(); ++i) y[i] = act_ref(nm, x[i]);
+                  return y;
+                }});
+    }
+}
+
+TEST_CASE("layernorm: forward and gradients (x, gamma, beta) vs fp64 finite differences") {
+  for (int64_t n : {2, 7, 64, 129}) {
+    run_case({"layernorm n=" + std::to_string(n), {spec("layernorm")}, 3, n,
+              [n](const Vec& x, const std::vector<Vec>& p) { return ref_layernorm(x, p[0], p[1], n, 1e-5); }});
+  }
+}
+
+TEST_CASE("residual and sequential containers: x + f(x) through nested layers") {
+  LayerSpec res = default_layer_spec("residual");
+  res.where = "test";
+  res.children = {spec("linear", {{"out", int64_t{9}}}), spec("tanh")};
+  LayerSpec seq = default_layer_spec("sequential");
+  seq.where = "test";
+  seq.children = {spec("linear", {{"out", int64_t{4}}}), spec("silu")};
+  run_case({"residual(linear,tanh) -> sequential(linear,silu)", {res, seq}, 4, 9,
+            [](const Vec& x, const std::vector<Vec>& p) {
+              Vec f = ref_linear(x, p[0], &p[1], 9, 9);
+              Vec h(x.size());
+              for (size_t i = 0; i < x.size(); ++i) h[i] = x[i] + std::tanh(f[i]);
+              Vec z = ref_linear(h, p[2], &p[3], 9, 4);
+              for (auto& v : z) v = act_ref("silu", v);
+              return z;
+            }});
+}
+
+TEST_CASE("flatten then linear on a [3, 5] per-sample input") {
+  auto be = make_cpu_backend(1);
+  ModelOptions opt;
+  auto m = Model::build(*be, {spec("flatten"), spec("linear", {{"out", int64_t{2}}})}, {3, 5}, opt);
+  CHECK(m->output_shape() == Shape{2});
+  CHECK(m->params()[0]->master.shape() == Shape{2, 15});
+}
+
+TEST_CASE("dropout: kept elements scaled by 1/(1-p), gradient uses the same mask, eval is identity") {
+  auto be = make_cpu_backend(1);
+  ModelOptions opt;
+  opt.need_input_grad = true;
+  auto m = Model::build(*be, {spec("dropout", {{"p", 0.25}})}, {1000}, opt);
+  std::vector<float> ones(2000, 1.0f);
+  Tensor x = from_host_floats(*be, ones, {2, 1000}, DType::F32);
+  Context ctx{*be, true, 11, 5};
+  auto y = to_host_floats(*be, m->forward(ctx, x));
+  int kept = 0;
+  for (float v : y) {
+    CHECK((v == 0.0f || std::abs(v - 1.0f / 0.75f) < 1e-6f));
+    kept += v != 0.0f;
+  }
+  CHECK(std::abs(kept / 2000.0 - 0.75) < 4 * std::sqrt(0.75 * 0.25 / 2000));
+  auto dx = to_host_floats(*be, m->backward(ctx, x));
+  for (size_t i = 0; i < y.size(); ++i) CHECK(dx[i] == y[i]);
+  Context eval{*be, false, 11, 5};
+  auto ye = to_host_floats(*be, m->forward(eval, x));
+  for (float v : ye) CHECK(v == 1.0f);
+}
+
+TEST_CASE("cross-entropy loss and gradient vs fp64 log-softmax, with ignore_index") {
+  auto be = make_cpu_backend(1);
+  std::mt19937_64 g(5);
+  const int64_t n = 5, k = 11;
+  Vec logits = random_vec(static_cast<size_t>(n * k), g, 0.0, 4.0);
+  std::vector<int32_t> labels = {3, 0, -100, 10, 7};
+  Tensor lt = from_host_floats(*be, to_f(logits), {n, k}, DType::F32);
+  Tensor yt = be->empty({n}, DType::I32);
+  be->upload(labels.data(), yt);
+  CrossEntropyLoss loss(-100);
+  const double total = loss.compute(*be, lt, yt, 1.0f, true);
+  auto ref = [&](const Vec& z) {
+    double s = 0;
+    for (int64_t r = 0; r < n; ++r) {
+      if (labels[static_cast<size_t>(r)] == -100) continue;
+      double mx = -1e300, se = 0;
+      for (int64_t j = 0; j < k; ++j) mx = std::max(mx, z[static_cast<size_t>(r * k + j)]);
+      for (int64_t j = 0; j < k; ++j) se += std::exp(z[static_cast<size_t>(r * k + j)] - mx);
+      s += -(z[static_cast<size_t>(r * k + labels[static_cast<size_t>(r)])] - mx - std::log(se));
+    }
+    return s;
+  };
+  CHECK(total == doctest::Approx(ref(logits)).epsilon(1e-6));
+  Vec fd(logits.size());
+  for (size_t i = 0; i < logits.size(); ++i) {
+    Vec p = logits, m = logits;
+    p[i] += 1e-6;
+    m[i] -= 1e-6;
+    fd[i] = (ref(p) - ref(m)) / 2e-6;
+  }
+  check_close(to_d(to_host_floats(*be, loss.grad())), fd, 1e-3, "dCE/dlogits");
+}
+
+TEST_CASE("mse loss and gradient vs fp64") {
+  auto be = make_cpu_backend(1);
+  std::mt19937_64 g(6);
+  const int64_t n = 3, k = 7;
+  Vec pred = random_vec(static_cast<size_t>(n * k), g), tgt = random_vec(static_cast<size_t>(n * k), g);
+  Tensor pt = from_host_floats(*be, to_f(pred), {n, k}, DType::F32);
+  Tensor tt = from_host_floats(*be, to_f(tgt), {n, k}, DType::F32);
+  MseLoss loss;
+  const double total = loss.compute(*be, pt, tt, 1.0f, true);
+  auto ref = [&](const Vec& p) {
+    double s = 0;
+    for (size_t i = 0; i < p.size(); ++i) s += (p[i] - tgt[i]) * (p[i] - tgt[i]);
+    return s / k;  // per-sample mean over elements, summed over samples
+  };
+  CHECK(total == doctest::Approx(ref(pred)).epsilon(1e-6));
+  Vec fd(pred.size());
+  for (size_t i = 0; i < pred.size(); ++i) {
+    Vec p = pred, m = pred;
+    p[i] += 1e-6;
+    m[i] -= 1e-6;
+    fd[i] = (ref(p) - ref(m)) / 2e-6;
+  }
+  check_close(to_d(to_host_floats(*be, loss.grad())), fd, 1e-3, "dMSE/dpred");
+}

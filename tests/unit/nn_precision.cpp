@@ -1,0 +1,178 @@
+// nn_precision.cpp: layers under fp16/bf16 policies. Checks the rounding points of DESIGN.md:
+// outputs and activation gradients are stored in the compute dtype (every value representable),
+// weight gradients stay fp32, GEMM outputs equal the rounding of the fp32-accumulated product of
+// the rounded operands, and results track the fp32 model within the dtype's tolerance. A layer
+// that silently computed in fp32 where the policy says bf16 fails these tests.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include "nn/model.h"
+
+using namespace mp;
+
+namespace {
+
+LayerSpec spec(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
+  LayerSpec s = default_layer_spec(type);
+  for (auto& [k, v] : kv) s.params[k] = v;
+  s.where = "test";
+  return s;
+}
+
+float round_dt(float x, DType dt) {
+  return dt == DType::BF16 ? round_to<bfloat16>(x) : dt == DType::F16 ? round_to<half>(x) : x;
+}
+
+double ulp_tol(DType dt) { return dt == DType::BF16 ? 1.0 / 128 : 1.0 / 1024; }
+
+std::vector<float> randn(size_t n, uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<float> d(0.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+struct Run {
+  std::vector<float> y, dx;
+  std::vector<std::vector<float>> grads;
+  DType y_dtype, dx_dtype;
+};
+
+Run run(const std::vector<LayerSpec>& layers, DType dt, int64_t batch, int64_t in,
+        std::vector<std::string> fp32_layers = {}) {
+  auto be = make_cpu_backend(1);
+  ModelOptions opt;
+  opt.compute = dt;
+  opt.seed = 3;
+  opt.need_input_grad = true;
+  opt.fp32_layers = std::move(fp32_layers);
+  auto m = Model::build(*be, layers, {in}, opt);
+  Tensor x = from_host_floats(*be, randn(static_cast<size_t>(batch * in), 1), {batch, in}, DType::F32);
+  Context ctx{*be, true, 1, 0};
+  const Tensor& y = m->forward(ctx, x);
+  Run r;
+  r.y = to_host_floats(*be, y);
+  r.y_dtype = y.dtype();
+  Tensor dy = from_host_floats(*be, randn(r.y.size(), 2), y.shape(), y.dtype());
+  const Tensor& dx = m->backward(ctx, dy);
+  r.dx = to_host_floats(*be, dx);
+  r.dx_dtype = dx.dtype();
+  for (Parameter* p : m->params()) {
+    CHECK(p->grad.dtype() == DType::F32);
+    CHECK(p->master.dtype() == DType::F32);
+    r.grads.push_back(to_host_floats(*be, p->grad));
+  }
+  return r;
+}
+
+void check_representable(const std::vector<float>& v, DType dt, const char* what) {
+  int bad = 0;
+  for (float x : v) bad += round_dt(x, dt) != x;
+  CHECK_MESSAGE(bad == 0, what << ": " << bad << " values not representable in " << dtype_name(dt));
+}
+
+void check_tracks(const std::vector<float>& lo, const std::vector<float>& ref, double tol, const char* what) {
+  double err = 0, norm = 0;
+  for (size_t i = 0; i < lo.size(); ++i) {
+    err += (lo[i] - ref[i]) * (double)(lo[i] - ref[i]);
+    norm += ref[i] * (double)ref[i];
+  }
+  CHECK_MESSAGE(std::sqrt(err / std::max(norm, 1e-30)) < tol, what);
+}
+
+}  // namespace
+
+TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the compute dtype") {
+  const std::vector<std::vector<LayerSpec>> models = {
+      {spec("linear", {{"out", int64_t{13}}})}, {spec("relu")}, {spec("gelu")}, {spec("tanh")},
+      {spec("sigmoid")}, {spec("silu")}, {spec("layernorm")},
+      {spec("dropout", {{"p", 0.3}})},
+  };
+  for (DType dt : {DType::BF16, DType::F16}) {
+    for (const auto& layers : models) {
+      CAPTURE(layers[0].type);
+      CAPTURE(dtype_name(dt));
+      Run lo = run(layers, dt, 5, 21), ref = run(layers, DType::F32, 5, 21);
+      CHECK(lo.y_dtype == dt);
+      CHECK(lo.dx_dtype == dt);
+      check_representable(lo.y, dt, "forward output");
+      check_representable(lo.dx, dt, "input gradient");
+      // Several rounding steps (input, weights, output) compound: allow a few ulps rms.
+      check_tracks(lo.y, ref.y, 4 * ulp_tol(dt), "forward tracks fp32");
+      check_tracks(lo.dx, ref.dx, 8 * ulp_tol(dt), "input gradient tracks fp32");
+      for (size_t k = 0; k < lo.grads.size(); ++k) check_tracks(lo.grads[k], ref.grads[k], 8 * ulp_tol(dt), "param grad");
+    }
+  }
+}
+
+TEST_CASE("linear under bf16/fp16 equals RNE(fp32 accumulation of rounded x and W, plus fp32 bias)") {
+  for (DType dt : {DType::BF16, DType::F16}) {
+    CAPTURE(dtype_name(dt));
+    auto be = make_cpu_backend(1);
+    ModelOptions opt;
+    opt.compute = dt;
+    opt.seed = 9;
+    const int64_t b = 6, in = 37, out = 11;
+    auto m = Model::build(*be, {spec("linear", {{"out", out}})}, {in}, opt);
+    Parameter* w = m->params()[0];
+    Parameter* bias = m->params()[1];
+    std::vector<float> bvals = randn(static_cast<size_t>(out), 4);
+    set_parameter_values(*be, *bias, from_host_floats(*be, bvals, {out}, DType::F32));
+    auto wm = to_host_floats(*be, w->master);
+    auto ww = to_host_floats(*be, w->working);
+    auto bw = to_host_floats(*be, bias->working);
+    for (size_t i = 0; i < wm.size(); ++i) REQUIRE(ww[i] == round_dt(wm[i], dt));  // working = RNE(master)
+    std::vector<float> xv = randn(static_cast<size_t>(b * in), 8);
+    Tensor x = from_host_floats(*be, xv, {b, in}, DType::F32);
+    Context ctx{*be, true, 0, 0};
+    auto y = to_host_floats(*be, m->forward(ctx, x));
+    int mismatch = 0;
+    for (int64_t r = 0; r < b; ++r)
+      for (int64_t o = 0; o < out; ++o) {
+        double acc = 0;
+        for (int64_t i = 0; i < in; ++i)
+          acc += (double)round_dt(xv[static_cast<size_t>(r * in + i)], dt) * ww[static_cast<size_t>(o * in + i)];
+        acc += bw[static_cast<size_t>(o)];
+        const float want = round_dt(static_cast<float>(acc), dt);
+        const float got = y[static_cast<size_t>(r * out + o)];
+        // fp32 vs fp64 accumulation may flip a rounding exactly at a tie: at most 1 ulp, rarely.
+        if (got != want) {
+          ++mismatch;
+          CHECK(std::abs(got - want) <= std::abs(want) * 2 * ulp_tol(dt) + 1e-30);
+        }
+      }
+    CHECK(mismatch <= 2);
+  }
+}
+
+TEST_CASE("fp32_layers keeps the named layer in fp32 inside a bf16 model") {
+  std::vector<LayerSpec> layers = {spec("linear", {{"out", int64_t{8}}}), spec("relu"),
+                                   spec("linear", {{"out", int64_t{3}}, {"name", std::string("head")}})};
+  Run r = run(layers, DType::BF16, 4, 10, {"head"});
+  CHECK(r.y_dtype == DType::F32);
+  CHECK(r.dx_dtype == DType::BF16);
+  int not_bf16 = 0;
+  for (float v : r.y) not_bf16 += round_dt(v, DType::BF16) != v;
+  CHECK(not_bf16 > 0);  // the head really computed in fp32
+
+  layers[2].params["precision"] = std::string("fp32");
+  layers[2].params["name"] = std::string("");
+  Run r2 = run(layers, DType::BF16, 4, 10);
+  CHECK(r2.y_dtype == DType::F32);
+}
+
+TEST_CASE("pure bf16 (master_weights: none) keeps a single bf16 copy of each weight") {
+  auto be = make_cpu_backend(1);
+  ModelOptions opt;
+  opt.compute = DType::BF16;
+  opt.master_fp32 = false;
+  auto m = Model::build(*be, {spec("linear", {{"out", int64_t{4}}})}, {6}, opt);
+  for (Parameter* p : m->params()) {
+    CHECK(p->master.dtype() == DType::BF16);
+    CHECK(p->master.raw() == p->working.raw());
+    CHECK(p->grad.dtype() == DType::F32);
+  }
+}
