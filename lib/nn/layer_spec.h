@@ -40,9 +40,6 @@ struct LayerDesc {
 const std::vector<ParamDesc>& common_layer_params();
 const std::vector<LayerDesc>& layer_catalog();
 const LayerDesc* find_layer_desc(std::string_view type);
-// A LayerSpec of `type` with every parameter at its default (required ones must then be set by
-// the caller), for building models in code and tests.
-LayerSpec default_layer_spec(std::string_view type);
 
 // A validated layer: every param of its type present (defaults filled), children for containers.
 struct LayerSpec {
@@ -56,5 +53,9 @@ struct LayerSpec {
   bool get_bool(const std::string& k) const { return std::get<bool>(params.at(k)); }
   const std::string& get_str(const std::string& k) const { return std::get<std::string>(params.at(k)); }
 };
+
+// A LayerSpec of `type` with every parameter at its default (required ones must then be set by
+// the caller), for building models in code and tests.
+LayerSpec default_layer_spec(std::string_view type);
 
 }  // namespace mp
