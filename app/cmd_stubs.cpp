@@ -4,10 +4,6 @@
 #include "app/commands.h"
 
 namespace mp {
-int cmd_dry_run(const RunSpec&, const TrainOptions&) {
-  std::fprintf(stderr, "mptrain: --dry-run is not implemented yet\n");
-  return 1;
-}
 int cmd_train(const RunSpec&, const TrainOptions&) {
   std::fprintf(stderr, "mptrain: training is not implemented yet\n");
   return 1;

@@ -1,0 +1,113 @@
+#include "train/model_setup.h"
+
+#include <filesystem>
+#include <sstream>
+
+#include "data/split.h"
+
+namespace mp {
+
+namespace fs = std::filesystem;
+
+std::string resolve_data_file(const RunSpec& spec) {
+  const fs::path p(spec.data.file);
+  std::error_code ec;
+  if (p.is_absolute() || fs::exists(p, ec) || spec.source.empty()) return spec.data.file;
+  const fs::path beside = fs::path(spec.source).parent_path() / p;
+  if (fs::exists(beside, ec)) return beside.string();
+  return spec.data.file;
+}
+
+Shape resolve_input_shape(const RunSpec& spec) {
+  if (!spec.model.input_shape.empty()) return spec.model.input_shape;
+  auto split = Split::open(resolve_data_file(spec), spec.data.train, false);
+  return split->sample_shape();
+}
+
+DType compute_dtype(const RunSpec& spec) {
+  const auto dt = parse_dtype(spec.precision.policy);
+  MP_CHECK(dt.has_value(), "precision.policy was not validated: " + spec.precision.policy);
+  return *dt;
+}
+
+ModelOptions model_options(const RunSpec& spec) {
+  ModelOptions o;
+  o.compute = compute_dtype(spec);
+  o.master_fp32 = spec.precision.master_weights == "fp32";
+  o.fp32_layers = spec.precision.fp32_layers;
+  o.seed = static_cast<uint64_t>(spec.seed);
+  return o;
+}
+
+MemoryEstimate estimate_memory(const RunSpec& spec, Model& model) {
+  MemoryEstimate m;
+  for (const Parameter* p : model.params()) {
+    const int64_t n = p->master.numel();
+    if (p->working.raw() != p->master.raw()) {
+      m.working_bytes += n * static_cast<int64_t>(dtype_size(p->working.dtype()));
+      m.master_bytes += n * static_cast<int64_t>(dtype_size(p->master.dtype()));
+    } else {
+      m.working_bytes += n * static_cast<int64_t>(dtype_size(p->master.dtype()));
+    }
+    m.grad_bytes += n * 4;
+    if (spec.optimizer.type == "adamw") m.optimizer_bytes += 2 * n * 4;
+    else if (spec.optimizer.momentum > 0) m.optimizer_bytes += n * 4;
+  }
+  // Each layer keeps its output for the next layer's backward and one gradient buffer of the
+  // same size: 2 x outputs in the layer's dtype, per sample, times the micro-batch.
+  for (const LayerRow& r : model.summary())
+    m.activation_bytes += 2 * r.activation_elems * static_cast<int64_t>(dtype_size(r.dtype)) *
+                          spec.data.batch_size;
+  return m;
+}
+
+namespace {
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > (v < 0 ? 1 : 0); i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+std::string mib(int64_t bytes) {
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(2);
+  o << static_cast<double>(bytes) / (1024.0 * 1024.0) << " MiB";
+  return o.str();
+}
+
+}  // namespace
+
+std::string model_report(const RunSpec& spec, Model& model) {
+  std::ostringstream o;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %-11s %-6s %-18s %14s\n", "layer", "type", "dtype",
+                "output (per sample)", "parameters");
+  o << "model: input " << shape_str(model.input_shape()) << ", policy " << spec.precision.policy
+    << ", master weights " << spec.precision.master_weights << "\n" << line;
+  for (const LayerRow& r : model.summary()) {
+    const std::string name = std::string(static_cast<size_t>(2 * r.depth), ' ') + r.name;
+    std::snprintf(line, sizeof line, "%-28s %-11s %-6s %-18s %14s\n", name.c_str(), r.type.c_str(),
+                  std::string(dtype_name(r.dtype)).c_str(), shape_str(r.out_shape).c_str(),
+                  with_commas(r.params).c_str());
+    o << line;
+  }
+  o << "total parameters: " << with_commas(model.num_params()) << "\n";
+  const MemoryEstimate m = estimate_memory(spec, model);
+  o << "memory estimate (micro-batch " << spec.data.batch_size << ", optimizer "
+    << spec.optimizer.type << "):\n";
+  auto row = [&](const char* what, int64_t bytes) {
+    std::snprintf(line, sizeof line, "  %-34s %14s\n", what, mib(bytes).c_str());
+    o << line;
+  };
+  row(("parameters (working, " + spec.precision.policy + ")").c_str(), m.working_bytes);
+  row("master weights (fp32)", m.master_bytes);
+  row("gradients (fp32)", m.grad_bytes);
+  row("optimizer state (fp32)", m.optimizer_bytes);
+  row("activations + their gradients", m.activation_bytes);
+  row("total", m.total());
+  return o.str();
+}
+
+}  // namespace mp

@@ -1,0 +1,36 @@
+// model_setup.h: what a run needs before its first step, shared by train, eval and --dry-run:
+// the data file path as the user meant it, the per-sample input shape, the model options implied
+// by the precision policy, and the memory estimate printed by --dry-run.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "config/run_spec.h"
+#include "nn/model.h"
+
+namespace mp {
+
+// data.file as given if it exists (absolute, or relative to the working directory), else
+// relative to the folder of the spec file; the given path when neither exists (the open then
+// reports it).
+std::string resolve_data_file(const RunSpec& spec);
+
+// model.input_shape, or the per-sample shape of the training inputs in the data file.
+Shape resolve_input_shape(const RunSpec& spec);
+
+DType compute_dtype(const RunSpec& spec);
+ModelOptions model_options(const RunSpec& spec);
+
+struct MemoryEstimate {
+  int64_t working_bytes = 0, master_bytes = 0, grad_bytes = 0, optimizer_bytes = 0,
+          activation_bytes = 0;
+  int64_t total() const {
+    return working_bytes + master_bytes + grad_bytes + optimizer_bytes + activation_bytes;
+  }
+};
+MemoryEstimate estimate_memory(const RunSpec& spec, Model& model);
+
+// The --dry-run report: layer table, parameter total, memory estimate.
+std::string model_report(const RunSpec& spec, Model& model);
+
+}  // namespace mp
