@@ -1,0 +1,78 @@
+// batch_maker.cpp: one batch from (split, options, cursor).
+#include "data/batch_maker.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace mp {
+
+BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& opt)
+    : split_(std::move(split)), opt_(opt) {
+  MP_CHECK(split_ != nullptr, "BatchMaker: null split");
+  MP_CHECK(opt_.batch_size >= 1, "BatchMaker: batch_size must be >= 1");
+  MP_CHECK(opt_.world_size >= 1 && 0 <= opt_.rank && opt_.rank < opt_.world_size,
+           "BatchMaker: rank must be in [0, world_size)");
+  const int64_t n = split_->size();
+  plan_ = shard_plan(n, opt_.world_size, opt_.batch_size, opt_.drop_last);
+  real_count_ = shard_real_count(n, opt_.rank, opt_.world_size, opt_.drop_last);
+  if (split_->has_labels() && split_->target_numel() != 1) {
+    throw DataError(split_->file() + ": dataset " + split_->paths().y + ": expected one integer "
+                    "label per sample (shape [N] or [N, 1]), found shape " +
+                    shape_str(Shape{n}) + " + " + shape_str(split_->target_shape()) +
+                    "; store class indices, not one-hot rows");
+  }
+  if (plan_.batches == 0) {
+    const std::string share =
+        opt_.world_size == 1
+            ? std::to_string(n) + " samples"
+            : std::to_string(plan_.per_rank) + " samples per rank (" + std::to_string(n) +
+                  " samples over world_size " + std::to_string(opt_.world_size) + ")";
+    throw DataError(split_->file() + ": split " + split_->paths().x + ": batch_size " +
+                    std::to_string(opt_.batch_size) + " is larger than the split's " + share +
+                    ", so with drop_last an epoch has no batch; lower data.batch_size or set "
+                    "data.drop_last: false");
+  }
+}
+
+LoaderCursor BatchMaker::advance(LoaderCursor c) const {
+  return c.batch + 1 >= plan_.batches ? LoaderCursor{c.epoch + 1, 0}
+                                      : LoaderCursor{c.epoch, c.batch + 1};
+}
+
+Batch BatchMaker::make(LoaderCursor c) {
+  MP_CHECK(c.epoch >= 0 && c.batch >= 0 && c.batch < plan_.batches, "BatchMaker: bad cursor");
+  if (c.epoch != cached_epoch_) {
+    shard_ = shard_of(epoch_permutation(split_->size(), opt_.seed, c.epoch, opt_.shuffle),
+                      opt_.rank, opt_.world_size, opt_.drop_last);
+    cached_epoch_ = c.epoch;
+  }
+  Batch b;
+  b.at = c;
+  b.last_in_epoch = c.batch + 1 == plan_.batches;
+  const int64_t begin = c.batch * opt_.batch_size;
+  b.size = std::min(opt_.batch_size, plan_.per_rank - begin);
+  b.num_real = std::clamp<int64_t>(real_count_ - begin, 0, b.size);
+  b.indices.assign(shard_.begin() + begin, shard_.begin() + begin + b.size);
+
+  const Split& s = *split_;
+  b.x_shape = s.sample_shape();
+  b.x_shape.insert(b.x_shape.begin(), b.size);
+  b.x.resize(static_cast<size_t>(b.size * s.sample_numel()));
+  b.y_shape = s.target_shape();
+  b.y_shape.insert(b.y_shape.begin(), b.size);
+  int32_t* labels = nullptr;
+  float* targets = nullptr;
+  if (s.has_labels()) {
+    b.y_shape = {b.size};
+    b.labels.resize(static_cast<size_t>(b.size));
+    labels = b.labels.data();
+  } else {
+    b.targets.resize(static_cast<size_t>(b.size * s.target_numel()));
+    targets = b.targets.data();
+  }
+  s.read(b.indices.data(), b.indices.size(), opt_.input_scale, b.x.data(), labels, targets);
+  return b;
+}
+
+}  // namespace mp

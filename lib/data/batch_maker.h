@@ -1,0 +1,46 @@
+// batch_maker.h: builds the batch at any cursor position — a pure function of (split, options,
+// cursor), so a prefetch thread, a synchronous loader and a resumed run all produce the same
+// bytes. Caches the current epoch's shard so consecutive batches cost one permutation per epoch.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/epoch_order.h"
+#include "data/split.h"
+
+namespace mp {
+
+struct LoaderOptions {
+  int64_t batch_size = 32;    // samples per batch on this rank, >= 1
+  bool shuffle = true;        // new seeded order every epoch
+  bool drop_last = true;      // drop the incomplete last batch (and the sharding tail)
+  int64_t prefetch = 2;       // ready batches a background thread keeps; 0 = build in next()
+  double input_scale = 1.0;   // inputs are multiplied by this
+  uint64_t seed = 0;          // shuffle seed (the run seed)
+  int rank = 0;               // this process's rank in [0, world_size)
+  int world_size = 1;         // data-parallel processes sharing each epoch
+};
+
+class BatchMaker {
+ public:
+  // DataError when the options give no batch per epoch (batch larger than this rank's share).
+  BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& opt);
+
+  const ShardPlan& plan() const { return plan_; }
+  // The cursor after `c`: the next batch, or batch 0 of the next epoch.
+  LoaderCursor advance(LoaderCursor c) const;
+  // The batch at `c` (c.batch < plan().batches).
+  Batch make(LoaderCursor c);
+
+ private:
+  std::shared_ptr<const Split> split_;
+  LoaderOptions opt_;
+  ShardPlan plan_;
+  int64_t real_count_ = 0;
+  int64_t cached_epoch_ = -1;
+  std::vector<int64_t> shard_;
+};
+
+}  // namespace mp
