@@ -21,7 +21,16 @@ std::unique_ptr<Backend> make_backend(const std::string& device, int threads) {
                         "or no device); use --device cpu or --device auto");
     return make_cuda_backend(0);
   }
-  if (device == "auto") return cuda_device_count() > 0 ? make_cuda_backend(0) : make_cpu_backend(threads);
+  if (device == "auto") {
+    if (cuda_device_count() > 0) {
+      try {
+        return make_cuda_backend(0);
+      } catch (const ConfigError&) {
+        // a GPU is present but this build cannot drive it: the CPU engine runs instead
+      }
+    }
+    return make_cpu_backend(threads);
+  }
   throw ConfigError("device: expected one of auto, cpu, cuda, got \"" + device + "\"");
 }
 
