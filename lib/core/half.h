@@ -3,8 +3,12 @@
 //   float -> half   : F16C `vcvtps2ph` (imm=0) / CUDA `__float2half_rn` on every non-NaN input;
 //                     a NaN stays a NaN of the same sign with its top payload bits kept (F16C);
 //                     CUDA returns the canonical 0x7fff there instead.
-//   float -> bf16   : CUDA `__float2bfloat16`; subnormals are kept (AVX512-BF16 flushes them).
-//   half/bf16 -> float is exact.
+//   float -> bf16   : CUDA `__float2bfloat16` on every non-NaN input; subnormals are kept
+//                     (AVX512-BF16 `vcvtneps2bf16` flushes them, and agrees everywhere else);
+//                     a NaN stays a quiet NaN of the same sign with its top payload bits kept,
+//                     as `vcvtneps2bf16` does (CUDA returns the canonical 0x7fff instead).
+//   half -> float   : exact; a NaN keeps sign and payload and comes back quiet (F16C `vcvtph2ps`).
+//   bf16 -> float   : exact (a shift); NaNs unchanged.
 // Stochastic rounding to bf16 (pure-bf16 weight updates) takes 16 random bits from the caller.
 #pragma once
 #include <cstdint>
@@ -60,7 +64,8 @@ MP_HD float half_bits_to_float(uint16_t h) {
   const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
   const uint32_t e = (h >> 10) & 0x1fu;
   uint32_t m = h & 0x3ffu;
-  if (e == 0x1f) return f32_from_bits(sign | 0x7f800000u | (m << 13));  // inf / NaN
+  // inf, or NaN: payload kept, signalling NaNs quietened (F16C `vcvtph2ps` does the same)
+  if (e == 0x1f) return f32_from_bits(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u));
   if (e != 0) return f32_from_bits(sign | ((e + 112u) << 23) | (m << 13));
   if (m == 0) return f32_from_bits(sign);
   // subnormal: normalise

@@ -20,9 +20,15 @@ std::string shape_str(const Shape& s) {
 
 Tensor::Tensor(std::shared_ptr<Storage> storage, size_t offset_bytes, Shape shape, DType dtype)
     : storage_(std::move(storage)), offset_(offset_bytes), shape_(std::move(shape)), dtype_(dtype) {
-  numel_ = shape_numel(shape_);
-  MP_CHECK(numel_ >= 0, "negative dimension in " + shape_str(shape_));
-  MP_CHECK(!storage_ || offset_ + nbytes() <= storage_->bytes(),
+  numel_ = 1;
+  for (int64_t d : shape_) {
+    MP_CHECK(d >= 0, "negative dimension in " + shape_str(shape_));
+    MP_CHECK(!__builtin_mul_overflow(numel_, d, &numel_),
+             "element count overflows in " + shape_str(shape_));
+  }
+  MP_CHECK(static_cast<uint64_t>(numel_) <= SIZE_MAX / dtype_size(dtype_),
+           "tensor " + shape_str(shape_) + " is too large");
+  MP_CHECK(!storage_ || (offset_ <= storage_->bytes() && nbytes() <= storage_->bytes() - offset_),
            "tensor " + shape_str(shape_) + " exceeds its storage");
 }
 
@@ -48,7 +54,9 @@ Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
 }
 
 Tensor Tensor::flat_range(int64_t start, int64_t n) const {
-  MP_CHECK(start >= 0 && n >= 0 && start + n <= numel_, "flat_range out of range");
+  MP_CHECK(start >= 0 && n >= 0 && start <= numel_ && n <= numel_ - start,
+           "flat_range [" + std::to_string(start) + ", +" + std::to_string(n) + ") out of range for " +
+               shape_str(shape_));
   return Tensor(storage_, offset_ + static_cast<size_t>(start) * dtype_size(dtype_), Shape{n}, dtype_);
 }
 

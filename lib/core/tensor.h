@@ -61,8 +61,13 @@ class Tensor {
   int64_t dim(int i) const;  // negative i counts from the end
   int64_t numel() const { return numel_; }
   size_t nbytes() const { return static_cast<size_t>(numel_) * dtype_size(dtype_); }
-  // rows = product of all but the last dim; cols = last dim (1 for a scalar).
-  int64_t rows() const { return shape_.empty() ? 1 : numel_ / shape_.back(); }
+  // rows = product of all but the last dim; cols = last dim (1 for a scalar). Both are defined
+  // when the last dim is 0 ([4, 0] has 4 rows of 0 columns).
+  int64_t rows() const {
+    int64_t r = 1;
+    for (size_t i = 0; i + 1 < shape_.size(); ++i) r *= shape_[i];
+    return r;
+  }
   int64_t cols() const { return shape_.empty() ? 1 : shape_.back(); }
 
   void* raw() const { return storage_ ? static_cast<char*>(storage_->ptr()) + offset_ : nullptr; }
@@ -75,7 +80,8 @@ class Tensor {
   Tensor reshape(Shape s) const;
   // Rows [begin, end) along the first dimension, sharing storage.
   Tensor slice_rows(int64_t begin, int64_t end) const;
-  // The whole storage reinterpreted as `n` elements of this dtype starting at element `start`.
+  // This tensor's elements taken flat (row-major): `n` of them starting at element `start`, as a
+  // 1-d view sharing storage. Bounds are this tensor's, not the whole storage's.
   Tensor flat_range(int64_t start, int64_t n) const;
 
   const std::shared_ptr<Storage>& storage() const { return storage_; }
