@@ -1,0 +1,101 @@
+// cpu_backend.cpp: CpuBackend construction, name, memory (64-byte aligned tensors with a live/peak
+// counter, host copies) and make_cpu_backend().
+#include "backend/cpu/cpu_backend.h"
+
+#include <omp.h>
+
+#include <cstring>
+#include <dnnl.hpp>
+
+#include "backend/cpu/cpu_checks.h"
+#include "backend/cpu/cpu_parallel.h"
+
+namespace mp::cpu {
+
+namespace {
+int resolve_threads(int threads) {
+  MP_CHECK(threads >= 0, "make_cpu_backend: threads must be >= 0, got " + std::to_string(threads));
+  // omp_get_max_threads() honours OMP_NUM_THREADS and otherwise reports all cores.
+  return threads > 0 ? threads : std::max(1, omp_get_max_threads());
+}
+}  // namespace
+
+CpuBackend::CpuBackend(int threads)
+    : threads_(resolve_threads(threads)),
+      mem_(std::make_shared<MemoryCounter>()),
+      gemm_(std::make_unique<GemmEngine>(threads_)) {
+  // oneDNN's OpenMP runtime sizes its parallel regions from the calling thread's max threads.
+  omp_set_num_threads(threads_);
+}
+
+CpuBackend::~CpuBackend() = default;
+
+std::string CpuBackend::name() const {
+  const dnnl_version_t* v = dnnl_version();
+  return "cpu (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+         std::to_string(v->patch) + ", " + std::to_string(threads_) +
+         (threads_ == 1 ? " thread)" : " threads)");
+}
+
+Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
+  for (int64_t d : shape)
+    MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  void* p = aligned_malloc(bytes);
+  mem_->add(bytes);
+  std::shared_ptr<MemoryCounter> mem = mem_;
+  auto storage = std::make_shared<Storage>(p, bytes, Device::CPU, [mem, bytes](void* q) {
+    aligned_free(q);
+    mem->sub(bytes);
+  });
+  return Tensor(std::move(storage), 0, shape, dtype);
+}
+
+void CpuBackend::upload(const void* host, Tensor& dst) {
+  check_defined(dst, "upload", "dst");
+  if (dst.nbytes()) std::memcpy(dst.raw(), host, dst.nbytes());
+}
+
+void CpuBackend::download(const Tensor& src, void* host) {
+  check_defined(src, "download", "src");
+  if (src.nbytes()) std::memcpy(host, src.raw(), src.nbytes());
+}
+
+void CpuBackend::copy(const Tensor& src, Tensor& dst) {
+  check_defined(src, "copy", "src");
+  check_defined(dst, "copy", "dst");
+  MP_CHECK(src.dtype() == dst.dtype() && src.numel() == dst.numel(),
+           "copy: src " + src.describe() + " and dst " + dst.describe() +
+               " must have the same dtype and element count (use cast to convert)");
+  const int64_t bytes = static_cast<int64_t>(src.nbytes());
+  const char* s = static_cast<const char*>(src.raw());
+  char* d = static_cast<char*>(dst.raw());
+  if (s == d || bytes == 0) return;
+  if (s < d + bytes && d < s + bytes) {  // overlapping views of one storage: one ordered move
+    std::memmove(d, s, static_cast<size_t>(bytes));
+    return;
+  }
+  constexpr int64_t kChunk = 1 << 20;
+  const int64_t chunks = (bytes + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c)
+    std::memmove(d + c * kChunk, s + c * kChunk,
+                 static_cast<size_t>(std::min(kChunk, bytes - c * kChunk)));
+}
+
+size_t CpuBackend::peak_memory_bytes() const { return mem_->peak.load(); }
+size_t CpuBackend::live_memory_bytes() const { return mem_->live.load(); }
+
+float* CpuBackend::thread_scratch(size_t per_thread, size_t* stride) {
+  const size_t s = (per_thread + 15) / 16 * 16;
+  if (stride) *stride = s;
+  return thread_scratch_.get_as<float>(s * static_cast<size_t>(threads_));
+}
+
+}  // namespace mp::cpu
+
+namespace mp {
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<cpu::CpuBackend>(threads);
+}
+}  // namespace mp

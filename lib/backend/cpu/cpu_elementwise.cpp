@@ -1,0 +1,163 @@
+// cpu_elementwise.cpp: CpuBackend's elementwise ops (fill, cast, scale, add, accumulate,
+// activations, dropout) as cpu_map.h loops over kernels/ functions.
+#include <cstring>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_checks.h"
+#include "backend/cpu/cpu_map.h"
+#include "kernels/activations.h"
+#include "kernels/dropout.h"
+
+namespace mp::cpu {
+
+namespace {
+
+void check_same_numel(const Tensor& a, const Tensor& b, const char* op, const char* an,
+                      const char* bn) {
+  MP_CHECK(a.numel() == b.numel(), std::string(op) + ": " + an + " " + a.describe() + " and " + bn +
+                                       " " + b.describe() + " must have the same element count");
+}
+
+template <class Op> void act_fwd(int threads, const Tensor& x, const Tensor& y) {
+  map1(threads, x, y, [](float v) { return Op::fwd(v); });
+}
+
+template <class Op> void act_bwd(int threads, const Tensor& x, const Tensor& dy, const Tensor& dx) {
+  map2(threads, x, dy, dx, [](float v, float g) { return Op::bwd(v, g); });
+}
+
+// y = dropout(x) with the Philox keep mask; also the backward (dx from dy), which is the same map.
+void dropout_map(int threads, const Tensor& x, const Tensor& y, float p, uint64_t seed,
+                 uint64_t offset) {
+  const float scale = kernels::dropout_scale(p);
+  for_each_tile(threads, x.numel(), [&](int64_t, int64_t b, int64_t n) {
+    alignas(64) float bx[kTile], by[kTile];
+    alignas(64) uint32_t bits[kTile];
+    philox_tile(seed, offset, b, n, bits);
+    const float* xs = f32_in(x, b, n, bx);
+    float* ys = f32_out(y, b, by);
+    for (int64_t i = 0; i < n; ++i)
+      ys[i] = kernels::dropout_apply(xs[i], kernels::dropout_keep_bits(bits[i], p), scale);
+    f32_commit(y, b, n, ys);
+  });
+}
+
+void check_dropout_p(float p) {
+  MP_CHECK(p >= 0.0f && p <= 1.0f, "dropout: p must be in [0, 1], got " + std::to_string(p));
+}
+
+}  // namespace
+
+void CpuBackend::fill(Tensor& x, float value) {
+  check_float(x, "fill", "x");
+  const DType dt = x.dtype();
+  uint32_t pattern32 = 0;
+  uint16_t pattern16 = 0;
+  if (dt == DType::F32) std::memcpy(&pattern32, &value, 4);
+  else if (dt == DType::F16) pattern16 = float_to_half_bits(value);
+  else pattern16 = float_to_bf16_bits(value);
+  for_each_tile(threads_, x.numel(), [&](int64_t, int64_t b, int64_t n) {
+    if (dt == DType::F32) {
+      uint32_t* p = static_cast<uint32_t*>(x.raw()) + b;
+      for (int64_t i = 0; i < n; ++i) p[i] = pattern32;
+    } else {
+      uint16_t* p = static_cast<uint16_t*>(x.raw()) + b;
+      for (int64_t i = 0; i < n; ++i) p[i] = pattern16;
+    }
+  });
+}
+
+void CpuBackend::cast(const Tensor& src, Tensor& dst) {
+  check_float(src, "cast", "src");
+  check_float(dst, "cast", "dst");
+  check_same_numel(src, dst, "cast", "src", "dst");
+  if (src.dtype() == dst.dtype()) {
+    copy(src, dst);
+    return;
+  }
+  for_each_tile(threads_, src.numel(), [&](int64_t, int64_t b, int64_t n) {
+    if (dst.dtype() == DType::F32) {
+      load_floats(elem_ptr(src, b), src.dtype(), n, static_cast<float*>(dst.raw()) + b);
+      return;
+    }
+    alignas(64) float buf[kTile];
+    store_floats(f32_in(src, b, n, buf), dst.dtype(), n, elem_ptr(dst, b));
+  });
+}
+
+void CpuBackend::scale(Tensor& x, float alpha) {
+  check_float(x, "scale", "x");
+  map1(threads_, x, x, [alpha](float v) { return v * alpha; });
+}
+
+void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out) {
+  check_float(a, "add", "a");
+  check_float(b, "add", "b");
+  check_float(out, "add", "out");
+  check_same_numel(a, b, "add", "a", "b");
+  check_same_numel(a, out, "add", "a", "out");
+  map2(threads_, a, b, out, [](float u, float v) { return u + v; });
+}
+
+void CpuBackend::accumulate(const Tensor& src, Tensor& dst) {
+  check_float(src, "accumulate", "src");
+  check_float(dst, "accumulate", "dst");
+  check_same_numel(src, dst, "accumulate", "src", "dst");
+  map2(threads_, dst, src, dst, [](float d, float s) { return d + s; });
+}
+
+void CpuBackend::activation_forward(Act act, const Tensor& x, Tensor& y) {
+  check_float(x, "activation_forward", "x");
+  check_float(y, "activation_forward", "y");
+  check_same_numel(x, y, "activation_forward", "x", "y");
+  using namespace kernels;
+  switch (act) {
+    case Act::Identity: act_fwd<ActIdentity>(threads_, x, y); return;
+    case Act::Relu: act_fwd<ActRelu>(threads_, x, y); return;
+    case Act::GeluTanh: act_fwd<ActGeluTanh>(threads_, x, y); return;
+    case Act::GeluExact: act_fwd<ActGeluExact>(threads_, x, y); return;
+    case Act::Tanh: act_fwd<ActTanh>(threads_, x, y); return;
+    case Act::Sigmoid: act_fwd<ActSigmoid>(threads_, x, y); return;
+    case Act::Silu: act_fwd<ActSilu>(threads_, x, y); return;
+  }
+  MP_CHECK(false, "activation_forward: unknown activation " + std::to_string(int(act)));
+}
+
+void CpuBackend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
+  check_float(x, "activation_backward", "x");
+  check_float(dy, "activation_backward", "dy");
+  check_float(dx, "activation_backward", "dx");
+  check_same_numel(x, dy, "activation_backward", "x", "dy");
+  check_same_numel(x, dx, "activation_backward", "x", "dx");
+  using namespace kernels;
+  switch (act) {
+    case Act::Identity: act_bwd<ActIdentity>(threads_, x, dy, dx); return;
+    case Act::Relu: act_bwd<ActRelu>(threads_, x, dy, dx); return;
+    case Act::GeluTanh: act_bwd<ActGeluTanh>(threads_, x, dy, dx); return;
+    case Act::GeluExact: act_bwd<ActGeluExact>(threads_, x, dy, dx); return;
+    case Act::Tanh: act_bwd<ActTanh>(threads_, x, dy, dx); return;
+    case Act::Sigmoid: act_bwd<ActSigmoid>(threads_, x, dy, dx); return;
+    case Act::Silu: act_bwd<ActSilu>(threads_, x, dy, dx); return;
+  }
+  MP_CHECK(false, "activation_backward: unknown activation " + std::to_string(int(act)));
+}
+
+void CpuBackend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
+                                 uint64_t offset) {
+  check_float(x, "dropout_forward", "x");
+  check_float(y, "dropout_forward", "y");
+  check_same_numel(x, y, "dropout_forward", "x", "y");
+  check_dropout_p(p);
+  dropout_map(threads_, x, y, p, seed, offset);
+}
+
+void CpuBackend::dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
+                                  uint64_t offset) {
+  check_float(dy, "dropout_backward", "dy");
+  check_float(dx, "dropout_backward", "dx");
+  check_same_numel(dy, dx, "dropout_backward", "dy", "dx");
+  check_dropout_p(p);
+  dropout_map(threads_, dy, dx, p, seed, offset);
+}
+
+}  // namespace mp::cpu

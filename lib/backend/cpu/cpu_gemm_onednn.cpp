@@ -1,0 +1,292 @@
+// cpu_gemm_onednn.cpp: GemmEngine (cpu_gemm_onednn.h): the oneDNN matmul primitive cache, the
+// native fp32/bf16 paths and the exact fp16 emulation path.
+#include "backend/cpu/cpu_gemm_onednn.h"
+
+#include <omp.h>
+
+#include <cstring>
+#include <dnnl.hpp>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/cpu/cpu_convert.h"
+#include "backend/cpu/cpu_memory.h"
+#include "backend/cpu/cpu_parallel.h"
+
+namespace mp::cpu {
+
+namespace {
+
+using dnnl::memory;
+using mdt = dnnl::memory::data_type;
+
+enum class BiasMode : uint8_t { None, Native, PostOp };
+
+struct Key {
+  int64_t batch, M, N, K;
+  bool ta, tb;
+  DType ab, c, bias_dt;
+  BiasMode bias;
+  uint32_t alpha_bits, beta_bits;
+  bool operator==(const Key&) const = default;
+};
+
+struct KeyHash {
+  size_t operator()(const Key& k) const {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+    mix(static_cast<uint64_t>(k.batch));
+    mix(static_cast<uint64_t>(k.M));
+    mix(static_cast<uint64_t>(k.N));
+    mix(static_cast<uint64_t>(k.K));
+    mix((uint64_t(k.ta) << 1) | uint64_t(k.tb));
+    mix((uint64_t(k.ab) << 24) | (uint64_t(k.c) << 16) | (uint64_t(k.bias_dt) << 8) |
+        uint64_t(k.bias));
+    mix((uint64_t(k.alpha_bits) << 32) | k.beta_bits);
+    return static_cast<size_t>(h);
+  }
+};
+
+struct Entry {
+  dnnl::matmul prim;
+  std::unordered_map<int, memory> args;  // memory objects re-pointed at each call's data
+  int bias_arg = 0;
+  size_t scratch_bytes = 0;
+};
+
+mdt to_dnnl(DType t) {
+  switch (t) {
+    case DType::F32: return mdt::f32;
+    case DType::BF16: return mdt::bf16;
+    default: break;
+  }
+  MP_CHECK(false, "gemm: no native oneDNN path for " + std::string(dtype_name(t)));
+  return mdt::undef;
+}
+
+uint32_t bits_of(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+
+constexpr size_t kMaxCachedPrimitives = 512;
+
+}  // namespace
+
+struct GemmEngine::Impl {
+  int threads;
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  std::unordered_map<Key, Entry, KeyHash> cache;
+  ScratchBuffer a32, b32, c32, bias32, dnnl_scratch;
+
+  explicit Impl(int t) : threads(t) {}
+
+  Entry& entry(const Key& k) {
+    auto it = cache.find(k);
+    if (it != cache.end()) return it->second;
+    if (cache.size() >= kMaxCachedPrimitives) cache.clear();  // e.g. an alpha that changes every call
+    const memory::dim B = k.batch, M = k.M, N = k.N, K = k.K;
+    const bool b3 = k.batch > 0;
+    const memory::dim nb = b3 ? B : 1;
+    auto dims = [&](memory::dim r, memory::dim c) {
+      return b3 ? memory::dims{nb, r, c} : memory::dims{r, c};
+    };
+    // Row-major [r, c] storage, or its transpose: logical [r, c] stored as [c, r].
+    auto strides = [&](memory::dim r, memory::dim c, bool trans) {
+      const memory::dims s2 = trans ? memory::dims{1, r} : memory::dims{c, 1};
+      return b3 ? memory::dims{r * c, s2[0], s2[1]} : s2;
+    };
+    const memory::desc a_md(dims(M, K), to_dnnl(k.ab), strides(M, K, k.ta));
+    const memory::desc b_md(dims(K, N), to_dnnl(k.ab), strides(K, N, k.tb));
+    const memory::desc c_md(dims(M, N), to_dnnl(k.c), strides(M, N, false));
+    memory::desc bias_md;
+    if (k.bias != BiasMode::None) bias_md = memory::desc(dims(1, N), to_dnnl(k.bias_dt), strides(1, N, false));
+
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (k.alpha_bits != bits_of(1.0f)) {
+      float alpha;
+      std::memcpy(&alpha, &k.alpha_bits, 4);
+      attr.set_output_scales(0, {alpha});
+    }
+    dnnl::post_ops po;
+    int n_post = 0;
+    if (k.beta_bits != bits_of(0.0f)) {
+      float beta;
+      std::memcpy(&beta, &k.beta_bits, 4);
+      po.append_sum(beta);
+      ++n_post;
+    }
+    Entry e;
+    if (k.bias == BiasMode::PostOp) {
+      po.append_binary(dnnl::algorithm::binary_add, bias_md);
+      e.bias_arg = DNNL_ARG_ATTR_MULTIPLE_POST_OP(n_post) | DNNL_ARG_SRC_1;
+    } else if (k.bias == BiasMode::Native) {
+      e.bias_arg = DNNL_ARG_BIAS;
+    }
+    attr.set_post_ops(po);
+    const dnnl::matmul::desc d = k.bias == BiasMode::Native
+                                     ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md)
+                                     : dnnl::matmul::desc(a_md, b_md, c_md);
+    dnnl::matmul::primitive_desc pd;
+    try {
+      pd = dnnl::matmul::primitive_desc(d, attr, eng);
+    } catch (const dnnl::error& err) {
+      MP_CHECK(false, "gemm: oneDNN has no matmul for M=" + std::to_string(M) + " N=" +
+                          std::to_string(N) + " K=" + std::to_string(K) + " (" +
+                          std::string(dtype_name(k.ab)) + " -> " + std::string(dtype_name(k.c)) +
+                          "): " + err.what());
+    }
+    e.prim = dnnl::matmul(pd);
+    e.args[DNNL_ARG_SRC] = memory(a_md, eng, DNNL_MEMORY_NONE);
+    e.args[DNNL_ARG_WEIGHTS] = memory(b_md, eng, DNNL_MEMORY_NONE);
+    e.args[DNNL_ARG_DST] = memory(c_md, eng, DNNL_MEMORY_NONE);
+    if (e.bias_arg) e.args[e.bias_arg] = memory(bias_md, eng, DNNL_MEMORY_NONE);
+    e.scratch_bytes = pd.scratchpad_desc().get_size();
+    if (e.scratch_bytes) e.args[DNNL_ARG_SCRATCHPAD] = memory(pd.scratchpad_desc(), eng, DNNL_MEMORY_NONE);
+    return cache.emplace(k, std::move(e)).first->second;
+  }
+
+  void matmul(const Key& k, const void* a, const void* b, void* c, const void* bias) {
+    Entry& e = entry(k);
+    e.args[DNNL_ARG_SRC].set_data_handle(const_cast<void*>(a));
+    e.args[DNNL_ARG_WEIGHTS].set_data_handle(const_cast<void*>(b));
+    e.args[DNNL_ARG_DST].set_data_handle(c);
+    if (e.bias_arg) e.args[e.bias_arg].set_data_handle(const_cast<void*>(bias));
+    if (e.scratch_bytes) e.args[DNNL_ARG_SCRATCHPAD].set_data_handle(dnnl_scratch.get(e.scratch_bytes));
+    e.prim.execute(strm, e.args);
+    strm.wait();
+  }
+
+  // n elements of src (dt) to fp32 in dst, in parallel tiles.
+  void to_f32(const void* src, DType dt, int64_t n, float* dst) {
+    const char* s = static_cast<const char*>(src);
+    const size_t es = dtype_size(dt);
+    for_each_tile(threads, n, [&](int64_t, int64_t b, int64_t cnt) {
+      load_floats(s + static_cast<size_t>(b) * es, dt, cnt, dst + b);
+    });
+  }
+};
+
+GemmEngine::GemmEngine(int threads) : impl_(std::make_unique<Impl>(threads)) {}
+GemmEngine::~GemmEngine() = default;
+size_t GemmEngine::cached_primitives() const { return impl_->cache.size(); }
+
+namespace {
+
+struct Dims {
+  int64_t batch = 0, M = 0, N = 0, K = 0;
+};
+
+std::string gemm_desc(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C) {
+  return std::string("A ") + A.describe() + (ta ? " (transposed)" : "") + ", B " + B.describe() +
+         (tb ? " (transposed)" : "") + ", C " + C.describe();
+}
+
+Dims gemm_dims(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C, bool batched) {
+  Dims d;
+  int64_t ra, ca, rb, cb, rc, cc;
+  if (batched) {
+    MP_CHECK(A.ndim() == 3 && B.ndim() == 3 && C.ndim() == 3,
+             "gemm_batched: operands must be 3-D [batch, rows, cols]: " + gemm_desc(ta, tb, A, B, C));
+    d.batch = A.dim(0);
+    MP_CHECK(B.dim(0) == d.batch && C.dim(0) == d.batch,
+             "gemm_batched: batch sizes differ: " + gemm_desc(ta, tb, A, B, C));
+    ra = A.dim(1), ca = A.dim(2), rb = B.dim(1), cb = B.dim(2), rc = C.dim(1), cc = C.dim(2);
+  } else {
+    ra = A.rows(), ca = A.cols(), rb = B.rows(), cb = B.cols(), rc = C.rows(), cc = C.cols();
+  }
+  d.M = ta ? ca : ra;
+  d.K = ta ? ra : ca;
+  const int64_t kb = tb ? cb : rb;
+  d.N = tb ? rb : cb;
+  MP_CHECK(kb == d.K && rc == d.M && cc == d.N,
+           "gemm: shapes do not chain (op(A) is " + std::to_string(d.M) + "x" + std::to_string(d.K) +
+               ", op(B) is " + std::to_string(kb) + "x" + std::to_string(d.N) + ", C is " +
+               std::to_string(rc) + "x" + std::to_string(cc) + "): " + gemm_desc(ta, tb, A, B, C));
+  return d;
+}
+
+}  // namespace
+
+void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta,
+                     Tensor& C, const Tensor* bias, bool batched) {
+  Impl& im = *impl_;
+  MP_CHECK(A.defined() && B.defined() && C.defined(), "gemm: undefined operand");
+  const DType ab = A.dtype();
+  MP_CHECK(is_float(ab) && B.dtype() == ab,
+           "gemm: A and B must share a float dtype: " + gemm_desc(ta, tb, A, B, C));
+  MP_CHECK(C.dtype() == ab || C.dtype() == DType::F32,
+           "gemm: C must have A's dtype or be fp32: " + gemm_desc(ta, tb, A, B, C));
+  const Dims d = gemm_dims(ta, tb, A, B, C, batched);
+  if (bias) {
+    MP_CHECK(bias->numel() == d.N && (bias->dtype() == DType::F32 || bias->dtype() == C.dtype()),
+             "gemm: bias must have N = " + std::to_string(d.N) + " elements, fp32 or C's dtype; got " +
+                 bias->describe());
+  }
+  if (d.M == 0 || d.N == 0 || (batched && d.batch == 0)) return;
+  if (omp_get_max_threads() != im.threads) omp_set_num_threads(im.threads);
+
+  if (d.K == 0) {  // C = beta * C + bias: no product, one rounding
+    const int64_t rows = C.numel() / d.N;
+    std::vector<float> bvals(static_cast<size_t>(d.N), 0.0f), row(static_cast<size_t>(d.N));
+    if (bias) load_floats(bias->raw(), bias->dtype(), d.N, bvals.data());
+    for (int64_t r = 0; r < rows; ++r) {
+      if (beta != 0.0f) load_floats(elem_ptr(C, r * d.N), C.dtype(), d.N, row.data());
+      for (int64_t j = 0; j < d.N; ++j)
+        row[size_t(j)] = (beta != 0.0f ? beta * row[size_t(j)] : 0.0f) + bvals[size_t(j)];
+      store_floats(row.data(), C.dtype(), d.N, elem_ptr(C, r * d.N));
+    }
+    return;
+  }
+
+  Key k{d.batch, d.M, d.N, d.K, ta, tb, ab, C.dtype(), DType::F32, BiasMode::None,
+        bits_of(alpha), bits_of(beta)};
+  if (bias) {
+    k.bias = alpha == 1.0f ? BiasMode::Native : BiasMode::PostOp;
+    k.bias_dt = bias->dtype();
+  }
+  if (ab != DType::F16) {
+    im.matmul(k, A.raw(), B.raw(), C.raw(), bias ? bias->raw() : nullptr);
+    return;
+  }
+
+  // fp16: exact conversion of A and B to fp32, fp32 GEMM, one rounding of the result to fp16.
+  float* a32 = im.a32.get_as<float>(static_cast<size_t>(A.numel()));
+  float* b32 = im.b32.get_as<float>(static_cast<size_t>(B.numel()));
+  im.to_f32(A.raw(), ab, A.numel(), a32);
+  im.to_f32(B.raw(), ab, B.numel(), b32);
+  k.ab = DType::F32;
+  const void* bias_ptr = bias ? bias->raw() : nullptr;
+  if (bias && bias->dtype() == DType::F16) {
+    float* b = im.bias32.get_as<float>(static_cast<size_t>(d.N));
+    load_floats(bias->raw(), DType::F16, d.N, b);
+    bias_ptr = b;
+    k.bias_dt = DType::F32;
+  }
+  if (C.dtype() == DType::F32) {
+    im.matmul(k, a32, b32, C.raw(), bias_ptr);
+    return;
+  }
+  // C fp16: fp32 result (alpha, bias) in scratch, then C = rne(result + beta * C) in one pass.
+  const int64_t n = C.numel();
+  float* c32 = im.c32.get_as<float>(static_cast<size_t>(n));
+  k.c = DType::F32;
+  k.beta_bits = bits_of(0.0f);
+  im.matmul(k, a32, b32, c32, bias_ptr);
+  uint16_t* c16 = static_cast<uint16_t*>(C.raw());
+  for_each_tile(im.threads, n, [&](int64_t, int64_t b, int64_t cnt) {
+    float* v = c32 + b;
+    if (beta != 0.0f) {
+      alignas(64) float old[kTile];
+      load_floats(c16 + b, DType::F16, cnt, old);
+      for (int64_t i = 0; i < cnt; ++i) v[i] += beta * old[i];
+    }
+    store_floats(v, DType::F16, cnt, c16 + b);
+  });
+}
+
+}  // namespace mp::cpu

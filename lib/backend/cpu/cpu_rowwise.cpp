@@ -1,0 +1,201 @@
+// cpu_rowwise.cpp: CpuBackend's row-wise ops (layernorm forward/backward, softmax cross-entropy,
+// mse, argmax): rows run in parallel, each staged through per-thread fp32 buffers and handed to
+// the kernels/ row functions. LayerNorm's dgamma/dbeta use per-row-block partials combined in
+// block order, so they do not depend on the thread count.
+#include <omp.h>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/cpu/cpu_checks.h"
+#include "backend/cpu/cpu_map.h"
+#include "kernels/layernorm.h"
+#include "kernels/mse.h"
+#include "kernels/row_reduce.h"
+#include "kernels/softmax_xent.h"
+
+namespace mp::cpu {
+
+namespace {
+
+int thread_id() { return omp_get_thread_num(); }
+
+void check_rows(const Tensor& t, int64_t rows, int64_t cols, const char* op, const char* arg) {
+  MP_CHECK(t.numel() == rows * cols, std::string(op) + ": " + arg + " is " + t.describe() +
+                                         ", expected " + std::to_string(rows) + " x " +
+                                         std::to_string(cols) + " elements");
+}
+
+}  // namespace
+
+void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
+  check_float(x, "layernorm_forward", "x");
+  check_float(gamma, "layernorm_forward", "gamma");
+  check_float(beta, "layernorm_forward", "beta");
+  check_float(y, "layernorm_forward", "y");
+  check_dtype(mean, DType::F32, "layernorm_forward", "mean");
+  check_dtype(rstd, DType::F32, "layernorm_forward", "rstd");
+  const int64_t rows = x.rows(), cols = x.cols();
+  check_numel(gamma, cols, "layernorm_forward", "gamma");
+  check_numel(beta, cols, "layernorm_forward", "beta");
+  check_rows(y, rows, cols, "layernorm_forward", "y");
+  check_numel(mean, rows, "layernorm_forward", "mean");
+  check_numel(rstd, rows, "layernorm_forward", "rstd");
+  if (rows == 0 || cols == 0) return;
+
+  float* gb = op_scratch_.get_as<float>(static_cast<size_t>(2 * cols));
+  load_floats(gamma.raw(), gamma.dtype(), cols, gb);
+  load_floats(beta.raw(), beta.dtype(), cols, gb + cols);
+  size_t stride = 0;
+  float* ts = thread_scratch(static_cast<size_t>(2 * cols), &stride);
+  float* m = mean.data<float>();
+  float* rs = rstd.data<float>();
+  for_each_row(threads_, rows, cols, [&](int64_t r) {
+    float* mine = ts + stride * static_cast<size_t>(thread_id());
+    const float* xs = f32_in(x, r * cols, cols, mine);
+    float* ys = f32_out(y, r * cols, mine + cols);
+    const kernels::RowStats s = kernels::layernorm_row_forward(xs, gb, gb + cols, cols, eps, ys);
+    f32_commit(y, r * cols, cols, ys);
+    m[r] = s.mean;
+    rs[r] = s.rstd;
+  });
+}
+
+void CpuBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                    const Tensor& mean, const Tensor& rstd, Tensor& dx,
+                                    Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "layernorm_backward";
+  check_float(dy, op, "dy");
+  check_float(x, op, "x");
+  check_float(gamma, op, "gamma");
+  check_float(dx, op, "dx");
+  check_dtype(mean, DType::F32, op, "mean");
+  check_dtype(rstd, DType::F32, op, "rstd");
+  check_dtype(dgamma, DType::F32, op, "dgamma");
+  check_dtype(dbeta, DType::F32, op, "dbeta");
+  const int64_t rows = x.rows(), cols = x.cols();
+  check_rows(dy, rows, cols, op, "dy");
+  check_rows(dx, rows, cols, op, "dx");
+  check_numel(gamma, cols, op, "gamma");
+  check_numel(mean, rows, op, "mean");
+  check_numel(rstd, rows, op, "rstd");
+  check_numel(dgamma, cols, op, "dgamma");
+  check_numel(dbeta, cols, op, "dbeta");
+  if (rows == 0 || cols == 0) return;
+
+  // Rows are split into at most kMaxBlocks blocks, fixed by the shape alone.
+  constexpr int64_t kMaxBlocks = 64;
+  const int64_t per_block = (rows + kMaxBlocks - 1) / kMaxBlocks;
+  const int64_t blocks = (rows + per_block - 1) / per_block;
+  float* g = op_scratch_.get_as<float>(static_cast<size_t>(cols * (1 + 2 * blocks)));
+  float* part = g + cols;  // [blocks][2][cols]: dgamma then dbeta partials
+  load_floats(gamma.raw(), gamma.dtype(), cols, g);
+  size_t stride = 0;
+  float* ts = thread_scratch(static_cast<size_t>(3 * cols), &stride);
+  const float* m = mean.data<float>();
+  const float* rs = rstd.data<float>();
+  const bool par = threads_ > 1 && blocks > 1 && rows * cols >= kParallelMinElems;
+#pragma omp parallel for schedule(static) num_threads(threads_) if (par)
+  for (int64_t blk = 0; blk < blocks; ++blk) {
+    float* mine = ts + stride * static_cast<size_t>(thread_id());
+    float* pg = part + blk * 2 * cols;
+    float* pb = pg + cols;
+    for (int64_t j = 0; j < 2 * cols; ++j) pg[j] = 0.0f;
+    const int64_t r1 = std::min(rows, (blk + 1) * per_block);
+    for (int64_t r = blk * per_block; r < r1; ++r) {
+      const float* dys = f32_in(dy, r * cols, cols, mine);
+      const float* xs = f32_in(x, r * cols, cols, mine + cols);
+      float* dxs = f32_out(dx, r * cols, mine + 2 * cols);
+      kernels::layernorm_row_backward(dys, xs, g, kernels::RowStats{m[r], rs[r]}, cols, dxs, pg, pb);
+      f32_commit(dx, r * cols, cols, dxs);
+    }
+  }
+  float* dg = dgamma.data<float>();
+  float* db = dbeta.data<float>();
+  for (int64_t j = 0; j < cols; ++j) {
+    double sg = 0.0, sb = 0.0;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      sg += part[blk * 2 * cols + j];
+      sb += part[blk * 2 * cols + cols + j];
+    }
+    dg[j] = static_cast<float>(dg[j] + sg);
+    db[j] = static_cast<float>(db[j] + sb);
+  }
+}
+
+void CpuBackend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                              float grad_scale, Tensor& losses, Tensor* dlogits) {
+  const char* op = "softmax_xent";
+  check_float(logits, op, "logits");
+  check_dtype(labels, DType::I32, op, "labels");
+  check_dtype(losses, DType::F32, op, "losses");
+  const int64_t rows = logits.rows(), C = logits.cols();
+  check_numel(labels, rows, op, "labels");
+  check_numel(losses, rows, op, "losses");
+  if (dlogits) {
+    check_float(*dlogits, op, "dlogits");
+    check_rows(*dlogits, rows, C, op, "dlogits");
+  }
+  const int32_t* lab = labels.data<int32_t>();
+  for (int64_t r = 0; r < rows; ++r)
+    if (!kernels::xent_label_valid(lab[r], C, ignore_index))
+      throw DataError("labels: row " + std::to_string(r) + " of the batch has class " +
+                      std::to_string(lab[r]) + ", expected an integer in [0, " + std::to_string(C) +
+                      ") (the model has " + std::to_string(C) + " outputs) or the ignore_index " +
+                      std::to_string(ignore_index) +
+                      "; check the data set's label range against the model's last layer");
+  if (rows == 0) return;
+  size_t stride = 0;
+  float* ts = thread_scratch(static_cast<size_t>(2 * C), &stride);
+  float* out = losses.data<float>();
+  for_each_row(threads_, rows, C, [&](int64_t r) {
+    float* mine = ts + stride * static_cast<size_t>(thread_id());
+    const float* xs = f32_in(logits, r * C, C, mine);
+    float* ds = dlogits ? f32_out(*dlogits, r * C, mine + C) : nullptr;
+    out[r] = kernels::softmax_xent_row(xs, C, lab[r], ignore_index, grad_scale, ds);
+    if (dlogits) f32_commit(*dlogits, r * C, C, ds);
+  });
+}
+
+void CpuBackend::mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
+                     Tensor* dpred) {
+  const char* op = "mse";
+  check_float(pred, op, "pred");
+  check_float(target, op, "target");
+  check_dtype(losses, DType::F32, op, "losses");
+  const int64_t rows = pred.rows(), cols = pred.cols();
+  check_rows(target, rows, cols, op, "target");
+  check_numel(losses, rows, op, "losses");
+  if (dpred) {
+    check_float(*dpred, op, "dpred");
+    check_rows(*dpred, rows, cols, op, "dpred");
+  }
+  if (rows == 0) return;
+  size_t stride = 0;
+  float* ts = thread_scratch(static_cast<size_t>(3 * cols), &stride);
+  float* out = losses.data<float>();
+  for_each_row(threads_, rows, cols, [&](int64_t r) {
+    float* mine = ts + stride * static_cast<size_t>(thread_id());
+    const float* ps = f32_in(pred, r * cols, cols, mine);
+    const float* qs = f32_in(target, r * cols, cols, mine + cols);
+    float* ds = dpred ? f32_out(*dpred, r * cols, mine + 2 * cols) : nullptr;
+    out[r] = kernels::mse_row(ps, qs, cols, grad_scale, ds);
+    if (dpred) f32_commit(*dpred, r * cols, cols, ds);
+  });
+}
+
+void CpuBackend::argmax_rows(const Tensor& x, Tensor& out_i32) {
+  check_float(x, "argmax_rows", "x");
+  check_dtype(out_i32, DType::I32, "argmax_rows", "out_i32");
+  const int64_t rows = x.rows(), cols = x.cols();
+  check_numel(out_i32, rows, "argmax_rows", "out_i32");
+  if (rows == 0) return;
+  size_t stride = 0;
+  float* ts = thread_scratch(static_cast<size_t>(cols), &stride);
+  int32_t* out = out_i32.data<int32_t>();
+  for_each_row(threads_, rows, cols, [&](int64_t r) {
+    float* mine = ts + stride * static_cast<size_t>(thread_id());
+    out[r] = kernels::row_argmax(f32_in(x, r * cols, cols, mine), cols);
+  });
+}
+
+}  // namespace mp::cpu

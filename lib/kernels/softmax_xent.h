@@ -1,0 +1,53 @@
+// softmax_xent.h: fused softmax cross-entropy for one row of C logits, all math in fp32.
+//   loss = logsumexp(x) - x[label], with the max subtracted before exp (stable for |x| ~ 1e4+),
+//   dlogits = grad_scale * (softmax(x) - onehot(label)).
+// A row whose label equals ignore_index has loss 0 and zero gradient. A label outside [0, C)
+// (and not ignore_index) gives a NaN loss and a zero gradient: backends validate labels first
+// and report the bad one to the user. Device-safe.
+#pragma once
+#include <math.h>
+#include <stdint.h>
+
+#include "core/half.h"
+#include "kernels/row_reduce.h"
+
+namespace mp::kernels {
+
+MP_HD bool xent_label_valid(int32_t label, int64_t C, int32_t ignore_index) {
+  return label == ignore_index || (label >= 0 && label < C);
+}
+
+// sum_j exp(x_j - m)
+template <class T> MP_HD float row_sum_exp(const T* x, int64_t n, float m) {
+  float acc[kRowLanes] = {};
+  int64_t i = 0;
+  for (; i + kRowLanes <= n; i += kRowLanes)
+    for (int l = 0; l < kRowLanes; ++l) acc[l] += expf(to_float(x[i + l]) - m);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += expf(to_float(x[i]) - m);
+  return combine_lanes(acc);
+}
+
+// Returns the row's loss; writes the gradient row when d != nullptr.
+template <class T, class TD>
+MP_HD float softmax_xent_row(const T* x, int64_t C, int32_t label, int32_t ignore_index,
+                             float grad_scale, TD* d) {
+  const bool ignored = label == ignore_index;
+  if (ignored || label < 0 || label >= C) {
+    if (d)
+      for (int64_t j = 0; j < C; ++j) d[j] = from_float<TD>(0.0f);
+    return ignored ? 0.0f : NAN;
+  }
+  const float m = row_max(x, C);
+  const float s = row_sum_exp(x, C, m);
+  const float loss = (m + logf(s)) - to_float(x[label]);
+  if (d) {
+    const float inv_s = 1.0f / s;
+    for (int64_t j = 0; j < C; ++j) {
+      const float p = expf(to_float(x[j]) - m) * inv_s;
+      d[j] = from_float<TD>(grad_scale * (j == label ? p - 1.0f : p));
+    }
+  }
+  return loss;
+}
+
+}  // namespace mp::kernels
