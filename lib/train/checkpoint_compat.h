@@ -1,0 +1,36 @@
+// checkpoint_compat.h: does a checkpoint fit the model and policy about to train? A model signature
+// is text, one "<name> <value>" line per entry; make_model_signature writes one line per parameter,
+// "layers.0.weight [784, 128]", and callers may append their own lines (e.g. "layers.1 relu").
+#pragma once
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"  // Shape
+#include "nn/parameter.h"
+#include "train/checkpoint_data.h"
+
+namespace mp {
+
+struct ParamShape {
+  std::string name;
+  Shape shape;
+};
+
+// "layers.0.weight [784, 128]\nlayers.0.bias [128]\n...", in the given order.
+std::string make_model_signature(const std::vector<ParamShape>& params);
+// The same from the model's parameters (master shapes).
+std::string make_model_signature(const ParamList& params);
+
+// The differences between two signatures, one line per entry ("layers.0.weight: the checkpoint has
+// [784, 128], the model has [784, 256]"; entries only on one side), at most `max_lines` lines plus a
+// count of the rest. Empty when they agree; entry order does not matter.
+std::vector<std::string> signature_differences(const std::string& checkpoint_sig,
+                                               const std::string& model_sig, size_t max_lines = 8);
+
+// Throws ConfigError when `ckpt` (read from `checkpoint_path`) was written for another model or
+// precision policy, listing what differs and what to do. Throws DataError when the checkpoint's own
+// /params disagree with its stored signature (a damaged or hand-edited file).
+void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
+                      const std::string& model_signature, const std::string& policy);
+
+}  // namespace mp

@@ -1,0 +1,58 @@
+// checkpoint_data.h: everything a checkpoint holds, as plain data (no HDF5, no tensors), so the
+// trainer fills it from its state and the writer/reader only move bytes. The file layout is in
+// checkpoint_io.h; DESIGN.md "Contract other people rely on" fixes it.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"  // Shape
+
+namespace mp {
+
+// Checkpoint file format written by this code; readers reject any other version.
+inline constexpr int64_t kCheckpointFormatVersion = 1;
+
+// One fp32 tensor: /params/<name> or /optimizer/<slot>/<name>.
+struct CheckpointTensor {
+  std::string slot;  // optimizer slot ("exp_avg", "momentum", ...); empty for /params entries
+  std::string name;  // parameter name, e.g. "layers.3.weight"
+  Shape shape;       // empty = scalar
+  std::vector<float> values;  // row-major, shape_numel(shape) elements
+};
+
+// Dynamic loss scaler state (precision/): /scaler/<field> scalar datasets.
+struct ScalerState {
+  double scale = 1.0;
+  int64_t growth_tracker = 0;
+  int64_t hysteresis_tracker = 0;
+  int64_t consecutive_skips = 0;
+  int64_t total_skips = 0;
+};
+
+struct CheckpointData {
+  // Progress. `step` counts attempted optimizer steps (applied + skipped); the file is named for it.
+  int64_t step = 0;
+  int64_t applied_steps = 0;
+  int64_t epoch = 0;
+  int64_t batch_in_epoch = 0;  // data cursor: batches of the current epoch already consumed
+  uint64_t rng_seed = 0;       // Philox key
+  uint64_t rng_offset = 0;     // Philox counter position
+
+  std::string policy;           // precision.policy of the run that wrote it
+  std::string config_text;      // the resolved YAML spec
+  std::string model_signature;  // make_model_signature(): one "name shape" line per parameter
+  std::string mptrain_version;  // informational; empty on write = "unknown"
+
+  std::vector<CheckpointTensor> params;     // fp32 master values, in model order (slot empty)
+  std::vector<CheckpointTensor> optimizer;  // optimizer state tensors, in insertion order
+  int64_t optimizer_step = 0;               // the optimizer's own step counter (AdamW bias correction)
+  ScalerState scaler;
+
+  // Extra root attributes; names must not collide with the reserved ones (checkpoint_io.h).
+  std::map<std::string, std::string> extra_strings;
+  std::map<std::string, int64_t> extra_ints;
+};
+
+}  // namespace mp

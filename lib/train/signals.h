@@ -1,0 +1,33 @@
+// signals.h: graceful stop on SIGINT/SIGTERM. While a SignalGuard lives, the first SIGINT or SIGTERM
+// only sets a flag; the training loop polls stop_requested() after each step, saves a checkpoint and
+// returns stop_exit_code() (130 or 143, DESIGN.md exit codes). A second SIGINT while that stop is
+// pending ends the process at once with _exit(130) (a user pressing Ctrl-C twice). That is safe
+// because every file mptrain writes appears by rename of a finished temp file (atomic_file.h,
+// checkpoint_store.h): an interrupted write leaves only a stray temp file, never a damaged checkpoint.
+#pragma once
+#include <csignal>
+
+namespace mp {
+
+// Installs the handlers for SIGINT and SIGTERM and clears any earlier stop request; restores the
+// previous handlers when destroyed. One guard at a time (nesting is a bug, caught by MP_CHECK).
+class SignalGuard {
+ public:
+  SignalGuard();
+  ~SignalGuard();
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
+
+ private:
+  struct sigaction old_int_ {};
+  struct sigaction old_term_ {};
+};
+
+// True once SIGINT or SIGTERM arrived (async-signal-safe flag; cheap to poll every step).
+bool stop_requested();
+// The signal that requested the stop (SIGINT or SIGTERM), 0 when none.
+int stop_signal();
+// The exit code for that signal: 130 for SIGINT, 143 for SIGTERM, 0 when none.
+int stop_exit_code();
+
+}  // namespace mp
