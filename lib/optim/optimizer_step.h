@@ -1,0 +1,48 @@
+// optimizer_step.h: everything that happens after the last micro-batch of a step (and after the
+// trainer's gradient all-reduce), in the order of DESIGN.md "Precision semantics":
+//   (debug) poison one gradient element with +inf at the listed attempted steps
+//   -> unscale every fp32 grad by 1/S (fp64 reciprocal) while checking finiteness
+//   -> found_inf reduced over ranks (MAX)
+//   -> non-finite: skip (no update, LR schedule not advanced, counted by the scaler)
+//      finite: clip by the global norm of the unscaled grads -> optimizer update of the masters
+//              with the scheduled lr -> master -> working cast
+//   -> scaler.update(found_inf) (may throw NumericalError after too many skips in a row)
+//   -> zero the grads for the next accumulation.
+// Attempted steps = applied steps (Optimizer::applied_steps) + skipped steps
+// (LossScaler::total_skips); both are checkpointed, so the count survives a resume.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "backend/backend.h"
+#include "nn/parameter.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "precision/loss_scaler.h"
+
+namespace mp {
+
+struct StepOutcome {
+  bool skipped = false;
+  double grad_norm = 0.0;       // unscaled global L2 norm before clipping; NaN when skipped
+  double lr = 0.0;              // the lr applied; when skipped, the lr the schedule stays at
+  double loss_scale = 1.0;      // S in force for this step (its backward started from loss x S)
+  double new_loss_scale = 1.0;  // S after the scaler update: the next step's
+  int64_t attempted_step = 0;   // 1-based number of this attempt (applied + skipped)
+  int64_t applied_steps = 0;    // applied updates after this step
+  int64_t skipped_steps = 0;    // skipped steps after this step
+};
+
+// A found_inf reduction that is the identity: single-process runs.
+bool found_inf_local(bool found_inf);
+
+StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
+                           const LrSchedule& schedule, int64_t total_steps, LossScaler& scaler,
+                           double clip_norm, const std::function<bool(bool)>& reduce_found_inf,
+                           const std::vector<int64_t>& inject_nonfinite_steps);
+
+// Fill every gradient with zero (start of an accumulation).
+void zero_grads(Backend& be, const ParamList& params);
+
+}  // namespace mp

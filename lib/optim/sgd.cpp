@@ -1,0 +1,19 @@
+// sgd.cpp: SGD slots and per-parameter update through Backend::sgd_step.
+#include "optim/sgd.h"
+
+namespace mp {
+
+std::vector<std::string> Sgd::slot_names() const {
+  if (h_.momentum == 0.0f) return {};
+  return {"momentum"};
+}
+
+void Sgd::update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
+                 const Rounding& r) {
+  SgdHyper h = h_;
+  h.lr = static_cast<float>(lr);
+  if (!p.decay) h.weight_decay = 0.0f;
+  be.sgd_step(p.master, p.grad, slots.empty() ? nullptr : &slots[0], h, r);
+}
+
+}  // namespace mp
