@@ -17,12 +17,14 @@ using mp::testing::synthetic;
 
 namespace {
 
-// Three parameters: fp32 master with bf16 working copy, fp32 master with fp16 working copy
-// (no decay), plain fp32.
+// Four parameters: fp32 master with bf16 working copy, fp32 master with fp16 working copy
+// (no decay), plain fp32, and pure bf16 (stochastically rounded updates: its random stream must
+// follow applied steps, so skips and restores do not shift it).
 void add_params(Backend& be, ParamSet& ps) {
   ps.add(be, "w", {3, 5}, DType::BF16, true, true, synthetic(1, 15));
   ps.add(be, "b", {7}, DType::F16, true, false, synthetic(2, 7));
   ps.add(be, "f", {4}, DType::F32, true, true, synthetic(3, 4));
+  ps.add(be, "s", {64}, DType::BF16, false, true, synthetic(4, 64));
 }
 
 OptimizerSpec adamw_spec() {
