@@ -154,6 +154,15 @@ void run_case(const Case& c) {
     check_close(to_d(to_host_floats(*be, model->params()[k]->grad)), fd, 1e-3,
                 "dL/d" + model->params()[k]->name);
   }
+  // A second micro-batch accumulates (beta = 1): identical inputs give exactly twice the grads.
+  std::vector<std::vector<float>> once;
+  for (Parameter* p : model->params()) once.push_back(to_host_floats(*be, p->grad));
+  model->forward(ctx, xt);
+  model->backward(ctx, rt);
+  for (size_t k = 0; k < once.size(); ++k) {
+    const auto twice = to_host_floats(*be, model->params()[k]->grad);
+    for (size_t i = 0; i < twice.size(); ++i) REQUIRE(twice[i] == 2.0f * once[k][i]);
+  }
 }
 
 }  // namespace
