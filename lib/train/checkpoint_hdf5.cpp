@@ -41,6 +41,28 @@ const char* class_name(H5T_class_t c) {
 
 constexpr size_t kMaxChunkBytes = size_t{16} << 20;
 
+// Whether every element of the dataset has storage (chunked: every chunk exists).
+bool fully_stored(hid_t ds, const Shape& shape, const std::string& what) {
+  Handle dcpl = plist_handle(H5Dget_create_plist(ds), "reading the storage properties of " + what);
+  H5D_layout_t layout = H5Pget_layout(dcpl.get());
+  if (layout == H5D_COMPACT) return true;
+  if (layout == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(shape.size());
+    int rank = H5Pget_chunk(dcpl.get(), static_cast<int>(chunk.size()), chunk.data());
+    check_status(rank < 0 ? -1 : 0, "reading the chunking of " + what);
+    hsize_t expected = 1;
+    for (size_t i = 0; i < shape.size(); ++i)
+      expected *= (static_cast<hsize_t>(shape[i]) + chunk[i] - 1) / chunk[i];
+    Handle space = space_handle(H5Dget_space(ds), "reading the shape of " + what);
+    hsize_t stored = 0;
+    check_status(H5Dget_num_chunks(ds, space.get(), &stored), "counting the chunks of " + what);
+    return stored == expected;
+  }
+  H5D_space_status_t status{};
+  check_status(H5Dget_space_status(ds, &status), "reading the storage status of " + what);
+  return status == H5D_SPACE_STATUS_ALLOCATED;
+}
+
 }  // namespace
 
 Hdf5Quiet::Hdf5Quiet() {
@@ -286,9 +308,7 @@ void read_f32_dataset(hid_t parent, const std::string& name, Shape& shape,
   values.assign(static_cast<size_t>(n), 0.0f);
   if (n == 0) return;
   // A dataset whose storage was never written reads back as fill values: refuse it.
-  H5D_space_status_t status{};
-  check_status(H5Dget_space_status(ds.get(), &status), "reading the storage status of " + what);
-  if (status != H5D_SPACE_STATUS_ALLOCATED)
+  if (!fully_stored(ds.get(), shape, what))
     throw Hdf5Failure(what + " has no (or only part of its) stored data");
   check_status(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
                "reading " + what);
