@@ -4,6 +4,8 @@
 
 #include <omp.h>
 
+#include <cstdlib>
+
 #include "backend/cpu/cpu_backend.h"
 #include "kernels/random.h"
 #include "unit/backend_test_util.h"
@@ -121,6 +123,13 @@ TEST_CASE("name and thread count") {
   CHECK(be->device() == Device::CPU);
   CHECK(be->name().find("oneDNN") != std::string::npos);
   CHECK(be->name().find("3 threads") != std::string::npos);
-  cpu::CpuBackend all(0);
-  CHECK(all.threads() >= 1);
+  // 0 = OMP_NUM_THREADS, else every core; not whatever an earlier backend set
+  cpu::CpuBackend one(1);
+  const char* old = std::getenv("OMP_NUM_THREADS");
+  const std::string saved = old ? old : "";
+  setenv("OMP_NUM_THREADS", "5", 1);
+  CHECK(cpu::CpuBackend(0).threads() == 5);
+  unsetenv("OMP_NUM_THREADS");
+  CHECK(cpu::CpuBackend(0).threads() == omp_get_num_procs());
+  if (old) setenv("OMP_NUM_THREADS", saved.c_str(), 1);
 }

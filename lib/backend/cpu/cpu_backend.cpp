@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <dnnl.hpp>
 
@@ -13,10 +14,16 @@
 namespace mp::cpu {
 
 namespace {
+// threads > 0 as given; 0: OMP_NUM_THREADS (its first entry) when set, else every core. The
+// environment is read directly: omp_get_max_threads() would reflect an earlier backend's setting.
 int resolve_threads(int threads) {
   MP_CHECK(threads >= 0, "make_cpu_backend: threads must be >= 0, got " + std::to_string(threads));
-  // omp_get_max_threads() honours OMP_NUM_THREADS and otherwise reports all cores.
-  return threads > 0 ? threads : std::max(1, omp_get_max_threads());
+  if (threads > 0) return threads;
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  return std::max(1, omp_get_num_procs());
 }
 }  // namespace
 

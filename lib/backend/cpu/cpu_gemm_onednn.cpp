@@ -161,12 +161,16 @@ struct GemmEngine::Impl {
     strm.wait();
   }
 
-  // n elements of src (dt) to fp32 in dst, in parallel tiles.
-  void to_f32(const void* src, DType dt, int64_t n, float* dst) {
-    const char* s = static_cast<const char*>(src);
-    const size_t es = dtype_size(dt);
-    for_each_tile(threads, n, [&](int64_t, int64_t b, int64_t cnt) {
-      load_floats(s + static_cast<size_t>(b) * es, dt, cnt, dst + b);
+  // Both operands (dtype dt) to fp32, in one parallel pass over the concatenated elements.
+  void to_f32(const Tensor& A, const Tensor& B, float* fa, float* fb) {
+    const int64_t na = A.numel();
+    for_each_tile(threads, na + B.numel(), [&](int64_t, int64_t b, int64_t cnt) {
+      const int64_t in_a = std::max<int64_t>(0, std::min(cnt, na - b));
+      if (in_a > 0) load_floats(elem_ptr(A, b), A.dtype(), in_a, fa + b);
+      if (cnt > in_a) {
+        const int64_t ob = b + in_a - na;  // first element of B in this tile
+        load_floats(elem_ptr(B, ob), B.dtype(), cnt - in_a, fb + ob);
+      }
     });
   }
 };
@@ -257,8 +261,7 @@ void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tenso
   // fp16: exact conversion of A and B to fp32, fp32 GEMM, one rounding of the result to fp16.
   float* a32 = im.a32.get_as<float>(static_cast<size_t>(A.numel()));
   float* b32 = im.b32.get_as<float>(static_cast<size_t>(B.numel()));
-  im.to_f32(A.raw(), ab, A.numel(), a32);
-  im.to_f32(B.raw(), ab, B.numel(), b32);
+  im.to_f32(A, B, a32, b32);
   k.ab = DType::F32;
   const void* bias_ptr = bias ? bias->raw() : nullptr;
   if (bias && bias->dtype() == DType::F16) {
