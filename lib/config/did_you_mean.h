@@ -1,5 +1,5 @@
 // did_you_mean.h: "did you mean" suggestions for misspelt keys, layer types and choices
-// (case-insensitive Levenshtein distance, with a threshold that grows with the word's length).
+// (case-insensitive edit distance counting adjacent transpositions, with a threshold that grows with the word's length).
 #pragma once
 #include <cstddef>
 #include <string>
@@ -8,7 +8,7 @@
 
 namespace mp {
 
-// Case-insensitive edit distance (insertions, deletions, substitutions).
+// Case-insensitive edit distance (insertions, deletions, substitutions, adjacent swaps).
 size_t edit_distance(std::string_view a, std::string_view b);
 
 // The candidate closest to `word` when it is close enough to be a plausible typo, else "".

@@ -40,6 +40,8 @@ struct Lister : SpecVisitor {
     k.required = def.rule.required;
     k.default_value = def.rule.required ? "" : std::visit(DefaultText{}, ref);
     k.allowed = describe_allowed(def.rule);
+    const bool list = k.type.rfind("list", 0) == 0;
+    if (list && !k.allowed.empty() && k.allowed != "non-empty") k.allowed = "each " + k.allowed;
     k.doc = def.doc;
     keys.push_back(std::move(k));
   }

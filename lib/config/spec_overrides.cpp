@@ -78,8 +78,9 @@ void apply_one(YAML::Node& root, const std::string& key, const std::vector<std::
         fail_set(key, walked + " is a list; expected an item index after it, got \"" + part + "\"");
       const size_t idx = std::stoul(part);
       if (idx >= cur.size())
-        fail_set(key, walked + " has " + std::to_string(cur.size()) + " items (indices 0 to " +
-                          std::to_string(cur.size() == 0 ? 0 : cur.size() - 1) + ")");
+        fail_set(key, walked + " has " + std::to_string(cur.size()) +
+                          (cur.size() == 1 ? " item" : " items") + ", so the index must be below " +
+                          std::to_string(cur.size()));
       if (last) {
         cur[idx] = value;
         return;

@@ -67,23 +67,20 @@ void param_rows(std::ostringstream& os, const std::vector<ParamDesc>& params) {
 std::string reference_markdown() {
   std::ostringstream os;
   os << "## Keys\n";
-  std::string current = "\x01";  // no section open yet
-  for (const auto& k : spec_keys()) {
-    const std::string sec = section_of(k.path);
-    if (sec != current) {
-      current = sec;
-      std::string doc = "top-level keys";
-      for (const auto& s : spec_sections())
-        if (s.path == sec) doc = s.doc;
-      os << "\n### " << (sec.empty() ? std::string("(top level)") : "`" + sec + "`") << " - "
-         << doc << "\n\n";
-      os << "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
+  // One table per section, holding the keys directly inside it; the top level first.
+  std::vector<SpecSectionInfo> sections{{"", "name, seed, device, threads"}};
+  for (const auto& s : spec_sections()) sections.push_back(s);
+  for (const auto& sec : sections) {
+    os << "\n### " << (sec.path.empty() ? std::string("Top level") : "`" + sec.path + "`") << " - "
+       << sec.doc << "\n\n";
+    os << "| key | type | default | allowed | meaning |\n|---|---|---|---|---|\n";
+    for (const auto& k : spec_keys()) {
+      if (section_of(k.path) != sec.path) continue;
+      os << "| `" << k.path << "` | " << k.type << " | "
+         << (k.required ? "**required**" : code(k.default_value)) << " | " << cell(k.allowed)
+         << " | " << cell(k.doc) << " |\n";
     }
-    os << "| `" << k.path << "` | " << k.type << " | "
-       << (k.required ? "**required**" : code(k.default_value)) << " | " << cell(k.allowed)
-       << " | " << cell(k.doc) << " |\n";
   }
-
   os << "\n## Layers\n\nTypes: ";
   std::vector<std::string> types;
   for (const auto& d : layer_catalog()) types.push_back("`" + d.type + "`");

@@ -83,7 +83,7 @@ std::string read_spec_file(const std::string& path) {
   std::error_code ec;
   const auto st = fs::status(path, ec);
   if (ec || !fs::exists(st)) {
-    const std::string why = ec ? ec.message() : "no such file";
+    const std::string why = ec ? ec.message() : "No such file or directory";
     throw ConfigError(path + ": cannot read the spec: " + why);
   }
   if (fs::is_directory(st)) throw ConfigError(path + ": is a directory, expected a YAML file");
