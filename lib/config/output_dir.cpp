@@ -19,7 +19,7 @@ struct ScalarValues : SpecVisitor {
   void field(const FieldDef& def, FieldRef ref) override {
     struct Text {
       std::optional<std::string> operator()(int64_t* v) const { return std::to_string(*v); }
-      std::optional<std::string> operator()(double* v) const { return format_number(*v); }
+      std::optional<std::string> operator()(double* v) const { return yaml_number(*v); }
       std::optional<std::string> operator()(bool* v) const { return *v ? "true" : "false"; }
       std::optional<std::string> operator()(std::string* v) const { return *v; }
       std::optional<std::string> operator()(std::vector<int64_t>*) const { return std::nullopt; }

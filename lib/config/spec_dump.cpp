@@ -14,7 +14,7 @@ std::string param_text(const ParamValue& v) {
   struct Text {
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(int64_t i) const { return std::to_string(i); }
-    std::string operator()(double d) const { return format_number(d); }
+    std::string operator()(double d) const { return yaml_number(d); }
     std::string operator()(const std::string& s) const { return yaml_string(s); }
   };
   return std::visit(Text{}, v);
@@ -97,7 +97,7 @@ class Dumper : public SpecVisitor {
   std::string pad() const { return std::string(2 * open_.size(), ' '); }
 
   void write(int64_t v) { os << " " << v << "\n"; }
-  void write(double v) { os << " " << format_number(v) << "\n"; }
+  void write(double v) { os << " " << yaml_number(v) << "\n"; }
   void write(bool v) { os << " " << (v ? "true" : "false") << "\n"; }
   void write(const std::string& v) { os << " " << yaml_string(v) << "\n"; }
   void write(const std::vector<int64_t>& v) {

@@ -11,7 +11,7 @@ namespace {
 // The default value of a key as the dump writes it.
 struct DefaultText {
   std::string operator()(int64_t* v) const { return std::to_string(*v); }
-  std::string operator()(double* v) const { return format_number(*v); }
+  std::string operator()(double* v) const { return yaml_number(*v); }
   std::string operator()(bool* v) const { return *v ? "true" : "false"; }
   std::string operator()(std::string* v) const { return yaml_string(*v); }
   std::string operator()(std::vector<int64_t>* v) const {

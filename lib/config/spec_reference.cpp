@@ -47,7 +47,7 @@ std::string default_text(const ParamDesc& p) {
   struct Text {
     std::string operator()(bool b) const { return b ? "true" : "false"; }
     std::string operator()(int64_t i) const { return std::to_string(i); }
-    std::string operator()(double d) const { return format_number(d); }
+    std::string operator()(double d) const { return yaml_number(d); }
     std::string operator()(const std::string& s) const { return yaml_string(s); }
   };
   return std::visit(Text{}, p.def);

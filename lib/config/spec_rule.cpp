@@ -81,13 +81,13 @@ std::string describe_number(const Rule& r, bool integer) {
   const std::string noun = integer ? "integer" : "number";
   const std::string a = integer ? "an " : "a ";
   if (r.has_lo && r.has_hi)
-    return a + noun + " in " + (r.lo_open ? "(" : "[") + format_number(r.lo) + ", " +
-           format_number(r.hi) + (r.hi_open ? ")" : "]");
+    return a + noun + " in " + (r.lo_open ? "(" : "[") + yaml_number(r.lo) + ", " +
+           yaml_number(r.hi) + (r.hi_open ? ")" : "]");
   if (r.has_lo) {
     if (r.lo == 0 && r.lo_open) return "a positive " + noun;
-    return a + noun + (r.lo_open ? " > " : " >= ") + format_number(r.lo);
+    return a + noun + (r.lo_open ? " > " : " >= ") + yaml_number(r.lo);
   }
-  if (r.has_hi) return a + noun + (r.hi_open ? " < " : " <= ") + format_number(r.hi);
+  if (r.has_hi) return a + noun + (r.hi_open ? " < " : " <= ") + yaml_number(r.hi);
   return a + noun;
 }
 
@@ -97,10 +97,10 @@ std::string describe_allowed(const Rule& r) {
   if (!r.choices.empty()) return join(r.choices, " | ");
   if (r.identifier) return "[A-Za-z0-9_.-]+";
   if (r.has_lo && r.has_hi)
-    return std::string(r.lo_open ? "(" : "[") + format_number(r.lo) + ", " + format_number(r.hi) +
+    return std::string(r.lo_open ? "(" : "[") + yaml_number(r.lo) + ", " + yaml_number(r.hi) +
            (r.hi_open ? ")" : "]");
-  if (r.has_lo) return std::string(r.lo_open ? "> " : ">= ") + format_number(r.lo);
-  if (r.has_hi) return std::string(r.hi_open ? "< " : "<= ") + format_number(r.hi);
+  if (r.has_lo) return std::string(r.lo_open ? "> " : ">= ") + yaml_number(r.lo);
+  if (r.has_hi) return std::string(r.hi_open ? "< " : "<= ") + yaml_number(r.hi);
   if (r.non_empty) return "non-empty";
   return "";
 }

@@ -7,7 +7,7 @@
 
 namespace mp {
 
-std::string format_number(double v) {
+std::string yaml_number(double v) {
   std::array<char, 64> buf{};
   auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);
   if (ec != std::errc()) return "0";  // cannot happen: 64 bytes hold any double

@@ -8,7 +8,7 @@
 namespace mp {
 
 // Shortest text that reads back as exactly `v` ("0.001", "65536", "1e-08").
-std::string format_number(double v);
+std::string yaml_number(double v);
 
 // `s` as a YAML scalar that reads back as the same string in block and flow context:
 // plain when it is a simple word or path (fp16, /train/x, runs/mnist), else double-quoted.

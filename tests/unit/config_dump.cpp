@@ -23,11 +23,11 @@ std::string round_trip(const RunSpec& s) {
 }  // namespace
 
 TEST_CASE("numbers are written shortest-round-trip") {
-  CHECK(format_number(0.001) == "0.001");
-  CHECK(format_number(1e-8) == "1e-08");
-  CHECK(format_number(65536) == "65536");
-  CHECK(format_number(1.0 / 255.0) == "0.00392156862745098");
-  CHECK(format_number(0.1 + 0.2) == "0.30000000000000004");
+  CHECK(yaml_number(0.001) == "0.001");
+  CHECK(yaml_number(1e-8) == "1e-08");
+  CHECK(yaml_number(65536) == "65536");
+  CHECK(yaml_number(1.0 / 255.0) == "0.00392156862745098");
+  CHECK(yaml_number(0.1 + 0.2) == "0.30000000000000004");
 }
 
 TEST_CASE("strings are plain when unambiguous, double-quoted otherwise") {
