@@ -72,26 +72,29 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
 
 void H5Array::read_selection(const std::vector<std::pair<int64_t, int64_t>>& runs, int64_t total,
                              void* dst) const {
+  // One H5Dread per run of consecutive rows. A single read of the union of the runs
+  // (H5S_SELECT_OR) is ~60x slower in HDF5 1.10 for MNIST-sized batches of random rows.
   h5_silence_errors();
   H5Handle fspace(H5Dget_space(ds_.get()));
   std::vector<hsize_t> start(shape_.size(), 0), count(shape_.begin(), shape_.end());
-  bool first = true;
+  auto* out = static_cast<unsigned char*>(dst);
+  int64_t done = 0;
   for (const auto& [b, len] : runs) {
     start[0] = static_cast<hsize_t>(b);
     count[0] = static_cast<hsize_t>(len);
-    if (H5Sselect_hyperslab(fspace.get(), first ? H5S_SELECT_SET : H5S_SELECT_OR, start.data(),
-                            nullptr, count.data(), nullptr) < 0) {
-      throw DataError(file_name_ + ": dataset " + path_ + ": cannot select rows (HDF5: " +
-                      h5_last_error() + ")");
+    H5Handle mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr) < 0 ||
+        H5Dread(ds_.get(), mem_type_.get(), mspace.get(), fspace.get(), H5P_DEFAULT,
+                out + static_cast<size_t>(done) * row_bytes()) < 0) {
+      throw DataError(file_name_ + ": dataset " + path_ + ": read failed at rows " +
+                      std::to_string(b) + ".." + std::to_string(b + len - 1) + " (HDF5: " +
+                      h5_last_error() + "); the file may be truncated, corrupt or changed while "
+                      "training");
     }
-    first = false;
+    done += len;
   }
-  count[0] = static_cast<hsize_t>(total);
-  H5Handle mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
-  if (H5Dread(ds_.get(), mem_type_.get(), mspace.get(), fspace.get(), H5P_DEFAULT, dst) < 0) {
-    throw DataError(file_name_ + ": dataset " + path_ + ": read failed (HDF5: " + h5_last_error() +
-                    "); the file may be truncated, corrupt or changed while training");
-  }
+  MP_CHECK(done == total, "H5Array::read_selection: runs do not add up to the row count");
 }
 
 void H5Array::read_range(int64_t begin, int64_t end, void* dst) const {

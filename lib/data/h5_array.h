@@ -29,7 +29,8 @@ class H5Array {
   bool in_memory() const { return in_memory_; }
 
   // Rows idx[0..n) (each in [0, rows()), any order, repeats allowed) into dst as n consecutive
-  // rows. From the file, the distinct rows are read in ascending order with one hyperslab read.
+  // rows. From the file, the distinct rows are read in ascending order, one hyperslab read per run
+  // of consecutive rows.
   // Safe to call from several threads at once (the HDF5 library here is thread-safe).
   void read_rows(const int64_t* idx, size_t n, void* dst) const;
   // Rows [begin, end) into dst.

@@ -100,6 +100,8 @@ H5Handle h5_open_dataset(hid_t file, const std::string& file_name, const std::st
   if (H5Iget_type(obj.get()) != H5I_DATASET)
     throw DataError(what + "expected a dataset, found a group; " + dataset_list(file) + fix);
   if (dapl == H5P_DEFAULT) return obj;
+  // Close first: a second open of an open dataset shares its state, chunk cache settings included.
+  obj.reset();
   H5Handle ds(H5Dopen2(file, path.c_str(), dapl));
   if (!ds.valid()) throw DataError(what + "cannot be opened (HDF5: " + h5_last_error() + ")");
   return ds;
