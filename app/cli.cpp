@@ -1,0 +1,221 @@
+// cli.cpp: the CLI11 definition of every flag and subcommand, and what each invocation runs.
+#include "app/cli.h"
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "app/commands.h"
+#include "config/output_dir.h"
+#include "config/spec_dump.h"
+#include "config/spec_loader.h"
+#include "config/spec_reference.h"
+#include "core/error.h"
+
+#ifndef MPTRAIN_VERSION
+#define MPTRAIN_VERSION "unknown"
+#endif
+
+namespace mp {
+
+namespace {
+
+const char* const kFooter = R"(Examples:
+  mptrain --config configs/mnist_mlp.yaml
+      train with the quickstart spec
+  mptrain --config configs/mnist_mlp.yaml --set precision.policy=bf16 --set train.accum_steps=4
+      the same in bf16 with 4 micro-batches per step
+  mptrain --config run.yaml --print-config
+      print the resolved spec (defaults filled, overrides applied) and exit
+  mptrain --config run.yaml --dry-run --device cpu
+      check spec, data and model, run no training
+  mptrain --config run.yaml --resume auto --out runs/{name}_{precision.policy}
+      continue from the newest checkpoint in that run directory
+  mptrain sweep --config run.yaml --grid precision.policy=fp32,fp16,bf16
+  mptrain eval --config run.yaml --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5
+  mptrain inspect datasets/mnist/mnist.h5
+
+Every spec key with its default: configs/REFERENCE.md.
+Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 data error,
+4 numerical failure, 130/143 stopped by SIGINT/SIGTERM after a checkpoint.)";
+
+struct RunArgs {
+  std::string config;
+  std::vector<std::string> sets;
+  std::string resume;
+  std::string out;
+  std::string device;
+  bool print_config = false;
+  bool dry_run = false;
+  bool print_reference = false;
+};
+
+[[noreturn]] void usage_error(const std::string& msg) {
+  throw ConfigError(msg + "\nrun mptrain --help");
+}
+
+void add_set_option(CLI::App& app, std::vector<std::string>& sets) {
+  app.add_option("--set", sets,
+                 "override one spec key; VALUE is parsed as YAML; repeatable, applied in order "
+                 "after the file (e.g. --set optimizer.lr=3e-4 --set model.layers.1.linear.out=256)")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
+}
+
+CLI::Option* add_device_option(CLI::App& app, std::string& device) {
+  return app
+      .add_option("--device", device,
+                  "where to run, overriding the spec's device (e.g. --device cpu)")
+      ->type_name("DEVICE")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+}
+
+// The spec with the command line's --device/--out applied to it.
+RunSpec load_for_run(const std::string& config, const std::vector<std::string>& sets,
+                     const TrainOptions& opt) {
+  RunSpec spec = load_spec(config, sets);
+  if (!opt.device.empty()) spec.device = opt.device;
+  if (!opt.out_dir.empty()) {
+    spec.output.dir = opt.out_dir;
+    const Expanded e = expand_placeholders(opt.out_dir, spec);
+    if (e.error) throw ConfigError("--out " + opt.out_dir + ": " + *e.error);
+  }
+  return spec;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{"mptrain: mixed-precision (fp32/fp16/bf16) trainer driven by a YAML run spec",
+               "mptrain"};
+  app.footer(kFooter);
+  app.set_version_flag("--version", std::string("mptrain ") + MPTRAIN_VERSION);
+  app.require_subcommand(0, 1);
+
+  RunArgs run;
+  int quiet = 0, verbose = 0;
+  auto* config_opt =
+      app.add_option("--config", run.config, "run spec to train with (e.g. --config configs/mnist_mlp.yaml)")
+          ->type_name("FILE");
+  add_set_option(app, run.sets);
+  auto* resume_opt = app.add_option("--resume", run.resume,
+                                    "continue from a checkpoint file, or auto = the newest in the "
+                                    "run directory if any (e.g. --resume auto)")
+                         ->type_name("PATH|auto");
+  auto* out_opt = app.add_option("--out", run.out,
+                                 "run directory, overriding output.dir; placeholders allowed "
+                                 "(e.g. --out runs/{name}_{precision.policy})")
+                      ->type_name("DIR");
+  auto* print_opt = app.add_flag("--print-config", run.print_config,
+                                 "print the resolved spec as YAML and exit (the data file is not "
+                                 "needed; e.g. --config run.yaml --print-config)");
+  auto* dry_opt = app.add_flag("--dry-run", run.dry_run,
+                               "load the spec, open the data, build the model and report, without "
+                               "training (e.g. --config run.yaml --dry-run)");
+  auto* device_opt = add_device_option(app, run.device);
+  auto* q_opt = app.add_flag("-q,--quiet", quiet, "print only errors and the final summary");
+  auto* v_opt = app.add_flag("-v,--verbose", verbose, "print more detail (resolved spec, timings)");
+  q_opt->excludes(v_opt);
+  app.add_flag("--print-reference", run.print_reference,
+               "print the generated key and layer tables of configs/REFERENCE.md")
+      ->group("");  // hidden: used by scripts/update_reference.sh
+
+  // sweep
+  std::string sweep_config, sweep_out;
+  std::vector<std::string> sweep_grid, sweep_sets;
+  CLI::App* sweep = app.add_subcommand(
+      "sweep", "run the spec once per point of a grid of overrides, then write a comparison report");
+  sweep->add_option("--config", sweep_config, "base run spec (e.g. --config configs/mnist_mlp.yaml)")
+      ->type_name("FILE")
+      ->required();
+  sweep->add_option("--grid", sweep_grid,
+                    "one axis of the grid: a key and its values, comma-separated; repeatable, the "
+                    "grid is the product (e.g. --grid precision.policy=fp32,fp16,bf16)")
+      ->type_name("KEY=V1,V2,...")
+      ->allow_extra_args(false);
+  add_set_option(*sweep, sweep_sets);
+  sweep->add_option("--out", sweep_out, "sweep directory (e.g. --out runs/precision_sweep)")
+      ->type_name("DIR");
+  sweep->footer(
+      "Example:\n  mptrain sweep --config configs/mnist_mlp.yaml --grid precision.policy=fp32,bf16 "
+      "--grid train.accum_steps=1,4");
+
+  // eval
+  std::string eval_config, eval_checkpoint, eval_device;
+  std::vector<std::string> eval_sets;
+  CLI::App* eval = app.add_subcommand("eval", "evaluate a checkpoint on the spec's validation split");
+  eval->add_option("--config", eval_config, "run spec (e.g. --config configs/mnist_mlp.yaml)")
+      ->type_name("FILE")
+      ->required();
+  eval->add_option("--checkpoint", eval_checkpoint,
+                   "checkpoint file (e.g. --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5)")
+      ->type_name("PATH")
+      ->required();
+  add_set_option(*eval, eval_sets);
+  add_device_option(*eval, eval_device);
+  eval->footer(
+      "Example:\n  mptrain eval --config configs/mnist_mlp.yaml --checkpoint "
+      "runs/mnist_mlp/checkpoints/step_00000500.h5");
+
+  // inspect
+  std::string inspect_file;
+  CLI::App* inspect = app.add_subcommand(
+      "inspect", "list the datasets of an HDF5 file (data or checkpoint): names, shapes, dtypes");
+  inspect->add_option("file", inspect_file, "HDF5 file (e.g. datasets/mnist/mnist.h5)")
+      ->type_name("FILE.h5")
+      ->required();
+  inspect->footer("Example:\n  mptrain inspect datasets/mnist/mnist.h5");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {  // --help, --version
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    usage_error(e.what());
+  }
+
+  const int verbosity = quiet ? -1 : verbose ? 1 : 0;
+
+  if (run.print_reference) {
+    std::printf("%s\n%s%s\n", kReferenceBegin, reference_markdown().c_str(), kReferenceEnd);
+    return kExitOk;
+  }
+
+  if (sweep->parsed() || eval->parsed() || inspect->parsed()) {
+    for (const CLI::Option* o : {config_opt, resume_opt, out_opt, print_opt, dry_opt, device_opt})
+      if (o->count() > 0)
+        usage_error(o->get_name() + " is an option of training, not of this subcommand; give the "
+                    "subcommand's own options after its name");
+    if (!run.sets.empty())
+      usage_error("--set goes after the subcommand name (mptrain sweep --config FILE --set ...)");
+  }
+
+  if (sweep->parsed()) return cmd_sweep(sweep_config, sweep_grid, sweep_sets, sweep_out);
+  if (inspect->parsed()) return cmd_inspect(inspect_file);
+  if (eval->parsed()) {
+    TrainOptions opt;
+    opt.device = eval_device;
+    opt.verbosity = verbosity;
+    return cmd_eval(load_for_run(eval_config, eval_sets, opt), eval_checkpoint, opt);
+  }
+
+  if (run.config.empty())
+    usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
+                "subcommand: sweep, eval, inspect");
+  TrainOptions opt;
+  opt.resume = run.resume;
+  opt.out_dir = run.out;
+  opt.device = run.device;
+  opt.verbosity = verbosity;
+  const RunSpec spec = load_for_run(run.config, run.sets, opt);
+  if (run.print_config) {
+    std::fputs(dump_spec(spec).c_str(), stdout);
+    return std::fflush(stdout) == 0 ? kExitOk : kExitInternal;
+  }
+  if (run.dry_run) return cmd_dry_run(spec, opt);
+  return cmd_train(spec, opt);
+}
+
+}  // namespace mp
