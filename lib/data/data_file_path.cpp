@@ -1,0 +1,18 @@
+// data_file_path.cpp: resolving data.file against the spec's folder, then the working directory.
+#include "data/data_file_path.h"
+
+#include <filesystem>
+
+namespace mp {
+
+std::string resolve_data_file(const std::string& file, const std::string& spec_source) {
+  namespace fs = std::filesystem;
+  const fs::path p(file);
+  if (file.empty() || p.is_absolute() || spec_source.empty()) return file;
+  std::error_code ec;
+  const fs::path beside_spec = fs::path(spec_source).parent_path() / p;
+  if (fs::exists(beside_spec, ec)) return beside_spec.lexically_normal().string();
+  return file;
+}
+
+}  // namespace mp
