@@ -73,7 +73,8 @@ void fsync_directory(const fs::path& dir) {
   int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) fail(dir, "open directory for fsync", errno, kCheckDir);
   FdCloser closer{fd};
-  // Some file systems refuse fsync on directories (EINVAL); the rename itself is still atomic there.
+  // Some file systems refuse fsync on directories (EINVAL); the rename itself is still atomic
+  // there.
   if (::fsync(fd) != 0 && errno != EINVAL) fail(dir, "fsync of the directory", errno, kCheckDir);
 }
 

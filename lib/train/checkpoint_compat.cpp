@@ -22,8 +22,10 @@ std::vector<SigEntry> parse_signature(const std::string& sig) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.empty()) continue;
     size_t sp = line.find(' ');
-    if (sp == std::string::npos) out.push_back({line, ""});
-    else out.push_back({line.substr(0, sp), line.substr(sp + 1)});
+    if (sp == std::string::npos)
+      out.push_back({line, ""});
+    else
+      out.push_back({line.substr(0, sp), line.substr(sp + 1)});
   }
   return out;
 }
@@ -88,8 +90,9 @@ void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_
     if (e.value.empty() || e.value.front() != '[') continue;  // not a parameter line
     auto it = data_shapes.find(e.key);
     if (it == data_shapes.end() || it->second != e.value)
-      throw DataError("checkpoint " + checkpoint_path + " is inconsistent: its model_signature lists " +
-                      e.key + " " + e.value + " but /params/" + e.key +
+      throw DataError("checkpoint " + checkpoint_path +
+                      " is inconsistent: its model_signature lists " + e.key + " " + e.value +
+                      " but /params/" + e.key +
                       (it == data_shapes.end() ? " is missing" : " has shape " + it->second) +
                       "; the file is damaged or was edited: resume from another checkpoint");
   }
@@ -99,9 +102,10 @@ void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_
     std::string msg = "cannot resume from checkpoint " + checkpoint_path +
                       ": it was written for a different model:";
     for (const auto& d : diffs) msg += "\n  " + d;
-    msg += "\nresume with the model spec of the run that wrote it (its resolved config is stored in "
-           "the checkpoint's `config` attribute and in the run's config.yaml), or start a new run "
-           "directory (--out DIR) to train this model from scratch";
+    msg +=
+        "\nresume with the model spec of the run that wrote it (its resolved config is stored in "
+        "the checkpoint's `config` attribute and in the run's config.yaml), or start a new run "
+        "directory (--out DIR) to train this model from scratch";
     throw ConfigError(msg);
   }
   if (ckpt.policy != policy)

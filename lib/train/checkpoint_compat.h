@@ -22,8 +22,8 @@ std::string make_model_signature(const std::vector<ParamShape>& params);
 std::string make_model_signature(const ParamList& params);
 
 // The differences between two signatures, one line per entry ("layers.0.weight: the checkpoint has
-// [784, 128], the model has [784, 256]"; entries only on one side), at most `max_lines` lines plus a
-// count of the rest. Empty when they agree; entry order does not matter.
+// [784, 128], the model has [784, 256]"; entries only on one side), at most `max_lines` lines plus
+// a count of the rest. Empty when they agree; entry order does not matter.
 std::vector<std::string> signature_differences(const std::string& checkpoint_sig,
                                                const std::string& model_sig, size_t max_lines = 8);
 

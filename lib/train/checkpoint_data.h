@@ -32,7 +32,8 @@ struct ScalerState {
 };
 
 struct CheckpointData {
-  // Progress. `step` counts attempted optimizer steps (applied + skipped); the file is named for it.
+  // Progress. `step` counts attempted optimizer steps (applied + skipped); the file is named for
+  // it.
   int64_t step = 0;
   int64_t applied_steps = 0;
   int64_t epoch = 0;
@@ -47,7 +48,7 @@ struct CheckpointData {
 
   std::vector<CheckpointTensor> params;     // fp32 master values, in model order (slot empty)
   std::vector<CheckpointTensor> optimizer;  // optimizer state tensors, in insertion order
-  int64_t optimizer_step = 0;               // the optimizer's own step counter (AdamW bias correction)
+  int64_t optimizer_step = 0;  // the optimizer's own step counter (AdamW bias correction)
   ScalerState scaler;
 
   // Extra root attributes; names must not collide with the reserved ones (checkpoint_io.h).

@@ -1,4 +1,5 @@
-// checkpoint_hdf5.cpp: RAII handles, error capture and typed read/write helpers over the HDF5 C API.
+// checkpoint_hdf5.cpp: RAII handles, error capture and typed read/write helpers over the HDF5 C
+// API.
 #include "train/checkpoint_hdf5.h"
 
 #include <algorithm>
@@ -30,12 +31,18 @@ std::string take_error_text() {
 
 const char* class_name(H5T_class_t c) {
   switch (c) {
-    case H5T_INTEGER: return "an integer";
-    case H5T_FLOAT: return "a float";
-    case H5T_STRING: return "a string";
-    case H5T_COMPOUND: return "a compound";
-    case H5T_ARRAY: return "an array";
-    default: return "a non-numeric";
+    case H5T_INTEGER:
+      return "an integer";
+    case H5T_FLOAT:
+      return "a float";
+    case H5T_STRING:
+      return "a string";
+    case H5T_COMPOUND:
+      return "a compound";
+    case H5T_ARRAY:
+      return "an array";
+    default:
+      return "a non-numeric";
   }
 }
 
@@ -105,15 +112,18 @@ void check_status(herr_t status, const std::string& what) {
 Handle file_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Fclose}; }
 Handle group_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Gclose}; }
 Handle dataset_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Dclose}; }
-Handle attribute_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Aclose}; }
+Handle attribute_handle(hid_t id, const std::string& what) {
+  return {check_id(id, what), H5Aclose};
+}
 Handle space_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Sclose}; }
 Handle type_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Tclose}; }
 Handle plist_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Pclose}; }
 
 Handle create_ordered_group(hid_t parent, const std::string& name) {
   Handle gcpl = plist_handle(H5Pcreate(H5P_GROUP_CREATE), "creating a group property list");
-  check_status(H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
-               "enabling creation order for group " + name);
+  check_status(
+      H5Pset_link_creation_order(gcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED),
+      "enabling creation order for group " + name);
   return group_handle(H5Gcreate2(parent, name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
                       "creating group " + name);
 }
@@ -131,7 +141,8 @@ bool link_exists(hid_t parent, const std::string& name) {
 std::vector<std::string> link_names(hid_t group) {
   Handle gcpl = plist_handle(H5Gget_create_plist(group), "reading a group's creation properties");
   unsigned flags = 0;
-  check_status(H5Pget_link_creation_order(gcpl.get(), &flags), "reading a group's link order flags");
+  check_status(H5Pget_link_creation_order(gcpl.get(), &flags),
+               "reading a group's link order flags");
   const H5_index_t index = (flags & H5P_CRT_ORDER_TRACKED) ? H5_INDEX_CRT_ORDER : H5_INDEX_NAME;
   std::vector<std::string> names;
   auto cb = [](hid_t, const char* name, const H5L_info_t*, void* data) -> herr_t {
@@ -139,7 +150,8 @@ std::vector<std::string> link_names(hid_t group) {
     return 0;
   };
   hsize_t idx = 0;
-  check_status(H5Literate(group, index, H5_ITER_INC, &idx, cb, &names), "listing a group's members");
+  check_status(H5Literate(group, index, H5_ITER_INC, &idx, cb, &names),
+               "listing a group's members");
   return names;
 }
 
@@ -157,9 +169,11 @@ void write_attr_raw(hid_t obj, const std::string& name, hid_t file_type, hid_t m
 }
 
 // Opens a scalar attribute of the expected type class.
-Handle open_scalar_attr(hid_t obj, const std::string& name, H5T_class_t want, const char* want_text) {
+Handle open_scalar_attr(hid_t obj, const std::string& name, H5T_class_t want,
+                        const char* want_text) {
   if (!attr_exists(obj, name)) throw Hdf5Failure("attribute '" + name + "' is missing");
-  Handle attr = attribute_handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name);
+  Handle attr =
+      attribute_handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name);
   Handle type = type_handle(H5Aget_type(attr.get()), "reading the type of attribute " + name);
   H5T_class_t cls = H5Tget_class(type.get());
   if (cls != want)
@@ -231,7 +245,8 @@ std::string read_attr_str(hid_t obj, const std::string& name) {
 }
 
 H5T_class_t attr_type_class(hid_t obj, const std::string& name) {
-  Handle attr = attribute_handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name);
+  Handle attr =
+      attribute_handle(H5Aopen(obj, name.c_str(), H5P_DEFAULT), "opening attribute " + name);
   Handle type = type_handle(H5Aget_type(attr.get()), "reading the type of attribute " + name);
   return H5Tget_class(type.get());
 }
@@ -243,7 +258,8 @@ std::vector<std::string> attr_names(hid_t obj) {
     return 0;
   };
   hsize_t idx = 0;
-  check_status(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, cb, &names), "listing attributes");
+  check_status(H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &idx, cb, &names),
+               "listing attributes");
   return names;
 }
 
@@ -253,12 +269,13 @@ void write_f32_dataset(hid_t parent, const std::string& name, const Shape& shape
                        const std::vector<float>& values) {
   const std::string what = "dataset " + name;
   std::vector<hsize_t> dims(shape.begin(), shape.end());
-  Handle space = space_handle(dims.empty() ? H5Screate(H5S_SCALAR)
-                                           : H5Screate_simple(static_cast<int>(dims.size()),
-                                                              dims.data(), nullptr),
-                              "creating the dataspace of " + what);
+  Handle space = space_handle(
+      dims.empty() ? H5Screate(H5S_SCALAR)
+                   : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+      "creating the dataspace of " + what);
   Handle dcpl = plist_handle(H5Pcreate(H5P_DATASET_CREATE), "creating a dataset property list");
-  bool chunked = !dims.empty() && std::all_of(dims.begin(), dims.end(), [](hsize_t d) { return d > 0; });
+  bool chunked =
+      !dims.empty() && std::all_of(dims.begin(), dims.end(), [](hsize_t d) { return d > 0; });
   if (chunked) {
     // One chunk per <= 16 MiB slab: HDF5 caps chunks at 4 GiB, and checksums are per chunk.
     std::vector<hsize_t> chunk = dims;
@@ -329,7 +346,8 @@ void write_scalar(hid_t parent, const std::string& name, hid_t file_type, hid_t 
 void read_scalar(hid_t parent, const std::string& name, H5T_class_t want, const char* want_text,
                  hid_t mem_type, void* v) {
   if (!link_exists(parent, name)) throw Hdf5Failure("dataset " + name + " is missing");
-  Handle ds = dataset_handle(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), "opening dataset " + name);
+  Handle ds =
+      dataset_handle(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), "opening dataset " + name);
   Handle type = type_handle(H5Dget_type(ds.get()), "reading the type of dataset " + name);
   H5T_class_t cls = H5Tget_class(type.get());
   if (cls != want)

@@ -1,7 +1,7 @@
-// checkpoint_hdf5.h: the small slice of the HDF5 C API the checkpoint writer and reader use, wrapped
-// in RAII handles. HDF5's own error printing is silenced while a Hdf5Quiet guard lives, and every
-// failed call throws Hdf5Failure carrying the call's purpose plus HDF5's innermost error text; the
-// callers turn that into a DataError naming the file. Internal to lib/train.
+// checkpoint_hdf5.h: the small slice of the HDF5 C API the checkpoint writer and reader use,
+// wrapped in RAII handles. HDF5's own error printing is silenced while a Hdf5Quiet guard lives, and
+// every failed call throws Hdf5Failure carrying the call's purpose plus HDF5's innermost error
+// text; the callers turn that into a DataError naming the file. Internal to lib/train.
 #pragma once
 #include <hdf5.h>
 

@@ -17,8 +17,8 @@ namespace mp {
 // Root attribute names the format reserves; CheckpointData extras may not use them.
 bool is_reserved_checkpoint_attr(const std::string& name);
 
-// Writes `data` to `path` (overwriting it) and closes the file. Not atomic by itself: save_checkpoint
-// (checkpoint_store.h) calls this on a temp file, then fsyncs and renames it.
+// Writes `data` to `path` (overwriting it) and closes the file. Not atomic by itself:
+// save_checkpoint (checkpoint_store.h) calls this on a temp file, then fsyncs and renames it.
 // Throws DataError naming the path when HDF5 cannot write; MP_CHECK on malformed data (a bug).
 void write_checkpoint_file(const std::filesystem::path& path, const CheckpointData& data);
 

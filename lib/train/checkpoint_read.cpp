@@ -9,7 +9,8 @@ namespace {
 
 // What a user can do about a checkpoint that fails to read.
 constexpr const char* kAdvice =
-    "; the file is corrupt, truncated or was not written by mptrain: resume from another checkpoint "
+    "; the file is corrupt, truncated or was not written by mptrain: resume from another "
+    "checkpoint "
     "(--resume auto skips unreadable ones) or start a new run directory";
 
 void read_tensors(hid_t group, const std::string& slot, const std::string& prefix,
@@ -52,13 +53,16 @@ void read_all(hid_t file, CheckpointData& d) {
   for (const std::string& name : attr_names(file)) {
     if (is_reserved_checkpoint_attr(name)) continue;
     H5T_class_t cls = attr_type_class(file, name);
-    if (cls == H5T_STRING) d.extra_strings[name] = read_attr_str(file, name);
-    else if (cls == H5T_INTEGER) d.extra_ints[name] = read_attr_i64(file, name);
+    if (cls == H5T_STRING)
+      d.extra_strings[name] = read_attr_str(file, name);
+    else if (cls == H5T_INTEGER)
+      d.extra_ints[name] = read_attr_i64(file, name);
     // Attributes of other types were added by someone else (h5py); they are not ours to keep.
   }
 
   for (const char* group : {"params", "optimizer", "scaler"})
-    if (!link_exists(file, group)) throw Hdf5Failure(std::string("group /") + group + " is missing");
+    if (!link_exists(file, group))
+      throw Hdf5Failure(std::string("group /") + group + " is missing");
   {
     Handle params = open_group(file, "params");
     read_tensors(params.get(), "", "/params/", d.params);

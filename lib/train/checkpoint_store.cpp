@@ -64,9 +64,10 @@ std::optional<int64_t> parse_checkpoint_filename(const std::string& filename) {
   if (filename.compare(0, prefix.size(), prefix) != 0) return std::nullopt;
   if (filename.compare(filename.size() - suffix.size(), suffix.size(), suffix) != 0)
     return std::nullopt;
-  std::string digits = filename.substr(prefix.size(), filename.size() - prefix.size() - suffix.size());
-  if (digits.size() > 18 || !std::all_of(digits.begin(), digits.end(),
-                                         [](char c) { return c >= '0' && c <= '9'; }))
+  std::string digits =
+      filename.substr(prefix.size(), filename.size() - prefix.size() - suffix.size());
+  if (digits.size() > 18 ||
+      !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; }))
     return std::nullopt;
   return std::stoll(digits);
 }

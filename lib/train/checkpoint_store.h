@@ -27,11 +27,11 @@ struct CheckpointFile {
 // The step_*.h5 files in <run_dir>/checkpoints, newest (highest step) first; empty when none.
 std::vector<CheckpointFile> list_checkpoints(const std::filesystem::path& run_dir);
 
-// Writes <run_dir>/checkpoints/step_<data.step>.h5: HDF5 into a temp file in the same folder, fsync,
-// rename, fsync the folder, then rewrites `latest` atomically, then deletes all but the `keep` newest
-// checkpoints (the one just written always stays) and temp files left by a crashed writer.
-// Returns the checkpoint's path. Throws DataError (naming the path) when it cannot be written;
-// the previous checkpoints and `latest` are untouched then.
+// Writes <run_dir>/checkpoints/step_<data.step>.h5: HDF5 into a temp file in the same folder,
+// fsync, rename, fsync the folder, then rewrites `latest` atomically, then deletes all but the
+// `keep` newest checkpoints (the one just written always stays) and temp files left by a crashed
+// writer. Returns the checkpoint's path. Throws DataError (naming the path) when it cannot be
+// written; the previous checkpoints and `latest` are untouched then.
 std::filesystem::path save_checkpoint(const std::filesystem::path& run_dir,
                                       const CheckpointData& data, int64_t keep);
 

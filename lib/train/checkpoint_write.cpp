@@ -76,7 +76,8 @@ void write_all(hid_t file, const CheckpointData& d) {
   write_attr_str(file, "policy", d.policy);
   write_attr_str(file, "config", d.config_text);
   write_attr_str(file, "model_signature", d.model_signature);
-  write_attr_str(file, "mptrain_version", d.mptrain_version.empty() ? "unknown" : d.mptrain_version);
+  write_attr_str(file, "mptrain_version",
+                 d.mptrain_version.empty() ? "unknown" : d.mptrain_version);
   for (const auto& [k, v] : d.extra_strings) write_attr_str(file, k, v);
   for (const auto& [k, v] : d.extra_ints) write_attr_i64(file, k, v);
   // Last: a reader treats a file without it as an interrupted write.
@@ -87,8 +88,8 @@ void write_all(hid_t file, const CheckpointData& d) {
 
 bool is_reserved_checkpoint_attr(const std::string& name) {
   static const std::set<std::string> reserved = {
-      "format_version", "step",   "applied_steps", "epoch",           "batch_in_epoch",
-      "rng_seed",       "rng_offset", "policy",    "config",          "model_signature",
+      "format_version",  "step",       "applied_steps", "epoch",  "batch_in_epoch",
+      "rng_seed",        "rng_offset", "policy",        "config", "model_signature",
       "mptrain_version", "complete"};
   return reserved.count(name) > 0;
 }
@@ -98,7 +99,8 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointDa
   h5::Hdf5Quiet quiet;
   try {
     // v1.8+ object headers: link creation order, large attributes, metadata checksums.
-    h5::Handle fapl = h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "creating file access properties");
+    h5::Handle fapl =
+        h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "creating file access properties");
     h5::check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
                      "setting the file format version");
     h5::Handle file = h5::file_handle(

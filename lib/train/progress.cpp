@@ -41,7 +41,8 @@ bool stdout_is_tty() { return ::isatty(STDOUT_FILENO) == 1; }
 
 std::string render_progress(const ProgressLine& l, int width) {
   const int64_t total = std::max<int64_t>(l.total, 1);
-  const double frac = std::clamp(static_cast<double>(l.step) / static_cast<double>(total), 0.0, 1.0);
+  const double frac =
+      std::clamp(static_cast<double>(l.step) / static_cast<double>(total), 0.0, 1.0);
   const std::string head = "step " + std::to_string(l.step) + "/" + std::to_string(l.total) + " ";
   const std::string tail = " " + fmt("%3.0f%%", frac * 100) + " loss " + fmt("%.4g", l.loss) +
                            " lr " + fmt("%.2e", l.lr) + " scale " + fmt("%g", l.loss_scale) + " " +
@@ -90,7 +91,8 @@ void ProgressBar::update_at(Clock::time_point now, int64_t step, double loss, do
   const int64_t done = step - first_step_;
   line_.eta_s = -1;
   if (done > 0) {
-    const double per_step = std::chrono::duration<double>(now - first_time_).count() / static_cast<double>(done);
+    const double per_step =
+        std::chrono::duration<double>(now - first_time_).count() / static_cast<double>(done);
     line_.eta_s = per_step * static_cast<double>(std::max<int64_t>(total_ - step, 0));
   }
   if (force_ || now - last_draw_ >= min_interval_) {

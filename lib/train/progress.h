@@ -1,6 +1,6 @@
 // progress.h: the one-line progress bar drawn on a terminal (step/total, loss, lr, loss scale,
-// samples/s, ETA), redrawn in place with '\r' at most every 0.1 s. When stdout is not a terminal the
-// bar is disabled and the caller logs plain lines through spdlog instead.
+// samples/s, ETA), redrawn in place with '\r' at most every 0.1 s. When stdout is not a terminal
+// the bar is disabled and the caller logs plain lines through spdlog instead.
 #pragma once
 #include <chrono>
 #include <cstdint>
@@ -59,8 +59,8 @@ class ProgressBar {
   bool enabled_;
   std::FILE* out_;
   Clock::duration min_interval_;
-  bool drawn_ = false;   // a line is on screen, not yet ended
-  bool force_ = true;    // draw at the next update regardless of the interval
+  bool drawn_ = false;  // a line is on screen, not yet ended
+  bool force_ = true;   // draw at the next update regardless of the interval
   int64_t draws_ = 0;
   Clock::time_point last_draw_{};
   Clock::time_point first_time_{};

@@ -4,9 +4,10 @@
 //   telemetry.csv a header the caller gives; its first column must be `step`
 //   summary.json  final figures (write_summary_json)
 // CSV logs are appended row by row and flushed, so a crash loses at most the row being written. On
-// resume from step s a log keeps only its rows with step <= s (rewritten atomically) and appends after
-// them, so a resumed run's files read as if it had never stopped. Numbers are written in the shortest
-// form that reads back to the same double (std::to_chars), so resumed rows compare identical.
+// resume from step s a log keeps only its rows with step <= s (rewritten atomically) and appends
+// after them, so a resumed run's files read as if it had never stopped. Numbers are written in the
+// shortest form that reads back to the same double (std::to_chars), so resumed rows compare
+// identical.
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -30,9 +31,9 @@ std::string format_number(double v);
 class CsvLog {
  public:
   // Opens `path` under `header` (no trailing newline). Rows of an existing file with
-  // step <= keep_through_step are kept (pass the resumed step; 0 for a fresh run keeps none), the rest
-  // and any half-written last line are dropped. Throws DataError when the existing file has another
-  // header or a row that does not start with a step, and when the file cannot be written.
+  // step <= keep_through_step are kept (pass the resumed step; 0 for a fresh run keeps none), the
+  // rest and any half-written last line are dropped. Throws DataError when the existing file has
+  // another header or a row that does not start with a step, and when the file cannot be written.
   CsvLog(std::filesystem::path path, std::string header, int64_t keep_through_step);
   ~CsvLog();
   CsvLog(const CsvLog&) = delete;

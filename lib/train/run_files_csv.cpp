@@ -1,4 +1,5 @@
-// run_files_csv.cpp: CsvLog (resume truncation + flushed appends) and the metrics/eval/telemetry rows.
+// run_files_csv.cpp: CsvLog (resume truncation + flushed appends) and the metrics/eval/telemetry
+// rows.
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -31,7 +32,8 @@ std::string kept_content(const fs::path& path, const std::string& header, int64_
     if (line_no == 1) {
       if (line != header)
         throw DataError(path.string() + ":1: expected the header \"" + header + "\", found \"" +
-                        line + "\"; this run directory was written by another kind of run: resume "
+                        line +
+                        "\"; this run directory was written by another kind of run: resume "
                         "into the right directory or start a new one (--out DIR)");
       continue;
     }
@@ -79,14 +81,15 @@ void CsvLog::append_row(std::string_view row) {
 }
 
 std::string metrics_csv_row(const MetricsRow& r) {
-  return std::to_string(r.step) + "," + std::to_string(r.epoch) + "," + format_number(r.loss) + "," +
-         format_number(r.lr) + "," + format_number(r.loss_scale) + "," + format_number(r.grad_norm) +
-         "," + (r.skipped ? "1" : "0") + "," + format_number(r.samples_per_s) + "," +
-         format_number(r.time_s);
+  return std::to_string(r.step) + "," + std::to_string(r.epoch) + "," + format_number(r.loss) +
+         "," + format_number(r.lr) + "," + format_number(r.loss_scale) + "," +
+         format_number(r.grad_norm) + "," + (r.skipped ? "1" : "0") + "," +
+         format_number(r.samples_per_s) + "," + format_number(r.time_s);
 }
 
 std::string eval_csv_row(int64_t step, double val_loss, double val_accuracy) {
-  std::string acc = (std::isnan(val_accuracy) || val_accuracy < 0) ? "" : format_number(val_accuracy);
+  std::string acc =
+      (std::isnan(val_accuracy) || val_accuracy < 0) ? "" : format_number(val_accuracy);
   return std::to_string(step) + "," + format_number(val_loss) + "," + acc;
 }
 

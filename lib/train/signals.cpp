@@ -66,9 +66,12 @@ int stop_signal() { return g_signal.load(std::memory_order_relaxed); }
 
 int stop_exit_code() {
   switch (stop_signal()) {
-    case SIGINT: return kExitSigint;
-    case SIGTERM: return kExitSigterm;
-    default: return 0;
+    case SIGINT:
+      return kExitSigint;
+    case SIGTERM:
+      return kExitSigterm;
+    default:
+      return 0;
   }
 }
 

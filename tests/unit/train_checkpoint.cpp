@@ -1,6 +1,6 @@
 // train_checkpoint.cpp: checkpoint files: bit-exact round trip, the documented HDF5 layout (also
-// through h5py when installed), rejection of truncated/garbage/incomplete/corrupted files, the resume
-// search, `latest`, keep-N pruning, failed saves, and the compatibility check.
+// through h5py when installed), rejection of truncated/garbage/incomplete/corrupted files, the
+// resume search, `latest`, keep-N pruning, failed saves, and the compatibility check.
 #include <doctest/doctest.h>
 #include <hdf5.h>
 #include <unistd.h>
@@ -33,7 +33,9 @@ std::string load_error(const fs::path& p) {
   return "";
 }
 
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
 
 bool any_contains(const std::vector<std::string>& v, const std::string& part) {
   for (const auto& s : v)
@@ -102,8 +104,12 @@ TEST_CASE("a checkpoint round-trips bit for bit with every attribute, in order")
   uint32_t nan_bits = 0x7fc00123u;  // a NaN with a payload must survive as is
   float payload_nan;
   std::memcpy(&payload_nan, &nan_bits, 4);
-  d.params[0].values = {payload_nan, -0.0f, 1e-45f, std::numeric_limits<float>::infinity(),
-                        -std::numeric_limits<float>::max(), 0.1f};
+  d.params[0].values = {payload_nan,
+                        -0.0f,
+                        1e-45f,
+                        std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::max(),
+                        0.1f};
   d.rng_seed = std::numeric_limits<uint64_t>::max();  // needs the full unsigned range
   d.config_text = "name: \"quoted\"\nnote: ünïcode ✓\n";
   const fs::path p = dir.path / "c.h5";
@@ -121,10 +127,10 @@ TEST_CASE("the file has the documented layout (HDF5 C API, and h5py when install
 
   hid_t f = H5Fopen(p.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   REQUIRE(f >= 0);
-  for (const char* path : {"/params", "/params/layers.10.weight", "/params/layers.2.bias",
-                           "/params/scale", "/optimizer/exp_avg/layers.2.bias",
-                           "/optimizer/exp_avg_sq/scale", "/scaler/scale", "/scaler/growth_tracker",
-                           "/scaler/hysteresis_tracker"}) {
+  for (const char* path :
+       {"/params", "/params/layers.10.weight", "/params/layers.2.bias", "/params/scale",
+        "/optimizer/exp_avg/layers.2.bias", "/optimizer/exp_avg_sq/scale", "/scaler/scale",
+        "/scaler/growth_tracker", "/scaler/hysteresis_tracker"}) {
     INFO(path);
     CHECK(H5Lexists(f, path, H5P_DEFAULT) > 0);
   }
@@ -152,7 +158,8 @@ TEST_CASE("the file has the documented layout (HDF5 C API, and h5py when install
   spit(script,
        "import sys, h5py\n"
        "f = h5py.File(sys.argv[1], 'r')\n"
-       "f.visititems(lambda n, o: print('D', n, o.shape, o.dtype) if isinstance(o, h5py.Dataset) else None)\n"
+       "f.visititems(lambda n, o: print('D', n, o.shape, o.dtype) if isinstance(o, h5py.Dataset) "
+       "else None)\n"
        "for k in sorted(f.attrs): print('A', k, repr(f.attrs[k]))\n"
        "print('V', list(f['params/layers.2.bias'][()]))\n"
        "print('S', float(f['scaler/scale'][()]), int(f['optimizer'].attrs['step']))\n");
@@ -224,7 +231,8 @@ TEST_CASE("read_checkpoint rejects damaged files with a DataError naming the fil
     CHECK(contains(load_error(p), "attribute 'rng_offset' is missing"));
   }
   SUBCASE("a missing scaler dataset") {
-    edit_root(p, [](hid_t f) { REQUIRE(H5Ldelete(f, "/scaler/growth_tracker", H5P_DEFAULT) >= 0); });
+    edit_root(p,
+              [](hid_t f) { REQUIRE(H5Ldelete(f, "/scaler/growth_tracker", H5P_DEFAULT) >= 0); });
     CHECK(contains(load_error(p), "dataset growth_tracker is missing"));
   }
   SUBCASE("flipped bits inside parameter values (checksum)") {
@@ -245,7 +253,9 @@ TEST_CASE("read_checkpoint rejects damaged files with a DataError naming the fil
   }
 }
 
-TEST_CASE("find_resume_checkpoint returns the newest checkpoint that reads back, warning about the rest") {
+TEST_CASE(
+    "find_resume_checkpoint returns the newest checkpoint that reads back, warning about the "
+    "rest") {
   TempDir dir("ckpt_resume");
   const fs::path ck = checkpoint_dir(dir.path);
   std::vector<std::string> warnings;
@@ -361,7 +371,8 @@ TEST_CASE("a failed save leaves the earlier checkpoints and latest untouched, an
   fs::create_directories(ck / "step_00000007.h5" / "x");
   CHECK_THROWS_AS(save_checkpoint(dir.path, make_checkpoint(7), 3), DataError);
   CHECK(read_file(ck / "latest") == "step_00000005.h5\n");
-  for (const auto& e : fs::directory_iterator(ck)) CHECK_FALSE(is_temp_name(e.path().filename().string()));
+  for (const auto& e : fs::directory_iterator(ck))
+    CHECK_FALSE(is_temp_name(e.path().filename().string()));
   std::vector<std::string> warnings;
   auto r = find_resume_checkpoint(dir.path, warnings);
   REQUIRE(r.has_value());
@@ -390,25 +401,17 @@ TEST_CASE("checkpoint file names") {
 TEST_CASE("write_checkpoint_file refuses malformed data as a bug (MP_CHECK)") {
   TempDir dir("ckpt_bad");
   CheckpointData d = make_checkpoint(1);
-  SUBCASE("duplicate parameter") {
-    d.params.push_back(d.params[0]);
-  }
-  SUBCASE("value count does not match the shape") {
-    d.params[1].values.pop_back();
-  }
-  SUBCASE("a name with a slash") {
-    d.params[1].name = "a/b";
-  }
-  SUBCASE("an extra attribute with a reserved name") {
-    d.extra_ints["step"] = 3;
-  }
+  SUBCASE("duplicate parameter") { d.params.push_back(d.params[0]); }
+  SUBCASE("value count does not match the shape") { d.params[1].values.pop_back(); }
+  SUBCASE("a name with a slash") { d.params[1].name = "a/b"; }
+  SUBCASE("an extra attribute with a reserved name") { d.extra_ints["step"] = 3; }
   CHECK_THROWS_AS(write_checkpoint_file(dir.path / "c.h5", d), InternalError);
 }
 
 TEST_CASE("check_compatible explains a different model or policy and what to do") {
   const CheckpointData ck = make_checkpoint(3);  // params [3, 2], [3], []
-  const std::string same = make_model_signature(std::vector<ParamShape>{
-      {"layers.10.weight", {3, 2}}, {"layers.2.bias", {3}}, {"scale", {}}});
+  const std::string same = make_model_signature(
+      std::vector<ParamShape>{{"layers.10.weight", {3, 2}}, {"layers.2.bias", {3}}, {"scale", {}}});
   CHECK(same == ck.model_signature);
   CHECK_NOTHROW(check_compatible(ck, "c.h5", same, "fp16"));
 

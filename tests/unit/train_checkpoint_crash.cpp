@@ -1,7 +1,7 @@
 // train_checkpoint_crash.cpp: kill -9 at random moments while a child process writes large
-// checkpoints in a loop; every time, every step_*.h5 present must read back completely (files appear
-// by rename only), `latest` must name one of them, and the resume search must return a checkpoint
-// holding exactly the values written for its step.
+// checkpoints in a loop; every time, every step_*.h5 present must read back completely (files
+// appear by rename only), `latest` must name one of them, and the resume search must return a
+// checkpoint holding exactly the values written for its step.
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -61,7 +61,8 @@ TEST_CASE("kill -9 during checkpoint writes always leaves the last finished chec
     kills_mid_write += temp_left;
 
     INFO("round " << round);
-    for (const CheckpointFile& f : list_checkpoints(dir.path)) CHECK_NOTHROW(read_checkpoint(f.path));
+    for (const CheckpointFile& f : list_checkpoints(dir.path))
+      CHECK_NOTHROW(read_checkpoint(f.path));
     std::vector<std::string> warnings;
     auto r = find_resume_checkpoint(dir.path, warnings);
     CHECK(warnings.empty());  // `latest` names a complete checkpoint

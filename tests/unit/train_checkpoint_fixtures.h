@@ -53,13 +53,17 @@ inline CheckpointData make_checkpoint(int64_t step, size_t big = 6) {
   d.config_text = "name: test\nmodel:\n  layers: [{type: linear, out: 3}]\n";
   d.mptrain_version = "0.1.0";
   // Deliberately not in name order: the reader must keep this order.
-  d.params.push_back({"", "layers.10.weight", {static_cast<int64_t>(big / 2), 2}, pattern(step, 1, big)});
+  d.params.push_back(
+      {"", "layers.10.weight", {static_cast<int64_t>(big / 2), 2}, pattern(step, 1, big)});
   d.params.push_back({"", "layers.2.bias", {3}, pattern(step, 2, 3)});
   d.params.push_back({"", "scale", {}, pattern(step, 3, 1)});
   for (const char* slot : {"exp_avg_sq", "exp_avg"})
     for (const auto& p : d.params)
-      d.optimizer.push_back({slot, p.name, p.shape, pattern(step, std::string(slot) == "exp_avg" ? 4 : 5, p.values.size())});
-  d.model_signature = "layers.10.weight [" + std::to_string(big / 2) + ", 2]\nlayers.2.bias [3]\nscale []\n";
+      d.optimizer.push_back(
+          {slot, p.name, p.shape,
+           pattern(step, std::string(slot) == "exp_avg" ? 4 : 5, p.values.size())});
+  d.model_signature =
+      "layers.10.weight [" + std::to_string(big / 2) + ", 2]\nlayers.2.bias [3]\nscale []\n";
   d.optimizer_step = step - 1;
   d.scaler = {32768.0, 17, 1, 0, 3};
   d.extra_ints["samples_seen"] = step * 64;

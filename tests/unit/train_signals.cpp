@@ -1,0 +1,105 @@
+// train_signals.cpp: SIGINT/SIGTERM set the stop flag and exit code, a second SIGINT exits at once
+// with 130, and the guard puts back the handlers it replaced.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+
+#include "core/error.h"
+#include "train/signals.h"
+
+using namespace mp;
+
+namespace {
+
+volatile std::sig_atomic_t g_old_handler_calls = 0;
+extern "C" void old_handler(int) { g_old_handler_calls = g_old_handler_calls + 1; }
+
+void (*current_handler(int sig))(int) {
+  struct sigaction sa {};
+  ::sigaction(sig, nullptr, &sa);
+  return sa.sa_handler;
+}
+
+// Runs `body` in a child process with stderr silenced; returns its exit code (-signal if killed).
+int in_child(void (*body)()) {
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, STDERR_FILENO);
+    body();
+    ::_exit(0);
+  }
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("SIGTERM requests a stop with exit code 143; a repeat changes nothing") {
+  SignalGuard guard;
+  CHECK_FALSE(stop_requested());
+  CHECK(stop_signal() == 0);
+  CHECK(stop_exit_code() == 0);
+  std::raise(SIGTERM);
+  CHECK(stop_requested());
+  CHECK(stop_signal() == SIGTERM);
+  CHECK(stop_exit_code() == kExitSigterm);
+  std::raise(SIGTERM);  // still alive, same request
+  CHECK(stop_exit_code() == 143);
+}
+
+TEST_CASE("SIGINT requests a stop with exit code 130; a new guard starts clean") {
+  {
+    SignalGuard guard;
+    std::raise(SIGINT);
+    CHECK(stop_requested());
+    CHECK(stop_signal() == SIGINT);
+    CHECK(stop_exit_code() == kExitSigint);
+  }
+  SignalGuard again;
+  CHECK_FALSE(stop_requested());
+}
+
+TEST_CASE("a second SIGINT while a stop is pending exits at once with 130") {
+  CHECK(in_child([] {
+          SignalGuard guard;
+          std::raise(SIGINT);
+          if (!stop_requested()) ::_exit(5);
+          std::raise(SIGINT);
+          ::_exit(6);  // not reached
+        }) == 130);
+  CHECK(in_child([] {  // SIGTERM first, then Ctrl-C: also quits at once
+          SignalGuard guard;
+          std::raise(SIGTERM);
+          std::raise(SIGINT);
+          ::_exit(6);
+        }) == 130);
+}
+
+TEST_CASE("the guard restores the handlers it replaced") {
+  struct sigaction sa {
+  }, prev_int{}, prev_term{};
+  sa.sa_handler = old_handler;
+  sigemptyset(&sa.sa_mask);
+  REQUIRE(::sigaction(SIGINT, &sa, &prev_int) == 0);
+  REQUIRE(::sigaction(SIGTERM, &sa, &prev_term) == 0);
+  {
+    SignalGuard guard;
+    CHECK((current_handler(SIGINT) != old_handler));
+    CHECK((current_handler(SIGTERM) != old_handler));
+    std::raise(SIGTERM);
+    CHECK(g_old_handler_calls == 0);
+    CHECK_THROWS_AS(SignalGuard(), InternalError);  // one guard at a time
+  }
+  CHECK((current_handler(SIGINT) == old_handler));
+  CHECK((current_handler(SIGTERM) == old_handler));
+  std::raise(SIGTERM);
+  CHECK(g_old_handler_calls == 1);
+  ::sigaction(SIGINT, &prev_int, nullptr);
+  ::sigaction(SIGTERM, &prev_term, nullptr);
+}
