@@ -1,22 +1,13 @@
 #include "train/model_setup.h"
 
-#include <filesystem>
 #include <sstream>
 
+#include "data/data_file_path.h"
 #include "data/split.h"
 
 namespace mp {
 
-namespace fs = std::filesystem;
-
-std::string resolve_data_file(const RunSpec& spec) {
-  const fs::path p(spec.data.file);
-  std::error_code ec;
-  if (p.is_absolute() || fs::exists(p, ec) || spec.source.empty()) return spec.data.file;
-  const fs::path beside = fs::path(spec.source).parent_path() / p;
-  if (fs::exists(beside, ec)) return beside.string();
-  return spec.data.file;
-}
+std::string resolve_data_file(const RunSpec& spec) { return resolve_data_file(spec.data.file, spec.source); }
 
 Shape resolve_input_shape(const RunSpec& spec) {
   if (!spec.model.input_shape.empty()) return spec.model.input_shape;

@@ -10,9 +10,7 @@
 
 namespace mp {
 
-// data.file as given if it exists (absolute, or relative to the working directory), else
-// relative to the folder of the spec file; the given path when neither exists (the open then
-// reports it).
+// data.file resolved as data/data_file_path.h says (spec folder, then working directory).
 std::string resolve_data_file(const RunSpec& spec);
 
 // model.input_shape, or the per-sample shape of the training inputs in the data file.

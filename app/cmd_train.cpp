@@ -1,0 +1,34 @@
+// cmd_train.cpp: `mptrain --config F` (train), `mptrain eval`, `mptrain inspect`.
+#include <cstdio>
+
+#include "app/commands.h"
+#include "config/output_dir.h"
+#include "data/describe_h5.h"
+#include "train/trainer.h"
+
+namespace mp {
+
+int cmd_train(const RunSpec& spec, const TrainOptions& opt) {
+  TrainerOptions t;
+  t.run_dir = opt.out_dir.empty() ? expand_output_dir(spec) : opt.out_dir;
+  t.resume = opt.resume;
+  t.device = opt.device;
+  t.verbosity = opt.verbosity;
+  Trainer trainer(spec, t);
+  return trainer.run();
+}
+
+int cmd_eval(const RunSpec& spec, const std::string& checkpoint, const TrainOptions& opt) {
+  const EvalResult r = evaluate_checkpoint(spec, checkpoint, opt.device);
+  std::printf("checkpoint: %s\nsamples: %lld\nval_loss: %.6f\n", checkpoint.c_str(),
+              static_cast<long long>(r.samples), r.loss);
+  if (r.accuracy >= 0) std::printf("val_accuracy: %.4f\n", r.accuracy);
+  return 0;
+}
+
+int cmd_inspect(const std::string& file) {
+  std::fputs(describe_h5(file).c_str(), stdout);
+  return 0;
+}
+
+}  // namespace mp

@@ -1,0 +1,43 @@
+#include "train/evaluate.h"
+
+#include "data/data_loader.h"
+#include "nn/layer.h"
+#include "train/device_batch.h"
+
+namespace mp {
+
+EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
+                    const DataSpec& data) {
+  LoaderOptions lo = loader_options(data, 0);
+  lo.shuffle = false;
+  lo.drop_last = false;
+  lo.batch_size = std::min<int64_t>(data.batch_size, split->size());
+  DataLoader loader(split, lo);
+  Context ctx{be, false, 0, 0};
+  DeviceBatch db;
+  Tensor pred;
+  std::vector<int32_t> pred_host;
+  EvalResult r;
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
+    const Batch b = loader.next();
+    upload_batch(be, b, db);
+    const Tensor& out = model.forward(ctx, db.x);
+    loss_sum += loss.compute(be, out, db.target, 0.0f, false);
+    if (loss.classification()) {
+      ensure_buffer(be, pred, {b.size}, DType::I32);
+      be.argmax_rows(out.reshape({b.size, out.numel() / b.size}), pred);
+      pred_host.resize(static_cast<size_t>(b.size));
+      be.download(pred, pred_host.data());
+      for (int64_t k = 0; k < b.size; ++k)
+        correct += pred_host[static_cast<size_t>(k)] == b.labels[static_cast<size_t>(k)];
+    }
+    r.samples += b.size;
+  }
+  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
+  r.accuracy = loss.classification() ? static_cast<double>(correct) / static_cast<double>(r.samples) : -1.0;
+  return r;
+}
+
+}  // namespace mp

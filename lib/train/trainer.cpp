@@ -1,0 +1,366 @@
+#include "train/trainer.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "backend/backend.h"
+#include "config/spec_dump.h"
+#include "data/data_loader.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "optim/optimizer_step.h"
+#include "precision/dtype_policy.h"
+#include "precision/loss_scaler.h"
+#include "precision/telemetry.h"
+#include "train/atomic_file.h"
+#include "train/checkpoint_compat.h"
+#include "train/checkpoint_io.h"
+#include "train/checkpoint_store.h"
+#include "train/device_batch.h"
+#include "train/evaluate.h"
+#include "train/model_setup.h"
+#include "train/progress.h"
+#include "train/run_files.h"
+#include "train/signals.h"
+
+namespace mp {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+class TrainerImpl {
+ public:
+  TrainerImpl(const RunSpec& spec, const TrainerOptions& opt);
+  int run();
+
+ private:
+  void open_data();
+  void build();
+  void restore(const CheckpointData& ck);
+  void maybe_resume();
+  // Runs the micro-batches of one step (forward, loss x S, backward into the fp32 grads).
+  void accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended);
+  void write_telemetry(int64_t step);
+  void run_eval();
+  void write_checkpoint();
+  void write_summary(double wall_s);
+  CheckpointData snapshot() const;
+
+  RunSpec spec_;
+  TrainerOptions opt_;
+  fs::path run_dir_;
+  std::unique_ptr<Backend> be_;
+  DTypePolicy policy_;
+  std::shared_ptr<const Split> train_split_, val_split_;
+  std::unique_ptr<DataLoader> loader_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Loss> loss_;
+  std::unique_ptr<Optimizer> optim_;
+  std::unique_ptr<LrSchedule> schedule_;
+  std::unique_ptr<LossScaler> scaler_;
+  std::unique_ptr<MetricsLog> metrics_;
+  std::unique_ptr<EvalLog> eval_log_;
+  std::unique_ptr<CsvLog> telemetry_;
+  DeviceBatch batch_;
+
+  int64_t total_steps_ = 0;
+  int64_t step_ = 0;         // attempted optimizer steps done
+  uint64_t micro_ = 0;       // micro-batches done: the dropout RNG offset
+  int64_t samples_seen_ = 0; // training samples consumed in this process
+  double last_loss_ = NAN;
+  double best_val_loss_ = INFINITY;
+  EvalResult last_eval_;
+  int64_t last_eval_step_ = -1;
+  int64_t last_ckpt_step_ = -1;
+  double train_seconds_ = 0.0;  // time inside training steps (for samples/s)
+};
+
+TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
+    : spec_(spec), opt_(opt), run_dir_(opt.run_dir) {}
+
+void TrainerImpl::open_data() {
+  const std::string file = resolve_data_file(spec_);
+  train_split_ = Split::open(file, spec_.data.train, spec_.data.in_memory);
+  if (!spec_.data.val.x.empty()) val_split_ = Split::open(file, spec_.data.val, spec_.data.in_memory);
+  for (const auto& s : {train_split_, val_split_}) {
+    if (!s) continue;
+    if (spec_.data.check_finite) s->check_finite();
+  }
+}
+
+void TrainerImpl::build() {
+  policy_ = resolve_dtype_policy(spec_.precision);
+  if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
+  be_ = make_backend(opt_.device.empty() ? spec_.device : opt_.device, static_cast<int>(spec_.threads));
+  spdlog::info("device: {}", be_->name());
+
+  open_data();
+  const Shape in_shape = spec_.model.input_shape.empty() ? train_split_->sample_shape() : spec_.model.input_shape;
+  for (const auto& s : {train_split_, val_split_})
+    if (s) s->check_input_shape(in_shape);
+  model_ = Model::build(*be_, spec_.model.layers, in_shape, model_options(spec_));
+  loss_ = make_loss(spec_.model.loss, spec_.model.ignore_index);
+  if (loss_->classification()) {
+    const int64_t classes = spec_.model.num_classes > 0 ? spec_.model.num_classes : shape_numel(model_->output_shape());
+    if (model_->output_shape().size() != 1 || shape_numel(model_->output_shape()) != classes)
+      throw ConfigError("model.loss: cross_entropy needs the last layer to output one logit per class "
+                        "(" + std::to_string(classes) + "), but the model outputs " +
+                        shape_str(model_->output_shape()) + " per sample; set the last linear's out");
+    for (const auto& s : {train_split_, val_split_})
+      if (s) s->check_labels(classes, spec_.model.ignore_index);
+  } else {
+    for (const auto& s : {train_split_, val_split_})
+      if (s) s->check_targets(model_->output_shape());
+  }
+
+  loader_ = std::make_unique<DataLoader>(train_split_, loader_options(spec_.data, static_cast<uint64_t>(spec_.seed)));
+  const int64_t per_epoch = loader_->batches_per_epoch() / spec_.train.accum_steps;
+  if (spec_.train.steps > 0) {
+    total_steps_ = spec_.train.steps;
+  } else {
+    if (per_epoch == 0)
+      throw ConfigError("train.accum_steps: " + std::to_string(spec_.train.accum_steps) +
+                        " micro-batches per step, but an epoch has only " +
+                        std::to_string(loader_->batches_per_epoch()) +
+                        " batches; lower train.accum_steps or data.batch_size, or set train.steps");
+    total_steps_ = spec_.train.epochs * per_epoch;
+  }
+  optim_ = make_optimizer(spec_.optimizer, static_cast<uint64_t>(spec_.seed));
+  optim_->set_stochastic_rounding(policy_.stochastic_rounding);
+  schedule_ = std::make_unique<LrSchedule>(spec_.schedule, spec_.optimizer.lr);
+  scaler_ = std::make_unique<LossScaler>(LossScaler::from_policy(policy_, spec_.precision.loss_scale));
+  zero_grads(*be_, model_->params());
+  spdlog::info("model: {} parameters, policy {} (master weights {}), loss scale {}, {} steps of {} x {} samples",
+               model_->num_params(), spec_.precision.policy, spec_.precision.master_weights,
+               loss_scale_mode_name(scaler_->mode()), total_steps_, spec_.train.accum_steps,
+               spec_.data.batch_size);
+}
+
+CheckpointData TrainerImpl::snapshot() const {
+  CheckpointData ck;
+  ck.step = step_;
+  ck.applied_steps = optim_->applied_steps();
+  ck.epoch = loader_->cursor().epoch;
+  ck.batch_in_epoch = loader_->cursor().batch;
+  ck.rng_seed = static_cast<uint64_t>(spec_.seed);
+  ck.rng_offset = micro_;
+  ck.policy = spec_.precision.policy;
+  ck.config_text = dump_spec(spec_);
+  ck.model_signature = make_model_signature(model_->params());
+  ck.mptrain_version = "0.1.0";
+  for (const Parameter* p : model_->params())
+    ck.params.push_back({"", p->name, p->master.shape(), to_host_floats(*be_, p->master)});
+  for (const std::string& slot : optim_->slot_names())
+    for (const std::string& name : optim_->param_names())
+      ck.optimizer.push_back({slot, name, model_->find_param(name)->master.shape(),
+                              optim_->get_slot(*be_, slot, name)});
+  ck.optimizer_step = optim_->applied_steps();
+  const LossScalerState& s = scaler_->state();
+  ck.scaler = {s.scale, s.growth_tracker, s.hysteresis_tracker, s.consecutive_skips, s.total_skips};
+  ck.extra_ints["samples_seen"] = samples_seen_;
+  return ck;
+}
+
+void TrainerImpl::restore(const CheckpointData& ck) {
+  for (const CheckpointTensor& t : ck.params) {
+    Parameter* p = model_->find_param(t.name);
+    MP_CHECK(p != nullptr, "check_compatible let through unknown parameter " + t.name);
+    set_parameter_values(*be_, *p, from_host_floats(*be_, t.values, t.shape, DType::F32));
+  }
+  optim_->init_state(*be_, model_->params());
+  for (const CheckpointTensor& t : ck.optimizer) optim_->set_slot(*be_, t.slot, t.name, t.values);
+  optim_->set_applied_steps(ck.applied_steps);
+  scaler_->set_state({ck.scaler.scale, ck.scaler.growth_tracker, ck.scaler.hysteresis_tracker,
+                      ck.scaler.consecutive_skips, ck.scaler.total_skips});
+  loader_->seek({ck.epoch, ck.batch_in_epoch});
+  step_ = ck.step;
+  micro_ = ck.rng_offset;
+  last_ckpt_step_ = ck.step;
+}
+
+void TrainerImpl::maybe_resume() {
+  if (opt_.resume.empty()) return;
+  CheckpointData ck;
+  std::string path;
+  if (opt_.resume == "auto") {
+    std::vector<std::string> warnings;
+    auto found = find_resume_checkpoint(run_dir_, warnings);
+    for (const auto& w : warnings) spdlog::warn("{}", w);
+    if (!found) {
+      spdlog::info("--resume auto: no checkpoint in {}, starting from scratch", run_dir_.string());
+      return;
+    }
+    path = found->path.string();
+    ck = std::move(found->data);
+  } else {
+    path = opt_.resume;
+    if (!fs::exists(path))
+      throw ConfigError("--resume " + path + ": no such checkpoint file; give a step_*.h5 path or use --resume auto");
+    ck = read_checkpoint(path);
+  }
+  check_compatible(ck, path, make_model_signature(model_->params()), spec_.precision.policy);
+  restore(ck);
+  spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
+}
+
+void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended) {
+  Context ctx{*be_, true, static_cast<uint64_t>(spec_.seed), 0};
+  const int64_t accum = spec_.train.accum_steps;
+  const double global_batch = static_cast<double>(spec_.data.batch_size * accum);
+  const float grad_scale = static_cast<float>(scaler_->scale() / global_batch);
+  double loss_sum = 0.0;
+  samples = 0;
+  epoch_ended = false;
+  for (int64_t m = 0; m < accum; ++m) {
+    const Batch b = loader_->next();
+    epoch_ended |= b.last_in_epoch;
+    upload_batch(*be_, b, batch_);
+    ctx.rng_offset = micro_++;
+    const Tensor& out = model_->forward(ctx, batch_.x);
+    loss_sum += loss_->compute(*be_, out, batch_.target, grad_scale, true);
+    model_->backward(ctx, loss_->grad());
+    samples += b.size;
+  }
+  loss_mean = loss_sum / static_cast<double>(samples);
+}
+
+void TrainerImpl::write_telemetry(int64_t step) {
+  // Gradients are still multiplied by S here: 1/S measures what the unscaled values would be.
+  for (const TelemetryRow& r : gradient_telemetry(*be_, model_->params(), scaler_->inv_scale(), step))
+    telemetry_->append_row(telemetry_csv_line(r));
+}
+
+void TrainerImpl::run_eval() {
+  if (!val_split_ || last_eval_step_ == step_) return;
+  last_eval_ = evaluate(*be_, *model_, *loss_, val_split_, spec_.data);
+  last_eval_step_ = step_;
+  best_val_loss_ = std::min(best_val_loss_, last_eval_.loss);
+  eval_log_->append(step_, last_eval_.loss, last_eval_.accuracy);
+  if (last_eval_.accuracy >= 0)
+    spdlog::info("eval step {}: val_loss {:.5f} val_accuracy {:.4f}", step_, last_eval_.loss, last_eval_.accuracy);
+  else
+    spdlog::info("eval step {}: val_loss {:.6g}", step_, last_eval_.loss);
+}
+
+void TrainerImpl::write_checkpoint() {
+  if (last_ckpt_step_ == step_) return;
+  const fs::path p = save_checkpoint(run_dir_, snapshot(), spec_.train.keep_checkpoints);
+  last_ckpt_step_ = step_;
+  spdlog::info("checkpoint: {}", p.string());
+}
+
+void TrainerImpl::write_summary(double wall_s) {
+  Summary s;
+  s.final_train_loss = last_loss_;
+  s.best_val_loss = std::isfinite(best_val_loss_) ? best_val_loss_ : NAN;
+  s.final_val_accuracy = last_eval_.accuracy >= 0 ? last_eval_.accuracy : NAN;
+  s.steps = step_;
+  s.skipped_steps = scaler_->total_skips();
+  s.samples_per_s = train_seconds_ > 0 ? static_cast<double>(samples_seen_) / train_seconds_ : 0.0;
+  s.peak_memory_bytes = static_cast<int64_t>(be_->peak_memory_bytes());
+  s.wall_s = wall_s;
+  s.policy = spec_.precision.policy;
+  s.device = std::string(device_name(be_->device()));
+  s.world_size = 1;
+  write_summary_json(run_dir_ / "summary.json", s);
+}
+
+int TrainerImpl::run() {
+  const auto t0 = Clock::now();
+  fs::create_directories(run_dir_);
+  build();
+  maybe_resume();
+  write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
+  metrics_ = std::make_unique<MetricsLog>(run_dir_ / "metrics.csv", step_);
+  eval_log_ = std::make_unique<EvalLog>(run_dir_ / "eval.csv", step_);
+  if (spec_.precision.telemetry_every > 0)
+    telemetry_ = std::make_unique<CsvLog>(run_dir_ / "telemetry.csv", telemetry_csv_header(), step_);
+  SignalGuard signals;
+  ProgressBar bar(total_steps_, opt_.verbosity >= 0 && stdout_is_tty());
+  int64_t window_samples = 0;
+  double window_seconds = 0.0;
+  while (step_ < total_steps_) {
+    const auto s0 = Clock::now();
+    double loss_mean = 0.0;
+    int64_t samples = 0;
+    bool epoch_ended = false;
+    accumulate(loss_mean, samples, epoch_ended);
+    const int64_t every = spec_.precision.telemetry_every;
+    if (every > 0 && (step_ + 1) % every == 0) write_telemetry(step_ + 1);
+    const StepOutcome o = optimizer_step(*be_, model_->params(), *optim_, *schedule_, total_steps_,
+                                         *scaler_, spec_.optimizer.grad_clip_norm, found_inf_local,
+                                         spec_.debug.inject_nonfinite_grad_steps);
+    const double dt = std::chrono::duration<double>(Clock::now() - s0).count();
+    ++step_;
+    train_seconds_ += dt;
+    window_seconds += dt;
+    samples_seen_ += samples;
+    window_samples += samples;
+    last_loss_ = loss_mean;
+    const double sps = window_seconds > 0 ? static_cast<double>(window_samples) / window_seconds : 0.0;
+    if (step_ % spec_.train.log_every == 0 || step_ == total_steps_ || o.skipped) {
+      MetricsRow r{step_, loader_->cursor().epoch, loss_mean, o.lr, o.loss_scale,
+                   o.grad_norm, o.skipped, sps,
+                   std::chrono::duration<double>(Clock::now() - t0).count()};
+      metrics_->append(r);
+      if (!bar.enabled() && opt_.verbosity >= 0)
+        spdlog::info("step {}/{} loss {:.5f} lr {:.3g} scale {:g} grad_norm {:.4g}{} {:.0f} samples/s",
+                     step_, total_steps_, loss_mean, o.lr, o.loss_scale, o.grad_norm,
+                     o.skipped ? " SKIPPED (non-finite gradients)" : "", sps);
+      window_samples = 0;
+      window_seconds = 0.0;
+    }
+    bar.update(step_, loss_mean, o.lr, o.new_loss_scale, sps);
+    if (!std::isfinite(loss_mean) && !o.skipped)
+      throw NumericalError("step " + std::to_string(step_) + ": the training loss is " +
+                           std::to_string(loss_mean) + " although the gradients were finite; "
+                           "lower optimizer.lr or use precision.policy: fp32 to find the cause");
+    if ((spec_.train.eval_every > 0 && step_ % spec_.train.eval_every == 0) ||
+        (spec_.train.eval_every == 0 && epoch_ended))
+      run_eval();
+    if (spec_.train.checkpoint_every > 0 && step_ % spec_.train.checkpoint_every == 0) write_checkpoint();
+    if (stop_requested()) {
+      bar.finish();
+      spdlog::warn("stop requested by signal {}: saving a checkpoint at step {}", stop_signal(), step_);
+      write_checkpoint();
+      write_summary(std::chrono::duration<double>(Clock::now() - t0).count());
+      return stop_exit_code();
+    }
+  }
+  bar.finish();
+  run_eval();
+  write_checkpoint();
+  write_summary(std::chrono::duration<double>(Clock::now() - t0).count());
+  spdlog::info("done: {} steps ({} skipped), final loss {:.5f}; results in {}", step_,
+               scaler_->total_skips(), last_loss_, run_dir_.string());
+  return 0;
+}
+
+Trainer::Trainer(const RunSpec& spec, const TrainerOptions& opt)
+    : impl_(std::make_unique<TrainerImpl>(spec, opt)) {}
+Trainer::~Trainer() = default;
+int Trainer::run() { return impl_->run(); }
+
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint,
+                               const std::string& device) {
+  auto be = make_backend(device.empty() ? spec.device : device, static_cast<int>(spec.threads));
+  const std::string file = resolve_data_file(spec);
+  if (spec.data.val.x.empty())
+    throw ConfigError("data.val.x: mptrain eval needs a validation split; set data.val.x and data.val.y");
+  auto val = Split::open(file, spec.data.val, spec.data.in_memory);
+  const Shape in_shape = spec.model.input_shape.empty() ? val->sample_shape() : spec.model.input_shape;
+  auto model = Model::build(*be, spec.model.layers, in_shape, model_options(spec));
+  const CheckpointData ck = read_checkpoint(checkpoint);
+  check_compatible(ck, checkpoint, make_model_signature(model->params()), spec.precision.policy);
+  for (const CheckpointTensor& t : ck.params)
+    set_parameter_values(*be, *model->find_param(t.name), from_host_floats(*be, t.values, t.shape, DType::F32));
+  auto loss = make_loss(spec.model.loss, spec.model.ignore_index);
+  return evaluate(*be, *model, *loss, val, spec.data);
+}
+
+}  // namespace mp

@@ -1,0 +1,44 @@
+// trainer.h: the training loop a run executes (DESIGN.md "Precision semantics" for the step):
+// micro-batches -> forward -> loss x S -> backward into fp32 grads -> optimizer_step (unscale,
+// skip or clip + update + recast, scaler update) -> metrics, evaluation, checkpoints. Resumes
+// exactly from a checkpoint (parameters, optimizer, scaler, data cursor, RNG offset) and stops
+// cleanly on SIGINT/SIGTERM after saving one.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "config/run_spec.h"
+
+namespace mp {
+
+struct TrainerOptions {
+  std::string run_dir;  // resolved output directory
+  std::string resume;   // "" | "auto" | checkpoint path
+  std::string device;   // "" = spec.device
+  int verbosity = 0;    // -1 quiet, 0 normal, 1 verbose
+};
+
+struct EvalResult {
+  double loss = 0.0;      // mean per-sample loss over the split
+  double accuracy = -1.0; // fraction correct; < 0 for regression
+  int64_t samples = 0;
+};
+
+class TrainerImpl;
+
+class Trainer {
+ public:
+  Trainer(const RunSpec& spec, const TrainerOptions& opt);
+  ~Trainer();
+  // Trains to the end (or to a signal). Returns 0, or 130/143 after a signal; throws mp::Error.
+  int run();
+
+ private:
+  std::unique_ptr<TrainerImpl> impl_;
+};
+
+// Evaluate the parameters of `checkpoint` on the validation split (`mptrain eval`).
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint,
+                               const std::string& device);
+
+}  // namespace mp
