@@ -62,6 +62,15 @@ bool is_temp_name(const std::string& filename) {
   return !filename.empty() && filename[0] == '.' && filename.find(".tmp.") != std::string::npos;
 }
 
+void remove_temp_files(const fs::path& dir) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (!is_temp_name(entry.path().filename().string())) continue;
+    std::error_code rm;
+    fs::remove(entry.path(), rm);
+  }
+}
+
 void fsync_path(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(path, "open for fsync", errno, kCheckDir);

@@ -21,6 +21,10 @@ std::filesystem::path temp_path_for(const std::filesystem::path& path);
 // True for names temp_path_for produces (used to clean up after a crash).
 bool is_temp_name(const std::string& filename);
 
+// Deletes the temp files (is_temp_name) in `dir` that a killed writer left behind; best effort.
+// Call it only when no other writer works in `dir`.
+void remove_temp_files(const std::filesystem::path& dir);
+
 // fsync an existing file / a directory (so a rename or a new entry in it survives a crash).
 void fsync_path(const std::filesystem::path& path);
 void fsync_directory(const std::filesystem::path& dir);

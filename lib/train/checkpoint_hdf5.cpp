@@ -119,6 +119,15 @@ Handle space_handle(hid_t id, const std::string& what) { return {check_id(id, wh
 Handle type_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Tclose}; }
 Handle plist_handle(hid_t id, const std::string& what) { return {check_id(id, what), H5Pclose}; }
 
+Handle checkpoint_file_access(bool for_writing) {
+  Handle fapl = plist_handle(H5Pcreate(H5P_FILE_ACCESS), "creating file access properties");
+  check_status(H5Pset_file_locking(fapl.get(), false, true), "turning off file locking");
+  if (for_writing)
+    check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
+                 "setting the file format version");
+  return fapl;
+}
+
 Handle create_ordered_group(hid_t parent, const std::string& name) {
   Handle gcpl = plist_handle(H5Pcreate(H5P_GROUP_CREATE), "creating a group property list");
   check_status(

@@ -68,6 +68,11 @@ Handle space_handle(hid_t id, const std::string& what);
 Handle type_handle(hid_t id, const std::string& what);
 Handle plist_handle(hid_t id, const std::string& what);
 
+// File access properties for checkpoints: no HDF5 file locking (files appear by rename only, so
+// nobody reads a file being written, and locking fails on some network file systems); for writing,
+// the v1.8+ format (link creation order, large attributes, metadata checksums).
+Handle checkpoint_file_access(bool for_writing);
+
 // A group whose links remember creation order (so params read back in model order).
 Handle create_ordered_group(hid_t parent, const std::string& name);
 Handle open_group(hid_t parent, const std::string& name);

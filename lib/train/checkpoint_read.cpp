@@ -95,7 +95,8 @@ CheckpointData read_checkpoint(const std::filesystem::path& path) {
   h5::Hdf5Quiet quiet;
   CheckpointData d;
   try {
-    h5::Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT),
+    h5::Handle fapl = h5::checkpoint_file_access(false);
+    h5::Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()),
                                       "it does not open as an HDF5 file");
     read_all(file.get(), d);
     file.close("closing the file");

@@ -37,14 +37,7 @@ void prune(const fs::path& run_dir, const fs::path& just_written, int64_t keep) 
     std::error_code ec;
     fs::remove(f.path, ec);
   }
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(checkpoint_dir(run_dir), ec)) {
-    std::string name = entry.path().filename().string();
-    if (is_temp_name(name)) {
-      std::error_code rm;
-      fs::remove(entry.path(), rm);
-    }
-  }
+  remove_temp_files(checkpoint_dir(run_dir));
 }
 
 }  // namespace

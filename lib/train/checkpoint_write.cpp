@@ -98,11 +98,7 @@ void write_checkpoint_file(const std::filesystem::path& path, const CheckpointDa
   check_data(data);
   h5::Hdf5Quiet quiet;
   try {
-    // v1.8+ object headers: link creation order, large attributes, metadata checksums.
-    h5::Handle fapl =
-        h5::plist_handle(H5Pcreate(H5P_FILE_ACCESS), "creating file access properties");
-    h5::check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_LATEST),
-                     "setting the file format version");
+    h5::Handle fapl = h5::checkpoint_file_access(true);
     h5::Handle file = h5::file_handle(
         H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), "creating the file");
     write_all(file.get(), data);

@@ -3,9 +3,9 @@
 // checkpoint and returns stop_exit_code() (130 or 143, DESIGN.md exit codes). A second SIGINT while
 // that stop is pending ends the process at once with _exit(130) (a user pressing Ctrl-C twice).
 // That is safe because checkpoints, `latest`, summary.json and config.yaml appear only by rename of
-// a finished temp file (atomic_file.h, checkpoint_store.h): an interrupted write leaves a stray temp
-// file, never a damaged checkpoint. The CSV logs may lose a half-written last row, which a resume
-// drops (run_files.h).
+// a finished temp file (atomic_file.h, checkpoint_store.h): an interrupted write leaves a stray
+// temp file, never a damaged checkpoint. The CSV logs may lose a half-written last row, which a
+// resume drops (run_files.h).
 #pragma once
 #include <csignal>
 

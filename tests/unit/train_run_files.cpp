@@ -284,3 +284,15 @@ TEST_CASE("write_file_atomic replaces the whole file, or leaves the old one and 
     CHECK(contains(e, (dir.path / "nope").string()));
   }
 }
+
+TEST_CASE("remove_temp_files deletes what a killed writer left and nothing else") {
+  TempDir dir("tempfiles");
+  spit(dir.path / ".config.yaml.tmp.4242.0", "half");
+  spit(dir.path / "config.yaml", "whole");
+  spit(dir.path / ".hidden", "user file");
+  remove_temp_files(dir.path);
+  CHECK_FALSE(fs::exists(dir.path / ".config.yaml.tmp.4242.0"));
+  CHECK(fs::exists(dir.path / "config.yaml"));
+  CHECK(fs::exists(dir.path / ".hidden"));
+  CHECK(is_temp_name(temp_path_for(dir.path / "metrics.csv").filename().string()));
+}
