@@ -7,6 +7,7 @@
 // own dtype (the policy's, or fp32 when overridden) and casts an input of another dtype at its
 // boundary, so mixed fp32/low-precision models compose.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,11 +18,15 @@
 
 namespace mp {
 
+class Layer;
+
 struct Context {
   Backend& be;
   bool training = true;
   uint64_t seed = 0;        // run seed (dropout masks)
   uint64_t rng_offset = 0;  // advanced by the trainer once per micro-batch
+  // When set, called with every layer's output during forward (activation telemetry).
+  std::function<void(const Layer&, const Tensor&)> probe;
 };
 
 class Layer {
@@ -38,6 +43,7 @@ class Layer {
   virtual void collect_params(ParamList& out) { (void)out; }
   // Child layers (containers only), for summaries.
   virtual std::vector<Layer*> children() { return {}; }
+  virtual bool is_container() const { return false; }
 
   // Set by the builder.
   void configure(std::string name, std::string type, DType dtype, std::string where) {

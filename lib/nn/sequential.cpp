@@ -10,7 +10,10 @@ Shape Sequential::infer(const Shape& in) {
 
 const Tensor& Sequential::forward(Context& ctx, const Tensor& x) {
   const Tensor* cur = &x;
-  for (auto& l : layers_) cur = &l->forward(ctx, *cur);
+  for (auto& l : layers_) {
+    cur = &l->forward(ctx, *cur);
+    if (ctx.probe) ctx.probe(*l, *cur);
+  }
   return *cur;
 }
 

@@ -16,6 +16,7 @@ class Sequential : public Layer {
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
   void collect_params(ParamList& out) override;
   std::vector<Layer*> children() override;
+  bool is_container() const override { return true; }
   void set_need_input_grad(bool need) override;
 
  private:
@@ -31,6 +32,7 @@ class Residual : public Layer {
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
   void collect_params(ParamList& out) override { body_->collect_params(out); }
   std::vector<Layer*> children() override { return body_->children(); }
+  bool is_container() const override { return true; }
 
  private:
   std::unique_ptr<Sequential> body_;

@@ -44,7 +44,8 @@ class TrainerImpl {
   void restore(const CheckpointData& ck);
   void maybe_resume();
   // Runs the micro-batches of one step (forward, loss x S, backward into the fp32 grads).
-  void accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended);
+  // With `probe_step` > 0, activation magnitudes of the first micro-batch go to telemetry.csv.
+  void accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended, int64_t probe_step);
   void write_telemetry(int64_t step);
   void run_eval();
   void write_checkpoint();
@@ -208,7 +209,8 @@ void TrainerImpl::maybe_resume() {
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
 }
 
-void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended) {
+void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
+                             int64_t probe_step) {
   Context ctx{*be_, true, static_cast<uint64_t>(spec_.seed), 0};
   const int64_t accum = spec_.train.accum_steps;
   const double global_batch = static_cast<double>(spec_.data.batch_size * accum);
@@ -221,6 +223,14 @@ void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_en
     epoch_ended |= b.last_in_epoch;
     upload_batch(*be_, b, batch_);
     ctx.rng_offset = micro_++;
+    if (probe_step > 0 && m == 0)
+      ctx.probe = [&](const Layer& l, const Tensor& out) {
+        if (l.is_container() || !is_float(out.dtype())) return;
+        telemetry_->append_row(telemetry_csv_line(magnitude_row(
+            *be_, out, out.dtype(), 1.0, probe_step, l.name() + ".out", TelemetryKind::Activation)));
+      };
+    else
+      ctx.probe = nullptr;
     const Tensor& out = model_->forward(ctx, batch_.x);
     loss_sum += loss_->compute(*be_, out, batch_.target, grad_scale, true);
     model_->backward(ctx, loss_->grad());
@@ -289,9 +299,10 @@ int TrainerImpl::run() {
     double loss_mean = 0.0;
     int64_t samples = 0;
     bool epoch_ended = false;
-    accumulate(loss_mean, samples, epoch_ended);
     const int64_t every = spec_.precision.telemetry_every;
-    if (every > 0 && (step_ + 1) % every == 0) write_telemetry(step_ + 1);
+    const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
+    accumulate(loss_mean, samples, epoch_ended, telemetry_step ? step_ + 1 : 0);
+    if (telemetry_step) write_telemetry(step_ + 1);
     const StepOutcome o = optimizer_step(*be_, model_->params(), *optim_, *schedule_, total_steps_,
                                          *scaler_, spec_.optimizer.grad_clip_norm, found_inf_local,
                                          spec_.debug.inject_nonfinite_grad_steps);

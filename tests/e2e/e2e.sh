@@ -65,7 +65,8 @@ run)
   check "fp16 uses the dynamic scaler" grep -q ",65536," runs/e2e_fp16/metrics.csv
   expect 0 "done: 30 steps" -- --config run.yaml --out runs/tele --set precision.policy=fp16 --set precision.telemetry_every=10 -v
   check "telemetry.csv written" test "$(head -1 runs/tele/telemetry.csv)" = "step,param,numel,underflow_frac,max_abs,max_abs_over_dtype_max"
-  check "telemetry rows for steps 10, 20, 30 x 4 params" test "$(wc -l < runs/tele/telemetry.csv)" -eq 13
+  check "telemetry rows for steps 10, 20, 30 x (4 params + 3 activations)" test "$(wc -l < runs/tele/telemetry.csv)" -eq 22
+  check "activation rows" grep -q "^10,layers.1.out," runs/tele/telemetry.csv
   ;;
 signals)
   for sig in INT TERM; do
