@@ -6,8 +6,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
 
 #include "config/spec_origins.h"
+#include "config/yaml_text.h"
 #include "config/yaml_tree.h"
 #include "core/error.h"
 
@@ -76,6 +81,45 @@ void check_text(const std::string& text, const std::string& source) {
   }
 }
 
+// Records where each document starts; ignores the content.
+struct DocumentStarts : YAML::EventHandler {
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& m) override { starts.push_back(m); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Rejects a second document ('---'). Reads at most two documents, never YAML::LoadAll: on a
+// stray ',' yaml-cpp 0.7 returns the same empty document forever without advancing
+// (jbeder/yaml-cpp#1040), so LoadAll loops until memory runs out. A document starting where the
+// previous one did is that case, reported as a syntax error.
+void check_single_document(const std::string& text, const std::string& source) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts docs;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(docs); ++i) {
+  }
+  if (docs.starts.size() < 2) return;
+  const YAML::Mark& first = docs.starts[0];
+  const YAML::Mark& second = docs.starts[1];
+  if (second.pos == first.pos) {
+    const auto pos = static_cast<size_t>(second.pos);
+    const std::string what = pos < text.size() ? quote_for_message(text.substr(pos, 1)) : "text";
+    throw ConfigError(format_mark(source, second) + ": invalid YAML: unexpected " + what +
+                      " (a ',' outside [ ] or { }?)");
+  }
+  throw ConfigError(format_mark(source, second) +
+                    ": a second YAML document ('---'); a run spec is one document");
+}
+
 }  // namespace
 
 std::string read_spec_file(const std::string& path) {
@@ -106,20 +150,17 @@ YAML::Node parse_spec_text(const std::string& text, const std::string& source) {
     throw ConfigError(source + ": is larger than " + std::to_string(kMaxSpecBytes >> 20) +
                       " MiB; a run spec is a small YAML file");
   check_text(text, source);
-  std::vector<YAML::Node> docs;
+  YAML::Node root;
   try {
-    docs = YAML::LoadAll(text);
+    check_single_document(text, source);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     throw ConfigError(format_mark(source, e.mark) + ": invalid YAML: " + e.msg);
   }
-  if (docs.empty() || (docs.size() == 1 && docs[0].IsNull()))
+  if (root.IsNull())
     throw ConfigError(source +
                       ": the spec is empty; it needs at least data.file and model.layers "
                       "(see configs/mnist_mlp.yaml)");
-  if (docs.size() > 1)
-    throw ConfigError(format_mark(source, docs[1].Mark()) +
-                      ": a second YAML document ('---'); a run spec is one document");
-  const YAML::Node& root = docs[0];
   if (!root.IsMap())
     throw ConfigError(format_mark(source, root.Mark()) +
                       ": expected a map of keys (name:, data:, model:, ...) at the top level, got " +

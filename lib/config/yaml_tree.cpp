@@ -47,7 +47,7 @@ struct Walker {
     } else if (n.IsMap()) {
       std::map<std::string, YAML::Mark> seen;
       for (auto it = n.begin(); it != n.end(); ++it) {
-        const YAML::Node& k = it->first;
+        const YAML::Node k = it->first;  // a copy: `it->` yields a temporary proxy
         if (!k.IsScalar())
           origins.fail(path, k.Mark(), "expected a key name, got " + describe_got(k) + " as a key");
         const std::string& name = k.Scalar();

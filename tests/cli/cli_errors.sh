@@ -70,7 +70,7 @@ group_files() {
   raw list.yaml <<< $'- relu\n- linear\n'
   expect top_level_list 2 'list.yaml:1:1: expected a map of keys (name:, data:, model:, ...) at the top level, got a list' -- --config list.yaml
   spec twodocs <<< $'---\nname: other\n'
-  expect two_documents 2 "twodocs.yaml:5:1: a second YAML document ('---')" -- --config twodocs.yaml
+  expect two_documents 2 "twodocs.yaml:4:1: a second YAML document ('---')" -- --config twodocs.yaml
   spec alias <<< 'loop: &a [*a]'
   expect recursive_alias 2 'nested more than 64 levels deep (a recursive alias?)' -- --config alias.yaml
 }
