@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 
 #include "backend/backend.h"
@@ -347,8 +348,12 @@ int TrainerImpl::run() {
   run_eval();
   write_checkpoint();
   write_summary(std::chrono::duration<double>(Clock::now() - t0).count());
-  spdlog::info("done: {} steps ({} skipped), final loss {:.5f}; results in {}", step_,
-               scaler_->total_skips(), last_loss_, run_dir_.string());
+  // The result line is printed even with -q.
+  std::printf("done: %lld steps (%lld skipped), final loss %.5f%s; results in %s\n",
+              static_cast<long long>(step_), static_cast<long long>(scaler_->total_skips()), last_loss_,
+              last_eval_.accuracy >= 0 ? (", val accuracy " + std::to_string(last_eval_.accuracy).substr(0, 6)).c_str() : "",
+              run_dir_.string().c_str());
+  std::fflush(stdout);
   return 0;
 }
 
