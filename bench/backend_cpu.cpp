@@ -2,7 +2,7 @@
 // same run. GEMM GFLOP/s per dtype through Backend::gemm vs a raw oneDNN matmul primitive on the
 // same shapes (fp16, which oneDNN cannot run on this CPU, is compared with the raw fp32 matmul it
 // is emulated on); elementwise GB/s (casts, relu forward/backward, AdamW) vs the backend's own
-// parallel fp32 copy. Best of several interleaved rounds. Usage: bench_backend_cpu [threads]
+// parallel fp32 copy. Best of several rounds (GEMM rounds alternate backend and raw). Usage: bench_backend_cpu [threads]
 // (0 or absent: OMP_NUM_THREADS or all cores).
 #include <omp.h>
 
@@ -24,19 +24,26 @@ double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Seconds per call of f: calls are batched into rounds of ~0.15 s; best round of `rounds`.
-double time_per_call(const std::function<void()>& f, int rounds = 5) {
+// Calls of f per round so that a round lasts about `round_s` seconds (after a warm-up call).
+int reps_for(const std::function<void()>& f, double round_s) {
   f();  // warm-up (primitive creation, first touch)
-  double t0 = now();
+  const double t0 = now();
   f();
-  const double once = std::max(now() - t0, 1e-6);
-  const int reps = std::max(1, int(0.15 / once));
+  return std::max(1, int(round_s / std::max(now() - t0, 1e-6)));
+}
+
+double time_round(const std::function<void()>& f, int reps) {
+  const double t0 = now();
+  for (int i = 0; i < reps; ++i) f();
+  return (now() - t0) / reps;
+}
+
+// Seconds per call of f: best of `rounds` rounds of ~round_s each. On a shared machine the best
+// round is the one least disturbed by other processes.
+double time_per_call(const std::function<void()>& f, int rounds = 6, double round_s = 0.1) {
+  const int reps = reps_for(f, round_s);
   double best = 1e300;
-  for (int r = 0; r < rounds; ++r) {
-    t0 = now();
-    for (int i = 0; i < reps; ++i) f();
-    best = std::min(best, (now() - t0) / reps);
-  }
+  for (int r = 0; r < rounds; ++r) best = std::min(best, time_round(f, reps));
   return best;
 }
 
@@ -77,10 +84,14 @@ void gemm_table(Backend& be) {
       }
       const auto ddt = dt == DType::BF16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
       RawMatmul raw(n, ddt, ddt, Ar.raw(), Br.raw(), Cr.raw());
+      // Rounds alternate between the two so both see the same machine conditions.
+      const std::function<void()> fb = [&] { be.gemm(false, false, 1.0f, A, B, 0.0f, C); };
+      const std::function<void()> fr = [&] { raw.run(); };
+      const int rb = reps_for(fb, 0.06), rr = reps_for(fr, 0.06);
       double tb = 1e300, tr = 1e300;
-      for (int round = 0; round < 2; ++round) {  // interleave to share the machine's noise
-        tb = std::min(tb, time_per_call([&] { be.gemm(false, false, 1.0f, A, B, 0.0f, C); }, 3));
-        tr = std::min(tr, time_per_call([&] { raw.run(); }, 3));
+      for (int round = 0; round < 8; ++round) {
+        tb = std::min(tb, time_round(fb, rb));
+        tr = std::min(tr, time_round(fr, rr));
       }
       const double flop = 2.0 * double(n) * double(n) * double(n);
       std::printf("%-6s %6lld %14.1f %14.1f %7.1f%%   %s\n", std::string(dtype_name(dt)).c_str(),
@@ -134,6 +145,12 @@ int main(int argc, char** argv) {
   const int threads = argc > 1 ? std::atoi(argv[1]) : 0;
   auto be = make_cpu_backend(threads);
   std::printf("%s\n", be->name().c_str());
+  // Other processes share this machine; the load average says how much the figures may suffer.
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    double l1 = 0;
+    if (std::fscanf(f, "%lf", &l1) == 1) std::printf("load average (1 min) at start: %.2f\n", l1);
+    std::fclose(f);
+  }
   gemm_table(*be);
   elementwise_table(*be);
   return 0;

@@ -21,22 +21,25 @@ struct ActRelu {
   static MP_HD float bwd(float x, float dy) { return x > 0.0f ? dy : 0.0f; }
 };
 
-// 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as in GPT-2 and PyTorch approximate="tanh".
+// 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), as in GPT-2 and PyTorch
+// approximate="tanh". Computed as x * sigmoid(2u), the same function (1 + tanh(u) = 2 sigmoid(2u)):
+// one expf instead of tanhf (several times faster on CPU) and no cancellation in 1 + tanh(u).
 struct ActGeluTanh {
   static constexpr float kC = 0.7978845608028654f;  // sqrt(2/pi)
   static constexpr float kA = 0.044715f;
   static MP_HD float fwd(float x) {
     const float u = kC * (x + kA * x * x * x);
-    return 0.5f * x * (1.0f + tanhf(u));
+    return x / (1.0f + expf(-2.0f * u));
   }
+  // d/dx [x s] with s = sigmoid(2u): s + 2 x s (1 - s) du/dx.
   static MP_HD float bwd(float x, float dy) {
     // Beyond |x| = 10 the derivative is 1 or 0 to fp32 precision; the closed form would compute
     // 0 * inf there for huge x.
     if (fabsf(x) > 10.0f) return x > 0.0f ? dy : 0.0f;
     const float x2 = x * x;
-    const float t = tanhf(kC * (x + kA * x2 * x));
+    const float s = 1.0f / (1.0f + expf(-2.0f * kC * (x + kA * x2 * x)));
     const float du = kC * (1.0f + 3.0f * kA * x2);
-    return dy * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    return dy * (s + 2.0f * x * s * (1.0f - s) * du);
   }
 };
 

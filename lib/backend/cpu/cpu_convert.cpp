@@ -1,5 +1,5 @@
 // cpu_convert.cpp: the bulk fp16/bf16 <-> fp32 converters of cpu_convert.h (F16C intrinsics for
-// fp16; plain loops the compiler vectorises for bf16; scalar core/half.h for tails).
+// fp16, AVX2 integer code for bf16; scalar core/half.h for the tails).
 #include "backend/cpu/cpu_convert.h"
 
 #include <immintrin.h>
@@ -29,21 +29,35 @@ void float_to_half(const float* src, int64_t n, uint16_t* dst) {
   for (; i < n; ++i) dst[i] = float_to_half_bits(src[i]);
 }
 
-void bf16_to_float(const uint16_t* __restrict src, int64_t n, float* __restrict dst) {
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t u = static_cast<uint32_t>(src[i]) << 16;
-    std::memcpy(dst + i, &u, 4);
+void bf16_to_float(const uint16_t* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i));
+    const __m256i w = _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), w);
   }
+  for (; i < n; ++i) dst[i] = bf16_bits_to_float(src[i]);
 }
 
-void float_to_bf16(const float* __restrict src, int64_t n, uint16_t* __restrict dst) {
-  const uint32_t* s = reinterpret_cast<const uint32_t*>(src);
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t x = s[i];
-    const uint32_t rne = (x + 0x7fffu + ((x >> 16) & 1u)) >> 16;
-    const uint32_t nan = (x >> 16) | 0x40u;
-    dst[i] = static_cast<uint16_t>((x & 0x7fffffffu) > 0x7f800000u ? nan : rne);
+// Round to nearest even on the bit pattern, NaNs kept quiet: core/half.h's float_to_bf16_bits,
+// eight lanes at a time.
+void float_to_bf16(const float* src, int64_t n, uint16_t* dst) {
+  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i quiet = _mm256_set1_epi32(0x40);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i));
+    const __m256i hi = _mm256_srli_epi32(x, 16);
+    const __m256i rne = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(x, bias), _mm256_and_si256(hi, one)), 16);
+    const __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(x, abs_mask), inf);  // |x| > inf
+    const __m256i r = _mm256_blendv_epi8(rne, _mm256_or_si256(hi, quiet), nan);
+    // pack the eight 32-bit lanes (each < 2^16) to 16 bits in order
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm256_castsi256_si128(packed));
   }
+  for (; i < n; ++i) dst[i] = float_to_bf16_bits(src[i]);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // cpu_convert.h: bulk conversion between the float storage types and fp32 for the CPU backend,
 // bit-identical to core/half.h's scalar to_float / from_float (round to nearest even): fp16 uses
-// the F16C instructions (vcvtph2ps, vcvtps2ph with imm 0), bf16 a vectorisable integer loop.
+// the F16C instructions (vcvtph2ps, vcvtps2ph with imm 0), bf16 AVX2 integer rounding (not
+// AVX512-BF16's vcvtneps2bf16, which flushes subnormals).
 // Every CPU op stages low-precision data through fp32 tiles with these, then runs kernels/ math
 // on floats, so the math is the same and the rounding happens exactly once, at the store.
 #pragma once
