@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/half.h"
+#include "kernels/exp.h"
 #include "kernels/row_reduce.h"
 
 namespace mp::kernels {
@@ -23,8 +24,8 @@ template <class T> MP_HD float row_sum_exp(const T* x, int64_t n, float m) {
   float acc[kRowLanes] = {};
   int64_t i = 0;
   for (; i + kRowLanes <= n; i += kRowLanes)
-    for (int l = 0; l < kRowLanes; ++l) acc[l] += expf(to_float(x[i + l]) - m);
-  for (int l = 0; i < n; ++i, ++l) acc[l] += expf(to_float(x[i]) - m);
+    for (int l = 0; l < kRowLanes; ++l) acc[l] += exp_f32(to_float(x[i + l]) - m);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += exp_f32(to_float(x[i]) - m);
   return combine_lanes(acc);
 }
 
@@ -45,10 +46,9 @@ MP_HD float softmax_xent_row(const T* x, int64_t C, int32_t label, int32_t ignor
   const float loss = logf(s) + (m - to_float(x[label]));
   if (d) {
     const float inv_s = 1.0f / s;
-    for (int64_t j = 0; j < C; ++j) {
-      const float p = expf(to_float(x[j]) - m) * inv_s;
-      d[j] = from_float<TD>(grad_scale * (j == label ? p - 1.0f : p));
-    }
+    for (int64_t j = 0; j < C; ++j) d[j] = from_float<TD>(grad_scale * (exp_f32(to_float(x[j]) - m) * inv_s));
+    // the label's entry after the loop, so the loop body has no compare and vectorises
+    d[label] = from_float<TD>(grad_scale * (exp_f32(to_float(x[label]) - m) * inv_s - 1.0f));
   }
   return loss;
 }
