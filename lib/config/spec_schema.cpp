@@ -30,7 +30,7 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
 
   section(v, "data", "training and validation data (HDF5)");
   bind(v, "data.file", s.data.file, required(),
-       "HDF5 file; a relative path resolves against the directory mptrain runs in");
+       "HDF5 file; a relative path resolves against the directory mptrain runs in, then the spec file's folder");
   section(v, "data.train", "the training split");
   bind(v, "data.train.x", s.data.train.x, non_empty(), "HDF5 dataset of the training inputs");
   bind(v, "data.train.y", s.data.train.y, non_empty(),

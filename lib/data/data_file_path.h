@@ -1,6 +1,6 @@
 // data_file_path.h: where `data.file` points. An absolute path is used as is; a relative path is
-// looked up first against the folder of the run spec that named it, then against the working
-// directory (see data_spec.h), so a spec and its data can move together.
+// looked up first against the working directory (what configs/REFERENCE.md promises), then
+// against the folder of the run spec that named it, so a spec and its data can also move together.
 #pragma once
 #include <string>
 

@@ -11,8 +11,8 @@ struct SplitSpec {
 };
 
 struct DataSpec {
-  std::string file;                // HDF5 file (relative paths: against the spec file's folder,
-                                   // then the working directory)
+  std::string file;                // HDF5 file (relative paths: against the working directory,
+                                   // then the spec file's folder)
   SplitSpec train{"/train/x", "/train/y"};
   SplitSpec val{"/val/x", "/val/y"};  // empty x = no validation
   double input_scale = 1.0;        // inputs are multiplied by this (1/255 for uint8 images)

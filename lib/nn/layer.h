@@ -21,6 +21,8 @@ namespace mp {
 class Layer;
 
 struct Context {
+  Context(Backend& b, bool train, uint64_t s = 0, uint64_t offset = 0)
+      : be(b), training(train), seed(s), rng_offset(offset) {}
   Backend& be;
   bool training = true;
   uint64_t seed = 0;        // run seed (dropout masks)

@@ -80,6 +80,10 @@ class TrainerImpl {
   int64_t last_eval_step_ = -1;
   int64_t last_ckpt_step_ = -1;
   double train_seconds_ = 0.0;  // time inside training steps (for samples/s)
+  ProgressBar* bar_ = nullptr;  // erased before a log line is printed under it
+  void clear_bar() {
+    if (bar_) bar_->clear();
+  }
 };
 
 TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
@@ -97,6 +101,10 @@ void TrainerImpl::open_data() {
 
 void TrainerImpl::build() {
   policy_ = resolve_dtype_policy(spec_.precision);
+  if (policy_.grad_accum != DType::F32)
+    throw ConfigError("precision.grad_accum_dtype: " + spec_.precision.grad_accum_dtype +
+                      " gradient accumulation buffers are not implemented yet (gradients accumulate "
+                      "in fp32); remove the key or set it to fp32");
   if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
   be_ = make_backend(opt_.device.empty() ? spec_.device : opt_.device, static_cast<int>(spec_.threads));
   spdlog::info("device: {}", be_->name());
@@ -249,6 +257,7 @@ void TrainerImpl::write_telemetry(int64_t step) {
 void TrainerImpl::run_eval() {
   if (!val_split_ || last_eval_step_ == step_) return;
   last_eval_ = evaluate(*be_, *model_, *loss_, val_split_, spec_.data);
+  clear_bar();
   last_eval_step_ = step_;
   best_val_loss_ = std::min(best_val_loss_, last_eval_.loss);
   eval_log_->append(step_, last_eval_.loss, last_eval_.accuracy);
@@ -262,6 +271,7 @@ void TrainerImpl::write_checkpoint() {
   if (last_ckpt_step_ == step_) return;
   const fs::path p = save_checkpoint(run_dir_, snapshot(), spec_.train.keep_checkpoints);
   last_ckpt_step_ = step_;
+  clear_bar();
   spdlog::info("checkpoint: {}", p.string());
 }
 
@@ -284,6 +294,7 @@ void TrainerImpl::write_summary(double wall_s) {
 int TrainerImpl::run() {
   const auto t0 = Clock::now();
   fs::create_directories(run_dir_);
+  remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
   build();
   maybe_resume();
   write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
@@ -293,6 +304,7 @@ int TrainerImpl::run() {
     telemetry_ = std::make_unique<CsvLog>(run_dir_ / "telemetry.csv", telemetry_csv_header(), step_);
   SignalGuard signals;
   ProgressBar bar(total_steps_, opt_.verbosity >= 0 && stdout_is_tty());
+  bar_ = &bar;
   int64_t window_samples = 0;
   double window_seconds = 0.0;
   while (step_ < total_steps_) {
@@ -320,7 +332,8 @@ int TrainerImpl::run() {
                    o.grad_norm, o.skipped, sps,
                    std::chrono::duration<double>(Clock::now() - t0).count()};
       metrics_->append(r);
-      if (!bar.enabled() && opt_.verbosity >= 0)
+      if (o.skipped) clear_bar();
+      if ((!bar.enabled() || o.skipped) && opt_.verbosity >= 0)
         spdlog::info("step {}/{} loss {:.5f} lr {:.3g} scale {:g} grad_norm {:.4g}{} {:.0f} samples/s",
                      step_, total_steps_, loss_mean, o.lr, o.loss_scale, o.grad_norm,
                      o.skipped ? " SKIPPED (non-finite gradients)" : "", sps);

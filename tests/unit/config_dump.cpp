@@ -103,5 +103,6 @@ TEST_CASE("the quickstart dump is the documented canonical text") {
                "  file: datasets/mnist/mnist.h5\n  train:\n    x: /train/x\n    y: /train/y\n") !=
         std::string::npos);
   CHECK(d.find("  input_scale: 0.00392156862745098\n") != std::string::npos);
-  CHECK(d.find("  lr: 0.001\n") != std::string::npos);
+  CHECK(d.find("  lr: 0.002\n") != std::string::npos);
+  CHECK(d.find("  weight_decay: 0.05\n") != std::string::npos);
 }

@@ -51,10 +51,11 @@ TEST_CASE("the quickstart spec loads with the values of the issue") {
   CHECK(s.model.layers[1].get_int("out") == 1024);
   CHECK(s.model.layers[5].get_int("out") == 10);
   CHECK(s.precision.policy == "fp32");
-  CHECK(s.optimizer.lr == 1e-3);
+  CHECK(s.optimizer.lr == 2e-3);
+  CHECK(s.optimizer.weight_decay == 0.05);
   CHECK(s.schedule.type == "cosine");
   CHECK(s.schedule.warmup_steps == 100);
-  CHECK(s.train.epochs == 3);
+  CHECK(s.train.epochs == 10);
   CHECK(s.data.batch_size == 128);
   CHECK(s.train.eval_every == 0);
   CHECK(s.train.log_every == 50);
