@@ -1,9 +1,9 @@
 // backend_cpu.cpp (bench_backend_cpu): CPU backend throughput against references measured in the
 // same run. GEMM GFLOP/s per dtype through Backend::gemm vs a raw oneDNN matmul primitive on the
 // same shapes (fp16, which oneDNN cannot run on this CPU, is compared with the raw fp32 matmul it
-// is emulated on); elementwise GB/s (casts, relu forward/backward, AdamW) vs the backend's own
-// parallel fp32 copy. Best of several rounds (GEMM rounds alternate backend and raw). Usage: bench_backend_cpu [threads]
-// (0 or absent: OMP_NUM_THREADS or all cores).
+// is emulated on); elementwise GB/s (casts, relu and GELU forward/backward, AdamW) vs the
+// backend's own parallel fp32 copy. Best of several rounds (GEMM rounds alternate backend and
+// raw). Usage: bench_backend_cpu [threads] (0 or absent: OMP_NUM_THREADS or all cores).
 #include <omp.h>
 
 #include <chrono>
@@ -128,6 +128,8 @@ void elementwise_table(Backend& be) {
       {"relu fwd bf16", 4, [&] { be.activation_forward(Act::Relu, bf16, bf16b); }},
       {"relu bwd fp32", 12, [&] { be.activation_backward(Act::Relu, f32a, f32a, f32b); }},
       {"relu bwd bf16", 6, [&] { be.activation_backward(Act::Relu, bf16, bf16, bf16b); }},
+      {"gelu_tanh fwd fp32", 8, [&] { be.activation_forward(Act::GeluTanh, f32a, f32b); }},
+      {"gelu_tanh bwd fp32", 12, [&] { be.activation_backward(Act::GeluTanh, f32a, f32a, f32b); }},
       {"adamw step fp32 (p,g,m,v)", 28, [&] { be.adamw_step(f32b, f32a, m, v, h, Rounding{}); }},
   };
   double copy_gbs = 0;
