@@ -3,7 +3,9 @@
 // same shapes (fp16, which oneDNN cannot run on this CPU, is compared with the raw fp32 matmul it
 // is emulated on); elementwise GB/s (casts, relu and GELU forward/backward, AdamW) vs the
 // backend's own parallel fp32 copy. Best of several rounds (GEMM rounds alternate backend and
-// raw). Usage: bench_backend_cpu [threads] (0 or absent: OMP_NUM_THREADS or all cores).
+// raw; passes over all cases spread each case's rounds over the run; best round kept).
+// Usage: bench_backend_cpu [threads [passes]] (threads 0 or absent: OMP_NUM_THREADS or all
+// cores; passes default 4).
 #include <omp.h>
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <cstdlib>
 #include <dnnl.hpp>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,15 +41,6 @@ double time_round(const std::function<void()>& f, int reps) {
   return (now() - t0) / reps;
 }
 
-// Seconds per call of f: best of `rounds` rounds of ~round_s each. On a shared machine the best
-// round is the one least disturbed by other processes.
-double time_per_call(const std::function<void()>& f, int rounds = 6, double round_s = 0.1) {
-  const int reps = reps_for(f, round_s);
-  double best = 1e300;
-  for (int r = 0; r < rounds; ++r) best = std::min(best, time_round(f, reps));
-  return best;
-}
-
 struct RawMatmul {
   dnnl::engine eng{dnnl::engine::kind::cpu, 0};
   dnnl::stream strm{eng};
@@ -66,44 +60,65 @@ struct RawMatmul {
   }
 };
 
-void gemm_table(Backend& be) {
-  std::printf("\nGEMM C[n,n] = A[n,n] B[n,n] (no transposes, alpha 1, beta 0), GFLOP/s\n");
-  std::printf("%-6s %6s %14s %14s %8s   %s\n", "dtype", "n", "backend", "raw oneDNN", "ratio", "raw reference");
+// One GEMM configuration: the backend call and the raw oneDNN call on the same shape.
+struct GemmCase {
+  DType dt;
+  int64_t n;
+  Tensor A, B, C, Ar, Br, Cr;
+  std::unique_ptr<RawMatmul> raw;
+  std::function<void()> fb, fr;
+  int rb = 1, rr = 1;
+  double tb = 1e300, tr = 1e300;
+};
+
+void gemm_table(Backend& be, int passes) {
+  std::vector<std::unique_ptr<GemmCase>> cases;
   for (DType dt : {DType::F32, DType::BF16, DType::F16})
     for (int64_t n : {256, 512, 1024, 2048}) {
-      Tensor A = be.empty({n, n}, dt), B = be.empty({n, n}, dt), C = be.empty({n, n}, dt);
-      be.random_uniform(A, -1, 1, 1, 0);
-      be.random_uniform(B, -1, 1, 2, 0);
+      auto c = std::make_unique<GemmCase>();
+      GemmCase& g = *c;
+      g.dt = dt;
+      g.n = n;
+      g.A = be.empty({n, n}, dt), g.B = be.empty({n, n}, dt), g.C = be.empty({n, n}, dt);
+      be.random_uniform(g.A, -1, 1, 1, 0);
+      be.random_uniform(g.B, -1, 1, 2, 0);
       // raw reference: same dtype primitive (fp16: the fp32 matmul the backend runs after converting)
       const bool f16 = dt == DType::F16;
-      Tensor Ar = f16 ? be.empty({n, n}, DType::F32) : A, Br = f16 ? be.empty({n, n}, DType::F32) : B;
-      Tensor Cr = be.empty({n, n}, f16 ? DType::F32 : dt);
+      g.Ar = f16 ? be.empty({n, n}, DType::F32) : g.A;
+      g.Br = f16 ? be.empty({n, n}, DType::F32) : g.B;
+      g.Cr = be.empty({n, n}, f16 ? DType::F32 : dt);
       if (f16) {
-        be.cast(A, Ar);
-        be.cast(B, Br);
+        be.cast(g.A, g.Ar);
+        be.cast(g.B, g.Br);
       }
       const auto ddt = dt == DType::BF16 ? dnnl::memory::data_type::bf16 : dnnl::memory::data_type::f32;
-      RawMatmul raw(n, ddt, ddt, Ar.raw(), Br.raw(), Cr.raw());
-      // Rounds alternate between the two so both see the same machine conditions.
-      const std::function<void()> fb = [&] { be.gemm(false, false, 1.0f, A, B, 0.0f, C); };
-      const std::function<void()> fr = [&] { raw.run(); };
-      const int rb = reps_for(fb, 0.06), rr = reps_for(fr, 0.06);
-      double tb = 1e300, tr = 1e300;
-      for (int round = 0; round < 8; ++round) {
-        tb = std::min(tb, time_round(fb, rb));
-        tr = std::min(tr, time_round(fr, rr));
-      }
-      const double flop = 2.0 * double(n) * double(n) * double(n);
-      std::printf("%-6s %6lld %14.1f %14.1f %7.1f%%   %s\n", std::string(dtype_name(dt)).c_str(),
-                  (long long)n, flop / tb * 1e-9, flop / tr * 1e-9, 100.0 * tr / tb,
-                  f16 ? "fp32 matmul (fp16 is emulated)" : "same dtype");
+      g.raw = std::make_unique<RawMatmul>(n, ddt, ddt, g.Ar.raw(), g.Br.raw(), g.Cr.raw());
+      g.fb = [&be, &g] { be.gemm(false, false, 1.0f, g.A, g.B, 0.0f, g.C); };
+      g.fr = [&g] { g.raw->run(); };
+      g.rb = reps_for(g.fb, 0.05);
+      g.rr = reps_for(g.fr, 0.05);
+      cases.push_back(std::move(c));
     }
+  // Passes spread each case's rounds over the whole run, and rounds alternate backend and raw, so
+  // a burst of load from other processes cannot spoil one row or favour one side.
+  for (int pass = 0; pass < passes; ++pass)
+    for (auto& c : cases)
+      for (int round = 0; round < 3; ++round) {
+        c->tb = std::min(c->tb, time_round(c->fb, c->rb));
+        c->tr = std::min(c->tr, time_round(c->fr, c->rr));
+      }
+  std::printf("\nGEMM C[n,n] = A[n,n] B[n,n] (no transposes, alpha 1, beta 0), GFLOP/s\n");
+  std::printf("%-6s %6s %14s %14s %8s   %s\n", "dtype", "n", "backend", "raw oneDNN", "ratio", "raw reference");
+  for (auto& c : cases) {
+    const double flop = 2.0 * double(c->n) * double(c->n) * double(c->n);
+    std::printf("%-6s %6lld %14.1f %14.1f %7.1f%%   %s\n", std::string(dtype_name(c->dt)).c_str(),
+                (long long)c->n, flop / c->tb * 1e-9, flop / c->tr * 1e-9, 100.0 * c->tr / c->tb,
+                c->dt == DType::F16 ? "fp32 matmul (fp16 is emulated)" : "same dtype");
+  }
 }
 
-void elementwise_table(Backend& be) {
+void elementwise_table(Backend& be, int passes) {
   const int64_t n = int64_t(1) << 24;  // 16 Mi elements: far beyond cache
-  std::printf("\nElementwise over %lld elements, GB/s (bytes read + written)\n", (long long)n);
-  std::printf("%-28s %10s %10s\n", "op", "GB/s", "vs copy");
   Tensor f32a = be.empty({n}, DType::F32), f32b = be.empty({n}, DType::F32);
   Tensor f16 = be.empty({n}, DType::F16), bf16 = be.empty({n}, DType::BF16), bf16b = be.empty({n}, DType::BF16);
   Tensor m = be.empty({n}, DType::F32), v = be.empty({n}, DType::F32);
@@ -116,9 +131,11 @@ void elementwise_table(Backend& be) {
     const char* name;
     double bytes_per_elem;
     std::function<void()> f;
+    int reps = 1;
+    double t = 1e300;
   };
   AdamWHyper h;
-  const std::vector<Row> rows = {
+  std::vector<Row> rows = {
       {"copy fp32 (reference)", 8, [&] { be.copy(f32a, f32b); }},
       {"cast fp32 -> bf16", 6, [&] { be.cast(f32a, bf16b); }},
       {"cast bf16 -> fp32", 6, [&] { be.cast(bf16, f32b); }},
@@ -132,11 +149,15 @@ void elementwise_table(Backend& be) {
       {"gelu_tanh bwd fp32", 12, [&] { be.activation_backward(Act::GeluTanh, f32a, f32a, f32b); }},
       {"adamw step fp32 (p,g,m,v)", 28, [&] { be.adamw_step(f32b, f32a, m, v, h, Rounding{}); }},
   };
-  double copy_gbs = 0;
+  for (Row& r : rows) r.reps = reps_for(r.f, 0.05);
+  for (int pass = 0; pass < passes; ++pass)
+    for (Row& r : rows)
+      for (int round = 0; round < 3; ++round) r.t = std::min(r.t, time_round(r.f, r.reps));
+  std::printf("\nElementwise over %lld elements, GB/s (bytes read + written)\n", (long long)n);
+  std::printf("%-28s %10s %10s\n", "op", "GB/s", "vs copy");
+  const double copy_gbs = rows[0].bytes_per_elem * double(n) / rows[0].t * 1e-9;
   for (const Row& r : rows) {
-    const double t = time_per_call(r.f);
-    const double gbs = r.bytes_per_elem * double(n) / t * 1e-9;
-    if (copy_gbs == 0) copy_gbs = gbs;
+    const double gbs = r.bytes_per_elem * double(n) / r.t * 1e-9;
     std::printf("%-28s %10.1f %9.0f%%\n", r.name, gbs, 100.0 * gbs / copy_gbs);
   }
 }
@@ -153,7 +174,8 @@ int main(int argc, char** argv) {
     if (std::fscanf(f, "%lf", &l1) == 1) std::printf("load average (1 min) at start: %.2f\n", l1);
     std::fclose(f);
   }
-  gemm_table(*be);
-  elementwise_table(*be);
+  const int passes = argc > 2 ? std::max(1, std::atoi(argv[2])) : 4;
+  gemm_table(*be, passes);
+  elementwise_table(*be, passes);
   return 0;
 }

@@ -45,11 +45,12 @@ void CpuBackend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, c
     const float* ps = f32_in(param, b, n, bp);
     const float* gs = f32_in(grad, b, n, bg);
     float* out = f32_out(param, b, bo);
+    const kernels::SgdCoeffs cl = c;  // a local copy: stores to out/m cannot alias it
     if (use_m) {
       float* m = mom + b;
-      for (int64_t i = 0; i < n; ++i) out[i] = kernels::sgd_update_momentum(ps[i], gs[i], m[i], c);
+      for (int64_t i = 0; i < n; ++i) out[i] = kernels::sgd_update_momentum(ps[i], gs[i], m[i], cl);
     } else {
-      for (int64_t i = 0; i < n; ++i) out[i] = kernels::sgd_update_plain(ps[i], gs[i], c);
+      for (int64_t i = 0; i < n; ++i) out[i] = kernels::sgd_update_plain(ps[i], gs[i], cl);
     }
     store_param(param, b, n, out, r);
   });
@@ -74,7 +75,8 @@ void CpuBackend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor
     float* out = f32_out(param, b, bo);
     float* mm = ms + b;
     float* vv = vs + b;
-    for (int64_t i = 0; i < n; ++i) out[i] = kernels::adamw_update(ps[i], gs[i], mm[i], vv[i], c);
+    const kernels::AdamWCoeffs cl = c;  // a local copy: stores to out/m/v cannot alias it
+    for (int64_t i = 0; i < n; ++i) out[i] = kernels::adamw_update(ps[i], gs[i], mm[i], vv[i], cl);
     store_param(param, b, n, out, r);
   });
 }
