@@ -5,6 +5,7 @@ set -u
 MPTRAIN=$1
 SYNTH=$2
 GROUP=$3
+SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d /tmp/mptrain_e2e_${GROUP}_XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
@@ -35,6 +36,7 @@ expect() {
   local out rc
   out=$("$MPTRAIN" "$@" 2>&1)
   rc=$?
+  last_out=$out  # for checks after the call
   if [ "$rc" -ne "$code" ] || ! grep -qF -- "$frag" <<<"$out"; then
     echo "FAIL: mptrain $* -> exit $rc (want $code), output lacks/has: $frag"
     echo "$out" | tail -n 15 | sed 's/^/    /'
@@ -114,6 +116,77 @@ divergence)
     --set optimizer.type=sgd --set precision.loss_scale.max_consecutive_skips=3
   expect 4 "consecutive" -- --config run.yaml --out runs/inj --set precision.policy=fp16 \
     --set precision.loss_scale.max_consecutive_skips=2 --set "debug.inject_nonfinite_grad_steps=[3,4,5]"
+  ;;
+sweep)
+  # mptrain sweep: a precision x accumulation grid, plots (when matplotlib is there), re-run skips,
+  # a diverging point, config errors before anything is created, no Python, SIGINT and resume.
+  export MPTRAIN_PLOT_SCRIPT="$SRC_DIR/scripts/plot_runs.py"
+  S=runs/sweep_e2e
+  expect 0 "4 of 4 points ok" -- sweep --config run.yaml --grid precision.policy=fp32,bf16 --grid train.accum_steps=1,2
+  for id in precision.policy-fp32_train.accum_steps-1 precision.policy-fp32_train.accum_steps-2 \
+            precision.policy-bf16_train.accum_steps-1 precision.policy-bf16_train.accum_steps-2; do
+    check "point $id has summary.json" test -f "$S/$id/summary.json"
+    check "point $id has metrics.csv, eval.csv, config.yaml, a checkpoint" \
+      test -f "$S/$id/metrics.csv" -a -f "$S/$id/eval.csv" -a -f "$S/$id/config.yaml" -a -f "$S/$id/checkpoints/latest"
+    check "report.md lists $id" grep -qF "\`$id\`" "$S/report.md"
+  done
+  check "sweep.csv header: grid keys, then status and the figures" \
+    test "$(head -1 $S/sweep.csv)" = "precision.policy,train.accum_steps,status,final_train_loss,best_val_loss,final_val_accuracy,steps,skipped_steps,samples_per_s,peak_memory_bytes,wall_s,point,message"
+  check "sweep.csv: 4 rows" test "$(wc -l < $S/sweep.csv)" -eq 5
+  check "sweep.csv rows in grid order, all ok" test "$(cut -d, -f1-3 $S/sweep.csv | tail -n +2 | tr '\n' ' ')" = "fp32,1,ok fp32,2,ok bf16,1,ok bf16,2,ok "
+  check "sweep.csv: 30 steps per point" test "$(cut -d, -f7 $S/sweep.csv | tail -n +2 | sort -u)" = "30"
+  check "report.md has the table" grep -qF "| point | precision.policy | train.accum_steps | status |" "$S/report.md"
+  check "report.md has the speed ratios" grep -qF "policy=bf16 " "$S/report.md"
+  if "${MPTRAIN_PYTHON:-/usr/bin/python3}" -c "import matplotlib" 2>/dev/null; then
+    for png in loss val loss_scale; do
+      check "$png.png drawn" test -s "$S/$png.png"
+      check "report.md links $png.png" grep -qF "($png.png)" "$S/report.md"
+    done
+  else
+    echo "SKIPPED: PNG checks (${MPTRAIN_PYTHON:-/usr/bin/python3} has no matplotlib)"
+    check "report.md says why there are no plots" grep -qF "No plots:" "$S/report.md"
+  fi
+  # Running the same command again skips every finished point and trains nothing.
+  expect 0 "skipping point 4/4" -- sweep --config run.yaml --grid precision.policy=fp32,bf16 --grid train.accum_steps=1,2
+  check "re-run: 4 skipped" grep -qF "4 skipped as finished earlier" <<<"$last_out"
+  check "re-run: no training" bash -c '! grep -q "^done:" <<<"$1"' _ "$last_out"
+  # A diverging point is recorded as failed; the other completes; exit 4 (the failed point's code).
+  expect 4 "1 of 2 points ok" -- sweep --config run.yaml --out runs/div --grid optimizer.lr=0.01,1e30 \
+    --set optimizer.type=sgd --set precision.loss_scale.max_consecutive_skips=2
+  check "diverging point: failed in sweep.csv" grep -q "^1e30,failed,.*consecutive" runs/div/sweep.csv
+  check "other point: ok in sweep.csv" grep -q "^0.01,ok," runs/div/sweep.csv
+  check "other point: summary.json" test -f runs/div/optimizer.lr-0.01/summary.json
+  check "report.md lists the failure" grep -qF "failed, exit 4 (numerical failure)" runs/div/report.md
+  # Config errors in any point fail at once (exit 2) and create nothing.
+  expect 2 'got "bf61"' -- sweep --config run.yaml --out runs/bad --grid train.accum_steps=1,2 --grid precision.policy=fp32,bf61
+  check "bad value: no sweep directory" test ! -e runs/bad
+  expect 2 'did you mean "precision.policy"' -- sweep --config run.yaml --out runs/bad --grid precison.policy=fp32,bf16
+  check "unknown key: no sweep directory" test ! -e runs/bad
+  expect 2 "--grid is required" -- sweep --config run.yaml --out runs/bad
+  # Without Python the sweep still succeeds and says so.
+  export MPTRAIN_PYTHON=/nonexistent/python3
+  expect 0 "no plots: no Python at /nonexistent/python3" -- sweep --config run.yaml --out runs/nopy --grid seed=1,2
+  check "report.md says no Python" grep -qF "No plots: no Python at /nonexistent/python3" runs/nopy/report.md
+  unset MPTRAIN_PYTHON
+  # SIGINT: the running point saves a checkpoint, the sweep stops (130) with a report; the same
+  # command again resumes that point and runs the rest.
+  sig_args=(sweep --config run.yaml --out runs/sig --grid precision.policy=fp32,bf16
+            --set train.steps=5000 --set train.log_every=1 --set train.checkpoint_every=0 --set train.eval_every=0)
+  "$MPTRAIN" "${sig_args[@]}" >sig.log 2>&1 &
+  pid=$!
+  for _ in $(seq 1 200); do
+    [ -f runs/sig/precision.policy-fp32/metrics.csv ] && [ "$(wc -l < runs/sig/precision.policy-fp32/metrics.csv)" -gt 3 ] && break
+    sleep 0.05
+  done
+  kill -s INT $pid
+  wait $pid
+  rc=$?
+  check "SIGINT: exit 130 (got $rc)" test $rc -eq 130
+  check "SIGINT: point 1 interrupted" grep -q "^fp32,interrupted," runs/sig/sweep.csv
+  check "SIGINT: point 2 not run" grep -q "^bf16,not_run," runs/sig/sweep.csv
+  check "SIGINT: checkpoint saved" test -f runs/sig/precision.policy-fp32/checkpoints/latest
+  expect 0 "resumed from" -- "${sig_args[@]}"
+  check "resumed sweep: both ok" test "$(cut -d, -f1-2 runs/sig/sweep.csv | tail -n +2 | tr '\n' ' ')" = "fp32,ok bf16,ok "
   ;;
 *)
   echo "unknown group $GROUP"
