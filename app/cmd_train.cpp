@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "config/output_dir.h"
 #include "data/describe_h5.h"
+#include "train/checkpoint_summary.h"
 #include "train/trainer.h"
 
 namespace mp {
@@ -42,7 +43,9 @@ int cmd_eval(const RunSpec& spec, const std::string& checkpoint, const TrainOpti
 }
 
 int cmd_inspect(const std::string& file) {
-  std::fputs(describe_h5(file).c_str(), stdout);
+  const std::string listing = describe_h5(file);  // DataError (exit 3) for a missing / non-HDF5 file
+  if (auto summary = describe_checkpoint(file)) std::fputs(summary->c_str(), stdout);
+  std::fputs(listing.c_str(), stdout);
   return 0;
 }
 

@@ -172,7 +172,7 @@ CheckpointData TrainerImpl::snapshot() const {
   ck.optimizer_step = optim_->applied_steps();
   const LossScalerState& s = scaler_->state();
   ck.scaler = {s.scale, s.growth_tracker, s.hysteresis_tracker, s.consecutive_skips, s.total_skips};
-  ck.extra_ints["samples_seen"] = samples_seen_;
+  if (std::isfinite(best_val_loss_)) ck.extra_strings["best_val_loss"] = format_number(best_val_loss_);
   return ck;
 }
 
@@ -190,6 +190,8 @@ void TrainerImpl::restore(const CheckpointData& ck) {
   loader_->seek({ck.epoch, ck.batch_in_epoch});
   step_ = ck.step;
   micro_ = ck.rng_offset;
+  if (auto it = ck.extra_strings.find("best_val_loss"); it != ck.extra_strings.end())
+    best_val_loss_ = std::stod(it->second);
   last_ckpt_step_ = ck.step;
 }
 

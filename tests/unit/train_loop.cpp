@@ -143,6 +143,16 @@ TEST_CASE("resume is bit-exact: 40 straight == 20 + resume + 20") {
     REQUIRE(mb.size() == 21);  // header + steps 21..40 (the resumed dir had no earlier rows)
     for (size_t r = 1; r < mb.size(); ++r)
       for (size_t c = 0; c < 7; ++c) CHECK(ma[r + 20][c] == mb[r][c]);
+    // the best validation loss carries over the checkpoint (eval at step 20 happened before it)
+    auto best = [](const fs::path& d) {
+      std::ifstream in(d / "summary.json");
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string j = ss.str();
+      const size_t k = j.find("\"best_val_loss\"");
+      return j.substr(k, j.find(',', k) - k);
+    };
+    CHECK(best(a) == best(b));
   }
 }
 
