@@ -132,7 +132,8 @@ int run_cli(int argc, char** argv) {
       ->required();
   sweep->add_option("--grid", sweep_grid,
                     "one axis of the grid: a key and its values, comma-separated; repeatable, the "
-                    "grid is the product (e.g. --grid precision.policy=fp32,fp16,bf16)")
+                    "grid is the product, first axis slowest; a value cannot contain a comma "
+                    "(e.g. --grid precision.policy=fp32,fp16,bf16)")
       ->type_name("KEY=V1,V2,...")
       ->allow_extra_args(false);
   add_set_option(*sweep, sweep_sets);
