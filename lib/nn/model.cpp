@@ -138,10 +138,5 @@ std::vector<LayerRow> Model::summary() {
   return rows;
 }
 
-std::string Model::signature() const {
-  std::string s;
-  for (const Parameter* p : params_) s += p->name + ":" + shape_str(p->master.shape()) + ";";
-  return s;
-}
 
 }  // namespace mp

@@ -43,8 +43,6 @@ class Model {
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return root_.out_shape(); }
   std::vector<LayerRow> summary();
-  // "name:shape;..." over all parameters: checkpoints from another model are rejected by it.
-  std::string signature() const;
 
  private:
   Sequential root_;

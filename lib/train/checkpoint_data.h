@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"  // Shape
+#include "precision/loss_scaler.h"  // LossScalerState: /scaler/<field> scalar datasets
 
 namespace mp {
 
@@ -22,14 +23,6 @@ struct CheckpointTensor {
   std::vector<float> values;  // row-major, shape_numel(shape) elements
 };
 
-// Dynamic loss scaler state (precision/): /scaler/<field> scalar datasets.
-struct ScalerState {
-  double scale = 1.0;
-  int64_t growth_tracker = 0;
-  int64_t hysteresis_tracker = 0;
-  int64_t consecutive_skips = 0;
-  int64_t total_skips = 0;
-};
 
 struct CheckpointData {
   // Progress. `step` counts attempted optimizer steps (applied + skipped); the file is named for
@@ -49,7 +42,7 @@ struct CheckpointData {
   std::vector<CheckpointTensor> params;     // fp32 master values, in model order (slot empty)
   std::vector<CheckpointTensor> optimizer;  // optimizer state tensors, in insertion order
   int64_t optimizer_step = 0;  // the optimizer's own step counter (AdamW bias correction)
-  ScalerState scaler;
+  LossScalerState scaler;
 
   // Extra root attributes; names must not collide with the reserved ones (checkpoint_io.h).
   std::map<std::string, std::string> extra_strings;

@@ -170,8 +170,7 @@ CheckpointData TrainerImpl::snapshot() const {
       ck.optimizer.push_back({slot, name, model_->find_param(name)->master.shape(),
                               optim_->get_slot(*be_, slot, name)});
   ck.optimizer_step = optim_->applied_steps();
-  const LossScalerState& s = scaler_->state();
-  ck.scaler = {s.scale, s.growth_tracker, s.hysteresis_tracker, s.consecutive_skips, s.total_skips};
+  ck.scaler = scaler_->state();
   if (std::isfinite(best_val_loss_)) ck.extra_strings["best_val_loss"] = format_number(best_val_loss_);
   return ck;
 }
@@ -185,8 +184,7 @@ void TrainerImpl::restore(const CheckpointData& ck) {
   optim_->init_state(*be_, model_->params());
   for (const CheckpointTensor& t : ck.optimizer) optim_->set_slot(*be_, t.slot, t.name, t.values);
   optim_->set_applied_steps(ck.applied_steps);
-  scaler_->set_state({ck.scaler.scale, ck.scaler.growth_tracker, ck.scaler.hysteresis_tracker,
-                      ck.scaler.consecutive_skips, ck.scaler.total_skips});
+  scaler_->set_state(ck.scaler);
   loader_->seek({ck.epoch, ck.batch_in_epoch});
   step_ = ck.step;
   micro_ = ck.rng_offset;
