@@ -122,7 +122,10 @@ void elementwise_table(Backend& be, int passes) {
   Tensor f32a = be.empty({n}, DType::F32), f32b = be.empty({n}, DType::F32);
   Tensor f16 = be.empty({n}, DType::F16), bf16 = be.empty({n}, DType::BF16), bf16b = be.empty({n}, DType::BF16);
   Tensor m = be.empty({n}, DType::F32), v = be.empty({n}, DType::F32);
+  Tensor dy32 = be.empty({n}, DType::F32), dy16 = be.empty({n}, DType::BF16);  // distinct gradients
   be.random_uniform(f32a, -1, 1, 3, 0);
+  be.random_uniform(dy32, -1, 1, 4, 0);
+  be.cast(dy32, dy16);
   be.cast(f32a, f16);
   be.cast(f32a, bf16);
   be.fill(m, 0.0f);
@@ -143,10 +146,10 @@ void elementwise_table(Backend& be, int passes) {
       {"cast fp16 -> fp32", 6, [&] { be.cast(f16, f32b); }},
       {"relu fwd fp32", 8, [&] { be.activation_forward(Act::Relu, f32a, f32b); }},
       {"relu fwd bf16", 4, [&] { be.activation_forward(Act::Relu, bf16, bf16b); }},
-      {"relu bwd fp32", 12, [&] { be.activation_backward(Act::Relu, f32a, f32a, f32b); }},
-      {"relu bwd bf16", 6, [&] { be.activation_backward(Act::Relu, bf16, bf16, bf16b); }},
+      {"relu bwd fp32", 12, [&] { be.activation_backward(Act::Relu, f32a, dy32, f32b); }},
+      {"relu bwd bf16", 6, [&] { be.activation_backward(Act::Relu, bf16, dy16, bf16b); }},
       {"gelu_tanh fwd fp32", 8, [&] { be.activation_forward(Act::GeluTanh, f32a, f32b); }},
-      {"gelu_tanh bwd fp32", 12, [&] { be.activation_backward(Act::GeluTanh, f32a, f32a, f32b); }},
+      {"gelu_tanh bwd fp32", 12, [&] { be.activation_backward(Act::GeluTanh, f32a, dy32, f32b); }},
       {"adamw step fp32 (p,g,m,v)", 28, [&] { be.adamw_step(f32b, f32a, m, v, h, Rounding{}); }},
   };
   for (Row& r : rows) r.reps = reps_for(r.f, 0.05);
