@@ -47,6 +47,7 @@ struct RunArgs {
   std::string resume;
   std::string out;
   std::string device;
+  int threads = -1;  // --threads N: the same as --set threads=N
   bool print_config = false;
   bool dry_run = false;
   bool print_reference = false;
@@ -115,6 +116,11 @@ int run_cli(int argc, char** argv) {
                                "load the spec, open the data, build the model and report, without "
                                "training (e.g. --config run.yaml --dry-run)");
   auto* device_opt = add_device_option(app, run.device);
+  auto* threads_opt = app.add_option("--threads", run.threads,
+                                     "CPU threads; 0 = OMP_NUM_THREADS or all cores; the same as "
+                                     "--set threads=N (e.g. --threads 2)")
+                          ->type_name("N")
+                          ->check(CLI::Range(0, 4096));
   auto* q_opt = app.add_flag("-q,--quiet", quiet, "print only errors and the final summary");
   auto* v_opt = app.add_flag("-v,--verbose", verbose, "print more detail (resolved spec, timings)");
   q_opt->excludes(v_opt);
@@ -185,7 +191,8 @@ int run_cli(int argc, char** argv) {
   }
 
   if (sweep->parsed() || eval->parsed() || inspect->parsed()) {
-    for (const CLI::Option* o : {config_opt, resume_opt, out_opt, print_opt, dry_opt, device_opt})
+    for (const CLI::Option* o :
+         {config_opt, resume_opt, out_opt, print_opt, dry_opt, device_opt, threads_opt})
       if (o->count() > 0)
         usage_error(o->get_name() + " is an option of training, not of this subcommand; give the "
                     "subcommand's own options after its name");
@@ -205,6 +212,7 @@ int run_cli(int argc, char** argv) {
   if (run.config.empty())
     usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
                 "subcommand: sweep, eval, inspect");
+  if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
   TrainOptions opt;
   opt.resume = run.resume;
   opt.out_dir = run.out;

@@ -169,6 +169,8 @@ group_usage() {
   expect unknown_flag 2 'run mptrain --help' -- --config ok.yaml --learning-rate 3
   expect unknown_flag_named 2 '--learning-rate' -- --config ok.yaml --learning-rate 3
   expect bad_device 2 'gpu not in {auto,cpu,cuda}' -- --config ok.yaml --device gpu
+  expect bad_threads 2 '--threads: Value -3 not in range 0 to 4096' -- --config ok.yaml --threads -3
+  expect threads_with_subcommand 2 'is an option of training' -- --threads 2 inspect ok.yaml
   expect set_without_value 2 '--set' -- --config ok.yaml --set
   expect quiet_and_verbose 2 'excludes' -- --config ok.yaml -q -v
   expect sweep_without_config 2 '--config is required' -- sweep --grid precision.policy=fp32,bf16
