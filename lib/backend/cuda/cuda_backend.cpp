@@ -1,0 +1,200 @@
+// cuda_backend.cpp: CudaBackend construction (device, stream, allocator, GEMM engine), its name,
+// memory (empty/upload/download/copy/synchronize), the shared argument checks, fp32 staging of
+// mixed-dtype operands, and make_cuda_backend() / the allow_tf32 hook of cuda_options.h.
+#include "backend/cuda/cuda_backend.h"
+
+#include <cuda_runtime_api.h>
+
+#include "backend/cuda/cuda_check.h"
+#include "backend/cuda/cuda_gemm.h"
+
+namespace mp::cuda {
+
+namespace {
+
+void check_device_available(int ordinal) {
+  const int n = cuda_device_count();
+  if (n == 0)
+    throw ConfigError(
+        "device: cuda was requested but no usable CUDA GPU was found (no driver or "
+        "no device); use --device cpu or --device auto");
+  if (ordinal < 0 || ordinal >= n)
+    throw ConfigError("device: CUDA device " + std::to_string(ordinal) + " does not exist (" +
+                      std::to_string(n) + " found)");
+}
+
+}  // namespace
+
+CudaBackend::CudaBackend(int ordinal, const CudaOptions& opt)
+    : ordinal_(ordinal),
+      opt_(opt),
+      alloc_(std::make_shared<CachingAllocator>()),
+      partials_(alloc_),
+      flags_(alloc_) {
+  check_device_available(ordinal);
+  // A GPU that is present but cannot be set up (busy, broken driver state) is an environment
+  // problem: a ConfigError, so that --device auto falls back to the CPU engine.
+  try {
+    MP_CUDA_CHECK(cudaSetDevice(ordinal));
+    cudaDeviceProp prop{};
+    MP_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
+    device_name_ = prop.name;
+    cc_major_ = prop.major;
+    cc_minor_ = prop.minor;
+    MP_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    gemm_ = std::make_unique<GemmEngine>(stream_, alloc_);
+  } catch (const InternalError& e) {
+    if (stream_) (void)cudaStreamDestroy(stream_);
+    throw ConfigError("device: CUDA device " + std::to_string(ordinal) +
+                      " could not be initialised (" + e.what() + "); use --device cpu");
+  }
+}
+
+CudaBackend::~CudaBackend() {
+  if (stream_) (void)cudaStreamSynchronize(stream_);  // no throwing from a destructor
+  gemm_.reset();
+  if (stream_) (void)cudaStreamDestroy(stream_);
+}
+
+std::string CudaBackend::name() const {
+  return "cuda (" + device_name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_) +
+         (opt_.allow_tf32 ? ", tf32 allowed)" : ")");
+}
+
+size_t CudaBackend::cached_gemm_plans() const { return gemm_->cached_plans(); }
+
+void CudaBackend::sync() { MP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaBackend::synchronize() { sync(); }
+
+size_t CudaBackend::peak_memory_bytes() const { return alloc_->peak_bytes(); }
+
+Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  void* p = alloc_->alloc(bytes);
+  alloc_->add_live(bytes);
+  std::shared_ptr<CachingAllocator> a = alloc_;
+  auto storage = std::make_shared<Storage>(p, bytes, Device::CUDA, [a, bytes](void* q) {
+    a->sub_live(bytes);
+    a->free(q, bytes);
+  });
+  return Tensor(std::move(storage), 0, shape, dtype);
+}
+
+void CudaBackend::upload(const void* host, Tensor& dst) {
+  check_defined(dst, "upload", "dst");
+  if (dst.nbytes() == 0) return;
+  MP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+  // From pageable memory the copy has left `host` when cudaMemcpyAsync returns; from page-locked
+  // memory it has not, and the caller may reuse `host` as soon as we return: wait for it then.
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, host) != cudaSuccess) {
+    (void)cudaGetLastError();
+    sync();
+    return;
+  }
+  if (attr.type != cudaMemoryTypeUnregistered) sync();
+}
+
+void CudaBackend::download(const Tensor& src, void* host) {
+  check_defined(src, "download", "src");
+  if (src.nbytes() == 0) return;
+  MP_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  sync();
+}
+
+void CudaBackend::copy(const Tensor& src, Tensor& dst) {
+  check_defined(src, "copy", "src");
+  check_defined(dst, "copy", "dst");
+  MP_CHECK(src.dtype() == dst.dtype() && src.numel() == dst.numel(),
+           "copy: src " + src.describe() + " and dst " + dst.describe() +
+               " must have the same dtype and element count (use cast to convert)");
+  const size_t bytes = src.nbytes();
+  const char* s = static_cast<const char*>(src.raw());
+  char* d = static_cast<char*>(dst.raw());
+  if (s == d || bytes == 0) return;
+  if (s < d + bytes && d < s + bytes) {  // overlapping views of one storage: through a temporary
+    void* tmp = alloc_->alloc(bytes);
+    MP_CUDA_CHECK(cudaMemcpyAsync(tmp, s, bytes, cudaMemcpyDeviceToDevice, stream_));
+    MP_CUDA_CHECK(cudaMemcpyAsync(d, tmp, bytes, cudaMemcpyDeviceToDevice, stream_));
+    alloc_->free(tmp, bytes);  // stream-ordered reuse is safe
+    return;
+  }
+  MP_CUDA_CHECK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, stream_));
+}
+
+Tensor CudaBackend::f32_copy(const Tensor& t) {
+  if (t.dtype() == DType::F32) return t;
+  Tensor out = empty(t.shape(), DType::F32);
+  cast(t, out);
+  return out;
+}
+
+bool CudaBackend::same_dtype(std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t) continue;
+    if (!first)
+      first = t;
+    else if (t->dtype() != first->dtype())
+      return false;
+  }
+  return true;
+}
+
+void CudaBackend::gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
+                       float beta, Tensor& C, const Tensor* bias) {
+  gemm_->run(trans_a, trans_b, alpha, A, B, beta, C, bias, false, opt_.allow_tf32);
+}
+
+void CudaBackend::gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A,
+                               const Tensor& B, float beta, Tensor& C) {
+  gemm_->run(trans_a, trans_b, alpha, A, B, beta, C, nullptr, true, opt_.allow_tf32);
+}
+
+// ---- argument checks ----------------------------------------------------------------------------
+
+void check_defined(const Tensor& t, const char* op, const char* arg) {
+  MP_CHECK(t.defined(), std::string(op) + ": " + arg + " is an undefined tensor");
+  MP_CHECK(t.device() == Device::CUDA,
+           std::string(op) + ": " + arg + " is " + t.describe() + ", expected a cuda tensor");
+}
+
+void check_float(const Tensor& t, const char* op, const char* arg) {
+  check_defined(t, op, arg);
+  MP_CHECK(is_float(t.dtype()),
+           std::string(op) + ": " + arg + " must be fp32, fp16 or bf16, got " + t.describe());
+}
+
+void check_dtype(const Tensor& t, DType dt, const char* op, const char* arg) {
+  check_defined(t, op, arg);
+  MP_CHECK(t.dtype() == dt, std::string(op) + ": " + arg + " must be " +
+                                std::string(dtype_name(dt)) + ", got " + t.describe());
+}
+
+void check_numel(const Tensor& t, int64_t n, const char* op, const char* arg) {
+  MP_CHECK(t.numel() == n, std::string(op) + ": " + arg + " has " + std::to_string(t.numel()) +
+                               " elements (" + t.describe() + "), expected " + std::to_string(n));
+}
+
+}  // namespace mp::cuda
+
+namespace mp {
+
+std::unique_ptr<Backend> make_cuda_backend(int ordinal, const CudaOptions& opt) {
+  return std::make_unique<cuda::CudaBackend>(ordinal, opt);
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int ordinal) {
+  return make_cuda_backend(ordinal, CudaOptions{});
+}
+
+// The CUDA side of set_allow_tf32 (cuda_options.cpp checks the device first).
+bool cuda_backend_set_allow_tf32(Backend& be, bool allow) {
+  auto* cb = dynamic_cast<cuda::CudaBackend*>(&be);
+  if (!cb) return false;
+  cb->set_allow_tf32(allow);
+  return true;
+}
+
+}  // namespace mp

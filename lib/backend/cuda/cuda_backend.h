@@ -1,0 +1,132 @@
+// cuda_backend.h: CudaBackend, the GPU engine (cuBLASLt GEMMs, CUDA kernels over kernels/ math),
+// used through the Backend interface (backend.h); make_cuda_backend() creates it.
+// Each family of methods lives in its own file:
+//   cuda_backend.cpp     construction, device name, memory (empty/upload/download/copy), options
+//   cuda_gemm.cpp        gemm, gemm_batched (GemmEngine on cuBLASLt; cuda_gemm_epilogue.cu)
+//   cuda_elementwise.cu  fill, cast, scale, add, accumulate, activations, dropout
+//   cuda_rowwise.cu      layernorm forward/backward, softmax_xent, mse, argmax_rows
+//   cuda_reduce.cu       sum, sum_squares, unscale_and_check, magnitude_stats, bias_grad
+//   cuda_optim.cu        sgd_step, adamw_step
+//   cuda_random.cu       random_uniform, random_normal
+// Every call is queued on the backend's one stream; methods that return host values (sum,
+// unscale_and_check, ...) and download() synchronise that stream. One host thread drives a
+// backend at a time (tensors may be freed from any thread).
+//
+// Operand dtypes: as on the CPU, each float operand of an op may have its own dtype. Kernels are
+// instantiated for the case where every float operand shares one storage type T (what layers
+// pass); any other mix is staged through fp32 copies (exact) and fp32 outputs that are then cast
+// (one rounding), which gives the same bits as a mixed-type kernel would. The optimizer steps are
+// instantiated for every (param, grad) pair instead, since a pure-bf16 parameter with an fp32
+// gradient is the normal case there and its store may round stochastically.
+// This header is compiled by both g++ (C++20) and nvcc (C++17): keep it C++17.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <initializer_list>
+#include <memory>
+#include <string>
+
+#include "backend/backend.h"
+#include "backend/cuda/cuda_memory.h"
+#include "backend/cuda/cuda_options.h"
+
+namespace mp::cuda {
+
+class GemmEngine;
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(int ordinal, const CudaOptions& opt);
+  ~CudaBackend() override;
+  CudaBackend(const CudaBackend&) = delete;
+  CudaBackend& operator=(const CudaBackend&) = delete;
+
+  Device device() const override { return Device::CUDA; }
+  std::string name() const override;
+
+  Tensor empty(const Shape& shape, DType dtype) override;
+  void upload(const void* host, Tensor& dst) override;
+  void download(const Tensor& src, void* host) override;
+  void copy(const Tensor& src, Tensor& dst) override;
+  void synchronize() override;
+  size_t peak_memory_bytes() const override;
+
+  void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B, float beta,
+            Tensor& C, const Tensor* bias = nullptr) override;
+  void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
+                    float beta, Tensor& C) override;
+
+  void fill(Tensor& x, float value) override;
+  void cast(const Tensor& src, Tensor& dst) override;
+  void scale(Tensor& x, float alpha) override;
+  void add(const Tensor& a, const Tensor& b, Tensor& out) override;
+  void accumulate(const Tensor& src, Tensor& dst) override;
+  void activation_forward(Act act, const Tensor& x, Tensor& y) override;
+  void activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) override;
+  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
+                       uint64_t offset) override;
+  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
+                        uint64_t offset) override;
+  void bias_grad(const Tensor& dy, Tensor& db, float beta) override;
+
+  void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                         Tensor& y, Tensor& mean, Tensor& rstd) override;
+  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                          const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                          Tensor& dbeta) override;
+  void softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                    float grad_scale, Tensor& losses, Tensor* dlogits) override;
+  void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
+           Tensor* dpred) override;
+  void argmax_rows(const Tensor& x, Tensor& out_i32) override;
+
+  double sum(const Tensor& x) override;
+  double sum_squares(const Tensor& x) override;
+  bool unscale_and_check(Tensor& x, float inv_scale) override;
+  void magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
+                       float& max_abs) override;
+  void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                const Rounding& r) override;
+  void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
+                  const Rounding& r) override;
+
+  void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) override;
+  void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) override;
+
+  // ---- CUDA-specific ---------------------------------------------------------------------------
+  void set_allow_tf32(bool allow) { opt_.allow_tf32 = allow; }
+  bool allow_tf32() const { return opt_.allow_tf32; }
+  cudaStream_t stream() const { return stream_; }
+  int ordinal() const { return ordinal_; }
+  size_t live_memory_bytes() const { return alloc_->live_bytes(); }
+  size_t reserved_memory_bytes() const { return alloc_->reserved_bytes(); }
+  size_t cached_gemm_plans() const;
+
+  // Staging of mixed-dtype operands: `t` when it is fp32, else an fp32 copy (exact).
+  Tensor f32_copy(const Tensor& t);
+  // True when every listed tensor has the dtype of the first (null entries are skipped).
+  static bool same_dtype(std::initializer_list<const Tensor*> ts);
+
+ private:
+  // Synchronise the stream and surface any asynchronous kernel fault.
+  void sync();
+
+  int ordinal_;
+  CudaOptions opt_;
+  cudaStream_t stream_ = nullptr;
+  std::string device_name_;
+  int cc_major_ = 0, cc_minor_ = 0;
+  std::shared_ptr<CachingAllocator> alloc_;
+  std::unique_ptr<GemmEngine> gemm_;
+  DeviceScratch partials_;  // per-block partials of reductions, bias_grad, layernorm dgamma/dbeta
+  DeviceScratch flags_;     // small device results (found-inf flag, first bad label row)
+  PinnedBuffer host_;       // reduction results copied back
+};
+
+// Argument checks shared by the ops (a failure is a caller bug: MP_CHECK naming op and argument).
+void check_defined(const Tensor& t, const char* op, const char* arg);
+void check_float(const Tensor& t, const char* op, const char* arg);
+void check_dtype(const Tensor& t, DType dt, const char* op, const char* arg);
+void check_numel(const Tensor& t, int64_t n, const char* op, const char* arg);
+
+}  // namespace mp::cuda

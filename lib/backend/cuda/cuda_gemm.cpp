@@ -1,0 +1,329 @@
+// cuda_gemm.cpp: GemmEngine (cuda_gemm.h): argument checks, the cuBLASLt plan cache (descriptor,
+// layouts, heuristic algorithm per shape key), the row-major -> column-major operand swap, and the
+// choice between the BIAS epilogue and the epilogue kernel.
+#include "backend/cuda/cuda_gemm.h"
+
+#include <cublasLt.h>
+
+#include <string>
+#include <unordered_map>
+
+#include "backend/cuda/cuda_check.h"
+
+#define MP_CUBLAS_CHECK(call)                                                                     \
+  do {                                                                                            \
+    const cublasStatus_t mp_cublas_st_ = (call);                                                  \
+    if (mp_cublas_st_ != CUBLAS_STATUS_SUCCESS)                                                   \
+      ::mp::internal_fail(__FILE__, __LINE__,                                                     \
+                          std::string(#call) + " failed: " + cublasGetStatusName(mp_cublas_st_) + \
+                              ": " + cublasGetStatusString(mp_cublas_st_));                       \
+  } while (0)
+
+namespace mp::cuda {
+
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
+constexpr size_t kMaxPlans = 1024;
+
+struct PlanKey {
+  int64_t batch, M, N, K;
+  bool ta, tb;
+  DType ab;   // A and B
+  DType d;    // the GEMM's output (C's dtype, or fp32 for the workspace)
+  bool bias;  // BIAS epilogue (bias has dtype d)
+  bool tf32;
+  uint32_t align_a, align_b, align_c;  // of our A, B, C (bytes, <= 256)
+  bool operator==(const PlanKey&) const = default;
+};
+
+struct PlanKeyHash {
+  size_t operator()(const PlanKey& k) const {
+    uint64_t h = 1469598103934665603ull;
+    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+    mix(static_cast<uint64_t>(k.batch));
+    mix(static_cast<uint64_t>(k.M));
+    mix(static_cast<uint64_t>(k.N));
+    mix(static_cast<uint64_t>(k.K));
+    mix((uint64_t(k.ta) << 3) | (uint64_t(k.tb) << 2) | (uint64_t(k.bias) << 1) | uint64_t(k.tf32));
+    mix((uint64_t(k.ab) << 8) | uint64_t(k.d));
+    mix((uint64_t(k.align_a) << 32) | (uint64_t(k.align_b) << 16) | k.align_c);
+    return static_cast<size_t>(h);
+  }
+};
+
+struct Plan {
+  cublasLtMatmulDesc_t op = nullptr;
+  // cuBLASLt's operands: "A" = our B, "B" = our A, C = D = our C.
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+  cublasLtMatmulAlgo_t algo{};
+  size_t workspace = 0;
+  bool ok = false;  // the heuristic found an algorithm
+  Plan() = default;
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+  ~Plan() {
+    if (lc) cublasLtMatrixLayoutDestroy(lc);
+    if (lb) cublasLtMatrixLayoutDestroy(lb);
+    if (la) cublasLtMatrixLayoutDestroy(la);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+cudaDataType_t cuda_type(DType t) {
+  switch (t) {
+    case DType::F32: return CUDA_R_32F;
+    case DType::F16: return CUDA_R_16F;
+    case DType::BF16: return CUDA_R_16BF;
+    default: break;
+  }
+  MP_CHECK(false, "gemm: not a float dtype: " + std::string(dtype_name(t)));
+  return CUDA_R_32F;
+}
+
+// Largest power of two (<= 256) dividing the address of every matrix of a strided batch.
+uint32_t alignment(const void* p, int64_t batch, int64_t stride_elems, size_t esize) {
+  uint64_t a = reinterpret_cast<uintptr_t>(p);
+  if (batch > 1) a |= static_cast<uint64_t>(stride_elems) * esize;
+  uint32_t al = 256;
+  while (al > 1 && (a % al) != 0) al >>= 1;
+  return al;
+}
+
+// Column-major layout of a row-major [rows, cols] matrix (so: cols x rows, leading dim cols),
+// with a strided batch when batch > 0.
+cublasLtMatrixLayout_t make_layout(DType dt, int64_t rows, int64_t cols, int64_t batch) {
+  cublasLtMatrixLayout_t l = nullptr;
+  MP_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, cuda_type(dt), static_cast<uint64_t>(cols),
+                                             static_cast<uint64_t>(rows), cols));
+  if (batch > 0) {
+    const int32_t count = static_cast<int32_t>(batch);
+    const int64_t stride = rows * cols;
+    MP_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
+                                                     sizeof(count)));
+    MP_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
+                                                     &stride, sizeof(stride)));
+  }
+  return l;
+}
+
+struct Dims {
+  int64_t batch = 0, M = 0, N = 0, K = 0;
+};
+
+std::string gemm_desc(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C) {
+  return std::string("A ") + A.describe() + (ta ? " (transposed)" : "") + ", B " + B.describe() +
+         (tb ? " (transposed)" : "") + ", C " + C.describe();
+}
+
+Dims gemm_dims(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C, bool batched) {
+  Dims d;
+  int64_t ra, ca, rb, cb, rc, cc;
+  if (batched) {
+    MP_CHECK(
+        A.ndim() == 3 && B.ndim() == 3 && C.ndim() == 3,
+        "gemm_batched: operands must be 3-D [batch, rows, cols]: " + gemm_desc(ta, tb, A, B, C));
+    d.batch = A.dim(0);
+    MP_CHECK(B.dim(0) == d.batch && C.dim(0) == d.batch,
+             "gemm_batched: batch sizes differ: " + gemm_desc(ta, tb, A, B, C));
+    ra = A.dim(1), ca = A.dim(2), rb = B.dim(1), cb = B.dim(2), rc = C.dim(1), cc = C.dim(2);
+  } else {
+    ra = A.rows(), ca = A.cols(), rb = B.rows(), cb = B.cols(), rc = C.rows(), cc = C.cols();
+  }
+  d.M = ta ? ca : ra;
+  d.K = ta ? ra : ca;
+  const int64_t kb = tb ? cb : rb;
+  d.N = tb ? rb : cb;
+  MP_CHECK(kb == d.K && rc == d.M && cc == d.N,
+           "gemm: shapes do not chain (op(A) is " + std::to_string(d.M) + "x" +
+               std::to_string(d.K) + ", op(B) is " + std::to_string(kb) + "x" +
+               std::to_string(d.N) + ", C is " + std::to_string(rc) + "x" + std::to_string(cc) +
+               "): " + gemm_desc(ta, tb, A, B, C));
+  return d;
+}
+
+}  // namespace
+
+struct GemmEngine::Impl {
+  cudaStream_t stream;
+  std::shared_ptr<CachingAllocator> alloc;
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  DeviceScratch w32;  // fp32 GEMM result when the bias or rounding needs the epilogue kernel
+  std::unordered_map<PlanKey, std::unique_ptr<Plan>, PlanKeyHash> plans;
+
+  Impl(cudaStream_t s, std::shared_ptr<CachingAllocator> a)
+      : stream(s), alloc(std::move(a)), w32(alloc) {
+    MP_CUBLAS_CHECK(cublasLtCreate(&handle));
+    workspace = alloc->alloc(kWorkspaceBytes);
+  }
+  ~Impl() {
+    plans.clear();
+    if (handle) cublasLtDestroy(handle);
+    if (workspace) alloc->free(workspace, kWorkspaceBytes);
+  }
+
+  Plan& plan(const PlanKey& k) {
+    auto it = plans.find(k);
+    if (it != plans.end()) return *it->second;
+    if (plans.size() >= kMaxPlans) plans.clear();
+    auto p = std::make_unique<Plan>();
+    const cublasComputeType_t ct =
+        k.tf32 && k.ab == DType::F32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+    MP_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->op, ct, CUDA_R_32F));
+    const cublasOperation_t op_a = k.tb ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A is our B
+    const cublasOperation_t op_b = k.ta ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's B is our A
+    MP_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
+    MP_CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+    if (k.bias) {
+      const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
+      const int32_t bias_type = static_cast<int32_t>(cuda_type(k.d));
+      MP_CUBLAS_CHECK(
+          cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
+      MP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
+                                                     &bias_type, sizeof(bias_type)));
+    }
+    // Stored (row-major) shapes: our B is [K, N] or, transposed, [N, K]; our A is [M, K] or [K, M].
+    p->la = k.tb ? make_layout(k.ab, k.N, k.K, k.batch) : make_layout(k.ab, k.K, k.N, k.batch);
+    p->lb = k.ta ? make_layout(k.ab, k.K, k.M, k.batch) : make_layout(k.ab, k.M, k.K, k.batch);
+    p->lc = make_layout(k.d, k.M, k.N, k.batch);
+
+    cublasLtMatmulPreference_t pref = nullptr;
+    MP_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
+    const uint64_t ws = kWorkspaceBytes;
+    const uint32_t al_a = k.align_b, al_b = k.align_a, al_c = k.align_c;  // swapped operands
+    cublasLtMatmulHeuristicResult_t res{};
+    int found = 0;
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
+                                                &al_a, sizeof(al_a));
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+                                                &al_b, sizeof(al_b));
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES,
+                                                &al_c, sizeof(al_c));
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
+                                                &al_c, sizeof(al_c));
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulAlgoGetHeuristic(handle, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res,
+                                          &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    // NOT_SUPPORTED (or no result) means "no algorithm for this combination", not a failure.
+    if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) MP_CUBLAS_CHECK(st);
+    if (st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
+      p->algo = res.algo;
+      p->workspace = res.workspaceSize;
+      p->ok = true;
+    }
+    return *plans.emplace(k, std::move(p)).first->second;
+  }
+
+  // D = alpha * op(A) op(B) + beta * C (+ bias by the epilogue when the plan has one); C and D
+  // are the same memory.
+  void matmul(Plan& p, float alpha, const void* a, const void* b, float beta, void* c,
+              const void* bias) {
+    if (bias)
+      MP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
+                                                     sizeof(bias)));
+    MP_CUBLAS_CHECK(cublasLtMatmul(handle, p.op, &alpha, b, p.la, a, p.lb, &beta, c, p.lc, c, p.lc,
+                                   &p.algo, workspace, p.workspace, stream));
+  }
+};
+
+GemmEngine::GemmEngine(cudaStream_t stream, std::shared_ptr<CachingAllocator> alloc)
+    : impl_(std::make_unique<Impl>(stream, std::move(alloc))) {}
+GemmEngine::~GemmEngine() = default;
+size_t GemmEngine::cached_plans() const { return impl_->plans.size(); }
+
+void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta,
+                     Tensor& C, const Tensor* bias, bool batched, bool allow_tf32) {
+  Impl& im = *impl_;
+  MP_CHECK(A.defined() && B.defined() && C.defined(), "gemm: undefined operand");
+  MP_CHECK(A.device() == Device::CUDA && B.device() == Device::CUDA && C.device() == Device::CUDA,
+           "gemm: operands must be cuda tensors: " + gemm_desc(ta, tb, A, B, C));
+  const DType ab = A.dtype();
+  MP_CHECK(is_float(ab) && B.dtype() == ab,
+           "gemm: A and B must share a float dtype: " + gemm_desc(ta, tb, A, B, C));
+  MP_CHECK(C.dtype() == ab || C.dtype() == DType::F32,
+           "gemm: C must have A's dtype or be fp32: " + gemm_desc(ta, tb, A, B, C));
+  const Dims d = gemm_dims(ta, tb, A, B, C, batched);
+  if (bias) {
+    MP_CHECK(bias->defined() && bias->device() == Device::CUDA && bias->numel() == d.N &&
+                 (bias->dtype() == DType::F32 || bias->dtype() == C.dtype()),
+             "gemm: bias must be a cuda tensor of N = " + std::to_string(d.N) +
+                 " elements, fp32 or C's dtype; got " + bias->describe());
+  }
+  if (d.M == 0 || d.N == 0 || (batched && d.batch == 0)) return;
+  const DType bias_dt = bias ? bias->dtype() : DType::F32;
+  const void* bias_ptr = bias ? bias->raw() : nullptr;
+
+  if (d.K == 0) {  // C = beta * C + bias: no product, one rounding
+    launch_gemm_finish(im.stream, nullptr, bias_ptr, bias_dt, beta, C.raw(), C.dtype(), C.numel(),
+                       d.N);
+    return;
+  }
+
+  const size_t es = dtype_size(ab);
+  PlanKey k{d.batch,
+            d.M,
+            d.N,
+            d.K,
+            ta,
+            tb,
+            ab,
+            C.dtype(),
+            false,
+            allow_tf32 && ab == DType::F32,
+            alignment(A.raw(), d.batch, d.M * d.K, es),
+            alignment(B.raw(), d.batch, d.K * d.N, es),
+            alignment(C.raw(), d.batch, d.M * d.N, dtype_size(C.dtype()))};
+  auto no_algo = [&](const PlanKey& key) {
+    MP_CHECK(false, "gemm: cuBLASLt has no algorithm for M=" + std::to_string(key.M) +
+                        " N=" + std::to_string(key.N) + " K=" + std::to_string(key.K) + " (" +
+                        std::string(dtype_name(key.ab)) + " -> " + std::string(dtype_name(key.d)) +
+                        "): " + gemm_desc(ta, tb, A, B, C));
+  };
+
+  if (!bias) {
+    Plan& p = im.plan(k);
+    if (!p.ok) no_algo(k);
+    im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), nullptr);
+    return;
+  }
+  // Bias through the epilogue: fp32 math, before the one rounding of the output.
+  if (alpha == 1.0f && bias_dt == C.dtype() && !batched &&
+      (reinterpret_cast<uintptr_t>(bias_ptr) % 16) == 0) {
+    PlanKey kb = k;
+    kb.bias = true;
+    Plan& p = im.plan(kb);
+    if (p.ok) {
+      im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), bias_ptr);
+      return;
+    }
+  }
+  if (C.dtype() == DType::F32) {  // C = alpha*AB + beta*C, then C += bias, all fp32
+    Plan& p = im.plan(k);
+    if (!p.ok) no_algo(k);
+    im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), nullptr);
+    launch_gemm_finish(im.stream, static_cast<const float*>(C.raw()), bias_ptr, bias_dt, 0.0f,
+                       C.raw(), DType::F32, C.numel(), d.N);
+    return;
+  }
+  // C fp16/bf16: fp32 product in the workspace, then one rounding of product + bias + beta*C.
+  float* w = im.w32.get_as<float>(static_cast<size_t>(C.numel()));
+  PlanKey kw = k;
+  kw.d = DType::F32;
+  kw.align_c = alignment(w, 0, 0, 4);
+  Plan& p = im.plan(kw);
+  if (!p.ok) no_algo(kw);
+  im.matmul(p, alpha, A.raw(), B.raw(), 0.0f, w, nullptr);
+  launch_gemm_finish(im.stream, w, bias_ptr, bias_dt, beta, C.raw(), C.dtype(), C.numel(), d.N);
+}
+
+}  // namespace mp::cuda

@@ -1,0 +1,351 @@
+// cuda_rowwise.cu: CudaBackend's row-wise ops, one warp per row (kRowsPerBlock rows per block):
+// layernorm forward/backward (kernels/layernorm.h), fused softmax cross-entropy
+// (kernels/softmax_xent.h), mse (kernels/mse.h) and argmax (kernels/row_reduce.h).
+// Row reductions: each lane runs the kernels/ row function (row_sum, row_sum_exp,
+// layernorm_bwd_sums, mse_row, row_max, row_argmax) on its contiguous chunk of the row
+// (lane_chunk), and the 32 partials are combined by the warp butterfly in a fixed order, so
+// results are deterministic; sums may differ from the CPU's by a few ulps (another order).
+// Elementwise outputs are written with lane-strided (coalesced) loops over the kernels/ element
+// functions. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed by the shape)
+// with per-block fp32 partials per column, combined in block order in fp64: no float atomics.
+// A softmax_xent label outside [0, C) (and not ignore_index) is recorded on the device (first bad
+// row, atomicMin) and raised after the kernel as the CPU's DataError.
+#include <cmath>
+
+#include "backend/cuda/cuda_backend.h"
+#include "backend/cuda/cuda_launch.cuh"
+#include "kernels/layernorm.h"
+#include "kernels/mse.h"
+#include "kernels/row_reduce.h"
+#include "kernels/softmax_xent.h"
+
+namespace mp::cuda {
+
+namespace {
+
+// Row of the calling warp; the whole warp returns together when it is past the last row.
+__device__ __forceinline__ int64_t warp_row() {
+  return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
+}
+
+template <class T>
+__global__ void layernorm_fwd_kernel(const T* x, const T* gamma, const T* beta, float eps, T* y,
+                                     float* mean, float* rstd, int64_t rows, int64_t n) {
+  const int64_t r = warp_row();
+  if (r >= rows) return;
+  const int lane = threadIdx.x % kWarp;
+  const T* xr = x + r * n;
+  const LaneChunk c = lane_chunk(n, lane);
+  // The statistics of kernels::layernorm_row_stats (two passes: mean, then the centred variance),
+  // with each sum split over the lanes.
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mu = warp_sum(kernels::row_sum(xr + c.begin, c.len)) * inv_n;
+  const float var = warp_sum(kernels::row_centered_sum_sq(xr + c.begin, c.len, mu)) * inv_n;
+  const kernels::RowStats s{mu, 1.0f / sqrtf(var + eps)};
+  T* yr = y + r * n;
+  for (int64_t j = lane; j < n; j += kWarp)
+    yr[j] = from_float<T>(
+        kernels::layernorm_apply(to_float(xr[j]), s, to_float(gamma[j]), to_float(beta[j])));
+  if (lane == 0) {
+    mean[r] = s.mean;
+    rstd[r] = s.rstd;
+  }
+}
+
+template <class T>
+__global__ void layernorm_bwd_dx_kernel(const T* dy, const T* x, const T* gamma, const float* mean,
+                                        const float* rstd, T* dx, int64_t rows, int64_t n) {
+  const int64_t r = warp_row();
+  if (r >= rows) return;
+  const int lane = threadIdx.x % kWarp;
+  const T* dyr = dy + r * n;
+  const T* xr = x + r * n;
+  const kernels::RowStats s{mean[r], rstd[r]};
+  const LaneChunk c = lane_chunk(n, lane);
+  const kernels::LayerNormBwdSums p =
+      kernels::layernorm_bwd_sums(dyr + c.begin, xr + c.begin, gamma + c.begin, s, c.len);
+  // As kernels::layernorm_row_backward: the row sums divided by n.
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mean_g = warp_sum(p.g) * inv_n, mean_gx = warp_sum(p.gx) * inv_n;
+  T* dxr = dx + r * n;
+  for (int64_t j = lane; j < n; j += kWarp)
+    dxr[j] = from_float<T>(kernels::layernorm_dx(to_float(dyr[j]), to_float(xr[j]),
+                                                 to_float(gamma[j]), s, mean_g, mean_gx));
+}
+
+// part[blk][0][j] = sum over the block's rows of dy * xhat, part[blk][1][j] = sum of dy (fp32, in
+// row order), the accumulation of kernels::layernorm_row_backward. grid: (column tiles, blocks).
+template <class T>
+__global__ void layernorm_dgb_partial_kernel(const T* dy, const T* x, const float* mean,
+                                             const float* rstd, float* part, int64_t rows,
+                                             int64_t n, int64_t per_block) {
+  const int64_t j = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (j >= n) return;
+  const int64_t blk = blockIdx.y;
+  const int64_t r1 = (blk + 1) * per_block < rows ? (blk + 1) * per_block : rows;
+  float g = 0.0f, b = 0.0f;
+  for (int64_t r = blk * per_block; r < r1; ++r) {
+    const float d = to_float(dy[r * n + j]);
+    g += d * ((to_float(x[r * n + j]) - mean[r]) * rstd[r]);
+    b += d;
+  }
+  part[blk * 2 * n + j] = g;
+  part[blk * 2 * n + n + j] = b;
+}
+
+template <class T>
+__global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t ignore_index,
+                                    float grad_scale, float* losses, T* d, int64_t rows, int64_t C,
+                                    long long* bad_row) {
+  const int64_t r = warp_row();
+  if (r >= rows) return;
+  const int lane = threadIdx.x % kWarp;
+  const int32_t label = labels[r];
+  const T* xr = x + r * C;
+  T* dr = d ? d + r * C : nullptr;
+  if (label == ignore_index || label < 0 || label >= C) {
+    if (!kernels::xent_label_valid(label, C, ignore_index) && lane == 0)
+      atomicMin(bad_row, static_cast<long long>(r));
+    // kernels::softmax_xent_row's value for such a row (0 ignored, NaN invalid), zero gradient.
+    if (lane == 0)
+      losses[r] = kernels::softmax_xent_row(xr, C, label, ignore_index, grad_scale,
+                                            static_cast<T*>(nullptr));
+    if (dr)
+      for (int64_t j = lane; j < C; j += kWarp) dr[j] = from_float<T>(0.0f);
+    return;
+  }
+  const LaneChunk c = lane_chunk(C, lane);
+  const float m = warp_max(kernels::row_max(xr + c.begin, c.len));
+  const float s = warp_sum(kernels::row_sum_exp(xr + c.begin, c.len, m));
+  // The rest is kernels::softmax_xent_row's, given the row's max m and sum s.
+  if (lane == 0) losses[r] = logf(s) + (m - to_float(xr[label]));
+  if (dr) {
+    const float inv_s = 1.0f / s;
+    for (int64_t j = lane; j < C; j += kWarp) {
+      const float p = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
+      dr[j] = from_float<T>(grad_scale * (j == label ? p - 1.0f : p));
+    }
+  }
+}
+
+template <class T>
+__global__ void mse_kernel(const T* pred, const T* target, float grad_scale, float* losses, T* d,
+                           int64_t rows, int64_t n) {
+  const int64_t r = warp_row();
+  if (r >= rows) return;
+  const int lane = threadIdx.x % kWarp;
+  const LaneChunk c = lane_chunk(n, lane);
+  const int64_t o = r * n + c.begin;
+  const float part = kernels::mse_row(pred + o, target + o, c.len, grad_scale, d ? d + o : nullptr);
+  const float loss = warp_sum(part);
+  if (lane == 0) losses[r] = loss;
+}
+
+// First index of the largest element (NaNs skipped; 0 when there is none), as row_argmax: each
+// lane's chunk gives (max, first index of it); the butterfly keeps the larger max, then the
+// smaller index, which is a total order, so every lane ends with the row's answer.
+template <class T>
+__global__ void argmax_kernel(const T* x, int32_t* out, int64_t rows, int64_t n) {
+  const int64_t r = warp_row();
+  if (r >= rows) return;
+  const int lane = threadIdx.x % kWarp;
+  const T* xr = x + r * n;
+  const LaneChunk c = lane_chunk(n, lane);
+  float m = kernels::row_max(xr + c.begin, c.len);
+  long long idx = c.begin + kernels::row_argmax(xr + c.begin, c.len);
+  for (int o = kWarp / 2; o > 0; o >>= 1) {
+    const float mo = __shfl_xor_sync(0xffffffffu, m, o);
+    const long long io = __shfl_xor_sync(0xffffffffu, idx, o);
+    if (mo > m || (mo == m && io < idx)) {
+      m = mo;
+      idx = io;
+    }
+  }
+  if (lane == 0) out[r] = m > -INFINITY ? static_cast<int32_t>(idx) : 0;
+}
+
+void check_rows(const Tensor& t, int64_t rows, int64_t cols, const char* op, const char* arg) {
+  MP_CHECK(t.numel() == rows * cols, std::string(op) + ": " + arg + " is " + t.describe() +
+                                         ", expected " + std::to_string(rows) + " x " +
+                                         std::to_string(cols) + " elements");
+}
+
+}  // namespace
+
+void CudaBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                    float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
+  const char* op = "layernorm_forward";
+  check_float(x, op, "x");
+  check_float(gamma, op, "gamma");
+  check_float(beta, op, "beta");
+  check_float(y, op, "y");
+  check_dtype(mean, DType::F32, op, "mean");
+  check_dtype(rstd, DType::F32, op, "rstd");
+  const int64_t rows = x.rows(), cols = x.cols();
+  check_numel(gamma, cols, op, "gamma");
+  check_numel(beta, cols, op, "beta");
+  check_rows(y, rows, cols, op, "y");
+  check_numel(mean, rows, op, "mean");
+  check_numel(rstd, rows, op, "rstd");
+  if (rows == 0 || cols == 0) return;
+  if (!same_dtype({&x, &gamma, &beta, &y})) {
+    const Tensor x32 = f32_copy(x), g32 = f32_copy(gamma), b32 = f32_copy(beta);
+    Tensor y32 = y.dtype() == DType::F32 ? y : empty(y.shape(), DType::F32);
+    layernorm_forward(x32, g32, b32, eps, y32, mean, rstd);
+    if (y32.raw() != y.raw()) cast(y32, y);
+    return;
+  }
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    layernorm_fwd_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+        ptr<const T>(x), ptr<const T>(gamma), ptr<const T>(beta), eps, ptr<T>(y), ptr<float>(mean),
+        ptr<float>(rstd), rows, cols);
+    MP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void CudaBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                     const Tensor& mean, const Tensor& rstd, Tensor& dx,
+                                     Tensor& dgamma, Tensor& dbeta) {
+  const char* op = "layernorm_backward";
+  check_float(dy, op, "dy");
+  check_float(x, op, "x");
+  check_float(gamma, op, "gamma");
+  check_float(dx, op, "dx");
+  check_dtype(mean, DType::F32, op, "mean");
+  check_dtype(rstd, DType::F32, op, "rstd");
+  check_dtype(dgamma, DType::F32, op, "dgamma");
+  check_dtype(dbeta, DType::F32, op, "dbeta");
+  const int64_t rows = x.rows(), cols = x.cols();
+  check_rows(dy, rows, cols, op, "dy");
+  check_rows(dx, rows, cols, op, "dx");
+  check_numel(gamma, cols, op, "gamma");
+  check_numel(mean, rows, op, "mean");
+  check_numel(rstd, rows, op, "rstd");
+  check_numel(dgamma, cols, op, "dgamma");
+  check_numel(dbeta, cols, op, "dbeta");
+  if (rows == 0 || cols == 0) return;
+  if (!same_dtype({&dy, &x, &gamma, &dx})) {
+    const Tensor dy32 = f32_copy(dy), x32 = f32_copy(x), g32 = f32_copy(gamma);
+    Tensor dx32 = dx.dtype() == DType::F32 ? dx : empty(dx.shape(), DType::F32);
+    layernorm_backward(dy32, x32, g32, mean, rstd, dx32, dgamma, dbeta);
+    if (dx32.raw() != dx.raw()) cast(dx32, dx);
+    return;
+  }
+  // Rows split into at most 64 blocks, fixed by the shape alone (the CPU backend's split).
+  constexpr int64_t kMaxRowBlocks = 64;
+  const int64_t per_block = (rows + kMaxRowBlocks - 1) / kMaxRowBlocks;
+  const int64_t blocks = (rows + per_block - 1) / per_block;
+  float* part = partials_.get_as<float>(static_cast<size_t>(2 * cols * blocks));
+  dispatch_float(x.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    // dgamma/dbeta partials first: dx may alias dy.
+    const dim3 grid(static_cast<unsigned>((cols + kThreads - 1) / kThreads),
+                    static_cast<unsigned>(blocks));
+    layernorm_dgb_partial_kernel<T>
+        <<<grid, kThreads, 0, stream_>>>(ptr<const T>(dy), ptr<const T>(x), ptr<const float>(mean),
+                                         ptr<const float>(rstd), part, rows, cols, per_block);
+    MP_CUDA_LAUNCH_CHECK();
+    layernorm_bwd_dx_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+        ptr<const T>(dy), ptr<const T>(x), ptr<const T>(gamma), ptr<const float>(mean),
+        ptr<const float>(rstd), ptr<T>(dx), rows, cols);
+    MP_CUDA_LAUNCH_CHECK();
+  });
+  // dgamma[j] += sum of block partials, dbeta likewise (fp64, block order).
+  launch_colsum_finish(stream_, part, blocks, 2 * cols, cols, 1.0f, ptr<float>(dgamma));
+  launch_colsum_finish(stream_, part + cols, blocks, 2 * cols, cols, 1.0f, ptr<float>(dbeta));
+}
+
+void CudaBackend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                               float grad_scale, Tensor& losses, Tensor* dlogits) {
+  const char* op = "softmax_xent";
+  check_float(logits, op, "logits");
+  check_dtype(labels, DType::I32, op, "labels");
+  check_dtype(losses, DType::F32, op, "losses");
+  const int64_t rows = logits.rows(), C = logits.cols();
+  check_numel(labels, rows, op, "labels");
+  check_numel(losses, rows, op, "losses");
+  if (dlogits) {
+    check_float(*dlogits, op, "dlogits");
+    check_rows(*dlogits, rows, C, op, "dlogits");
+  }
+  if (rows == 0) return;
+  if (dlogits && !same_dtype({&logits, dlogits})) {
+    const Tensor x32 = f32_copy(logits);
+    Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits : empty(dlogits->shape(), DType::F32);
+    softmax_xent(x32, labels, ignore_index, grad_scale, losses, &d32);
+    if (d32.raw() != dlogits->raw()) cast(d32, *dlogits);
+    return;
+  }
+  long long* bad = flags_.get_as<long long>(1);
+  MP_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(long long), stream_));  // 0x7f7f...: "none"
+  dispatch_float(logits.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+        ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+        ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad);
+    MP_CUDA_LAUNCH_CHECK();
+  });
+  long long* h = host_.get_as<long long>(1);
+  MP_CUDA_CHECK(cudaMemcpyAsync(h, bad, sizeof(long long), cudaMemcpyDeviceToHost, stream_));
+  sync();
+  const long long r = *h;
+  if (r < rows) {
+    int32_t label = 0;
+    MP_CUDA_CHECK(cudaMemcpyAsync(&label, ptr<const int32_t>(labels) + r, sizeof(label),
+                                  cudaMemcpyDeviceToHost, stream_));
+    sync();
+    throw DataError("labels: row " + std::to_string(r) + " of the batch has class " +
+                    std::to_string(label) + ", expected an integer in [0, " + std::to_string(C) +
+                    ") (the model has " + std::to_string(C) + " outputs) or the ignore_index " +
+                    std::to_string(ignore_index) +
+                    "; check the data set's label range against the model's last layer");
+  }
+}
+
+void CudaBackend::mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
+                      Tensor* dpred) {
+  const char* op = "mse";
+  check_float(pred, op, "pred");
+  check_float(target, op, "target");
+  check_dtype(losses, DType::F32, op, "losses");
+  const int64_t rows = pred.rows(), cols = pred.cols();
+  check_rows(target, rows, cols, op, "target");
+  check_numel(losses, rows, op, "losses");
+  if (dpred) {
+    check_float(*dpred, op, "dpred");
+    check_rows(*dpred, rows, cols, op, "dpred");
+  }
+  if (rows == 0) return;
+  if (!same_dtype({&pred, &target, dpred})) {
+    const Tensor p32 = f32_copy(pred), t32 = f32_copy(target);
+    Tensor d32;
+    if (dpred) d32 = dpred->dtype() == DType::F32 ? *dpred : empty(dpred->shape(), DType::F32);
+    mse(p32, t32, grad_scale, losses, dpred ? &d32 : nullptr);
+    if (dpred && d32.raw() != dpred->raw()) cast(d32, *dpred);
+    return;
+  }
+  dispatch_float(pred.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    mse_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+        ptr<const T>(pred), ptr<const T>(target), grad_scale, ptr<float>(losses),
+        dpred ? ptr<T>(*dpred) : nullptr, rows, cols);
+    MP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void CudaBackend::argmax_rows(const Tensor& x, Tensor& out_i32) {
+  check_float(x, "argmax_rows", "x");
+  check_dtype(out_i32, DType::I32, "argmax_rows", "out_i32");
+  const int64_t rows = x.rows(), cols = x.cols();
+  check_numel(out_i32, rows, "argmax_rows", "out_i32");
+  if (rows == 0) return;
+  dispatch_float(x.dtype(), "argmax_rows", [&](auto tag) {
+    using T = decltype(tag);
+    argmax_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(ptr<const T>(x),
+                                                                 ptr<int32_t>(out_i32), rows, cols);
+    MP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace mp::cuda

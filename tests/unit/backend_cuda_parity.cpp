@@ -1,0 +1,668 @@
+// backend_cuda_parity.cpp: every Backend op on the CUDA engine against the CPU engine on the same
+// inputs, in fp32, fp16 and bf16. Bit-exact where the math is elementwise and deterministic
+// (fill, casts -- every fp16/bf16 bit pattern --, scale/add/accumulate, ReLU, dropout masks,
+// uniform Philox draws, unscale, argmax, magnitude counts); within a few units of roundoff where
+// transcendentals, FMA contraction or summation order differ (activations, layernorm, softmax
+// cross-entropy, mse, normal draws, optimizer steps); GEMMs against an fp64 reference within the
+// fp32-accumulation bound (all transposes, dtypes, alpha/beta, bias kinds, batched, K = 0,
+// unaligned views, TF32), and bit-exact where the exact result makes the single output rounding
+// checkable. Reductions also run twice on the GPU and must agree bit for bit.
+// Without a CUDA device this prints "SKIPPED: no CUDA device" and exits 77 (ctest: skipped).
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "backend/cuda/cuda_options.h"
+#include "unit/cuda_parity_util.h"
+
+using namespace mp;
+using namespace mp::cuda_test;
+
+namespace {
+
+[[maybe_unused]] const int kSkipped = skip_without_gpu();
+
+// ---- GEMM reference
+// ------------------------------------------------------------------------------
+
+Shape a_shape(bool ta, int64_t M, int64_t K) { return ta ? Shape{K, M} : Shape{M, K}; }
+Shape b_shape(bool tb, int64_t K, int64_t N) { return tb ? Shape{N, K} : Shape{K, N}; }
+double at(const std::vector<float>& a, bool t, int64_t r, int64_t c, int64_t R, int64_t C) {
+  return t ? a[size_t(c * R + r)] : a[size_t(r * C + c)];
+}
+
+// ref = alpha op(A) op(B) + beta C0 + bias in fp64, mag = the same with absolute values; one
+// matrix of a batch (offsets into the flat vectors).
+void reference(bool ta, bool tb, double alpha, const float* A, const float* B, double beta,
+               const float* C0, const float* bias, int64_t M, int64_t N, int64_t K, double* ref,
+               double* mag) {
+  std::vector<float> a(A, A + M * K), b(B, B + K * N);
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double s = 0, m = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double p = at(a, ta, i, k, M, K) * at(b, tb, k, j, K, N);
+        s += p;
+        m += std::fabs(p);
+      }
+      double r = alpha * s, g = std::fabs(alpha) * m;
+      if (beta != 0) {
+        r += beta * C0[i * N + j];
+        g += std::fabs(beta * C0[i * N + j]);
+      }
+      if (bias) {
+        r += bias[j];
+        g += std::fabs(bias[j]);
+      }
+      ref[i * N + j] = r;
+      mag[i * N + j] = g;
+    }
+}
+
+// One output rounding plus fp32 accumulation (TF32: inputs rounded to 11 significant bits).
+void check_bound(const std::vector<float>& C, const std::vector<double>& ref,
+                 const std::vector<double>& mag, int64_t K, DType out, bool tf32,
+                 const std::string& what) {
+  const double u32 = std::ldexp(1.0, -24), uo = out == DType::F32 ? 0.0 : unit_roundoff(out);
+  const double sub = 0.5 * dtype_min_subnormal(out);
+  const double in = tf32 ? 2.0 * std::ldexp(1.0, -11) : 0.0;
+  for (size_t i = 0; i < C.size(); ++i) {
+    const double tol = uo * std::fabs(ref[i]) + (in + 2.0 * double(K + 3) * u32) * mag[i] + sub;
+    if (!(std::fabs(C[i] - ref[i]) <= tol)) {
+      FAIL_CHECK(what << ": element " << i << ": cuda " << C[i] << ", fp64 reference " << ref[i]
+                      << ", tol " << tol);
+      return;
+    }
+  }
+}
+
+struct GemmCase {
+  int64_t batch, M, N, K;  // batch 0: plain gemm
+};
+
+void run_gemm(DType dt, DType out, bool ta, bool tb, GemmCase c, float alpha, float beta,
+              int bias_kind /*0 none, 1 fp32, 2 C's dtype*/, uint32_t seed, bool tf32 = false) {
+  Backend& g = gpu();
+  const int64_t nb = std::max<int64_t>(c.batch, 1);
+  auto A = rnd(size_t(nb * c.M * c.K), -1, 1, seed, dt);
+  auto B = rnd(size_t(nb * c.K * c.N), -1, 1, seed + 1, dt);
+  auto C0 = rnd(size_t(nb * c.M * c.N), -1, 1, seed + 2, out);
+  const DType bias_dt = bias_kind == 2 ? out : DType::F32;
+  auto bias = rnd(size_t(c.N), -1, 1, seed + 3, bias_dt);
+  auto sh = [&](Shape s) {
+    if (c.batch > 0) s.insert(s.begin(), c.batch);
+    return s;
+  };
+  Tensor tA = make(g, A, sh(a_shape(ta, c.M, c.K)), dt),
+         tB = make(g, B, sh(b_shape(tb, c.K, c.N)), dt);
+  Tensor tC = make(g, C0, sh({c.M, c.N}), out), tbias = make(g, bias, {c.N}, bias_dt);
+  set_allow_tf32(g, tf32);
+  if (c.batch > 0)
+    g.gemm_batched(ta, tb, alpha, tA, tB, beta, tC);
+  else
+    g.gemm(ta, tb, alpha, tA, tB, beta, tC, bias_kind ? &tbias : nullptr);
+  set_allow_tf32(g, false);
+  std::vector<double> ref(C0.size()), mag(C0.size());
+  for (int64_t b = 0; b < nb; ++b)
+    reference(ta, tb, alpha, A.data() + b * c.M * c.K, B.data() + b * c.K * c.N, beta,
+              C0.data() + b * c.M * c.N, bias_kind && c.batch == 0 ? bias.data() : nullptr, c.M,
+              c.N, c.K, ref.data() + b * c.M * c.N, mag.data() + b * c.M * c.N);
+  check_bound(floats(g, tC), ref, mag, c.K, out, tf32 && dt == DType::F32, "gemm");
+}
+
+// Dyadic inputs k/64, |k| <= 64: every partial sum is exact in fp32 whatever the order, so each
+// output must be exactly the one RNE rounding of the exact value.
+std::vector<float> dyadic(size_t n, uint32_t seed, int range = 64, float unit = 1.0f / 64) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> d(-range, range);
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(d(rng)) * unit;
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("cuda: device name, memory round trips, copies, peak memory") {
+  Backend& g = gpu();
+  if (!selftest()) {
+    CHECK(g.device() == Device::CUDA);
+    CHECK(g.name().rfind("cuda (", 0) == 0);
+  }
+  const size_t peak0 = g.peak_memory_bytes();
+  for (DType dt : {DType::F32, DType::F16, DType::BF16, DType::I32, DType::I64}) {
+    CAPTURE(name(dt));
+    Tensor t = g.empty({1000, 3}, dt);
+    std::vector<uint8_t> in(t.nbytes()), out(t.nbytes());
+    for (size_t i = 0; i < in.size(); ++i) in[i] = uint8_t(i * 37 + 11);
+    g.upload(in.data(), t);
+    g.download(t, out.data());
+    CHECK(in == out);
+    Tensor u = g.empty({3000}, dt);
+    g.copy(t, u);
+    std::fill(out.begin(), out.end(), 0);
+    g.download(u, out.data());
+    CHECK(in == out);
+  }
+  CHECK(g.peak_memory_bytes() >= peak0 + 3000 * 8);
+  Tensor z = g.empty({0, 5}, DType::F32);
+  g.upload(nullptr, z);
+  g.download(z, nullptr);
+  // Overlapping views of one storage: an ordered move, as memmove.
+  std::vector<float> v(10);
+  for (int i = 0; i < 10; ++i) v[size_t(i)] = float(i);
+  Pair p = pair(v, {10}, DType::F32);
+  for (Backend* be : {&cpu(), &gpu()}) {
+    Tensor& t = be == &cpu() ? p.c : p.g;
+    Tensor src = t.flat_range(0, 8), dst = t.flat_range(2, 8);
+    be->copy(src, dst);
+  }
+  check_bits(p, "overlapping copy");
+}
+
+TEST_CASE("cuda: fill and cast bit for bit, every fp16 and bf16 bit pattern") {
+  const float vals[] = {0.0f,  -0.0f,    0.1f,     1e-8f,     3e-39f, 70000.0f,
+                        -3.5f, 65520.0f, INFINITY, -INFINITY, NAN,    1.0f + std::ldexp(1.0f, -9)};
+  for (DType dt : kFloatTypes)
+    for (float v : vals) {
+      CAPTURE(name(dt));
+      CAPTURE(v);
+      Pair p = pair_empty({1000}, dt);
+      cpu().fill(p.c, v);
+      gpu().fill(p.g, v);
+      check_bits(p, "fill");
+    }
+  // fp32 -> fp16/bf16: ties, subnormals, overflow, NaN payloads, random bits.
+  std::vector<uint32_t> bits32;
+  std::mt19937 rng(5);
+  for (int i = 0; i < 200000; ++i) bits32.push_back(rng());
+  for (uint32_t e : {0x00000000u, 0x33000000u, 0x38800000u, 0x477fe000u, 0x477ff000u, 0x7f800000u})
+    for (uint32_t m = 0; m < 0x4000; ++m) bits32.push_back(e | (m << 9) | (m & 1 ? 0x1000u : 0u));
+  const int64_t n32 = int64_t(bits32.size());
+  Pair src{cpu().empty({n32}, DType::F32), gpu().empty({n32}, DType::F32)};
+  cpu().upload(bits32.data(), src.c);
+  gpu().upload(bits32.data(), src.g);
+  for (DType to : {DType::F16, DType::BF16}) {
+    CAPTURE(name(to));
+    Pair d = pair_empty({n32}, to);
+    cpu().cast(src.c, d.c);
+    gpu().cast(src.g, d.g);
+    check_bits(d, "cast fp32 -> " + name(to));
+  }
+  // Every 16-bit pattern of fp16 and bf16 to the other two types.
+  std::vector<uint16_t> all(65536);
+  for (uint32_t i = 0; i < 65536; ++i) all[i] = uint16_t(i);
+  for (DType from : {DType::F16, DType::BF16}) {
+    Pair s{cpu().empty({65536}, from), gpu().empty({65536}, from)};
+    cpu().upload(all.data(), s.c);
+    gpu().upload(all.data(), s.g);
+    for (DType to : kFloatTypes) {
+      if (to == from) continue;
+      CAPTURE(name(from));
+      CAPTURE(name(to));
+      Pair d = pair_empty({65536}, to);
+      cpu().cast(s.c, d.c);
+      gpu().cast(s.g, d.g);
+      check_bits(d, "cast " + name(from) + " -> " + name(to));
+    }
+  }
+}
+
+TEST_CASE("cuda: scale, add, accumulate bit for bit (mixed dtypes too)") {
+  const int64_t n = 100003;
+  for (DType dt : kFloatTypes) {
+    CAPTURE(name(dt));
+    auto a = rnd(size_t(n), -100, 100, 1, dt), b = rnd(size_t(n), -100, 100, 2, dt);
+    Pair x = pair(a, {n}, dt), y = pair(b, {n}, dt), o = pair_empty({n}, dt);
+    cpu().scale(x.c, 0.3f);
+    gpu().scale(x.g, 0.3f);
+    check_bits(x, "scale");
+    cpu().add(x.c, y.c, o.c);
+    gpu().add(x.g, y.g, o.g);
+    check_bits(o, "add");
+    cpu().accumulate(y.c, o.c);
+    gpu().accumulate(y.g, o.g);
+    check_bits(o, "accumulate");
+  }
+  // a bf16 + b fp32 -> out fp16, and accumulate fp32 src into a bf16 dst
+  auto a = rnd(5000, -10, 10, 3, DType::BF16), b = rnd(5000, -10, 10, 4);
+  Pair x = pair(a, {5000}, DType::BF16), y = pair(b, {5000}, DType::F32),
+       o = pair_empty({5000}, DType::F16);
+  cpu().add(x.c, y.c, o.c);
+  gpu().add(x.g, y.g, o.g);
+  check_bits(o, "mixed add");
+  cpu().accumulate(y.c, x.c);
+  gpu().accumulate(y.g, x.g);
+  check_bits(x, "mixed accumulate");
+}
+
+TEST_CASE("cuda: activations forward and backward") {
+  const Act acts[] = {Act::Identity, Act::Relu,    Act::GeluTanh, Act::GeluExact,
+                      Act::Tanh,     Act::Sigmoid, Act::Silu};
+  const int64_t n = 20000;
+  for (DType dt : kFloatTypes)
+    for (Act act : acts) {
+      CAPTURE(name(dt));
+      CAPTURE(int(act));
+      auto xv = rnd(size_t(n), -8, 8, 10, dt);
+      xv[0] = 0.0f, xv[1] = -0.0f, xv[2] = round_dt(30.0f, dt), xv[3] = round_dt(-30.0f, dt);
+      xv[4] = round_dt(1e4f, dt), xv[5] = round_dt(-1e4f, dt), xv[6] = NAN;
+      auto dyv = rnd(size_t(n), -2, 2, 11, dt);
+      Pair x = pair(xv, {n}, dt), dy = pair(dyv, {n}, dt), y = pair_empty({n}, dt),
+           dx = pair_empty({n}, dt);
+      cpu().activation_forward(act, x.c, y.c);
+      gpu().activation_forward(act, x.g, y.g);
+      cpu().activation_backward(act, x.c, dy.c, dx.c);
+      gpu().activation_backward(act, x.g, dy.g, dx.g);
+      const bool exact = act == Act::Identity || act == Act::Relu;
+      if (exact) {
+        check_bits(y, "forward");
+        check_bits(dx, "backward");
+      } else {
+        const double k = dt == DType::F32 ? 16 : 2;  // fp32: a few ulps; 16-bit: one ulp
+        check_close(y, k, 1e-6, "forward");
+        check_close(dx, k, 2e-6, "backward");
+      }
+    }
+  // Mixed dtypes (staged through fp32): x bf16 -> y fp32.
+  auto xv = rnd(3000, -4, 4, 12, DType::BF16);
+  Pair x = pair(xv, {3000}, DType::BF16), y = pair_empty({3000}, DType::F32);
+  cpu().activation_forward(Act::Relu, x.c, y.c);
+  gpu().activation_forward(Act::Relu, x.g, y.g);
+  check_bits(y, "mixed relu");
+}
+
+TEST_CASE("cuda: dropout masks and values bit for bit") {
+  const int64_t n = 65537;
+  for (DType dt : kFloatTypes)
+    for (float p : {0.0f, 0.1f, 0.5f, 1.0f}) {
+      CAPTURE(name(dt));
+      CAPTURE(p);
+      auto xv = rnd(size_t(n), -3, 3, 20, dt);
+      Pair x = pair(xv, {n}, dt), y = pair_empty({n}, dt), dx = pair_empty({n}, dt);
+      cpu().dropout_forward(x.c, y.c, p, 1234, 77);
+      gpu().dropout_forward(x.g, y.g, p, 1234, 77);
+      check_bits(y, "dropout_forward");
+      cpu().dropout_backward(x.c, dx.c, p, 1234, 77);
+      gpu().dropout_backward(x.g, dx.g, p, 1234, 77);
+      check_bits(dx, "dropout_backward");
+    }
+}
+
+TEST_CASE("cuda: bias_grad column sums (beta 0 and 1), deterministic") {
+  for (DType dt : kFloatTypes)
+    for (int64_t M : {0, 1, 255, 257, 1000})
+      for (int64_t N : {1, 17, 300})
+        for (float beta : {0.0f, 1.0f}) {
+          CAPTURE(name(dt));
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(beta);
+          Pair dy = pair(rnd(size_t(M * N), -1, 1, 30, dt), {M, N}, dt);
+          const auto db0 = rnd(size_t(N), -1, 1, 31);
+          Pair db = pair(db0, {N}, DType::F32);
+          cpu().bias_grad(dy.c, db.c, beta);
+          gpu().bias_grad(dy.g, db.g, beta);
+          check_close(db, 8, 1e-6 * double(M + 1), "bias_grad");
+          Tensor again = make(gpu(), db0, {N}, DType::F32);
+          gpu().bias_grad(dy.g, again, beta);
+          CHECK(bytes(gpu(), again) == bytes(gpu(), db.g));
+        }
+}
+
+TEST_CASE("cuda: layernorm forward and backward") {
+  for (DType dt : kFloatTypes)
+    for (int64_t cols : {1, 7, 64, 1000})
+      for (int64_t rows : {1, 33, 130}) {
+        CAPTURE(name(dt));
+        CAPTURE(rows);
+        CAPTURE(cols);
+        const int64_t n = rows * cols;
+        Pair x = pair(rnd(size_t(n), -2, 3, 40, dt), {rows, cols}, dt);
+        Pair gamma = pair(rnd(size_t(cols), 0.5f, 1.5f, 41, dt), {cols}, dt);
+        Pair beta = pair(rnd(size_t(cols), -0.5f, 0.5f, 42, dt), {cols}, dt);
+        Pair y = pair_empty({rows, cols}, dt), mean = pair_empty({rows}, DType::F32),
+             rstd = pair_empty({rows}, DType::F32);
+        cpu().layernorm_forward(x.c, gamma.c, beta.c, 1e-5f, y.c, mean.c, rstd.c);
+        gpu().layernorm_forward(x.g, gamma.g, beta.g, 1e-5f, y.g, mean.g, rstd.g);
+        const double k = dt == DType::F32 ? 64 : 2;
+        check_close(mean, 64, 1e-6, "mean");
+        check_close(rstd, 64, 1e-6, "rstd");
+        check_close(y, k, 2e-5, "y");
+        Pair dy = pair(rnd(size_t(n), -1, 1, 43, dt), {rows, cols}, dt),
+             dx = pair_empty({rows, cols}, dt);
+        const auto g0 = rnd(size_t(cols), -1, 1, 44), b0 = rnd(size_t(cols), -1, 1, 45);
+        Pair dgamma = pair(g0, {cols}, DType::F32), dbeta = pair(b0, {cols}, DType::F32);
+        // Backward from the CPU's statistics on both, so only the backward itself is compared.
+        Pair m2{mean.c, make(gpu(), floats(cpu(), mean.c), {rows}, DType::F32)};
+        Pair r2{rstd.c, make(gpu(), floats(cpu(), rstd.c), {rows}, DType::F32)};
+        cpu().layernorm_backward(dy.c, x.c, gamma.c, m2.c, r2.c, dx.c, dgamma.c, dbeta.c);
+        gpu().layernorm_backward(dy.g, x.g, gamma.g, m2.g, r2.g, dx.g, dgamma.g, dbeta.g);
+        check_close(dx, k, 1e-4, "dx");
+        check_close(dgamma, 64, 1e-5 * double(rows), "dgamma");
+        check_close(dbeta, 64, 1e-5 * double(rows), "dbeta");
+        // Deterministic: the same call again gives the same bits.
+        Tensor dg2 = make(gpu(), g0, {cols}, DType::F32), db2 = make(gpu(), b0, {cols}, DType::F32);
+        Tensor dx2 = gpu().empty({rows, cols}, dt);
+        gpu().layernorm_backward(dy.g, x.g, gamma.g, m2.g, r2.g, dx2, dg2, db2);
+        CHECK(bytes(gpu(), dg2) == bytes(gpu(), dgamma.g));
+        CHECK(bytes(gpu(), db2) == bytes(gpu(), dbeta.g));
+        CHECK(bytes(gpu(), dx2) == bytes(gpu(), dx.g));
+      }
+  // Mixed: fp32 gamma/beta with bf16 x/y (staged).
+  Pair x = pair(rnd(600, -2, 2, 46, DType::BF16), {6, 100}, DType::BF16);
+  Pair gamma = pair(rnd(100, 0.5f, 1.5f, 47), {100}, DType::F32),
+       beta = pair(rnd(100, -1, 1, 48), {100}, DType::F32);
+  Pair y = pair_empty({6, 100}, DType::BF16), mean = pair_empty({6}, DType::F32),
+       rstd = pair_empty({6}, DType::F32);
+  cpu().layernorm_forward(x.c, gamma.c, beta.c, 1e-5f, y.c, mean.c, rstd.c);
+  gpu().layernorm_forward(x.g, gamma.g, beta.g, 1e-5f, y.g, mean.g, rstd.g);
+  check_close(y, 2, 2e-5, "mixed layernorm");
+}
+
+TEST_CASE("cuda: softmax cross-entropy (ignore_index, confident rows) and the bad-label error") {
+  for (DType dt : kFloatTypes)
+    for (int64_t C : {1, 10, 1000}) {
+      CAPTURE(name(dt));
+      CAPTURE(C);
+      const int64_t rows = 67;
+      auto xv = rnd(size_t(rows * C), -5, 5, 50, dt);
+      for (int64_t j = 0; j < C; ++j) xv[size_t(3 * C + j)] = round_dt(j == 0 ? 1e4f : -1e4f, dt);
+      std::vector<int32_t> lab(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) lab[size_t(r)] = int32_t((r * 7) % C);
+      lab[5] = -100;  // ignored
+      Pair x = pair(xv, {rows, C}, dt), labels = pair_i32(lab);
+      Pair losses = pair_empty({rows}, DType::F32), d = pair_empty({rows, C}, dt);
+      cpu().softmax_xent(x.c, labels.c, -100, 0.25f, losses.c, &d.c);
+      gpu().softmax_xent(x.g, labels.g, -100, 0.25f, losses.g, &d.g);
+      check_close(losses, 64, 1e-6, "losses");
+      check_close(d, dt == DType::F32 ? 64 : 2, 1e-7, "dlogits");
+      CHECK(floats(gpu(), losses.g)[5] == 0.0f);
+      Pair l2 = pair_empty({rows}, DType::F32);
+      cpu().softmax_xent(x.c, labels.c, -100, 1.0f, l2.c, nullptr);
+      gpu().softmax_xent(x.g, labels.g, -100, 1.0f, l2.g, nullptr);
+      check_close(l2, 64, 1e-6, "losses without gradient");
+    }
+  // Labels out of range: the same DataError (first bad row) from both.
+  std::vector<int32_t> lab = {0, 3, 12, 1, -7};
+  Pair x = pair(rnd(50, -1, 1, 51), {5, 10}, DType::F32), labels = pair_i32(lab);
+  Pair losses = pair_empty({5}, DType::F32);
+  std::string msg_c, msg_g;
+  try {
+    cpu().softmax_xent(x.c, labels.c, -100, 1.0f, losses.c, nullptr);
+  } catch (const DataError& e) {
+    msg_c = e.what();
+  }
+  try {
+    gpu().softmax_xent(x.g, labels.g, -100, 1.0f, losses.g, nullptr);
+  } catch (const DataError& e) {
+    msg_g = e.what();
+  }
+  CHECK(!msg_c.empty());
+  CHECK(msg_g == msg_c);
+  // The GPU backend keeps working after the error.
+  std::vector<int32_t> ok = {0, 1, 2, 3, 4};
+  Pair good = pair_i32(ok);
+  gpu().softmax_xent(x.g, good.g, -100, 1.0f, losses.g, nullptr);
+  cpu().softmax_xent(x.c, good.c, -100, 1.0f, losses.c, nullptr);
+  check_close(losses, 64, 1e-6, "after the error");
+}
+
+TEST_CASE("cuda: mse and argmax") {
+  for (DType dt : kFloatTypes)
+    for (int64_t cols : {1, 9, 700}) {
+      CAPTURE(name(dt));
+      CAPTURE(cols);
+      const int64_t rows = 41;
+      Pair p = pair(rnd(size_t(rows * cols), -3, 3, 60, dt), {rows, cols}, dt);
+      Pair t = pair(rnd(size_t(rows * cols), -3, 3, 61, dt), {rows, cols}, dt);
+      Pair losses = pair_empty({rows}, DType::F32), d = pair_empty({rows, cols}, dt);
+      cpu().mse(p.c, t.c, 0.5f, losses.c, &d.c);
+      gpu().mse(p.g, t.g, 0.5f, losses.g, &d.g);
+      check_close(losses, 64, 1e-6, "mse losses");
+      check_close(d, dt == DType::F32 ? 4 : 2, 0.0, "mse gradient");
+      // argmax: ties (first wins), NaNs skipped, all -inf / all NaN rows give 0.
+      auto xv = rnd(size_t(rows * cols), -3, 3, 62, dt);
+      for (int64_t r = 0; r < rows; ++r) {
+        float* row = xv.data() + r * cols;
+        if (r % 5 == 1 && cols > 3) row[cols - 1] = row[2] = 7.0f;
+        if (r % 5 == 2) row[0] = NAN;
+        if (r % 5 == 3) std::fill(row, row + cols, -INFINITY);
+        if (r % 5 == 4) std::fill(row, row + cols, NAN);
+      }
+      Pair x = pair(xv, {rows, cols}, dt),
+           out{cpu().empty({rows}, DType::I32), gpu().empty({rows}, DType::I32)};
+      cpu().argmax_rows(x.c, out.c);
+      gpu().argmax_rows(x.g, out.g);
+      CHECK(bytes(cpu(), out.c) == bytes(gpu(), out.g));
+    }
+}
+
+TEST_CASE("cuda: sum, sum_squares, unscale_and_check, magnitude_stats; deterministic") {
+  for (DType dt : kFloatTypes)
+    for (int64_t n : {0, 1, 1000, (1 << 20) + 3}) {
+      CAPTURE(name(dt));
+      CAPTURE(n);
+      auto v = rnd(size_t(n), -1, 1, 70, dt);
+      double mag = 0, mag2 = 0;
+      for (float f : v) mag += std::fabs(f), mag2 += double(f) * f;
+      Pair x = pair(v, {n}, dt);
+      const double s_c = cpu().sum(x.c), s_g = gpu().sum(x.g);
+      const double q_c = cpu().sum_squares(x.c), q_g = gpu().sum_squares(x.g);
+      CHECK(std::fabs(s_c - s_g) <= 1e-6 * mag + 1e-12);
+      CHECK(std::fabs(q_c - q_g) <= 1e-6 * mag2 + 1e-12);
+      CHECK(gpu().sum(x.g) == s_g);
+      CHECK(gpu().sum_squares(x.g) == q_g);
+      int64_t bc = -1, bg = -1;
+      float mc = -1, mg = -1;
+      cpu().magnitude_stats(x.c, 1024.0f, 0.5f, bc, mc);
+      gpu().magnitude_stats(x.g, 1024.0f, 0.5f, bg, mg);
+      CHECK(bc == bg);
+      CHECK(mc == mg);
+      CHECK(cpu().unscale_and_check(x.c, 0.125f) == false);
+      CHECK(gpu().unscale_and_check(x.g, 0.125f) == false);
+      check_bits(x, "unscale");
+    }
+  for (DType dt : kFloatTypes)
+    for (float bad : {INFINITY, -INFINITY, NAN}) {
+      auto v = rnd(50000, -1, 1, 71, dt);
+      v[31337] = bad;
+      Pair x = pair(v, {50000}, dt);
+      CHECK(cpu().unscale_and_check(x.c, 0.5f) == true);
+      CHECK(gpu().unscale_and_check(x.g, 0.5f) == true);
+      check_bits(x, "unscale with a non-finite element");
+    }
+}
+
+TEST_CASE("cuda: SGD and AdamW steps, every (param, grad) dtype pair, stochastic bf16") {
+  const int64_t n = 30001;
+  for (DType pd : kFloatTypes)
+    for (DType gd : kFloatTypes)
+      for (int variant = 0; variant < 4; ++variant) {
+        CAPTURE(name(pd));
+        CAPTURE(name(gd));
+        CAPTURE(variant);
+        Pair p = pair(rnd(size_t(n), -1, 1, 80, pd), {n}, pd);
+        Pair m = pair(rnd(size_t(n), -0.1f, 0.1f, 81), {n}, DType::F32);
+        Pair v = pair(rnd(size_t(n), 0, 0.01f, 82), {n}, DType::F32);
+        Rounding r;
+        r.stochastic = variant == 3;
+        r.seed = 99;
+        r.offset = 5;
+        for (int step = 1; step <= 3; ++step) {
+          Pair g = pair(rnd(size_t(n), -1, 1, 83 + uint32_t(step), gd), {n}, gd);
+          if (variant < 2) {
+            SgdHyper h;
+            h.lr = 0.1f;
+            h.momentum = variant == 0 ? 0.0f : 0.9f;
+            h.nesterov = variant == 1;
+            h.weight_decay = 0.01f;
+            cpu().sgd_step(p.c, g.c, &m.c, h, r);
+            gpu().sgd_step(p.g, g.g, &m.g, h, r);
+          } else {
+            AdamWHyper h;
+            h.lr = 1e-2f;
+            h.weight_decay = 0.1f;
+            h.step = step;
+            cpu().adamw_step(p.c, g.c, m.c, v.c, h, r);
+            gpu().adamw_step(p.g, g.g, m.g, v.g, h, r);
+          }
+          r.offset++;
+        }
+        check_close(p, pd == DType::F32 ? 16 : 2, 1e-7, "param");
+        check_close(m, 16, 1e-8, "momentum / m");
+        if (variant >= 2) check_close(v, 16, 1e-10, "v");
+        if (pd == DType::BF16 && r.stochastic) {  // the same random bits: nearly every element
+          const auto a = bytes(cpu(), p.c), b = bytes(gpu(), p.g);
+          int64_t same = 0;
+          for (size_t i = 0; i < a.size(); i += 2) same += a[i] == b[i] && a[i + 1] == b[i + 1];
+          CHECK(same >= n * 99 / 100);
+        }
+      }
+}
+
+TEST_CASE("cuda: random uniform bit for bit, normal within a few ulps") {
+  const int64_t n = 100001;
+  for (DType dt : kFloatTypes) {
+    CAPTURE(name(dt));
+    Pair u = pair_empty({n}, dt);
+    cpu().random_uniform(u.c, 0.0f, 1.0f, 42, 7);
+    gpu().random_uniform(u.g, 0.0f, 1.0f, 42, 7);
+    check_bits(u, "uniform(0, 1)");
+    cpu().random_uniform(u.c, -0.3f, 2.5f, 43, 1ull << 40);
+    gpu().random_uniform(u.g, -0.3f, 2.5f, 43, 1ull << 40);
+    check_close(u, 2, 0.0, "uniform(-0.3, 2.5)");
+    Pair z = pair_empty({n}, dt);
+    cpu().random_normal(z.c, 1.0f, 2.0f, 44, 3);
+    gpu().random_normal(z.g, 1.0f, 2.0f, 44, 3);
+    check_close(z, dt == DType::F32 ? 16 : 2, 1e-6, "normal");
+  }
+}
+
+TEST_CASE("cuda: gemm in every dtype and transpose, alpha/beta/bias, within the fp32 bound") {
+  const GemmCase cases[] = {{0, 1, 1, 1},   {0, 1, 7, 3},   {0, 5, 1, 9},     {0, 17, 33, 65},
+                            {0, 64, 31, 1}, {0, 3, 5, 130}, {0, 33, 17, 257}, {0, 128, 256, 512}};
+  uint32_t seed = 1;
+  for (DType dt : kFloatTypes)
+    for (int t = 0; t < 4; ++t)
+      for (const GemmCase& c : cases) {
+        const bool ta = t & 1, tb = t & 2;
+        CAPTURE(name(dt));
+        CAPTURE(ta);
+        CAPTURE(tb);
+        CAPTURE(c.M);
+        CAPTURE(c.N);
+        CAPTURE(c.K);
+        run_gemm(dt, dt, ta, tb, c, 1.0f, 0.0f, 0, seed++);
+        run_gemm(dt, dt, ta, tb, c, 0.7f, 0.3f, 1, seed++);   // bias kernel (alpha != 1)
+        run_gemm(dt, dt, ta, tb, c, 1.0f, 1.0f, 2, seed++);   // BIAS epilogue
+        run_gemm(dt, dt, ta, tb, c, 1.0f, -0.5f, 1, seed++);  // fp32 bias on a 16-bit C
+        if (dt != DType::F32) {
+          run_gemm(dt, DType::F32, ta, tb, c, 1.0f, 1.0f, 0, seed++);  // weight-gradient form
+          run_gemm(dt, DType::F32, ta, tb, c, 1.0f, 0.0f, 1, seed++);
+          run_gemm(dt, DType::F32, ta, tb, c, 0.5f, 1.0f, 2, seed++);
+        }
+        run_gemm(dt, dt, ta, tb, {3, c.M, c.N, c.K}, 1.0f, 0.0f, 0, seed++);  // batched
+        run_gemm(dt, dt, ta, tb, {2, c.M, c.N, c.K}, 0.5f, 2.0f, 0, seed++);
+        if (dt == DType::F32) run_gemm(dt, dt, ta, tb, c, 1.0f, 0.5f, 1, seed++, true);  // TF32
+      }
+}
+
+TEST_CASE("cuda: gemm output is exactly the single RNE rounding of the exact result") {
+  Backend& g = gpu();
+  const int64_t M = 13, N = 11, K = 24;
+  uint32_t seed = 100;
+  for (DType dt : kFloatTypes)
+    for (DType out : {dt, DType::F32})
+      for (int t = 0; t < 4; ++t)
+        for (int variant = 0; variant < 4; ++variant) {
+          const bool ta = t & 1, tb = t & 2;
+          // 0 plain; 1 alpha 0.5, beta 0.25, fp32 bias; 2 alpha 2, beta 1, bias in C's dtype;
+          // 3 alpha 1, beta 1, bias in C's dtype (the BIAS epilogue)
+          const float alpha = variant == 1 ? 0.5f : variant == 2 ? 2.0f : 1.0f;
+          const float beta = variant == 0 ? 0.0f : variant == 1 ? 0.25f : 1.0f;
+          const bool with_bias = variant != 0;
+          const DType bias_dt = variant >= 2 ? out : DType::F32;
+          CAPTURE(name(dt));
+          CAPTURE(name(out));
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(variant);
+          auto A = dyadic(size_t(M * K), seed++), B = dyadic(size_t(K * N), seed++);
+          auto C0 = dyadic(size_t(M * N), seed++, 64, 1.0f);
+          auto bias = dyadic(size_t(N), seed++, 16, 1.0f / 64);
+          Tensor tA = make(g, A, a_shape(ta, M, K), dt), tB = make(g, B, b_shape(tb, K, N), dt);
+          Tensor tC = make(g, C0, {M, N}, out), tbias = make(g, bias, {N}, bias_dt);
+          g.gemm(ta, tb, alpha, tA, tB, beta, tC, with_bias ? &tbias : nullptr);
+          std::vector<double> ref(size_t(M * N)), mag(size_t(M * N));
+          reference(ta, tb, alpha, A.data(), B.data(), beta, C0.data(),
+                    with_bias ? bias.data() : nullptr, M, N, K, ref.data(), mag.data());
+          const auto got = floats(g, tC);
+          for (size_t i = 0; i < got.size(); ++i) {
+            REQUIRE(float(ref[i]) == ref[i]);
+            const float want = round_dt(float(ref[i]), out);
+            if (std::memcmp(&got[i], &want, 4) != 0) {
+              FAIL_CHECK("element " << i << ": got " << got[i] << ", expected RNE(" << ref[i]
+                                    << ") = " << want);
+              break;
+            }
+          }
+        }
+  // 256 + 1 + 0.5 in bf16 is 258 (one rounding), not 256 (rounding twice); fp16 at 2048 likewise.
+  for (DType dt : {DType::BF16, DType::F16})
+    for (DType bias_dt : {DType::F32, dt}) {
+      const float big = dt == DType::BF16 ? 256.0f : 2048.0f;
+      Tensor A = make(g, {16.0f}, {1, 1}, dt), B = make(g, {big / 16.0f}, {1, 1}, dt);
+      Tensor C = make(g, {1.0f}, {1, 1}, dt), bias = make(g, {0.5f}, {1}, bias_dt);
+      g.gemm(false, false, 1.0f, A, B, 1.0f, C, &bias);
+      CHECK(floats(g, C)[0] == big + 2.0f);
+    }
+}
+
+TEST_CASE("cuda: gemm edge cases: K = 0, empty M/N, NaN in C with beta 0, views, flattened dims") {
+  Backend& g = gpu();
+  for (DType dt : kFloatTypes) {
+    CAPTURE(name(dt));
+    Tensor A = g.empty({3, 0}, dt), B = g.empty({0, 2}, dt);
+    Tensor C = make(g, {1, 2, 3, 4, 5, 6}, {3, 2}, dt), bias = make(g, {10, 20}, {2}, DType::F32);
+    g.gemm(false, false, 1.0f, A, B, 0.5f, C, &bias);
+    CHECK(floats(g, C) == std::vector<float>{10.5f, 21, 11.5f, 22, 12.5f, 23});
+    Tensor E = g.empty({0, 4}, dt), F = g.empty({4, 2}, dt), G = g.empty({0, 2}, dt);
+    g.gemm(false, false, 1.0f, E, F, 0.0f, G);
+    Tensor An = make(g, {1, 2, 3, 4}, {2, 2}, dt), Bn = make(g, {1, 0, 0, 1}, {2, 2}, dt);
+    for (bool with_bias : {false, true}) {
+      Tensor Cn = make(g, std::vector<float>(4, NAN), {2, 2}, dt);
+      Tensor bn = make(g, {0, 0}, {2}, dt);
+      g.gemm(false, false, 1.0f, An, Bn, 0.0f, Cn, with_bias ? &bn : nullptr);
+      CHECK(floats(g, Cn) == std::vector<float>{1, 2, 3, 4});
+    }
+    // Views at odd element offsets (2- and 4-byte aligned), and A with leading dims [2, 3, K].
+    const int64_t M = 6, N = 5, K = 7;
+    auto Av = rnd(size_t((M + 1) * K), -1, 1, 90, dt), Bv = rnd(size_t((K + 1) * N), -1, 1, 91, dt);
+    Pair Ab = pair(Av, {M + 1, K}, dt), Bb = pair(Bv, {K + 1, N}, dt);
+    Pair Cb = pair(rnd(size_t((M + 1) * N), -1, 1, 92, dt), {M + 1, N}, dt);
+    Pair bb = pair(rnd(size_t(N + 1), -1, 1, 93, dt), {N + 1}, dt);
+    for (Backend* be : {&cpu(), &gpu()}) {
+      const bool c = be == &cpu();
+      Tensor a = (c ? Ab.c : Ab.g).slice_rows(1, M + 1).reshape({2, 3, K});
+      Tensor b = (c ? Bb.c : Bb.g).slice_rows(1, K + 1);
+      Tensor cc = (c ? Cb.c : Cb.g).slice_rows(1, M + 1).reshape({2, 3, N});
+      Tensor bias_v = (c ? bb.c : bb.g).flat_range(1, N);
+      be->gemm(false, false, 1.0f, a, b, 1.0f, cc, &bias_v);
+    }
+    check_close(Cb, dt == DType::F32 ? 64 : 2, 1e-5, "unaligned views");
+  }
+}
+
+TEST_CASE("cuda: allow_tf32 hook") {
+  CHECK(!set_allow_tf32(cpu(), true));
+  if (selftest()) return;
+  Backend& g = gpu();
+  CHECK(set_allow_tf32(g, true));
+  CHECK(g.name().find("tf32") != std::string::npos);
+  CHECK(set_allow_tf32(g, false));
+  CHECK(g.name().find("tf32") == std::string::npos);
+  auto opt = make_cuda_backend(0, CudaOptions{true});
+  CHECK(opt->name().find("tf32") != std::string::npos);
+}
