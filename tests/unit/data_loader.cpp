@@ -208,8 +208,10 @@ TEST_CASE("a read failure in the prefetch thread reaches next() as a DataError")
   const std::string msg = mp::test::data_error_message([&] {
     for (int i = 0; i < 100; ++i) dl.next();
   });
+  CAPTURE(msg);
   CHECK(msg.find("big.h5") != std::string::npos);
-  CHECK(msg.find("/train/x") != std::string::npos);
+  // Whichever dataset of the batch the thread was reading when the chunks vanished is named.
+  CHECK((msg.find("/train/x") != std::string::npos || msg.find("/train/y") != std::string::npos));
   CHECK(msg.find("read failed") != std::string::npos);
 }
 
