@@ -34,6 +34,22 @@ struct AdamWHyper {
   int64_t step = 1;  // 1-based step count for bias correction
 };
 
+// How a fused optimizer update reads an fp32 gradient (DESIGN.md order: unscale, then clip):
+// g = grad * inv_scale, then g = g * clip_coef when `clip`, each product rounded to fp32: exactly
+// the values unscale_and_check(grad, inv_scale) and scale(grad, clip_coef) would leave in memory.
+struct GradPrep {
+  float inv_scale = 1.0f;
+  bool clip = false;
+  float clip_coef = 1.0f;
+  bool zero_grad = false;  // grad = 0 afterwards (the next accumulation starts from zero)
+};
+
+// One read-only pass over a gradient (Backend::check_grad).
+struct GradCheck {
+  bool nonfinite = false;    // some element is inf or NaN
+  double sum_squares = 0.0;  // of grad * inv_scale, as sum_squares() of the unscaled gradient
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -107,10 +123,63 @@ class Backend {
   virtual void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
                           const AdamWHyper& h, const Rounding& r) = 0;
 
+  // ---- the optimizer step, fused (one or two passes per parameter instead of five) -----------
+  // The default implementations compose the ops above; a backend overrides them to save passes
+  // over memory. Results are bit-identical either way.
+  // Whether grad has a non-finite element, and the sum of squares of grad * inv_scale: the same
+  // bits as unscale_and_check(grad, inv_scale) then sum_squares(grad), without writing grad.
+  virtual GradCheck check_grad(const Tensor& grad, float inv_scale);
+  // adamw_step / sgd_step on the gradient as `prep` reads it; then, when `working` is given,
+  // working = RNE(param) (the master -> working cast of mixed precision); then grad = 0 when
+  // prep.zero_grad. Without zero_grad, grad may be left holding the prepared values.
+  virtual void adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                                const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                                Tensor* working);
+  virtual void sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                              const Rounding& r, const GradPrep& prep, Tensor* working);
+
   // ---- random ---------------------------------------------------------------------------------
   virtual void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) = 0;
   virtual void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) = 0;
 };
+
+// Default fused optimizer ops: the separate calls they stand for.
+inline GradCheck Backend::check_grad(const Tensor& grad, float inv_scale) {
+  Tensor t = empty(grad.shape(), grad.dtype());
+  copy(grad, t);
+  GradCheck c;
+  c.nonfinite = unscale_and_check(t, inv_scale);
+  c.sum_squares = sum_squares(t);
+  return c;
+}
+
+namespace detail {
+inline void prepare_grad(Backend& be, Tensor& grad, const GradPrep& prep) {
+  if (prep.inv_scale != 1.0f) be.unscale_and_check(grad, prep.inv_scale);
+  if (prep.clip) be.scale(grad, prep.clip_coef);
+}
+inline void finish_step(Backend& be, const Tensor& param, Tensor& grad, const GradPrep& prep,
+                        Tensor* working) {
+  if (working) be.cast(param, *working);
+  if (prep.zero_grad) be.fill(grad, 0.0f);
+}
+}  // namespace detail
+
+inline void Backend::adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                                      const AdamWHyper& h, const Rounding& r,
+                                      const GradPrep& prep, Tensor* working) {
+  detail::prepare_grad(*this, grad, prep);
+  adamw_step(param, grad, m, v, h, r);
+  detail::finish_step(*this, param, grad, prep, working);
+}
+
+inline void Backend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum,
+                                    const SgdHyper& h, const Rounding& r, const GradPrep& prep,
+                                    Tensor* working) {
+  detail::prepare_grad(*this, grad, prep);
+  sgd_step(param, grad, momentum, h, r);
+  detail::finish_step(*this, param, grad, prep, working);
+}
 
 // The CPU engine (always available).
 std::unique_ptr<Backend> make_cpu_backend(int threads);

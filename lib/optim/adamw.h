@@ -14,7 +14,7 @@ class AdamW final : public Optimizer {
 
  protected:
   void update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-              const Rounding& r) override;
+              const Rounding& r, const GradPrep& prep, Tensor* working) override;
 
  private:
   AdamWHyper h_;  // lr and step unused: the schedule and the step counter supply them

@@ -11,13 +11,19 @@ double global_grad_norm(Backend& be, const ParamList& params) {
   return std::sqrt(total);
 }
 
+bool clip_coefficient(double norm, double max_norm, float& coef) {
+  if (max_norm <= 0.0) return false;
+  const double c = max_norm / (norm + 1e-6);
+  if (!(c < 1.0)) return false;
+  coef = static_cast<float>(c);
+  return true;
+}
+
 double clip_grad_norm(Backend& be, const ParamList& params, double max_norm) {
   const double norm = global_grad_norm(be, params);
-  if (max_norm > 0.0) {
-    const double coef = max_norm / (norm + 1e-6);
-    if (coef < 1.0)
-      for (Parameter* p : params) be.scale(p->grad, static_cast<float>(coef));
-  }
+  float coef = 1.0f;
+  if (clip_coefficient(norm, max_norm, coef))
+    for (Parameter* p : params) be.scale(p->grad, coef);
   return norm;
 }
 

@@ -14,4 +14,8 @@ double global_grad_norm(Backend& be, const ParamList& params);
 // returns the norm before clipping.
 double clip_grad_norm(Backend& be, const ParamList& params, double max_norm);
 
+// The factor clip_grad_norm multiplies the gradients by, as fp32, or nothing (false) when it
+// leaves them alone (clipping off, or norm within max_norm).
+bool clip_coefficient(double norm, double max_norm, float& coef);
+
 }  // namespace mp

@@ -56,15 +56,16 @@ Rounding Optimizer::rounding_for(DType master_dtype, size_t index) const {
   return r;
 }
 
-void Optimizer::step(Backend& be, const ParamList& params, double lr) {
+void Optimizer::step(Backend& be, const ParamList& params, double lr, const GradPrep& prep) {
   init_state(be, params);
   for (size_t i = 0; i < params.size(); ++i) {
     Parameter& p = *params[i];
     MP_CHECK(p.grad.defined() && p.grad.dtype() == DType::F32 &&
                  p.grad.numel() == p.master.numel(),
              "optimizer: " + p.name + " needs an fp32 gradient of its own size");
-    update(be, p, state_.at(p.name), lr, rounding_for(p.master.dtype(), i));
-    sync_working(be, p);  // working <- RNE(master) where they are distinct tensors
+    // working <- RNE(master) in the same pass, where they are distinct tensors
+    Tensor* working = p.working.raw() != p.master.raw() ? &p.working : nullptr;
+    update(be, p, state_.at(p.name), lr, rounding_for(p.master.dtype(), i), prep, working);
   }
   ++applied_steps_;
 }

@@ -32,8 +32,10 @@ class Optimizer {
   virtual std::vector<std::string> slot_names() const = 0;
 
   // One applied update of every parameter's master from its fp32 grad with learning rate `lr`,
-  // then working <- RNE(master) where they are distinct tensors; counts one applied step.
-  void step(Backend& be, const ParamList& params, double lr);
+  // then working <- RNE(master) where they are distinct tensors; counts one applied step. `prep`
+  // says how the gradients are read (unscale, clip) and whether they are zeroed afterwards: the
+  // optimizer step's per-parameter passes fused into one (Backend::adamw_step_fused).
+  void step(Backend& be, const ParamList& params, double lr, const GradPrep& prep = {});
 
   // Zeroed state for every parameter that has none yet (idempotent). step() calls it; a
   // checkpoint loader calls it before set_slot().
@@ -60,9 +62,10 @@ class Optimizer {
 
  protected:
   explicit Optimizer(uint64_t seed);
-  // Update one parameter's master in place; `slots` are its state tensors in slot_names() order.
+  // Update one parameter's master in place from its gradient read as `prep` says; `slots` are its
+  // state tensors in slot_names() order; `working` (when not null) receives RNE(master).
   virtual void update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-                      const Rounding& r) = 0;
+                      const Rounding& r, const GradPrep& prep, Tensor* working) = 0;
 
  private:
   std::map<std::string, std::vector<Tensor>> state_;

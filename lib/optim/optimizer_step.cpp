@@ -2,6 +2,7 @@
 #include "optim/optimizer_step.h"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "optim/grad_clip.h"
@@ -38,21 +39,33 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                 out.attempted_step) != inject_nonfinite_steps.end())
     poison_one_gradient(be, params);
 
-  const float inv_scale = static_cast<float>(scaler.inv_scale());
+  // One read-only pass per gradient: finiteness and the sum of squares of the unscaled values
+  // (the bits unscale_and_check + sum_squares would give; combined in fp64 in parameter order, as
+  // global_grad_norm does). The unscale, clip, update, recast and zeroing then happen in one fused
+  // pass per parameter inside the optimizer.
+  GradPrep prep;
+  prep.inv_scale = static_cast<float>(scaler.inv_scale());
   bool found_inf = false;
-  for (Parameter* p : params) found_inf = be.unscale_and_check(p->grad, inv_scale) || found_inf;
+  double sum_squares = 0.0;
+  for (Parameter* p : params) {
+    const GradCheck c = be.check_grad(p->grad, prep.inv_scale);
+    found_inf = c.nonfinite || found_inf;
+    sum_squares += c.sum_squares;
+  }
   found_inf = reduce_found_inf ? reduce_found_inf(found_inf) : found_inf;
 
   out.lr = schedule.lr(opt.applied_steps(), total_steps);
   if (found_inf) {
     out.skipped = true;
     out.grad_norm = std::numeric_limits<double>::quiet_NaN();
+    zero_grads(be, params);
   } else {
-    out.grad_norm = clip_grad_norm(be, params, clip_norm);
-    opt.step(be, params, out.lr);
+    out.grad_norm = std::sqrt(sum_squares);
+    prep.clip = clip_coefficient(out.grad_norm, clip_norm, prep.clip_coef);
+    prep.zero_grad = true;
+    opt.step(be, params, out.lr, prep);
   }
   scaler.update(found_inf);
-  zero_grads(be, params);
 
   out.new_loss_scale = scaler.scale();
   out.applied_steps = opt.applied_steps();

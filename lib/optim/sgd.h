@@ -13,7 +13,7 @@ class Sgd final : public Optimizer {
 
  protected:
   void update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-              const Rounding& r) override;
+              const Rounding& r, const GradPrep& prep, Tensor* working) override;
 
  private:
   SgdHyper h_;  // lr unused: the schedule supplies it per step

@@ -67,6 +67,11 @@ class CpuBackend final : public Backend {
                 const Rounding& r) override;
   void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
                   const Rounding& r) override;
+  GradCheck check_grad(const Tensor& grad, float inv_scale) override;
+  void adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
+                        const Rounding& r, const GradPrep& prep, Tensor* working) override;
+  void sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                      const Rounding& r, const GradPrep& prep, Tensor* working) override;
 
   void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) override;
   void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) override;

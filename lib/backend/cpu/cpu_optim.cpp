@@ -1,10 +1,16 @@
 // cpu_optim.cpp: CpuBackend::sgd_step and adamw_step: tile loops over kernels/optim_update.h on
 // fp32 state, writing the parameter back with round-to-nearest-even, or for bf16 parameters with
 // stochastic rounding from Philox(seed, offset, element index) when Rounding::stochastic is set.
+// The *_fused forms do the optimizer step's whole per-parameter work in one pass over each tile:
+// gradient unscale and clip (GradPrep), the update, the master -> working cast and zeroing the
+// gradient, with the same arithmetic as the separate ops.
+#include <cstring>
+
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
 #include "kernels/optim_update.h"
+#include "kernels/unscale.h"
 
 namespace mp::cpu {
 
@@ -25,6 +31,34 @@ void store_param(const Tensor& param, int64_t b, int64_t n, const float* v, cons
 void check_state(const Tensor& s, const Tensor& param, const char* op, const char* arg) {
   check_dtype(s, DType::F32, op, arg);
   check_numel(s, param.numel(), op, arg);
+}
+
+void check_fused(const Tensor& param, const Tensor* working, const char* op) {
+  if (!working) return;
+  check_float(*working, op, "working");
+  check_numel(*working, param.numel(), op, "working");
+}
+
+// fp32 gradient values of elements [b, b + n) as GradPrep reads them: grad * inv_scale, then
+// times clip_coef (each product rounded to fp32, as unscale_and_check and scale would store them).
+const float* prepared_grad(const Tensor& grad, int64_t b, int64_t n, float* buf,
+                           const GradPrep& p) {
+  const float* g = f32_in(grad, b, n, buf);
+  if (p.inv_scale == 1.0f && !p.clip) return g;  // x * 1 == x: nothing to do
+  const float inv = p.inv_scale, coef = p.clip_coef;
+  for (int64_t i = 0; i < n; ++i) buf[i] = kernels::unscale_element(g[i], inv);
+  if (p.clip)
+    for (int64_t i = 0; i < n; ++i) buf[i] = buf[i] * coef;
+  return buf;
+}
+
+// After the update of elements [b, b + n): working = RNE(param) (the value param now holds), and
+// grad = 0 when asked. `buf` is kTile floats of scratch.
+void finish_tile(const Tensor& param, const Tensor& grad, const GradPrep& p, const Tensor* working,
+                 int64_t b, int64_t n, float* buf) {
+  if (working) store_floats(f32_in(param, b, n, buf), working->dtype(), n, elem_ptr(*working, b));
+  if (p.zero_grad)
+    std::memset(elem_ptr(grad, b), 0, static_cast<size_t>(n) * dtype_size(grad.dtype()));
 }
 
 }  // namespace
@@ -78,6 +112,68 @@ void CpuBackend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor
     const kernels::AdamWCoeffs cl = c;  // a local copy: stores to out/m/v cannot alias it
     for (int64_t i = 0; i < n; ++i) out[i] = kernels::adamw_update(ps[i], gs[i], mm[i], vv[i], cl);
     store_param(param, b, n, out, r);
+  });
+}
+
+}  // namespace mp::cpu
+
+namespace mp::cpu {
+
+void CpuBackend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                                const Rounding& r, const GradPrep& prep, Tensor* working) {
+  check_float(param, "sgd_step_fused", "param");
+  check_float(grad, "sgd_step_fused", "grad");
+  check_numel(grad, param.numel(), "sgd_step_fused", "grad");
+  check_fused(param, working, "sgd_step_fused");
+  const bool use_m = h.momentum != 0.0f;
+  MP_CHECK(!use_m || momentum, "sgd_step_fused: momentum " + std::to_string(h.momentum) +
+                                   " needs a momentum buffer, got none");
+  if (use_m) check_state(*momentum, param, "sgd_step_fused", "momentum");
+  const kernels::SgdCoeffs c{h.lr, h.momentum, h.weight_decay, h.nesterov};
+  float* mom = use_m ? momentum->data<float>() : nullptr;
+  for_each_tile(threads_, param.numel(), [&](int64_t, int64_t b, int64_t n) {
+    alignas(64) float bp[kTile], bg[kTile], bo[kTile];
+    const float* ps = f32_in(param, b, n, bp);
+    const float* gs = prepared_grad(grad, b, n, bg, prep);
+    float* out = f32_out(param, b, bo);
+    const kernels::SgdCoeffs cl = c;  // a local copy: stores to out/m cannot alias it
+    if (use_m) {
+      float* m = mom + b;
+      for (int64_t i = 0; i < n; ++i) out[i] = kernels::sgd_update_momentum(ps[i], gs[i], m[i], cl);
+    } else {
+      for (int64_t i = 0; i < n; ++i) out[i] = kernels::sgd_update_plain(ps[i], gs[i], cl);
+    }
+    store_param(param, b, n, out, r);
+    finish_tile(param, grad, prep, working, b, n, bp);
+  });
+}
+
+void CpuBackend::adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                                  const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                                  Tensor* working) {
+  check_float(param, "adamw_step_fused", "param");
+  check_float(grad, "adamw_step_fused", "grad");
+  check_numel(grad, param.numel(), "adamw_step_fused", "grad");
+  check_state(m, param, "adamw_step_fused", "m");
+  check_state(v, param, "adamw_step_fused", "v");
+  check_fused(param, working, "adamw_step_fused");
+  MP_CHECK(h.step >= 1,
+           "adamw_step_fused: step must be >= 1 (1-based), got " + std::to_string(h.step));
+  const kernels::AdamWCoeffs c =
+      kernels::adamw_coeffs(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
+  float* ms = m.data<float>();
+  float* vs = v.data<float>();
+  for_each_tile(threads_, param.numel(), [&](int64_t, int64_t b, int64_t n) {
+    alignas(64) float bp[kTile], bg[kTile], bo[kTile];
+    const float* ps = f32_in(param, b, n, bp);
+    const float* gs = prepared_grad(grad, b, n, bg, prep);
+    float* out = f32_out(param, b, bo);
+    float* mm = ms + b;
+    float* vv = vs + b;
+    const kernels::AdamWCoeffs cl = c;  // a local copy: stores to out/m/v cannot alias it
+    for (int64_t i = 0; i < n; ++i) out[i] = kernels::adamw_update(ps[i], gs[i], mm[i], vv[i], cl);
+    store_param(param, b, n, out, r);
+    finish_tile(param, grad, prep, working, b, n, bp);
   });
 }
 

@@ -1,7 +1,7 @@
-// cpu_reduce.cpp: CpuBackend's reductions: sum, sum_squares, unscale_and_check, magnitude_stats
-// and bias_grad (column sums). Each keeps one fp32 partial per fixed block of the input (tiles,
-// row blocks) and combines the partials in block order in fp64, so results are deterministic and
-// independent of the thread count.
+// cpu_reduce.cpp: CpuBackend's reductions: sum, sum_squares, unscale_and_check, check_grad (the
+// last two fused, read-only), magnitude_stats and bias_grad (column sums). Each keeps one fp32
+// partial per fixed block of the input (tiles, row blocks) and combines the partials in block
+// order in fp64, so results are deterministic and independent of the thread count.
 #include <cmath>
 
 #include "backend/cpu/cpu_backend.h"
@@ -15,20 +15,24 @@ namespace {
 
 constexpr int kLanes = 16;
 
+// One tile's partial: kLanes fp32 accumulators over the tile in order, summed in fp64.
+template <bool kSquares> double tile_sum(const float* v, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int l = 0; l < kLanes; ++l) acc[l] += kSquares ? v[i + l] * v[i + l] : v[i + l];
+  for (int l = 0; i < n; ++i, ++l) acc[l] += kSquares ? v[i] * v[i] : v[i];
+  double s = 0.0;
+  for (int l = 0; l < kLanes; ++l) s += acc[l];
+  return s;
+}
+
 template <bool kSquares> double reduce_sum(int threads, const Tensor& x, ScratchBuffer& scratch) {
   const int64_t tiles = num_tiles(x.numel());
   double* part = scratch.get_as<double>(static_cast<size_t>(tiles));
   for_each_tile(threads, x.numel(), [&](int64_t t, int64_t b, int64_t n) {
     alignas(64) float buf[kTile];
-    const float* v = f32_in(x, b, n, buf);
-    float acc[kLanes] = {};
-    int64_t i = 0;
-    for (; i + kLanes <= n; i += kLanes)
-      for (int l = 0; l < kLanes; ++l) acc[l] += kSquares ? v[i + l] * v[i + l] : v[i + l];
-    for (int l = 0; i < n; ++i, ++l) acc[l] += kSquares ? v[i] * v[i] : v[i];
-    double s = 0.0;
-    for (int l = 0; l < kLanes; ++l) s += acc[l];
-    part[t] = s;
+    part[t] = tile_sum<kSquares>(f32_in(x, b, n, buf), n);
   });
   double total = 0.0;
   for (int64_t t = 0; t < tiles; ++t) total += part[t];
@@ -66,6 +70,32 @@ bool CpuBackend::unscale_and_check(Tensor& x, float inv_scale) {
   bool any = false;
   for (int64_t t = 0; t < tiles; ++t) any |= bad[t] != 0;
   return any;
+}
+
+GradCheck CpuBackend::check_grad(const Tensor& grad, float inv_scale) {
+  check_float(grad, "check_grad", "grad");
+  const int64_t tiles = num_tiles(grad.numel());
+  struct Part {
+    double sum;
+    int bad;
+  };
+  Part* part = op_scratch_.get_as<Part>(static_cast<size_t>(tiles));
+  for_each_tile(threads_, grad.numel(), [&](int64_t t, int64_t b, int64_t n) {
+    alignas(64) float buf[kTile], u[kTile];
+    const float* v = f32_in(grad, b, n, buf);
+    int found = 0;
+    for (int64_t i = 0; i < n; ++i) {  // the values unscale_and_check would store
+      found |= kernels::is_nonfinite(v[i]) ? 1 : 0;
+      u[i] = kernels::unscale_element(v[i], inv_scale);
+    }
+    part[t] = {tile_sum<true>(u, n), found};
+  });
+  GradCheck c;
+  for (int64_t t = 0; t < tiles; ++t) {
+    c.sum_squares += part[t].sum;
+    c.nonfinite |= part[t].bad != 0;
+  }
+  return c;
 }
 
 void CpuBackend::magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,

@@ -1,0 +1,167 @@
+// timing_backend.h: a Backend decorator for benchmarks that forwards every call to a real backend
+// and adds the call's wall time to a per-op total (GEMMs by shape and transposes). Used by
+// bench_train_mlp --breakdown to show where a training step's time goes.
+#pragma once
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "backend/backend.h"
+
+namespace mp::bench {
+
+class TimingBackend final : public Backend {
+ private:
+  template <class F>
+  auto T(const std::string& key, F&& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    struct Done {
+      std::map<std::string, Stat>& st;
+      const std::string& k;
+      std::chrono::steady_clock::time_point t0;
+      ~Done() {
+        Stat& s = st[k];
+        s.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        ++s.calls;
+      }
+    } done{stats_, key, t0};
+    return f();
+  }
+
+ public:
+  explicit TimingBackend(std::unique_ptr<Backend> inner) : in_(std::move(inner)) {}
+
+  struct Stat {
+    double seconds = 0;
+    long long calls = 0;
+  };
+  const std::map<std::string, Stat>& stats() const { return stats_; }
+  void reset() { stats_.clear(); }
+  Backend& inner() { return *in_; }
+
+  Device device() const override { return in_->device(); }
+  std::string name() const override { return in_->name(); }
+  Tensor empty(const Shape& s, DType dt) override {
+    return T("empty", [&] { return in_->empty(s, dt); });
+  }
+  void upload(const void* h, Tensor& d) override {
+    T("upload", [&] { in_->upload(h, d); });
+  }
+  void download(const Tensor& s, void* h) override {
+    T("download", [&] { in_->download(s, h); });
+  }
+  void copy(const Tensor& s, Tensor& d) override {
+    T("copy", [&] { in_->copy(s, d); });
+  }
+  void synchronize() override { in_->synchronize(); }
+  size_t peak_memory_bytes() const override { return in_->peak_memory_bytes(); }
+
+  void gemm(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta, Tensor& C,
+            const Tensor* bias) override {
+    char key[160];
+    std::snprintf(key, sizeof key, "gemm %s%s %lldx%lldx%lld %s->%s%s%s", ta ? "T" : "N",
+                  tb ? "T" : "N", (long long)C.rows(), (long long)C.cols(),
+                  (long long)(ta ? A.rows() : A.cols()), std::string(dtype_name(A.dtype())).c_str(),
+                  std::string(dtype_name(C.dtype())).c_str(), beta != 0 ? " beta" : "",
+                  bias ? " bias" : "");
+    T(key, [&] { in_->gemm(ta, tb, alpha, A, B, beta, C, bias); });
+  }
+  void gemm_batched(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta,
+                    Tensor& C) override {
+    T("gemm_batched", [&] { in_->gemm_batched(ta, tb, alpha, A, B, beta, C); });
+  }
+  void fill(Tensor& x, float v) override {
+    T("fill", [&] { in_->fill(x, v); });
+  }
+  void cast(const Tensor& s, Tensor& d) override {
+    T("cast", [&] { in_->cast(s, d); });
+  }
+  void scale(Tensor& x, float a) override {
+    T("scale", [&] { in_->scale(x, a); });
+  }
+  void add(const Tensor& a, const Tensor& b, Tensor& o) override {
+    T("add", [&] { in_->add(a, b, o); });
+  }
+  void accumulate(const Tensor& s, Tensor& d) override {
+    T("accumulate", [&] { in_->accumulate(s, d); });
+  }
+  void activation_forward(Act a, const Tensor& x, Tensor& y) override {
+    T("activation_forward", [&] { in_->activation_forward(a, x, y); });
+  }
+  void activation_backward(Act a, const Tensor& x, const Tensor& dy, Tensor& dx) override {
+    T("activation_backward", [&] { in_->activation_backward(a, x, dy, dx); });
+  }
+  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t s, uint64_t o) override {
+    T("dropout_forward", [&] { in_->dropout_forward(x, y, p, s, o); });
+  }
+  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t s, uint64_t o) override {
+    T("dropout_backward", [&] { in_->dropout_backward(dy, dx, p, s, o); });
+  }
+  void bias_grad(const Tensor& dy, Tensor& db, float beta) override {
+    T("bias_grad", [&] { in_->bias_grad(dy, db, beta); });
+  }
+  void layernorm_forward(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y,
+                         Tensor& m, Tensor& r) override {
+    T("layernorm_forward", [&] { in_->layernorm_forward(x, g, b, eps, y, m, r); });
+  }
+  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& g, const Tensor& m,
+                          const Tensor& r, Tensor& dx, Tensor& dg, Tensor& db) override {
+    T("layernorm_backward", [&] { in_->layernorm_backward(dy, x, g, m, r, dx, dg, db); });
+  }
+  void softmax_xent(const Tensor& l, const Tensor& lab, int32_t ig, float gs, Tensor& losses,
+                    Tensor* dl) override {
+    T("softmax_xent", [&] { in_->softmax_xent(l, lab, ig, gs, losses, dl); });
+  }
+  void mse(const Tensor& p, const Tensor& t, float gs, Tensor& l, Tensor* dp) override {
+    T("mse", [&] { in_->mse(p, t, gs, l, dp); });
+  }
+  void argmax_rows(const Tensor& x, Tensor& o) override {
+    T("argmax_rows", [&] { in_->argmax_rows(x, o); });
+  }
+  double sum(const Tensor& x) override {
+    return T("sum", [&] { return in_->sum(x); });
+  }
+  double sum_squares(const Tensor& x) override {
+    return T("sum_squares", [&] { return in_->sum_squares(x); });
+  }
+  bool unscale_and_check(Tensor& x, float s) override {
+    return T("unscale_and_check", [&] { return in_->unscale_and_check(x, s); });
+  }
+  void magnitude_stats(const Tensor& x, float f, float t, int64_t& b, float& m) override {
+    T("magnitude_stats", [&] { in_->magnitude_stats(x, f, t, b, m); });
+  }
+  void sgd_step(Tensor& p, const Tensor& g, Tensor* m, const SgdHyper& h,
+                const Rounding& r) override {
+    T("sgd_step", [&] { in_->sgd_step(p, g, m, h, r); });
+  }
+  void adamw_step(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
+                  const Rounding& r) override {
+    T("adamw_step", [&] { in_->adamw_step(p, g, m, v, h, r); });
+  }
+  GradCheck check_grad(const Tensor& g, float inv) override {
+    return T("check_grad", [&] { return in_->check_grad(g, inv); });
+  }
+  void adamw_step_fused(Tensor& p, Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
+                        const Rounding& r, const GradPrep& gp, Tensor* w) override {
+    T("adamw_step_fused", [&] { in_->adamw_step_fused(p, g, m, v, h, r, gp, w); });
+  }
+  void sgd_step_fused(Tensor& p, Tensor& g, Tensor* m, const SgdHyper& h, const Rounding& r,
+                      const GradPrep& gp, Tensor* w) override {
+    T("sgd_step_fused", [&] { in_->sgd_step_fused(p, g, m, h, r, gp, w); });
+  }
+  void random_uniform(Tensor& x, float lo, float hi, uint64_t s, uint64_t o) override {
+    T("random_uniform", [&] { in_->random_uniform(x, lo, hi, s, o); });
+  }
+  void random_normal(Tensor& x, float m, float sd, uint64_t s, uint64_t o) override {
+    T("random_normal", [&] { in_->random_normal(x, m, sd, s, o); });
+  }
+
+ private:
+  std::unique_ptr<Backend> in_;
+  std::map<std::string, Stat> stats_;
+};
+
+}  // namespace mp::bench

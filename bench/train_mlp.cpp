@@ -1,0 +1,571 @@
+// train_mlp.cpp (bench_train_mlp): full training steps of the quickstart MLP
+// (configs/mnist_mlp.yaml: flatten, linear 1024, relu, linear 1024, relu, linear 10; cross-entropy;
+// AdamW) at batch 256 per dtype, through the real Model, Loss, Optimizer, LossScaler and
+// optimizer_step, on synthetic inputs held in memory (so data loading is not measured), plus one
+// row per dtype through the real DataLoader on MNIST (in_memory) to show the pipeline keeps up.
+//
+// Measured per dtype (fp32; bf16 and fp16 mixed precision with fp32 master weights; gradient
+// clipping at norm 1 so the clip pass runs too): forward-only, forward+loss+backward and full-step
+// times, steps/s, samples/s, peak tensor memory (Backend::peak_memory_bytes, a fresh backend per
+// dtype), and FLOP rates: "model" = 6 x parameters x samples/s (the usual convention) and "GEMM" =
+// the exact flops of the GEMMs a step runs (the first layer computes no input gradient, so this is
+// ~15 % less than 6N). Both rates are divided by two ceilings measured in the same run with raw
+// oneDNN matmul primitives: a 2048^3 square GEMM, and the step's own GEMM set (the 8 GEMMs of one
+// step with the same shapes, transposes, dtypes, bias and beta). fp16 GEMMs are emulated on fp32
+// (exact conversion, fp32 matmul, one rounding), so its ceilings are the fp32 ones.
+//
+// Timing: warm-up steps, then rounds of ~round_s seconds each; passes over the dtypes alternate
+// so a burst of load from other processes cannot spoil one dtype; the median round is reported
+// (the best in brackets in --verbose). The load average is printed.
+//
+// Usage: bench_train_mlp [--threads N] [--rounds R] [--round-s S] [--dtypes fp32,bf16,fp16]
+//                        [--data FILE.h5] [--csv FILE] [--no-loader]
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <dnnl.hpp>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backend/backend.h"
+#include "config/spec_loader.h"
+#include "data/data_loader.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "optim/optimizer_step.h"
+#include "precision/dtype_policy.h"
+#include "precision/loss_scaler.h"
+#include "timing_backend.h"
+#include "train/device_batch.h"
+#include "train/model_setup.h"
+
+using namespace mp;
+
+namespace {
+
+constexpr int64_t kBatch = 256;
+constexpr double kClipNorm = 1.0;
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+double load_average() {
+  double l1 = -1;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &l1) != 1) l1 = -1;
+    std::fclose(f);
+  }
+  return l1;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// A timed operation: `reps` calls per round, seconds per call of each round.
+struct Timed {
+  std::function<void()> f;
+  int reps = 1;
+  std::vector<double> per_call;
+  void calibrate(double round_s, int warmup) {
+    for (int i = 0; i < warmup; ++i) f();
+    const double t0 = now();
+    f();
+    f();
+    reps = std::max(3, static_cast<int>(round_s / std::max((now() - t0) / 2, 1e-7)));
+  }
+  void round() {
+    const double t0 = now();
+    for (int i = 0; i < reps; ++i) f();
+    per_call.push_back((now() - t0) / reps);
+  }
+  double med() const { return median(per_call); }
+  double best() const {
+    return per_call.empty() ? 0 : *std::min_element(per_call.begin(), per_call.end());
+  }
+};
+
+// ---- raw oneDNN matmuls (the ceilings) -----------------------------------------------------
+
+using mdt = dnnl::memory::data_type;
+
+struct GemmShape {
+  const char* what;
+  int64_t M, N, K;
+  bool ta, tb;
+  bool c_f32;  // C fp32 even when A/B are bf16 (weight gradients)
+  float beta;  // 1 for weight gradients (accumulation)
+  bool bias;   // forward: bias in the compute dtype
+};
+
+struct RawGemm {
+  dnnl::matmul prim;
+  std::unordered_map<int, dnnl::memory> args;
+  double flop = 0;
+};
+
+// Buffers come from `be` (a backend kept apart from the measured ones, so their peak is clean).
+RawGemm make_raw(Backend& be, dnnl::engine& eng, const GemmShape& s, DType dt,
+                 std::vector<Tensor>& keep) {
+  using dnnl::memory;
+  const mdt ab = dt == DType::BF16 ? mdt::bf16 : mdt::f32;
+  const mdt c = s.c_f32 ? mdt::f32 : ab;
+  auto strides = [](int64_t r, int64_t cc, bool t) {
+    return t ? memory::dims{1, r} : memory::dims{cc, 1};
+  };
+  const memory::desc a_md({s.M, s.K}, ab, strides(s.M, s.K, s.ta));
+  const memory::desc b_md({s.K, s.N}, ab, strides(s.K, s.N, s.tb));
+  const memory::desc c_md({s.M, s.N}, c, strides(s.M, s.N, false));
+  const memory::desc bias_md({1, s.N}, ab, strides(1, s.N, false));
+  dnnl::primitive_attr attr;
+  if (s.beta != 0.0f) {
+    dnnl::post_ops po;
+    po.append_sum(s.beta);
+    attr.set_post_ops(po);
+  }
+  const auto d =
+      s.bias ? dnnl::matmul::desc(a_md, b_md, bias_md, c_md) : dnnl::matmul::desc(a_md, b_md, c_md);
+  RawGemm g;
+  g.prim = dnnl::matmul(dnnl::matmul::primitive_desc(d, attr, eng));
+  const DType tdt = dt == DType::BF16 ? DType::BF16 : DType::F32;
+  auto buf = [&](int64_t n, DType t) {
+    keep.push_back(be.empty({n}, t));
+    be.random_uniform(keep.back(), -1, 1, keep.size(), 0);
+    return keep.back().raw();
+  };
+  g.args[DNNL_ARG_SRC] = memory(a_md, eng, buf(s.M * s.K, tdt));
+  g.args[DNNL_ARG_WEIGHTS] = memory(b_md, eng, buf(s.K * s.N, tdt));
+  g.args[DNNL_ARG_DST] = memory(c_md, eng, buf(s.M * s.N, s.c_f32 ? DType::F32 : tdt));
+  if (s.bias) g.args[DNNL_ARG_BIAS] = memory(bias_md, eng, buf(s.N, tdt));
+  g.flop = 2.0 * double(s.M) * double(s.N) * double(s.K);
+  return g;
+}
+
+// The GEMMs of one training step of a 784-1024-1024-10 MLP at batch B, as nn/linear.cpp runs
+// them: forward y = x W^T + b; backward dW += dy^T x (fp32 C, beta 1); dx = dy W except for the
+// first layer.
+std::vector<GemmShape> step_gemms(const std::vector<std::pair<int64_t, int64_t>>& layers) {
+  std::vector<GemmShape> v;
+  for (auto [in, out] : layers)
+    v.push_back({"fwd", kBatch, out, in, false, true, false, 0.0f, true});
+  for (size_t i = layers.size(); i-- > 0;) {
+    auto [in, out] = layers[i];
+    v.push_back({"dW", out, in, kBatch, true, false, true, 1.0f, false});
+    if (i > 0) v.push_back({"dx", kBatch, in, out, false, false, false, 0.0f, false});
+  }
+  return v;
+}
+
+double gemm_flops(const std::vector<GemmShape>& v) {
+  double f = 0;
+  for (const auto& s : v) f += 2.0 * double(s.M) * double(s.N) * double(s.K);
+  return f;
+}
+
+// ---- one dtype's training setup --------------------------------------------------------------
+
+struct Run {
+  std::string policy;
+  RunSpec spec;
+  std::unique_ptr<Backend> be;
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Loss> loss;
+  std::unique_ptr<Optimizer> opt;
+  std::unique_ptr<LrSchedule> sched;
+  std::unique_ptr<LossScaler> scaler;
+  Tensor x, y;
+  uint64_t micro = 0;
+  int64_t steps = 0;
+  Timed fwd, fwdbwd, step, loader_step;
+  std::unique_ptr<DataLoader> loader;
+  DeviceBatch db;
+  double peak_bytes = 0;
+  // ceilings (raw oneDNN): seconds per call of the square GEMM and of the step's GEMM set
+  Timed sq, set, bset;  // bset: the step's GEMM set through Backend::gemm (warm, back to back)
+  std::vector<std::function<void()>> bset_calls;
+  std::vector<RawGemm> raws_sq, raws_set;
+  std::vector<Tensor> raw_bufs;
+  double sq_flop = 0, set_flop = 0;
+
+  void train_step(const Tensor& in, const Tensor& target) {
+    Context ctx{*be, true, static_cast<uint64_t>(spec.seed), micro++};
+    const float grad_scale = static_cast<float>(scaler->scale() / double(in.dim(0)));
+    const Tensor& out = model->forward(ctx, in);
+    loss->compute(*be, out, target, grad_scale, true);
+    model->backward(ctx, loss->grad());
+    optimizer_step(*be, model->params(), *opt, *sched, 1000000, *scaler, kClipNorm, found_inf_local,
+                   {});
+    ++steps;
+  }
+};
+
+void run_raw(std::vector<RawGemm>& gs, dnnl::stream& strm) {
+  for (auto& g : gs) g.prim.execute(strm, g.args);
+  strm.wait();
+}
+
+struct Options {
+  int threads = 2;
+  int rounds = 5;
+  double round_s = 0.4;
+  std::vector<std::string> dtypes = {"fp32", "bf16", "fp16"};
+  std::string data;
+  std::string csv;
+  bool loader = true;
+  bool verbose = false;
+  double only_steps_s =
+      0;  // --only-steps S: just run full steps of each dtype for S seconds (profiling)
+  bool breakdown = false;  // --breakdown: time per backend op and per phase (no table)
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> v;
+  size_t p = 0;
+  while (p <= s.size()) {
+    const size_t q = std::min(s.find(',', p), s.size());
+    if (q > p) v.push_back(s.substr(p, q - p));
+    p = q + 1;
+  }
+  return v;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  o.data = (std::filesystem::path(__FILE__).parent_path() / "../datasets/mnist/mnist.h5")
+               .lexically_normal()
+               .string();
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "%s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--threads")
+      o.threads = std::atoi(val().c_str());
+    else if (a == "--rounds")
+      o.rounds = std::max(1, std::atoi(val().c_str()));
+    else if (a == "--round-s")
+      o.round_s = std::atof(val().c_str());
+    else if (a == "--dtypes")
+      o.dtypes = split_commas(val());
+    else if (a == "--data")
+      o.data = val();
+    else if (a == "--csv")
+      o.csv = val();
+    else if (a == "--no-loader")
+      o.loader = false;
+    else if (a == "--verbose" || a == "-v")
+      o.verbose = true;
+    else if (a == "--only-steps")
+      o.only_steps_s = std::atof(val().c_str());
+    else if (a == "--breakdown")
+      o.breakdown = true;
+    else {
+      std::fprintf(
+          stderr,
+          "usage: bench_train_mlp [--threads N] [--rounds R] [--round-s S] [--dtypes "
+          "fp32,bf16,fp16]\n"
+          "                       [--data FILE.h5] [--csv FILE] [--no-loader] [--verbose]\n"
+          "                       [--only-steps SECONDS]  (profiling: full steps only, no table)\n"
+          "                       [--breakdown]  (time per backend op and phase, best of "
+          "rounds)\n");
+      std::exit(a == "--help" || a == "-h" ? 0 : 2);
+    }
+  }
+  return o;
+}
+
+// Per-op and per-phase times of full steps: rounds of `steps` steps, each op's best round.
+void breakdown(Run& r, const Options& o) {
+  auto& tb = static_cast<bench::TimingBackend&>(*r.be);
+  for (int i = 0; i < 20; ++i) r.step.f();
+  const int steps = 20;
+  std::map<std::string, std::pair<double, long long>> best;  // op -> (s per step, calls per step)
+  double best_step = 1e300, best_fwd = 1e300, best_loss = 1e300, best_bwd = 1e300, best_opt = 1e300;
+  for (int round = 0; round < std::max(3, 2 * o.rounds); ++round) {
+    tb.reset();
+    double tf = 0, tl = 0, tbw = 0, to = 0;
+    const double t0 = now();
+    for (int i = 0; i < steps; ++i) {
+      Context ctx{*r.be, true, static_cast<uint64_t>(r.spec.seed), r.micro++};
+      const float grad_scale = static_cast<float>(r.scaler->scale() / double(kBatch));
+      const double a = now();
+      const Tensor& out = r.model->forward(ctx, r.x);
+      const double b = now();
+      r.loss->compute(*r.be, out, r.y, grad_scale, true);
+      const double c = now();
+      r.model->backward(ctx, r.loss->grad());
+      const double d = now();
+      optimizer_step(*r.be, r.model->params(), *r.opt, *r.sched, 1000000, *r.scaler, kClipNorm,
+                     found_inf_local, {});
+      const double e = now();
+      tf += b - a, tl += c - b, tbw += d - c, to += e - d;
+    }
+    best_step = std::min(best_step, (now() - t0) / steps);
+    best_fwd = std::min(best_fwd, tf / steps), best_loss = std::min(best_loss, tl / steps);
+    best_bwd = std::min(best_bwd, tbw / steps), best_opt = std::min(best_opt, to / steps);
+    for (const auto& [k, st] : tb.stats()) {
+      auto it = best.find(k);
+      const double per = st.seconds / steps;
+      if (it == best.end() || per < it->second.first) best[k] = {per, st.calls / steps};
+    }
+  }
+  std::printf(
+      "\n%s: best of rounds of %d steps; step %.3f ms = forward %.3f + loss %.3f + backward %.3f + "
+      "optimizer_step %.3f\n",
+      r.policy.c_str(), steps, best_step * 1e3, best_fwd * 1e3, best_loss * 1e3, best_bwd * 1e3,
+      best_opt * 1e3);
+  std::vector<std::pair<double, std::string>> rows;
+  double sum = 0;
+  for (const auto& [k, v] : best) {
+    rows.push_back({v.first, k});
+    sum += v.first;
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::printf("  %-52s %6s %9s %7s\n", "backend op", "calls", "ms/step", "share");
+  for (const auto& [t, k] : rows)
+    std::printf("  %-52s %6lld %9.3f %6.1f%%\n", k.c_str(), best[k].second, t * 1e3,
+                100.0 * t / best_step);
+  std::printf("  %-52s %6s %9.3f %6.1f%%\n", "(outside backend ops)", "", (best_step - sum) * 1e3,
+              100.0 * (best_step - sum) / best_step);
+}
+
+std::string spec_path() {
+  return (std::filesystem::path(__FILE__).parent_path() / "../configs/mnist_mlp.yaml")
+      .lexically_normal()
+      .string();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  const double load0 = load_average();
+  std::vector<std::unique_ptr<Run>> runs;
+  auto ceil_be = make_cpu_backend(o.threads);  // buffers of the raw GEMMs live here
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream strm(eng);
+  const std::vector<std::pair<int64_t, int64_t>> layers = {{784, 1024}, {1024, 1024}, {1024, 10}};
+  const std::vector<GemmShape> set_shapes = step_gemms(layers);
+  const double step_gemm_flop = gemm_flops(set_shapes);
+  std::string device_name;
+  int64_t params = 0;
+
+  for (const std::string& policy : o.dtypes) {
+    auto r = std::make_unique<Run>();
+    r->policy = policy;
+    r->spec =
+        load_spec(spec_path(),
+                  {"precision.policy=" + policy, "data.batch_size=" + std::to_string(kBatch),
+                   "threads=" + std::to_string(o.threads), "data.in_memory=true",
+                   "data.file=" + o.data, "optimizer.grad_clip_norm=" + std::to_string(kClipNorm)});
+    if (o.breakdown)
+      r->be = std::make_unique<bench::TimingBackend>(make_cpu_backend(o.threads));
+    else
+      r->be = make_cpu_backend(o.threads);
+    device_name = r->be->name();
+    const DTypePolicy pol = resolve_dtype_policy(r->spec.precision);
+    r->model = Model::build(*r->be, r->spec.model.layers, r->spec.model.input_shape,
+                            model_options(r->spec));
+    params = r->model->num_params();
+    r->loss = make_loss(r->spec.model.loss, r->spec.model.ignore_index);
+    r->opt = make_optimizer(r->spec.optimizer, static_cast<uint64_t>(r->spec.seed));
+    r->opt->set_stochastic_rounding(pol.stochastic_rounding);
+    r->sched = std::make_unique<LrSchedule>(r->spec.schedule, r->spec.optimizer.lr);
+    r->scaler =
+        std::make_unique<LossScaler>(LossScaler::from_policy(pol, r->spec.precision.loss_scale));
+    zero_grads(*r->be, r->model->params());
+    // Synthetic batch: pixels in [0, 1] like MNIST after input_scale, labels 0..9.
+    r->x = r->be->empty({kBatch, 784}, DType::F32);
+    r->be->random_uniform(r->x, 0.0f, 1.0f, 7, 0);
+    std::vector<int32_t> lab(kBatch);
+    for (int64_t i = 0; i < kBatch; ++i) lab[size_t(i)] = int32_t((i * 7 + 3) % 10);
+    r->y = r->be->empty({kBatch}, DType::I32);
+    r->be->upload(lab.data(), r->y);
+
+    Run* rp = r.get();
+    rp->fwd.f = [rp] {
+      Context ctx{*rp->be, true, 0, rp->micro};
+      rp->model->forward(ctx, rp->x);
+    };
+    rp->fwdbwd.f = [rp] {  // the gradients accumulate (beta = 1) across calls; harmless here
+      Context ctx{*rp->be, true, 0, rp->micro};
+      const Tensor& out = rp->model->forward(ctx, rp->x);
+      rp->loss->compute(*rp->be, out, rp->y, 1.0f / kBatch, true);
+      rp->model->backward(ctx, rp->loss->grad());
+    };
+    rp->step.f = [rp] { rp->train_step(rp->x, rp->y); };
+    if (o.loader) {
+      rp->loader = std::make_unique<DataLoader>(Split::open(o.data, rp->spec.data.train, true),
+                                                loader_options(rp->spec.data, 0));
+      rp->loader_step.f = [rp] {
+        const Batch b = rp->loader->next();
+        upload_batch(*rp->be, b, rp->db);
+        rp->train_step(rp->db.x, rp->db.target);
+      };
+    }
+    // Ceilings: square 2048^3 and the step's GEMM set, raw oneDNN in this dtype (fp16 -> fp32).
+    const DType cdt = policy == "bf16" ? DType::BF16 : DType::F32;
+    const int64_t n = 2048;
+    r->raws_sq.push_back(make_raw(*ceil_be, eng,
+                                  {"square", n, n, n, false, false, cdt == DType::F32, 0.0f, false},
+                                  cdt, r->raw_bufs));
+    r->sq_flop = 2.0 * double(n) * double(n) * double(n);
+    for (const GemmShape& s : set_shapes)
+      r->raws_set.push_back(make_raw(*ceil_be, eng, s, cdt, r->raw_bufs));
+    r->set_flop = step_gemm_flop;
+    rp->sq.f = [rp, &strm] { run_raw(rp->raws_sq, strm); };
+    rp->set.f = [rp, &strm] { run_raw(rp->raws_set, strm); };
+    {
+      const DType bdt = policy == "bf16" ? DType::BF16 : policy == "fp16" ? DType::F16 : DType::F32;
+      Backend& cb = *ceil_be;
+      for (const GemmShape& s : set_shapes) {
+        Tensor A = cb.empty(s.ta ? Shape{s.K, s.M} : Shape{s.M, s.K}, bdt);
+        Tensor B = cb.empty(s.tb ? Shape{s.N, s.K} : Shape{s.K, s.N}, bdt);
+        Tensor C = cb.empty({s.M, s.N}, s.c_f32 ? DType::F32 : bdt);
+        Tensor bias = cb.empty({s.N}, bdt);
+        for (Tensor* t : {&A, &B, &C, &bias}) cb.random_uniform(*t, -1, 1, 11, 0);
+        rp->bset_calls.push_back([&cb, s, A, B, C, bias]() mutable {
+          cb.gemm(s.ta, s.tb, 1.0f, A, B, s.beta, C, s.bias ? &bias : nullptr);
+        });
+      }
+      rp->bset.f = [rp] {
+        for (auto& c : rp->bset_calls) c();
+      };
+    }
+
+    if (o.breakdown) {
+      breakdown(*rp, o);
+      continue;
+    }
+    if (o.only_steps_s > 0) {
+      for (int i = 0; i < 20; ++i) rp->step.f();
+      const double t0 = now();
+      std::vector<double> each;
+      for (double t = t0; t - t0 < o.only_steps_s;) {
+        rp->step.f();
+        const double t1 = now();
+        each.push_back(t1 - t);
+        t = t1;
+      }
+      std::sort(each.begin(), each.end());
+      std::printf("%s: %zu steps, ms/step mean %.3f median %.3f p10 %.3f min %.3f\n",
+                  policy.c_str(), each.size(), (now() - t0) / double(each.size()) * 1e3,
+                  each[each.size() / 2] * 1e3, each[each.size() / 10] * 1e3, each[0] * 1e3);
+      continue;
+    }
+    rp->step.calibrate(o.round_s, 20);
+    rp->peak_bytes = double(rp->be->peak_memory_bytes());  // after steps: everything allocated
+    rp->fwd.calibrate(o.round_s, 5);
+    rp->fwdbwd.calibrate(o.round_s, 5);
+    if (o.loader) rp->loader_step.calibrate(o.round_s, 5);
+    rp->sq.calibrate(o.round_s, 1);
+    rp->set.calibrate(o.round_s, 5);
+    rp->bset.calibrate(o.round_s, 5);
+    runs.push_back(std::move(r));
+  }
+  if (o.only_steps_s > 0 || o.breakdown) return 0;
+  // Passes alternate dtypes and operations, so load bursts spread over all rows.
+  for (int pass = 0; pass < o.rounds; ++pass)
+    for (auto& r : runs) {
+      r->step.round();
+      r->fwd.round();
+      r->fwdbwd.round();
+      if (o.loader) r->loader_step.round();
+      r->set.round();
+      r->bset.round();
+      r->sq.round();
+    }
+  const double load1 = load_average();
+
+  std::printf(
+      "bench_train_mlp: MLP 784-1024-1024-10 (%lld parameters), batch %lld, AdamW, clip %.0f\n",
+      static_cast<long long>(params), static_cast<long long>(kBatch), kClipNorm);
+  std::printf("%s; load average (1 min) %.2f at start, %.2f at end; median of %d rounds\n",
+              device_name.c_str(), load0, load1, o.rounds);
+  std::printf("GEMM flops per step %.3f G (exact); model flops 6 x params x batch = %.3f G\n",
+              step_gemm_flop * 1e-9, 6.0 * double(params) * kBatch * 1e-9);
+  std::printf("\n%-6s %8s %8s %8s %9s %10s %9s %9s %9s %9s %9s %9s %10s\n", "dtype", "fwd ms",
+              "fwd+bwd", "step ms", "steps/s", "samples/s", "peak MiB", "GEMM GF/s", "6N GF/s",
+              "set GF/s", "sq GF/s", "GEMM/set", "GEMM/sq");
+  for (auto& r : runs) {
+    const double st = r->step.med();
+    const double gemm_rate = step_gemm_flop / st, model_rate = 6.0 * double(params) * kBatch / st;
+    const double set_rate = r->set_flop / r->set.med(), sq_rate = r->sq_flop / r->sq.med();
+    std::printf(
+        "%-6s %8.3f %8.3f %8.3f %9.1f %10.0f %9.1f %9.1f %9.1f %9.1f %9.1f %8.1f%% %9.1f%%\n",
+        r->policy.c_str(), r->fwd.med() * 1e3, r->fwdbwd.med() * 1e3, st * 1e3, 1.0 / st,
+        kBatch / st, r->peak_bytes / (1024.0 * 1024.0), gemm_rate * 1e-9, model_rate * 1e-9,
+        set_rate * 1e-9, sq_rate * 1e-9, 100.0 * gemm_rate / set_rate, 100.0 * gemm_rate / sq_rate);
+  }
+  std::printf("\n%-6s %14s %14s %9s  (6N/sq = model FLOP rate over the square-GEMM peak)\n",
+              "dtype", "6N/set", "6N/sq", "");
+  for (auto& r : runs) {
+    const double st = r->step.med();
+    const double model_rate = 6.0 * double(params) * kBatch / st;
+    std::printf("%-6s %13.1f%% %13.1f%%\n", r->policy.c_str(),
+                100.0 * model_rate / (r->set_flop / r->set.med()),
+                100.0 * model_rate / (r->sq_flop / r->sq.med()));
+  }
+  if (o.loader) {
+    std::printf("\nWith the data loader (MNIST %s, in_memory, prefetch %lld): full steps\n",
+                o.data.c_str(),
+                static_cast<long long>(runs.empty() ? 0 : runs[0]->spec.data.prefetch));
+    std::printf("%-6s %14s %14s %9s\n", "dtype", "synthetic/s", "loader/s", "ratio");
+    for (auto& r : runs)
+      std::printf("%-6s %14.1f %14.1f %8.1f%%\n", r->policy.c_str(), 1.0 / r->step.med(),
+                  1.0 / r->loader_step.med(), 100.0 * r->step.med() / r->loader_step.med());
+  }
+  for (auto& r : runs)
+    if (r->scaler->total_skips() > 0)
+      std::printf("note: %s skipped %lld of %lld steps (non-finite gradients; loss scale now %g)\n",
+                  r->policy.c_str(), static_cast<long long>(r->scaler->total_skips()),
+                  static_cast<long long>(r->steps), r->scaler->scale());
+  if (o.verbose) {
+    std::printf(
+        "\nbest rounds (ms): step / fwd / fwd+bwd / loader step / GEMM set / square / GEMM set via "
+        "Backend::gemm\n");
+    for (auto& r : runs)
+      std::printf("%-6s %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f %8.3f\n", r->policy.c_str(),
+                  r->step.best() * 1e3, r->fwd.best() * 1e3, r->fwdbwd.best() * 1e3,
+                  o.loader ? r->loader_step.best() * 1e3 : 0.0, r->set.best() * 1e3,
+                  r->sq.best() * 1e3, r->bset.best() * 1e3);
+  }
+  if (!o.csv.empty()) {
+    FILE* f = std::fopen(o.csv.c_str(), "w");
+    if (!f) {
+      std::fprintf(stderr, "cannot write %s\n", o.csv.c_str());
+      return 1;
+    }
+    std::fprintf(f,
+                 "dtype,step_s,fwd_s,fwdbwd_s,loader_step_s,set_s,square_s,gemm_flop,model_flop,"
+                 "set_flop,square_flop,peak_bytes,load_start,load_end\n");
+    for (auto& r : runs)
+      std::fprintf(f, "%s,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.0f,%.2f,%.2f\n",
+                   r->policy.c_str(), r->step.med(), r->fwd.med(), r->fwdbwd.med(),
+                   o.loader ? r->loader_step.med() : 0.0, r->set.med(), r->sq.med(), step_gemm_flop,
+                   6.0 * double(params) * kBatch, r->set_flop, r->sq_flop, r->peak_bytes, load0,
+                   load1);
+    std::fclose(f);
+  }
+  return 0;
+}
