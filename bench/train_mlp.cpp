@@ -295,58 +295,76 @@ Options parse(int argc, char** argv) {
 }
 
 // Per-op and per-phase times of full steps: rounds of `steps` steps, each op's best round.
-void breakdown(Run& r, const Options& o) {
+// Per-op and per-phase times of full steps. Each step's time per backend op is recorded; the table
+// shows the 10th percentile over all steps per op (robust to bursts of load from elsewhere, which
+// on this kind of machine can double a step), and the median in brackets.
+void breakdown(Run& r, const Options& o, dnnl::stream& strm, const std::vector<GemmShape>& shapes) {
   auto& tb = static_cast<bench::TimingBackend&>(*r.be);
   for (int i = 0; i < 20; ++i) r.step.f();
-  const int steps = 20;
-  std::map<std::string, std::pair<double, long long>> best;  // op -> (s per step, calls per step)
-  double best_step = 1e300, best_fwd = 1e300, best_loss = 1e300, best_bwd = 1e300, best_opt = 1e300;
-  for (int round = 0; round < std::max(3, 2 * o.rounds); ++round) {
+  const int steps = 40 * std::max(3, o.rounds);
+  std::map<std::string, std::vector<double>> per_op;  // op -> seconds in each step
+  std::map<std::string, long long> calls;
+  std::vector<double> t_step, t_fwd, t_loss, t_bwd, t_opt;
+  for (int i = 0; i < steps; ++i) {
     tb.reset();
-    double tf = 0, tl = 0, tbw = 0, to = 0;
-    const double t0 = now();
-    for (int i = 0; i < steps; ++i) {
-      Context ctx{*r.be, true, static_cast<uint64_t>(r.spec.seed), r.micro++};
-      const float grad_scale = static_cast<float>(r.scaler->scale() / double(kBatch));
-      const double a = now();
-      const Tensor& out = r.model->forward(ctx, r.x);
-      const double b = now();
-      r.loss->compute(*r.be, out, r.y, grad_scale, true);
-      const double c = now();
-      r.model->backward(ctx, r.loss->grad());
-      const double d = now();
-      optimizer_step(*r.be, r.model->params(), *r.opt, *r.sched, 1000000, *r.scaler, kClipNorm,
-                     found_inf_local, {});
-      const double e = now();
-      tf += b - a, tl += c - b, tbw += d - c, to += e - d;
-    }
-    best_step = std::min(best_step, (now() - t0) / steps);
-    best_fwd = std::min(best_fwd, tf / steps), best_loss = std::min(best_loss, tl / steps);
-    best_bwd = std::min(best_bwd, tbw / steps), best_opt = std::min(best_opt, to / steps);
+    Context ctx{*r.be, true, static_cast<uint64_t>(r.spec.seed), r.micro++};
+    const float grad_scale = static_cast<float>(r.scaler->scale() / double(kBatch));
+    const double a = now();
+    const Tensor& out = r.model->forward(ctx, r.x);
+    const double b = now();
+    r.loss->compute(*r.be, out, r.y, grad_scale, true);
+    const double c = now();
+    r.model->backward(ctx, r.loss->grad());
+    const double d = now();
+    optimizer_step(*r.be, r.model->params(), *r.opt, *r.sched, 1000000, *r.scaler, kClipNorm,
+                   found_inf_local, {});
+    const double e = now();
+    t_step.push_back(e - a), t_fwd.push_back(b - a), t_loss.push_back(c - b);
+    t_bwd.push_back(d - c), t_opt.push_back(e - d);
     for (const auto& [k, st] : tb.stats()) {
-      auto it = best.find(k);
-      const double per = st.seconds / steps;
-      if (it == best.end() || per < it->second.first) best[k] = {per, st.calls / steps};
+      per_op[k].push_back(st.seconds);
+      calls[k] = st.calls;
     }
   }
+  auto pct = [](std::vector<double> v, double q) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0.0 : v[static_cast<size_t>(q * double(v.size() - 1))];
+  };
+  const double step10 = pct(t_step, 0.1);
   std::printf(
-      "\n%s: best of rounds of %d steps; step %.3f ms = forward %.3f + loss %.3f + backward %.3f + "
-      "optimizer_step %.3f\n",
-      r.policy.c_str(), steps, best_step * 1e3, best_fwd * 1e3, best_loss * 1e3, best_bwd * 1e3,
-      best_opt * 1e3);
+      "\n%s: %d steps, 10th percentile (median): step %.3f (%.3f) ms; forward %.3f (%.3f), loss "
+      "%.3f (%.3f), backward %.3f (%.3f), optimizer_step %.3f (%.3f)\n",
+      r.policy.c_str(), steps, step10 * 1e3, pct(t_step, 0.5) * 1e3, pct(t_fwd, 0.1) * 1e3,
+      pct(t_fwd, 0.5) * 1e3, pct(t_loss, 0.1) * 1e3, pct(t_loss, 0.5) * 1e3, pct(t_bwd, 0.1) * 1e3,
+      pct(t_bwd, 0.5) * 1e3, pct(t_opt, 0.1) * 1e3, pct(t_opt, 0.5) * 1e3);
   std::vector<std::pair<double, std::string>> rows;
   double sum = 0;
-  for (const auto& [k, v] : best) {
-    rows.push_back({v.first, k});
-    sum += v.first;
+  for (const auto& [k, v] : per_op) {
+    rows.push_back({pct(v, 0.1), k});
+    sum += rows.back().first;
   }
   std::sort(rows.rbegin(), rows.rend());
-  std::printf("  %-52s %6s %9s %7s\n", "backend op", "calls", "ms/step", "share");
+  std::printf("  %-52s %6s %9s %9s %7s\n", "backend op", "calls", "p10 ms", "median", "share");
   for (const auto& [t, k] : rows)
-    std::printf("  %-52s %6lld %9.3f %6.1f%%\n", k.c_str(), best[k].second, t * 1e3,
-                100.0 * t / best_step);
-  std::printf("  %-52s %6s %9.3f %6.1f%%\n", "(outside backend ops)", "", (best_step - sum) * 1e3,
-              100.0 * (best_step - sum) / best_step);
+    std::printf("  %-52s %6lld %9.3f %9.3f %6.1f%%\n", k.c_str(), calls[k], t * 1e3,
+                pct(per_op[k], 0.5) * 1e3, 100.0 * t / step10);
+  std::printf("  %-52s %6s %9.3f %9s %6.1f%%\n", "(step p10 - sum of op p10s)", "",
+              (step10 - sum) * 1e3, "", 100.0 * (step10 - sum) / step10);
+  std::printf("  raw oneDNN, each GEMM of the step alone (best of 30 calls, ms):");
+  double raw_sum = 0;
+  for (size_t i = 0; i < r.raws_set.size(); ++i) {
+    std::vector<RawGemm> one{r.raws_set[i]};
+    double b = 1e300;
+    for (int k = 0; k < 30; ++k) {
+      const double t0 = now();
+      run_raw(one, strm);
+      b = std::min(b, now() - t0);
+    }
+    raw_sum += b;
+    std::printf("%s %s%s %lldx%lldx%lld %.3f", i % 3 ? "," : "\n   ", shapes[i].what, "",
+                (long long)shapes[i].M, (long long)shapes[i].N, (long long)shapes[i].K, b * 1e3);
+  }
+  std::printf("\n  sum of the raw GEMMs %.3f ms\n", raw_sum * 1e3);
 }
 
 std::string spec_path() {
@@ -454,7 +472,7 @@ int main(int argc, char** argv) {
     }
 
     if (o.breakdown) {
-      breakdown(*rp, o);
+      breakdown(*rp, o, strm, set_shapes);
       continue;
     }
     if (o.only_steps_s > 0) {
@@ -466,6 +484,10 @@ int main(int argc, char** argv) {
         const double t1 = now();
         each.push_back(t1 - t);
         t = t1;
+      }
+      if (std::getenv("MP_BENCH_DUMP_STEPS")) {
+        for (double e : each) std::printf("%.3f ", e * 1e3);
+        std::printf("\n");
       }
       std::sort(each.begin(), each.end());
       std::printf("%s: %zu steps, ms/step mean %.3f median %.3f p10 %.3f min %.3f\n",

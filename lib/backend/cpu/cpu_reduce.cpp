@@ -132,7 +132,9 @@ void CpuBackend::bias_grad(const Tensor& dy, Tensor& db, float beta) {
   check_dtype(db, DType::F32, "bias_grad", "db");
   const int64_t M = dy.rows(), N = dy.cols();
   check_numel(db, N, "bias_grad", "db");
-  constexpr int64_t kRowBlock = 256, kColChunk = 1024;
+  // Column chunks only split the work (each column still sums its rows in order): 256 columns let
+  // two threads share a [256 x 1024] gradient, the common case.
+  constexpr int64_t kRowBlock = 256, kColChunk = 256;
   const int64_t blocks = (M + kRowBlock - 1) / kRowBlock;
   const int64_t chunks = (N + kColChunk - 1) / kColChunk;
   // Phase 1: partial[blk][j] = fp32 sum of dy[r, j] over the block's rows, in row order.
