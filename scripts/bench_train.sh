@@ -3,7 +3,7 @@
 # AdamW) in mptrain (bench_train_mlp: fp32, bf16, fp16 mixed precision) against PyTorch on the
 # same model, batch, optimizer and thread count (scripts/bench_torch_mlp.py: fp32 and bf16
 # autocast), measured in this one run. The two programs alternate ROUNDS times so load from other
-# processes falls on both; each side's best round per dtype is compared.
+# processes falls on both; the medians over rounds are compared, and also the 10th percentiles.
 #
 # Usage: scripts/bench_train.sh [threads] [rounds]    (defaults 2 and 3)
 # On a shared machine, other processes' bursts distort a 2-core benchmark badly (threads wait at
@@ -72,24 +72,30 @@ def rows(path):
         return {r["dtype"]: r for r in csv.DictReader(f)}
 mp = [rows(f"{tmp}/mp_{r}.csv") for r in range(1, rounds + 1)]
 pt = [rows(f"{tmp}/pt_{r}.csv") for r in range(1, rounds + 1)]
-# mptrain's full table from its best round (fastest bf16 step, else fp32)
+# the full tables of the median round (by mptrain's bf16 step, else its first dtype)
 key = "bf16" if "bf16" in mp[0] else next(iter(mp[0]))
-best_r = min(range(rounds), key=lambda i: float(mp[i][key]["step_s"]))
+best_r = sorted(range(rounds), key=lambda i: float(mp[i][key]["step_s"]))[rounds // 2]
 print(open(f"{tmp}/mp_{best_r + 1}.txt").read().rstrip())
 print()
 print(open(f"{tmp}/pt_{best_r + 1}.txt").read().rstrip())
 loads = [float(m[key][c]) for m in mp for c in ("load_start", "load_end")]
 loads += [float(p[d][c]) for p in pt for d in p for c in ("load_start", "load_end")]
-print(f"\nmptrain vs PyTorch, steps/s (best of {rounds} alternating rounds each; load average "
-      f"{min(loads):.2f}..{max(loads):.2f} during the run)")
-print(f"{'dtype':6} {'mptrain':>10} {'PyTorch':>10} {'ratio':>8}   per-round ratios")
+print(f"\nmptrain vs PyTorch, steps/s measured in this run ({rounds} alternating rounds of each; load "
+      f"average {min(loads):.2f}..{max(loads):.2f}). 'median': median over rounds of each round's "
+      f"median step; 'p10': the same with each round's 10th-percentile step (between load bursts)")
+print(f"{'dtype':6} {'mptrain':>9} {'PyTorch':>9} {'ratio':>7} {'mp p10':>9} {'PT p10':>9} {'ratio':>7}   "
+      f"per-round median ratios")
+med = lambda v: sorted(v)[len(v) // 2]
 for dt in mp[0]:
-    m = max(1 / float(x[dt]["step_s"]) for x in mp)
+    m = med([1 / float(x[dt]["step_s"]) for x in mp])
+    mq = med([1 / float(x[dt]["step_p10_s"]) for x in mp])
     if dt in pt[0]:
-        p = max(1 / float(x[dt]["step_s"]) for x in pt)
-        per = " ".join(f"{(1 / float(mp[i][dt]['step_s'])) / (1 / float(pt[i][dt]['step_s'])):.2f}x"
+        p = med([1 / float(x[dt]["step_s"]) for x in pt])
+        pq = med([1 / float(x[dt]["step_p10_s"]) for x in pt])
+        per = " ".join(f"{float(pt[i][dt]['step_s']) / float(mp[i][dt]['step_s']):.2f}x"
                        for i in range(rounds))
-        print(f"{dt:6} {m:10.1f} {p:10.1f} {m / p:7.2f}x   {per}")
+        print(f"{dt:6} {m:9.1f} {p:9.1f} {m / p:6.2f}x {mq:9.1f} {pq:9.1f} {mq / pq:6.2f}x   {per}")
     else:
-        print(f"{dt:6} {m:10.1f} {'-':>10} {'-':>8}   (no PyTorch CPU autocast for {dt})")
+        print(f"{dt:6} {m:9.1f} {'-':>9} {'-':>7} {mq:9.1f} {'-':>9} {'-':>7}   "
+              f"(no PyTorch CPU autocast for {dt})")
 EOF
