@@ -96,6 +96,34 @@ TEST_CASE("cast: the vectorised CPU conversions equal core/half.h's scalar ones 
   for (size_t i = 0; i < all.size(); ++i) REQUIRE(bits(wide[i]) == bits(bf16_bits_to_float(all[i])));
 }
 
+TEST_CASE("cast fp32 -> fp16/bf16: a 1/97 stride over all 2^32 patterns plus every pattern near "
+          "zero, the normal range's edge and infinity, bit for bit as core/half.h") {
+  Backend& be = cpu_be();
+  std::vector<uint32_t> pats;
+  for (uint64_t u = 0; u < (uint64_t(1) << 32); u += 97) pats.push_back(uint32_t(u));
+  for (uint32_t sign : {0u, 0x80000000u})
+    for (uint32_t base : {0x00000000u, 0x00800000u - (1u << 20), 0x38800000u - (1u << 20),
+                          0x33000000u - (1u << 20), 0x477fe000u - (1u << 20),
+                          0x7f800000u - (1u << 20), 0x7f800000u})
+      for (uint32_t k = 0; k < (1u << 21); ++k) pats.push_back(sign | (base + k));
+  const int64_t n = int64_t(pats.size());
+  Tensor f32 = be.empty({n}, DType::F32), h = be.empty({n}, DType::F16);
+  Tensor b = be.empty({n}, DType::BF16);
+  be.upload(pats.data(), f32);
+  be.cast(f32, h);
+  be.cast(f32, b);
+  std::vector<uint16_t> hb(static_cast<size_t>(n)), bb(static_cast<size_t>(n));
+  be.download(h, hb.data());
+  be.download(b, bb.data());
+  int64_t bad = 0;
+  for (size_t i = 0; i < pats.size(); ++i) {
+    float x;
+    std::memcpy(&x, &pats[i], 4);
+    if (hb[i] != float_to_half_bits(x) || bb[i] != float_to_bf16_bits(x)) ++bad;
+  }
+  CHECK(bad == 0);
+}
+
 TEST_CASE("scale, add, accumulate: fp32 math, one rounding, mixed dtypes") {
   Backend& be = cpu_be();
   for (DType da : kFloatTypes)
