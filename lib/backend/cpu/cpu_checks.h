@@ -1,34 +1,18 @@
-// cpu_checks.h: argument checks shared by the CPU backend's ops. A failed check is a bug in the
-// caller (a layer passing a wrong tensor), so it is an MP_CHECK naming the op, the argument,
-// what was expected and what was passed.
+// cpu_checks.h: the shared op argument checks (backend/op_checks.h) bound to the CPU device.
 #pragma once
-#include <string>
-
-#include "core/tensor.h"
+#include "backend/op_checks.h"
 
 namespace mp::cpu {
 
 inline void check_defined(const Tensor& t, const char* op, const char* arg) {
-  MP_CHECK(t.defined(), std::string(op) + ": " + arg + " is an undefined tensor");
-  MP_CHECK(t.device() == Device::CPU,
-           std::string(op) + ": " + arg + " is " + t.describe() + ", expected a cpu tensor");
+  op_checks::check_defined(t, Device::CPU, op, arg);
 }
-
 inline void check_float(const Tensor& t, const char* op, const char* arg) {
-  check_defined(t, op, arg);
-  MP_CHECK(is_float(t.dtype()), std::string(op) + ": " + arg + " must be fp32, fp16 or bf16, got " +
-                                    t.describe());
+  op_checks::check_float(t, Device::CPU, op, arg);
 }
-
 inline void check_dtype(const Tensor& t, DType dt, const char* op, const char* arg) {
-  check_defined(t, op, arg);
-  MP_CHECK(t.dtype() == dt, std::string(op) + ": " + arg + " must be " +
-                                std::string(dtype_name(dt)) + ", got " + t.describe());
+  op_checks::check_dtype(t, dt, Device::CPU, op, arg);
 }
-
-inline void check_numel(const Tensor& t, int64_t n, const char* op, const char* arg) {
-  MP_CHECK(t.numel() == n, std::string(op) + ": " + arg + " has " + std::to_string(t.numel()) +
-                               " elements (" + t.describe() + "), expected " + std::to_string(n));
-}
+using op_checks::check_numel;
 
 }  // namespace mp::cpu

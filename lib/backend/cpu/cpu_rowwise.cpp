@@ -4,6 +4,7 @@
 // block order, so they do not depend on the thread count.
 #include <omp.h>
 
+#include "backend/op_checks.h"
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
@@ -18,11 +19,7 @@ namespace {
 
 int thread_id() { return omp_get_thread_num(); }
 
-void check_rows(const Tensor& t, int64_t rows, int64_t cols, const char* op, const char* arg) {
-  MP_CHECK(t.numel() == rows * cols, std::string(op) + ": " + arg + " is " + t.describe() +
-                                         ", expected " + std::to_string(rows) + " x " +
-                                         std::to_string(cols) + " elements");
-}
+using op_checks::check_rows;
 
 }  // namespace
 

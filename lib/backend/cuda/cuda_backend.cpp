@@ -2,6 +2,7 @@
 // memory (empty/upload/download/copy/synchronize), the shared argument checks, fp32 staging of
 // mixed-dtype operands, and make_cuda_backend() / the allow_tf32 hook of cuda_options.h.
 #include "backend/cuda/cuda_backend.h"
+#include "backend/op_checks.h"
 
 #include <cuda_runtime_api.h>
 
@@ -155,26 +156,16 @@ void CudaBackend::gemm_batched(bool trans_a, bool trans_b, float alpha, const Te
 // ---- argument checks ----------------------------------------------------------------------------
 
 void check_defined(const Tensor& t, const char* op, const char* arg) {
-  MP_CHECK(t.defined(), std::string(op) + ": " + arg + " is an undefined tensor");
-  MP_CHECK(t.device() == Device::CUDA,
-           std::string(op) + ": " + arg + " is " + t.describe() + ", expected a cuda tensor");
+  op_checks::check_defined(t, Device::CUDA, op, arg);
 }
-
 void check_float(const Tensor& t, const char* op, const char* arg) {
-  check_defined(t, op, arg);
-  MP_CHECK(is_float(t.dtype()),
-           std::string(op) + ": " + arg + " must be fp32, fp16 or bf16, got " + t.describe());
+  op_checks::check_float(t, Device::CUDA, op, arg);
 }
-
 void check_dtype(const Tensor& t, DType dt, const char* op, const char* arg) {
-  check_defined(t, op, arg);
-  MP_CHECK(t.dtype() == dt, std::string(op) + ": " + arg + " must be " +
-                                std::string(dtype_name(dt)) + ", got " + t.describe());
+  op_checks::check_dtype(t, dt, Device::CUDA, op, arg);
 }
-
 void check_numel(const Tensor& t, int64_t n, const char* op, const char* arg) {
-  MP_CHECK(t.numel() == n, std::string(op) + ": " + arg + " has " + std::to_string(t.numel()) +
-                               " elements (" + t.describe() + "), expected " + std::to_string(n));
+  op_checks::check_numel(t, n, op, arg);
 }
 
 }  // namespace mp::cuda

@@ -12,6 +12,7 @@
 // row, atomicMin) and raised after the kernel as the CPU's DataError.
 #include <cmath>
 
+#include "backend/op_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
 #include "kernels/layernorm.h"
@@ -164,11 +165,7 @@ __global__ void argmax_kernel(const T* x, int32_t* out, int64_t rows, int64_t n)
   if (lane == 0) out[r] = m > -INFINITY ? static_cast<int32_t>(idx) : 0;
 }
 
-void check_rows(const Tensor& t, int64_t rows, int64_t cols, const char* op, const char* arg) {
-  MP_CHECK(t.numel() == rows * cols, std::string(op) + ": " + arg + " is " + t.describe() +
-                                         ", expected " + std::to_string(rows) + " x " +
-                                         std::to_string(cols) + " elements");
-}
+using op_checks::check_rows;
 
 }  // namespace
 
