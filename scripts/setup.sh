@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(build-essential cmake ninja-build pkg-config
       libcli11-dev libyaml-cpp-dev libspdlog-dev libhdf5-dev doctest-dev
-      libopenmpi-dev openmpi-bin libdnnl-dev
+      libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev
       python3 python3-h5py python3-numpy python3-matplotlib)
 # clang (for the libFuzzer target) is useful but optional.
 OPTIONAL=(clang)
