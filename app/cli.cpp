@@ -94,6 +94,7 @@ int run_cli(int argc, char** argv) {
   app.footer(kFooter);
   app.set_version_flag("--version", std::string("mptrain ") + MPTRAIN_VERSION);
   app.require_subcommand(0, 1);
+  app.fallthrough();  // subcommands added below pass options they do not know up to here
 
   RunArgs run;
   int quiet = 0, verbose = 0;
@@ -121,8 +122,9 @@ int run_cli(int argc, char** argv) {
                                      "--set threads=N (e.g. --threads 2)")
                           ->type_name("N")
                           ->check(CLI::Range(0, 4096));
-  auto* q_opt = app.add_flag("-q,--quiet", quiet, "print only errors and the final summary");
-  auto* v_opt = app.add_flag("-v,--verbose", verbose, "print more detail (resolved spec, timings)");
+  // -q/-v are global: every subcommand falls through to them (mptrain sweep ... -q).
+  auto* q_opt = app.add_flag("-q,--quiet", quiet, "print only errors and the final summary (any command)");
+  auto* v_opt = app.add_flag("-v,--verbose", verbose, "print more detail (resolved spec, timings; any command)");
   q_opt->excludes(v_opt);
   app.add_flag("--print-reference", run.print_reference,
                "print the generated key and layer tables of configs/REFERENCE.md")
@@ -184,6 +186,7 @@ int run_cli(int argc, char** argv) {
   }
 
   const int verbosity = quiet ? -1 : verbose ? 1 : 0;
+  set_log_level(verbosity);
 
   if (run.print_reference) {
     std::printf("%s\n%s%s\n", kReferenceBegin, reference_markdown().c_str(), kReferenceEnd);
@@ -200,7 +203,7 @@ int run_cli(int argc, char** argv) {
       usage_error("--set goes after the subcommand name (mptrain sweep --config FILE --set ...)");
   }
 
-  if (sweep->parsed()) return cmd_sweep(sweep_config, sweep_grid, sweep_sets, sweep_out);
+  if (sweep->parsed()) return cmd_sweep(sweep_config, sweep_grid, sweep_sets, sweep_out, verbosity);
   if (inspect->parsed()) return cmd_inspect(inspect_file);
   if (eval->parsed()) {
     TrainOptions opt;

@@ -1,9 +1,10 @@
 // cmd_sweep.cpp: `mptrain sweep --config FILE --grid KEY=V1,V2,... [--set KEY=VALUE]... [--out
 // DIR]` (behaviour in train/sweep.h). Finds the plot script and the Python that runs it:
 //   MPTRAIN_PYTHON       Python for scripts/plot_runs.py (default /usr/bin/python3)
-//   MPTRAIN_PLOT_SCRIPT  path of plot_runs.py (default: found from the mptrain binary, trying
-//                        <bin>/../scripts, <bin>/../../scripts (a build folder inside the source
-//                        tree) and <bin>/../share/mptrain)
+//   MPTRAIN_PLOT_SCRIPT  path of plot_runs.py (default: <bin>/../share/mptrain (installed by
+//                        `cmake --install`), <bin>/../scripts and <bin>/../../scripts (a build
+//                        folder inside the source tree), then the source tree the binary was built
+//                        from (a build folder anywhere else))
 #include <cstdlib>
 #include <filesystem>
 
@@ -27,8 +28,8 @@ std::string find_plot_script() {
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   if (ec) return "";
   const fs::path bin = exe.parent_path();
-  for (const fs::path& p :
-       {bin / ".." / "scripts", bin / ".." / ".." / "scripts", bin / ".." / "share" / "mptrain"}) {
+  for (const fs::path& p : {bin / ".." / "share" / "mptrain", bin / ".." / "scripts",
+                            bin / ".." / ".." / "scripts", fs::path(MPTRAIN_SOURCE_DIR) / "scripts"}) {
     const fs::path f = p / "plot_runs.py";
     if (fs::is_regular_file(f, ec)) return fs::weakly_canonical(f, ec).string();
   }
@@ -38,12 +39,13 @@ std::string find_plot_script() {
 }  // namespace
 
 int cmd_sweep(const std::string& config, const std::vector<std::string>& grid,
-              const std::vector<std::string>& sets, const std::string& out_dir) {
+              const std::vector<std::string>& sets, const std::string& out_dir, int verbosity) {
   SweepOptions o;
   o.config = config;
   o.grid = grid;
   o.sets = sets;
   o.out_dir = out_dir;
+  o.verbosity = verbosity;
   o.python = env_or("MPTRAIN_PYTHON", "/usr/bin/python3");
   o.plot_script = find_plot_script();
   return run_sweep(o);

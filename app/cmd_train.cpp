@@ -11,19 +11,13 @@
 
 namespace mp {
 
-namespace {
-
-// -q: warnings and errors only; -v: debug detail; default: info (one line per logged step).
 void set_log_level(int verbosity) {
   spdlog::set_level(verbosity < 0 ? spdlog::level::warn
                     : verbosity > 0 ? spdlog::level::debug
                                     : spdlog::level::info);
 }
 
-}  // namespace
-
 int cmd_train(const RunSpec& spec, const TrainOptions& opt) {
-  set_log_level(opt.verbosity);
   TrainerOptions t;
   t.run_dir = opt.out_dir.empty() ? expand_output_dir(spec) : opt.out_dir;
   t.resume = opt.resume;
@@ -34,7 +28,6 @@ int cmd_train(const RunSpec& spec, const TrainOptions& opt) {
 }
 
 int cmd_eval(const RunSpec& spec, const std::string& checkpoint, const TrainOptions& opt) {
-  set_log_level(opt.verbosity);
   const EvalResult r = evaluate_checkpoint(spec, checkpoint, opt.device);
   std::printf("checkpoint: %s\nsamples: %lld\nval_loss: %.6f\n", checkpoint.c_str(),
               static_cast<long long>(r.samples), r.loss);

@@ -20,6 +20,9 @@ int cmd_train(const RunSpec& spec, const TrainOptions& opt);
 int cmd_eval(const RunSpec& spec, const std::string& checkpoint, const TrainOptions& opt);
 int cmd_inspect(const std::string& file);
 int cmd_sweep(const std::string& config, const std::vector<std::string>& grid,
-              const std::vector<std::string>& sets, const std::string& out_dir);
+              const std::vector<std::string>& sets, const std::string& out_dir, int verbosity);
+
+// -q: warnings and errors only; -v: debug detail; default: info. Set once, for every command.
+void set_log_level(int verbosity);
 
 }  // namespace mp

@@ -28,7 +28,6 @@ struct TrainSpec {
   int64_t eval_every = 0;       // steps between evaluations; 0 = at the end of each epoch
   int64_t checkpoint_every = 0; // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3; // newest checkpoints kept, >= 1
-  bool deterministic = true;    // fixed thread partition, ordered reductions (bit-exact resume)
 };
 
 struct OutputSpec {

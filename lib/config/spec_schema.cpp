@@ -70,10 +70,9 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "GPU, fp32 policy: let GEMMs use TF32 tensor cores");
   bind(v, "precision.fp32_layers", s.precision.fp32_layers, none(),
        "names of layers kept in fp32 whatever the policy (same as precision: fp32 on the layer)");
-  bind(v, "precision.grad_accum_dtype", s.precision.grad_accum_dtype, one_of({"fp32", "bf16"}),
-       "dtype of the weight-gradient buffers accumulated across micro-batches");
-  bind(v, "precision.allreduce_dtype", s.precision.allreduce_dtype, one_of({"fp32", "bf16"}),
-       "dtype gradients are all-reduced in across ranks");
+  bind(v, "precision.allreduce_dtype", s.precision.allreduce_dtype, one_of({"fp32"}),
+       "dtype gradients are all-reduced in across ranks; only fp32 until multi-process training "
+       "exists (weight gradients always accumulate in fp32 buffers)");
   bind(v, "precision.telemetry_every", s.precision.telemetry_every, non_negative(),
        "steps between precision telemetry rows (overflow and underflow counts); 0 = off");
 
@@ -132,8 +131,6 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "steps between checkpoints; 0 = only at the end");
   bind(v, "train.keep_checkpoints", s.train.keep_checkpoints, at_least(1),
        "newest checkpoints kept on disk");
-  bind(v, "train.deterministic", s.train.deterministic, none(),
-       "fixed thread partition and ordered reductions, so a resumed run is bit-exact");
 
   section(v, "output", "where results go");
   bind(v, "output.dir", s.output.dir, non_empty(),

@@ -25,7 +25,6 @@ struct DTypePolicy {
   // Pure bf16: weight updates round stochastically (Philox), so small updates are not lost.
   bool stochastic_rounding = false;
   LossScaleMode loss_scale = LossScaleMode::None;  // `auto` resolved: dynamic for fp16, else none
-  DType grad_accum = DType::F32;  // gradient accumulation buffers
   DType allreduce = DType::F32;   // gradient all-reduce payload
   std::vector<std::string> fp32_layers;  // layer names kept in fp32 (per-layer override)
   std::string warning;  // non-empty when the policy is legal but risky (pure fp16): log it once

@@ -102,10 +102,6 @@ void TrainerImpl::open_data() {
 
 void TrainerImpl::build() {
   policy_ = resolve_dtype_policy(spec_.precision);
-  if (policy_.grad_accum != DType::F32)
-    throw ConfigError("precision.grad_accum_dtype: " + spec_.precision.grad_accum_dtype +
-                      " gradient accumulation buffers are not implemented yet (gradients accumulate "
-                      "in fp32); remove the key or set it to fp32");
   if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
   be_ = make_backend(opt_.device.empty() ? spec_.device : opt_.device, static_cast<int>(spec_.threads));
   set_allow_tf32(*be_, spec_.precision.allow_tf32);  // no-op on the CPU engine

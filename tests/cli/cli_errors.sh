@@ -86,6 +86,13 @@ group_keys() {
   expect map_for_scalar 2 'train.epochs: expected an integer >= 1, got a map' -- --config map_for_scalar.yaml
   spec list_for_scalar <<< 'precision: {policy: [fp16]}'
   expect list_for_scalar 2 'precision.policy: expected one of fp32|fp16|bf16, got a list' -- --config list_for_scalar.yaml
+  # Keys that were accepted and ignored are gone or narrowed (issue 8 part 6).
+  spec removed_deterministic <<< 'train: {deterministic: false}'
+  expect removed_deterministic 2 'removed_deterministic.yaml:4:9: train.deterministic: unknown key' -- --config removed_deterministic.yaml
+  spec removed_grad_accum <<< 'precision: {grad_accum_dtype: bf16}'
+  expect removed_grad_accum 2 'removed_grad_accum.yaml:4:13: precision.grad_accum_dtype: unknown key' -- --config removed_grad_accum.yaml
+  spec allreduce_bf16 <<< 'precision: {allreduce_dtype: bf16}'
+  expect allreduce_bf16 2 'precision.allreduce_dtype: expected one of fp32, got "bf16"' -- --config allreduce_bf16.yaml
   spec scalar_for_section <<< 'optimizer: adamw'
   expect scalar_for_section 2 'optimizer: expected a map of keys (type, lr,' -- --config scalar_for_section.yaml
   spec negative_lr <<< 'optimizer: {lr: -0.1}'

@@ -65,13 +65,13 @@ TEST_CASE("the quickstart spec loads with the values of the issue") {
 TEST_CASE("scalars: YAML 1.2 spellings, integral floats for integers, null sections") {
   const RunSpec s = load_text(std::string(kMinimal) +
                               "optimizer: {lr: +2.5E-4, beta1: .5, momentum: 0}\n"
-                              "train: {steps: 1e4, accum_steps: 2.0, deterministic: False}\n"
+                              "train: {steps: 1e4, accum_steps: 2.0}\nprecision: {allow_tf32: True}\n"
                               "debug:\n");
   CHECK(s.optimizer.lr == 2.5e-4);
   CHECK(s.optimizer.beta1 == 0.5);
   CHECK(s.train.steps == 10000);
   CHECK(s.train.accum_steps == 2);
-  CHECK_FALSE(s.train.deterministic);
+  CHECK(s.precision.allow_tf32);
 }
 
 TEST_CASE("errors name file:line:col, the key path, what was expected and what was given") {
@@ -96,7 +96,7 @@ TEST_CASE("wrong types") {
   CHECK(error_of(base + "optimizer: {lr: {a: 1}}").find("got a map") != std::string::npos);
   CHECK(error_of(base + "optimizer: {lr: \"0.1\"}").find("got \"0.1\" (a quoted string; write it without quotes)") != std::string::npos);
   CHECK(error_of(base + "optimizer:\n  lr:\n").find("t.yaml:5:3: optimizer.lr: expected a positive number, got an empty value") == 0);
-  CHECK(error_of(base + "train: {deterministic: yes}").find("train.deterministic: expected true or false, got \"yes\"") != std::string::npos);
+  CHECK(error_of(base + "precision: {allow_tf32: yes}").find("precision.allow_tf32: expected true or false, got \"yes\"") != std::string::npos);
   CHECK(error_of(base + "name: [a]").find("name: expected a name of letters") != std::string::npos);
   CHECK(error_of(base + "optimizer: 0.1").find("t.yaml:4:12: optimizer: expected a map of keys (type, lr,") == 0);
   CHECK(error_of(base + "model: {input_shape: 784}").find("duplicate key") != std::string::npos);

@@ -13,7 +13,7 @@ TEST_CASE("{name}, {seed} and any {section.key}") {
   CHECK(expand_output_dir(s) == "runs/mlp");
   s.output.dir = "runs/{name}/s{seed}_{precision.policy}_acc{train.accum_steps}_lr{optimizer.lr}";
   CHECK(expand_output_dir(s) == "runs/mlp/s7_bf16_acc4_lr0.001");
-  s.output.dir = "{precision.loss_scale.mode}-{train.deterministic}-{data.file}";
+  s.output.dir = "{precision.loss_scale.mode}-{data.shuffle}-{data.file}";
   CHECK(expand_output_dir(s) == "none-true-d.h5");
   s.output.dir = "plain/dir";
   CHECK(expand_output_dir(s) == "plain/dir");

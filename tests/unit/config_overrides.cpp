@@ -11,7 +11,7 @@ TEST_CASE("overrides replace file values and are checked like them") {
   const RunSpec s = load_text(std::string(kMinimal) + "optimizer: {lr: 0.1}\n",
                               {"optimizer.lr=3e-4", "precision.policy=fp16", "train.accum_steps=4",
                                "name=over", "data.train.x=/a/x", "model.input_shape=[28, 28]",
-                               "precision.fp32_layers=[head]", "train.deterministic=false"});
+                               "precision.fp32_layers=[head]", "data.shuffle=false"});
   CHECK(s.optimizer.lr == 3e-4);
   CHECK(s.precision.policy == "fp16");
   CHECK(s.precision.loss_scale.mode == "dynamic");  // resolved after the override
@@ -20,7 +20,7 @@ TEST_CASE("overrides replace file values and are checked like them") {
   CHECK(s.data.train.x == "/a/x");
   CHECK(s.model.input_shape == std::vector<int64_t>{28, 28});
   CHECK(s.precision.fp32_layers == std::vector<std::string>{"head"});
-  CHECK_FALSE(s.train.deterministic);
+  CHECK_FALSE(s.data.shuffle);
 }
 
 TEST_CASE("later overrides win; whole sections as flow maps; absent sections are created") {

@@ -32,7 +32,7 @@ const char* const kRegenerate =
 
 TEST_CASE("every spec key is in REFERENCE.md") {
   const std::string ref = reference_text();
-  CHECK(spec_keys().size() > 60);
+  CHECK(spec_keys().size() > 50);  // a sanity floor: the walk found the schema
   for (const auto& k : spec_keys())
     CHECK_MESSAGE(ref.find("| `" + k.path + "` |") != std::string::npos,
                   "key " << k.path << " is missing from REFERENCE.md" << kRegenerate);

@@ -74,14 +74,12 @@ TEST_CASE("explicit loss-scale modes override auto") {
   CHECK(std::string(loss_scale_mode_name(LossScaleMode::Dynamic)) == "dynamic");
 }
 
-TEST_CASE("accumulation and all-reduce dtypes") {
+TEST_CASE("all-reduce dtype: fp32 only until multi-process training reads it") {
   PrecisionSpec s = spec("bf16");
-  CHECK(resolve_dtype_policy(s).grad_accum == DType::F32);
   CHECK(resolve_dtype_policy(s).allreduce == DType::F32);
   s.allreduce_dtype = "bf16";
-  s.grad_accum_dtype = "bf16";
-  CHECK(resolve_dtype_policy(s).allreduce == DType::BF16);
-  CHECK(resolve_dtype_policy(s).grad_accum == DType::BF16);
+  CHECK_THROWS_WITH_AS(resolve_dtype_policy(s), doctest::Contains("precision.allreduce_dtype"),
+                       ConfigError);
 }
 
 TEST_CASE("unknown spellings are config errors naming the key") {
