@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# setup.sh: install the Debian packages mptrain needs. Idempotent and quiet when all are present.
-# Works as root or through sudo. The CUDA toolkit (nvcc, cuBLAS, NCCL) is optional and not
-# installed here: when /usr/local/cuda/bin/nvcc exists the CUDA backend is built as well.
+# setup.sh: install the Debian packages mptrain needs, as listed in scripts/packages.txt (the list
+# scripts/check_setup.sh also reads, so the two cannot drift). Idempotent and quiet when all are
+# present. Works as root or through sudo. The CUDA toolkit (nvcc, cuBLAS, NCCL) is optional and
+# not installed here: when /usr/local/cuda/bin/nvcc exists the CUDA backend is built as well.
 set -euo pipefail
 
-PKGS=(build-essential cmake ninja-build pkg-config
-      libcli11-dev libyaml-cpp-dev libspdlog-dev libhdf5-dev doctest-dev
-      libopenmpi-dev openmpi-bin libdnnl-dev ocl-icd-opencl-dev
-      python3 python3-h5py python3-numpy python3-matplotlib)
-# clang (for the libFuzzer target) is useful but optional.
-OPTIONAL=(clang)
+LIST="$(dirname "$0")/packages.txt"
+PKGS=()
+OPTIONAL=()
+while read -r name flag _; do
+  case "$name" in ''|'#'*) continue ;; esac
+  if [ "$flag" = optional ]; then OPTIONAL+=("$name"); else PKGS+=("$name"); fi
+done <"$LIST"
+if [ "${1:-}" = --list ]; then  # what would be installed, one per line (optional ones marked)
+  for p in "${PKGS[@]}"; do echo "$p"; done
+  for p in "${OPTIONAL[@]}"; do echo "$p optional"; done
+  exit 0
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

