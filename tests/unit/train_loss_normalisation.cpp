@@ -9,11 +9,11 @@
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
@@ -22,8 +22,10 @@
 #include "train/checkpoint_io.h"
 #include "train/trainer.h"
 #include "unit/data_test_files.h"
+#include "unit/train_csv_util.h"
 
 using namespace mp;
+using test::read_csv;
 namespace fs = std::filesystem;
 
 namespace {
@@ -58,6 +60,19 @@ void write_classification(const std::string& path, const std::vector<float>& x, 
   h5_write(f.get(), "/val/y", {static_cast<int64_t>(vy.size())}, vy.data());
 }
 
+// Training rows inputs(n) with labels(n, ignored), written to `name` in `tmp` with a small
+// validation split.
+struct ClassData {
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  std::string file;
+};
+ClassData class_data(const test::TempDir& tmp, const std::string& name, int64_t n, const std::set<int64_t>& ignored) {
+  ClassData d{inputs(n), labels(n, ignored), tmp.file(name)};
+  write_classification(d.file, d.x, d.y, inputs(4), labels(4, {}));
+  return d;
+}
+
 // One linear layer [kDim -> out], plain SGD (p -= lr * g), constant lr, no validation unless asked.
 std::string spec_text(const std::string& file, const std::string& data_extra, const std::string& train_extra,
                       const std::string& extra = "", int64_t out = kClasses,
@@ -90,21 +105,6 @@ fs::path checkpoint_path(const fs::path& dir, int64_t step) {
 }
 
 CheckpointData checkpoint(const fs::path& dir, int64_t step) { return read_checkpoint(checkpoint_path(dir, step)); }
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) cells.push_back(c);
-    if (!line.empty() && line.back() == ',') cells.push_back("");
-    rows.push_back(cells);
-  }
-  return rows;
-}
 
 // metrics.csv column `col` of step `step` (rows are 1 per step with log_every: 1).
 std::string metric(const fs::path& dir, int64_t step, size_t col) {
@@ -188,6 +188,15 @@ void check_params(const CheckpointData& ck, const std::vector<double>& w, const 
   }
 }
 
+// The run in `dir` made step `step` from its previous checkpoint on rows [begin, end) as the fp64
+// reference does: parameters and the reported loss.
+void check_xent_step(const fs::path& dir, int64_t step, const ClassData& d, int64_t begin, int64_t end) {
+  std::vector<double> w, b;
+  const double loss = reference_xent_step(Linear64(checkpoint(dir, step - 1)), d.x, d.y, begin, end, 0.5, w, b);
+  check_params(checkpoint(dir, step), w, b);
+  CHECK(std::stod(metric(dir, step, 2)) == doctest::Approx(loss).epsilon(1e-6));
+}
+
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -198,37 +207,20 @@ TEST_CASE("ignore_index rows are left out of a step's gradient and loss, across 
   test::TempDir tmp;
   // 2 steps of 3 micro-batches of 4. Step 2 = rows 12..23: micro-batch 12..15 has 2 ignored rows,
   // 16..19 is all ignored, 20..23 has none: N = 6 of 12.
-  const int64_t n = 24;
-  const std::vector<float> x = inputs(n);
-  const std::vector<int32_t> y = labels(n, {1, 5, 6, 13, 14, 16, 17, 18, 19});
-  const std::string file = tmp.file("ignored.h5");
-  write_classification(file, x, y, inputs(4), labels(4, {}));
+  const ClassData d = class_data(tmp, "ignored.h5", 24, {1, 5, 6, 13, 14, 16, 17, 18, 19});
   const fs::path dir = tmp.file("run");
-  train(spec_text(file, ", batch_size: 4", ", steps: 2, accum_steps: 3"), dir);
-
-  const Linear64 w1(checkpoint(dir, 1));
-  std::vector<double> w2, b2;
-  const double loss2 = reference_xent_step(w1, x, y, 12, 24, 0.5, w2, b2);
-  check_params(checkpoint(dir, 2), w2, b2);
-  CHECK(std::stod(metric(dir, 2, 2)) == doctest::Approx(loss2).epsilon(1e-6));
+  train(spec_text(d.file, ", batch_size: 4", ", steps: 2, accum_steps: 3"), dir);
+  check_xent_step(dir, 2, d, 12, 24);
 }
 
 TEST_CASE("with drop_last: false the short last batch's step is the mean over its real samples") {
   test::TempDir tmp;
   SUBCASE("cross_entropy") {
     // 10 rows in batches of 4: steps 1, 2 full, step 3 = rows 8, 9 (one ignored: N = 1).
-    const int64_t n = 10;
-    const std::vector<float> x = inputs(n);
-    const std::vector<int32_t> y = labels(n, {2, 9});
-    const std::string file = tmp.file("short.h5");
-    write_classification(file, x, y, inputs(4), labels(4, {}));
+    const ClassData d = class_data(tmp, "short.h5", 10, {2, 9});
     const fs::path dir = tmp.file("run");
-    train(spec_text(file, ", batch_size: 4, drop_last: false", ", steps: 3"), dir);
-    const Linear64 w2(checkpoint(dir, 2));
-    std::vector<double> w3, b3;
-    const double loss3 = reference_xent_step(w2, x, y, 8, 10, 0.5, w3, b3);
-    check_params(checkpoint(dir, 3), w3, b3);
-    CHECK(std::stod(metric(dir, 3, 2)) == doctest::Approx(loss3).epsilon(1e-6));
+    train(spec_text(d.file, ", batch_size: 4, drop_last: false", ", steps: 3"), dir);
+    check_xent_step(dir, 3, d, 8, 10);
   }
   SUBCASE("mse: mean over the real samples and the target elements") {
     // 11 rows, batches of 4 with accum 2: step 2 = rows 8..10 (one micro-batch of 3, then the
@@ -276,14 +268,10 @@ TEST_CASE("with drop_last: false the short last batch's step is the mean over it
 TEST_CASE("accumulation 2 x b with uneven ignore counts equals 1 x 2b and the fp64 mean") {
   test::TempDir tmp;
   // Step 2 = rows 8..15: micro-batch 8..11 has 3 ignored rows, 12..15 has one.
-  const int64_t n = 16;
-  const std::vector<float> x = inputs(n);
-  const std::vector<int32_t> y = labels(n, {0, 8, 9, 11, 14});
-  const std::string file = tmp.file("uneven.h5");
-  write_classification(file, x, y, inputs(4), labels(4, {}));
+  const ClassData d = class_data(tmp, "uneven.h5", 16, {0, 8, 9, 11, 14});
   const fs::path a = tmp.file("acc2"), b = tmp.file("acc1");
-  train(spec_text(file, ", batch_size: 4", ", steps: 2, accum_steps: 2"), a);
-  train(spec_text(file, ", batch_size: 8", ", steps: 2, accum_steps: 1"), b);
+  train(spec_text(d.file, ", batch_size: 4", ", steps: 2, accum_steps: 2"), a);
+  train(spec_text(d.file, ", batch_size: 8", ", steps: 2, accum_steps: 1"), b);
   for (int64_t step : {1, 2}) {
     CAPTURE(step);
     const CheckpointData ca = checkpoint(a, step), cb = checkpoint(b, step);
@@ -292,9 +280,7 @@ TEST_CASE("accumulation 2 x b with uneven ignore counts equals 1 x 2b and the fp
         CHECK(ca.params[p].values[k] == doctest::Approx(cb.params[p].values[k]).epsilon(1e-6).scale(1.0));
     CHECK(std::stod(metric(a, step, 2)) == doctest::Approx(std::stod(metric(b, step, 2))).epsilon(1e-6));
   }
-  std::vector<double> w2, b2;
-  reference_xent_step(Linear64(checkpoint(a, 1)), x, y, 8, 16, 0.5, w2, b2);
-  check_params(checkpoint(a, 2), w2, b2);
+  check_xent_step(a, 2, d, 8, 16);
 }
 
 TEST_CASE("validation loss and accuracy count only the non-ignored samples") {
