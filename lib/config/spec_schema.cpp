@@ -42,7 +42,8 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "inputs are multiplied by this as they are read (0.00392156862745098 = 1/255 for uint8 images)");
   bind(v, "data.batch_size", s.data.batch_size, at_least(1), "samples per micro-batch, per rank");
   bind(v, "data.shuffle", s.data.shuffle, none(), "reshuffle the training split every epoch (seeded)");
-  bind(v, "data.drop_last", s.data.drop_last, none(), "drop the last incomplete batch of an epoch");
+  bind(v, "data.drop_last", s.data.drop_last, none(),
+       "drop the last incomplete batch of an epoch; a kept one's step is the mean over the samples it has");
   bind(v, "data.in_memory", s.data.in_memory, none(), "read each split into memory at start");
   bind(v, "data.prefetch", s.data.prefetch, at_least(1),
        "batches prepared ahead by the background reader thread");
@@ -57,7 +58,9 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "model.loss", s.model.loss, one_of({"cross_entropy", "mse"}),
        "training loss (always computed in fp32)");
   bind(v, "model.ignore_index", s.model.ignore_index, none(),
-       "cross_entropy: samples with this label are left out of the loss");
+       "cross_entropy: samples with this label are left out of the loss, of the count its means "
+       "divide by (training steps, val_loss) and of val_accuracy; a step with only such samples "
+       "makes no update");
   bind(v, "model.num_classes", s.model.num_classes, non_negative(),
        "cross_entropy: number of classes; 0 = the last layer's output width");
 
@@ -123,7 +126,8 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "train.steps", s.train.steps, non_negative(), "optimizer steps; 0 = run train.epochs epochs");
   bind(v, "train.epochs", s.train.epochs, at_least(1), "epochs, used when train.steps is 0");
   bind(v, "train.accum_steps", s.train.accum_steps, at_least(1),
-       "micro-batches per optimizer step (gradient accumulation)");
+       "micro-batches per optimizer step (gradient accumulation); the step's loss and gradient are "
+       "the mean over all the samples of its micro-batches, as one batch would give");
   bind(v, "train.log_every", s.train.log_every, at_least(1), "steps between metrics.csv rows");
   bind(v, "train.eval_every", s.train.eval_every, non_negative(),
        "steps between evaluations; 0 = at the end of each epoch");

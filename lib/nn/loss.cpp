@@ -4,6 +4,14 @@
 
 namespace mp {
 
+int64_t Loss::counted_rows(std::span<const int32_t> labels, int64_t rows) const {
+  if (labels.empty()) return rows;
+  MP_CHECK(static_cast<int64_t>(labels.size()) == rows, "counted_rows: one label per row expected");
+  int64_t n = 0;
+  for (const int32_t y : labels) n += counts_label(y);
+  return n;
+}
+
 double CrossEntropyLoss::compute(Backend& be, const Tensor& logits, const Tensor& labels,
                                  float grad_scale, bool want_grad) {
   const int64_t n = logits.rows();

@@ -1,9 +1,14 @@
 // loss.h: the training objectives, all in fp32 whatever the policy: softmax cross-entropy on
 // integer labels (with ignore_index) and mean squared error on float targets. One call computes
 // the per-sample losses and, for training, the gradient w.r.t. the model output, pre-multiplied by
-// `grad_scale` (= loss scale / global batch size), in the output's dtype.
+// `grad_scale`, in the output's dtype. Means are PyTorch's mean reduction: the trainer divides a
+// step's summed loss, and scales its gradient (grad_scale = loss scale / N), by the N samples of
+// the whole step that count (counted_rows: for cross_entropy the labels that are not
+// ignore_index), and evaluation divides by the counted samples of the split
+// (train/step_normalisation.h).
 #pragma once
 #include <memory>
+#include <span>
 #include <string>
 
 #include "backend/backend.h"
@@ -17,6 +22,12 @@ class Loss {
   // Returns the sum of per-sample losses of this batch (fp64 on the host).
   virtual double compute(Backend& be, const Tensor& out, const Tensor& target, float grad_scale,
                          bool want_grad) = 0;
+  // Whether a sample with this class label enters the loss and its means (cross_entropy: the
+  // label is not ignore_index). Regression losses count every sample.
+  virtual bool counts_label(int32_t) const { return true; }
+  // Samples of a batch of `rows` that enter the loss's means: the rows whose label counts, or all
+  // of them when the batch has no labels (regression targets).
+  int64_t counted_rows(std::span<const int32_t> labels, int64_t rows) const;
   const Tensor& grad() const { return grad_; }
   const Tensor& sample_losses() const { return losses_; }
 
@@ -31,6 +42,7 @@ class CrossEntropyLoss : public Loss {
   double compute(Backend& be, const Tensor& logits, const Tensor& labels, float grad_scale,
                  bool want_grad) override;
   int32_t ignore_index() const { return ignore_; }
+  bool counts_label(int32_t label) const override { return label != ignore_; }
 
  private:
   int32_t ignore_;

@@ -1,5 +1,9 @@
 #include "train/evaluate.h"
 
+#include <spdlog/spdlog.h>
+
+#include <limits>
+
 #include "data/data_loader.h"
 #include "nn/layer.h"
 #include "train/device_batch.h"
@@ -19,7 +23,7 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
   std::vector<int32_t> pred_host;
   EvalResult r;
   double loss_sum = 0.0;
-  int64_t correct = 0;
+  int64_t correct = 0, counted = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
     const Batch b = loader.next();
     upload_batch(be, b, db);
@@ -30,13 +34,23 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
       be.argmax_rows(out.reshape({b.size, out.numel() / b.size}), pred);
       pred_host.resize(static_cast<size_t>(b.size));
       be.download(pred, pred_host.data());
-      for (int64_t k = 0; k < b.size; ++k)
-        correct += pred_host[static_cast<size_t>(k)] == b.labels[static_cast<size_t>(k)];
+      for (int64_t k = 0; k < b.size; ++k) {
+        const int32_t y = b.labels[static_cast<size_t>(k)];
+        correct += loss.counts_label(y) && pred_host[static_cast<size_t>(k)] == y;
+      }
     }
+    counted += loss.counted_rows(b.labels, b.size);
     r.samples += b.size;
   }
-  r.loss = loss_sum / static_cast<double>(std::max<int64_t>(r.samples, 1));
-  r.accuracy = loss.classification() ? static_cast<double>(correct) / static_cast<double>(r.samples) : -1.0;
+  r.counted = counted;
+  if (counted == 0)
+    spdlog::warn("validation: every label of its {} samples is model.ignore_index; val_loss and "
+                 "val_accuracy are undefined (nan)", r.samples);
+  // Means over the counted samples of the whole split (ignore_index rows are neither right nor
+  // wrong); a split with none has no loss or accuracy to report (NaN: eval.csv "nan" and "").
+  const double n = counted > 0 ? static_cast<double>(counted) : std::numeric_limits<double>::quiet_NaN();
+  r.loss = loss_sum / n;
+  r.accuracy = loss.classification() ? static_cast<double>(correct) / n : -1.0;
   return r;
 }
 

@@ -29,6 +29,7 @@
 #include "train/progress.h"
 #include "train/run_files.h"
 #include "train/signals.h"
+#include "train/step_normalisation.h"
 
 namespace mp {
 
@@ -45,9 +46,11 @@ class TrainerImpl {
   void build();
   void restore(const CheckpointData& ck);
   void maybe_resume();
-  // Runs the micro-batches of one step (forward, loss x S, backward into the fp32 grads).
-  // With `probe_step` > 0, activation magnitudes of the first micro-batch go to telemetry.csv.
-  void accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended, int64_t probe_step);
+  // Runs the micro-batches of one step (forward, loss x S / N, backward into the fp32 grads;
+  // N from step_normalisation.h) and returns N. With `probe_step` > 0, activation magnitudes of
+  // the first micro-batch go to telemetry.csv.
+  StepNormalisation accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
+                               int64_t probe_step);
   void write_telemetry(int64_t step);
   void run_eval();
   void write_checkpoint();
@@ -216,17 +219,19 @@ void TrainerImpl::maybe_resume() {
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
 }
 
-void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
-                             int64_t probe_step) {
+StepNormalisation TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
+                                          int64_t probe_step) {
   Context ctx{*be_, true, static_cast<uint64_t>(spec_.seed), 0};
   const int64_t accum = spec_.train.accum_steps;
-  const double global_batch = static_cast<double>(spec_.data.batch_size * accum);
-  const float grad_scale = static_cast<float>(scaler_->scale() / global_batch);
+  // The whole step's batches first: the gradient scale S / N needs N before the first backward.
+  std::vector<Batch> micro(static_cast<size_t>(accum));
+  for (Batch& b : micro) b = loader_->next();
+  const StepNormalisation norm = step_normalisation(*loss_, micro, scaler_->scale());
   double loss_sum = 0.0;
   samples = 0;
   epoch_ended = false;
   for (int64_t m = 0; m < accum; ++m) {
-    const Batch b = loader_->next();
+    const Batch& b = micro[static_cast<size_t>(m)];
     epoch_ended |= b.last_in_epoch;
     upload_batch(*be_, b, batch_);
     ctx.rng_offset = micro_++;
@@ -239,11 +244,12 @@ void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_en
     else
       ctx.probe = nullptr;
     const Tensor& out = model_->forward(ctx, batch_.x);
-    loss_sum += loss_->compute(*be_, out, batch_.target, grad_scale, true);
+    loss_sum += loss_->compute(*be_, out, batch_.target, norm.grad_scale, true);
     model_->backward(ctx, loss_->grad());
     samples += b.size;
   }
-  loss_mean = loss_sum / static_cast<double>(samples);
+  loss_mean = norm.mean_loss(loss_sum);
+  return norm;
 }
 
 void TrainerImpl::write_telemetry(int64_t step) {
@@ -312,11 +318,18 @@ int TrainerImpl::run() {
     bool epoch_ended = false;
     const int64_t every = spec_.precision.telemetry_every;
     const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
-    accumulate(loss_mean, samples, epoch_ended, telemetry_step ? step_ + 1 : 0);
+    const StepNormalisation norm = accumulate(loss_mean, samples, epoch_ended, telemetry_step ? step_ + 1 : 0);
     if (telemetry_step) write_telemetry(step_ + 1);
-    const StepOutcome o = optimizer_step(*be_, model_->params(), *optim_, *schedule_, total_steps_,
-                                         *scaler_, spec_.optimizer.grad_clip_norm, found_inf_local,
-                                         spec_.debug.inject_nonfinite_grad_steps);
+    if (norm.empty()) {
+      clear_bar();
+      spdlog::warn("step {}: every label of its {} samples is model.ignore_index ({}); no update",
+                   step_ + 1, samples, spec_.model.ignore_index);
+    }
+    const StepOutcome o =
+        norm.empty() ? step_without_update(*be_, model_->params(), *optim_, *schedule_, total_steps_, *scaler_)
+                     : optimizer_step(*be_, model_->params(), *optim_, *schedule_, total_steps_,
+                                      *scaler_, spec_.optimizer.grad_clip_norm, found_inf_local,
+                                      spec_.debug.inject_nonfinite_grad_steps);
     const double dt = std::chrono::duration<double>(Clock::now() - s0).count();
     ++step_;
     train_seconds_ += dt;

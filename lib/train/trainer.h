@@ -19,9 +19,10 @@ struct TrainerOptions {
 };
 
 struct EvalResult {
-  double loss = 0.0;      // mean per-sample loss over the split
-  double accuracy = -1.0; // fraction correct; < 0 for regression
+  double loss = 0.0;      // mean per-sample loss over the split's counted samples (NaN if none)
+  double accuracy = -1.0; // fraction of the counted samples classified right; < 0 for regression
   int64_t samples = 0;
+  int64_t counted = 0;    // samples whose label is not model.ignore_index (all, for regression)
 };
 
 class TrainerImpl;

@@ -15,8 +15,10 @@
 #include "train/checkpoint_io.h"
 #include "train/checkpoint_store.h"
 #include "train/trainer.h"
+#include "unit/train_csv_util.h"
 
 using namespace mp;
+using test::read_csv;
 namespace fs = std::filesystem;
 
 namespace {
@@ -59,21 +61,6 @@ int train(const std::string& text, const fs::path& dir, const std::vector<std::s
   t.verbosity = -1;
   Trainer tr(spec, t);
   return tr.run();
-}
-
-std::vector<std::vector<std::string>> read_csv(const fs::path& p) {
-  std::ifstream in(p);
-  std::vector<std::vector<std::string>> rows;
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::stringstream ss(line);
-    std::string c;
-    while (std::getline(ss, c, ',')) cells.push_back(c);
-    if (!line.empty() && line.back() == ',') cells.push_back("");
-    rows.push_back(cells);
-  }
-  return rows;
 }
 
 CheckpointData final_checkpoint(const fs::path& dir) {

@@ -1,0 +1,39 @@
+#include "train/step_normalisation.h"
+
+namespace mp {
+
+double StepNormalisation::mean_loss(double loss_sum) const {
+  return empty() ? 0.0 : loss_sum / static_cast<double>(count);
+}
+
+StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>& micro_batches,
+                                     double loss_scale) {
+  StepNormalisation n;
+  for (const Batch& b : micro_batches) {
+    // Padding rows from sharding (num_real < size, world_size > 1 only) would have to be masked
+    // out of the loss kernels as well as out of N; single-process batches have none.
+    MP_CHECK(b.num_real == b.size, "loss normalisation does not mask sharding padding rows yet");
+    n.count += loss.counted_rows(b.labels, b.size);
+  }
+  // (all-reduce n.count over ranks here)
+  // S / N in fp64, rounded once: with N = batch x accum this is the old S / global batch, bit for bit.
+  n.grad_scale = n.empty() ? 0.0f : static_cast<float>(loss_scale / static_cast<double>(n.count));
+  return n;
+}
+
+StepOutcome step_without_update(Backend& be, const ParamList& params, const Optimizer& opt,
+                                const LrSchedule& schedule, int64_t total_steps,
+                                const LossScaler& scaler) {
+  // Ignored rows have zero loss gradients, but a non-finite input could still leave 0 * inf in a
+  // weight gradient: start the next step from clean zeros.
+  zero_grads(be, params);
+  StepOutcome out;
+  out.lr = schedule.lr(opt.applied_steps(), total_steps);
+  out.loss_scale = out.new_loss_scale = scaler.scale();
+  out.applied_steps = opt.applied_steps();
+  out.skipped_steps = scaler.total_skips();
+  out.attempted_step = out.applied_steps + out.skipped_steps;
+  return out;
+}
+
+}  // namespace mp
