@@ -46,9 +46,9 @@ class TrainerImpl {
   void restore(const CheckpointData& ck);
   void maybe_resume();
   // Runs the micro-batches of one step (forward, loss x S, backward into the fp32 grads).
-  // With `probe_step` > 0, activation magnitudes of the first micro-batch go to telemetry.csv.
+  // With `probe_step` > 0, the first micro-batch is a probe pass: its rounding points
+  // (precision/telemetry.h) go to telemetry.csv.
   void accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended, int64_t probe_step);
-  void write_telemetry(int64_t step);
   void run_eval();
   void write_checkpoint();
   void write_summary(double wall_s);
@@ -234,26 +234,21 @@ void TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_en
     epoch_ended |= b.last_in_epoch;
     upload_batch(*be_, b, batch_);
     ctx.rng_offset = micro_++;
+    std::unique_ptr<TelemetryProbe> probe;
     if (probe_step > 0 && m == 0)
-      ctx.probe = [&](const Layer& l, const Tensor& out) {
-        if (l.is_container() || !is_float(out.dtype())) return;
-        telemetry_->append_row(telemetry_csv_line(magnitude_row(
-            *be_, out, out.dtype(), 1.0, probe_step, l.name() + ".out", TelemetryKind::Activation)));
-      };
-    else
-      ctx.probe = nullptr;
+      probe = std::make_unique<TelemetryProbe>(*be_, probe_step, scaler_->scale());
+    ctx.probe = probe.get();
     const Tensor& out = model_->forward(ctx, batch_.x);
     loss_sum += loss_->compute(*be_, out, batch_.target, grad_scale, true);
+    if (probe)
+      probe->observe_loss_grad(*make_loss(spec_.model.loss, spec_.model.ignore_index), out,
+                               batch_.target, grad_scale, loss_->grad());
     model_->backward(ctx, loss_->grad());
+    if (probe)
+      for (const TelemetryRow& r : probe->rows()) telemetry_->append_row(telemetry_csv_line(r));
     samples += b.size;
   }
   loss_mean = loss_sum / static_cast<double>(samples);
-}
-
-void TrainerImpl::write_telemetry(int64_t step) {
-  // Gradients are still multiplied by S here: 1/S measures what the unscaled values would be.
-  for (const TelemetryRow& r : gradient_telemetry(*be_, model_->params(), scaler_->inv_scale(), step))
-    telemetry_->append_row(telemetry_csv_line(r));
 }
 
 void TrainerImpl::run_eval() {
@@ -317,7 +312,6 @@ int TrainerImpl::run() {
     const int64_t every = spec_.precision.telemetry_every;
     const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
     accumulate(loss_mean, samples, epoch_ended, telemetry_step ? step_ + 1 : 0);
-    if (telemetry_step) write_telemetry(step_ + 1);
     const StepOutcome o = optimizer_step(*be_, model_->params(), *optim_, *schedule_, total_steps_,
                                          *scaler_, spec_.optimizer.grad_clip_norm, found_inf_local,
                                          spec_.debug.inject_nonfinite_grad_steps);
