@@ -25,4 +25,13 @@ const Tensor& Layer::as_dtype(Backend& be, const Tensor& x, Tensor& buf) const {
   return buf;
 }
 
+const Tensor& Layer::as_dtype(Context& ctx, const Tensor& x, Tensor& buf,
+                              RoundingPoint point) const {
+  const Tensor& y = as_dtype(ctx.be, x, buf);
+  // A cast into fp32 is exact: nothing to observe.
+  if (&y != &x && dtype() != DType::F32)
+    observe(ctx, point, y, [&](Tensor& exact) { ctx.be.cast(x, exact); });
+  return y;
+}
+
 }  // namespace mp

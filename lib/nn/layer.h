@@ -20,6 +20,26 @@ namespace mp {
 
 class Layer;
 
+// Where a layer rounds an fp32 result into its dtype: the points precision telemetry observes
+// (precision/telemetry.h).
+enum class RoundingPoint : uint8_t {
+  Output,     // forward: the layer's output y
+  InputGrad,  // backward: the activation gradient dL/dx it passes down (x the loss scale)
+  InputCast,  // forward: an input of another dtype cast into this layer's dtype
+  GradCast,   // backward: an incoming gradient of another dtype cast into this layer's dtype
+};
+
+// Observer of one probe pass (the first micro-batch of a telemetry step). At each rounding point
+// a layer hands over the tensor it stored and a function that computes the same values again,
+// from the same inputs, into a given fp32 tensor of that shape: the values before rounding.
+// Ordinary passes have no probe and pay one null test per point.
+class RoundingProbe {
+ public:
+  virtual ~RoundingProbe() = default;
+  virtual void observe(const Layer& layer, RoundingPoint point, const Tensor& stored,
+                       const std::function<void(Tensor& exact_f32)>& recompute) = 0;
+};
+
 struct Context {
   Context(Backend& b, bool train, uint64_t s = 0, uint64_t offset = 0)
       : be(b), training(train), seed(s), rng_offset(offset) {}
@@ -27,8 +47,7 @@ struct Context {
   bool training = true;
   uint64_t seed = 0;        // run seed (dropout masks)
   uint64_t rng_offset = 0;  // advanced by the trainer once per micro-batch
-  // When set, called with every layer's output during forward (activation telemetry).
-  std::function<void(const Layer&, const Tensor&)> probe;
+  RoundingProbe* probe = nullptr;  // set for a telemetry probe pass only
 };
 
 class Layer {
@@ -63,6 +82,13 @@ class Layer {
  protected:
   // `x` in this layer's dtype: x itself, or a cast copy in `buf`.
   const Tensor& as_dtype(Backend& be, const Tensor& x, Tensor& buf) const;
+  // The same, reporting the cast (a rounding point `point`) to a probe.
+  const Tensor& as_dtype(Context& ctx, const Tensor& x, Tensor& buf, RoundingPoint point) const;
+  // Reports `stored` to the probe, if any; `recompute` writes the values before rounding.
+  template <class F>
+  void observe(Context& ctx, RoundingPoint point, const Tensor& stored, F&& recompute) const {
+    if (ctx.probe) ctx.probe->observe(*this, point, stored, recompute);
+  }
   std::string where_;
   Shape out_shape_;  // per-sample, set by infer()
   bool need_dx_ = true;

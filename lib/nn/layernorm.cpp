@@ -27,26 +27,41 @@ void LayerNorm::create_params(Backend& be, bool master_fp32) {
 }
 
 const Tensor& LayerNorm::forward(Context& ctx, const Tensor& x) {
-  x_ = as_dtype(ctx.be, x, xcast_);
+  x_ = as_dtype(ctx, x, xcast_, RoundingPoint::InputCast);
   const int64_t rows = x_.numel() / cols_;
   ensure_buffer(ctx.be, y_, x_.shape(), dtype());
   ensure_buffer(ctx.be, mean_, {rows}, DType::F32);
   ensure_buffer(ctx.be, rstd_, {rows}, DType::F32);
   Tensor x2 = x_.reshape({rows, cols_}), y2 = y_.reshape({rows, cols_});
-  ctx.be.layernorm_forward(x2, affine_ ? gamma_.working : ones_, affine_ ? beta_.working : zeros_,
-                           eps_, y2, mean_, rstd_);
+  const Tensor& gamma = affine_ ? gamma_.working : ones_;
+  const Tensor& beta = affine_ ? beta_.working : zeros_;
+  ctx.be.layernorm_forward(x2, gamma, beta, eps_, y2, mean_, rstd_);
+  observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) {
+    Tensor e2 = exact.reshape({rows, cols_});
+    Tensor mean = ctx.be.empty({rows}, DType::F32), rstd = ctx.be.empty({rows}, DType::F32);
+    ctx.be.layernorm_forward(x2, gamma, beta, eps_, e2, mean, rstd);
+  });
   return y_;
 }
 
 const Tensor& LayerNorm::backward(Context& ctx, const Tensor& dy_in) {
-  const Tensor& dy = as_dtype(ctx.be, dy_in, dycast_);
+  const Tensor& dy = as_dtype(ctx, dy_in, dycast_, RoundingPoint::GradCast);
   const int64_t rows = x_.numel() / cols_;
   ensure_buffer(ctx.be, dx_, x_.shape(), dtype());
   Tensor dy2 = dy.reshape({rows, cols_}), x2 = x_.reshape({rows, cols_}),
          dx2 = dx_.reshape({rows, cols_});
-  ctx.be.layernorm_backward(dy2, x2, affine_ ? gamma_.working : ones_, mean_, rstd_, dx2,
+  const Tensor& gamma = affine_ ? gamma_.working : ones_;
+  ctx.be.layernorm_backward(dy2, x2, gamma, mean_, rstd_, dx2,
                             affine_ ? gamma_.grad : dgamma_scratch_,
                             affine_ ? beta_.grad : dbeta_scratch_);
+  observe(ctx, RoundingPoint::InputGrad, dx_, [&](Tensor& exact) {
+    // Scratch parameter gradients: the real ones accumulate and must not be added to twice.
+    Tensor e2 = exact.reshape({rows, cols_});
+    Tensor dg = ctx.be.empty({cols_}, DType::F32), db = ctx.be.empty({cols_}, DType::F32);
+    ctx.be.fill(dg, 0.0f);
+    ctx.be.fill(db, 0.0f);
+    ctx.be.layernorm_backward(dy2, x2, gamma, mean_, rstd_, e2, dg, db);
+  });
   return dx_;
 }
 

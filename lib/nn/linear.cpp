@@ -27,19 +27,29 @@ void Linear::create_params(Backend& be, bool master_fp32, uint64_t seed, uint64_
 }
 
 const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
-  x_ = as_dtype(ctx.be, x, xcast_);
+  x_ = as_dtype(ctx, x, xcast_, RoundingPoint::InputCast);
   const int64_t rows = x_.numel() / in_;
   Shape ys = x.shape();
   ys.back() = out_;
   ensure_buffer(ctx.be, y_, ys, dtype());
   Tensor x2 = x_.reshape({rows, in_});
   Tensor y2 = y_.reshape({rows, out_});
-  ctx.be.gemm(false, true, 1.0f, x2, w_.working, 0.0f, y2, has_bias_ ? &b_.working : nullptr);
+  const Tensor* bias = has_bias_ ? &b_.working : nullptr;
+  ctx.be.gemm(false, true, 1.0f, x2, w_.working, 0.0f, y2, bias);
+  observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) {
+    Tensor e2 = exact.reshape({rows, out_});
+    Tensor b32;  // a gemm's bias is fp32 or C's dtype: the working bias, exactly in fp32
+    if (bias) {
+      b32 = ctx.be.empty(bias->shape(), DType::F32);
+      ctx.be.cast(*bias, b32);
+    }
+    ctx.be.gemm(false, true, 1.0f, x2, w_.working, 0.0f, e2, bias ? &b32 : nullptr);
+  });
   return y_;
 }
 
 const Tensor& Linear::backward(Context& ctx, const Tensor& dy_in) {
-  const Tensor& dy = as_dtype(ctx.be, dy_in, dycast_);
+  const Tensor& dy = as_dtype(ctx, dy_in, dycast_, RoundingPoint::GradCast);
   const int64_t rows = dy.numel() / out_;
   Tensor dy2 = dy.reshape({rows, out_});
   Tensor x2 = x_.reshape({rows, in_});
@@ -50,6 +60,10 @@ const Tensor& Linear::backward(Context& ctx, const Tensor& dy_in) {
   ensure_buffer(ctx.be, dx_, x_.shape(), dtype());
   Tensor dx2 = dx_.reshape({rows, in_});
   ctx.be.gemm(false, false, 1.0f, dy2, w_.working, 0.0f, dx2);
+  observe(ctx, RoundingPoint::InputGrad, dx_, [&](Tensor& exact) {
+    Tensor e2 = exact.reshape({rows, in_});
+    ctx.be.gemm(false, false, 1.0f, dy2, w_.working, 0.0f, e2);
+  });
   return dx_;
 }
 

@@ -10,10 +10,7 @@ Shape Sequential::infer(const Shape& in) {
 
 const Tensor& Sequential::forward(Context& ctx, const Tensor& x) {
   const Tensor* cur = &x;
-  for (auto& l : layers_) {
-    cur = &l->forward(ctx, *cur);
-    if (ctx.probe) ctx.probe(*l, *cur);
-  }
+  for (auto& l : layers_) cur = &l->forward(ctx, *cur);
   return *cur;
 }
 
@@ -47,18 +44,20 @@ Shape Residual::infer(const Shape& in) {
 }
 
 const Tensor& Residual::forward(Context& ctx, const Tensor& x) {
-  x_ = as_dtype(ctx.be, x, xcast_);
+  x_ = as_dtype(ctx, x, xcast_, RoundingPoint::InputCast);
   const Tensor& f = body_->forward(ctx, x_);
   ensure_buffer(ctx.be, y_, x_.shape(), dtype());
   ctx.be.add(x_, f, y_);
+  observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) { ctx.be.add(x_, f, exact); });
   return y_;
 }
 
 const Tensor& Residual::backward(Context& ctx, const Tensor& dy_in) {
-  const Tensor& dy = as_dtype(ctx.be, dy_in, dycast_);
+  const Tensor& dy = as_dtype(ctx, dy_in, dycast_, RoundingPoint::GradCast);
   const Tensor& df = body_->backward(ctx, dy);
   ensure_buffer(ctx.be, dx_, dy.shape(), dtype());
   ctx.be.add(dy, df, dx_);
+  observe(ctx, RoundingPoint::InputGrad, dx_, [&](Tensor& exact) { ctx.be.add(dy, df, exact); });
   return dx_;
 }
 

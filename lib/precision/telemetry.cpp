@@ -1,58 +1,100 @@
-// telemetry.cpp: magnitude statistics via Backend::magnitude_stats, and their CSV form.
+// telemetry.cpp: the probe's rows (counted on the host: a probe pass is one micro-batch every
+// precision.telemetry_every steps, so reading its tensors back costs little and needs no op of
+// its own in either engine) and their CSV form.
 #include "precision/telemetry.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace mp {
 
-TelemetryRow magnitude_row(Backend& be, const Tensor& x, DType dtype, double factor, int64_t step,
-                           const std::string& name, TelemetryKind kind) {
+namespace {
+
+// Smallest positive normal value of D: below it a stored value is subnormal (or 0).
+float min_normal(DType d) {
+  return d == DType::F16 ? 6.103515625e-05f /* 2^-14 */ : 1.17549435e-38f /* 2^-126 */;
+}
+
+}  // namespace
+
+TelemetryRow rounding_row(const std::vector<float>& exact, const std::vector<float>& stored,
+                          DType d) {
+  MP_CHECK(exact.size() == stored.size(), "rounding_row: " + std::to_string(exact.size()) +
+                                              " exact values for " + std::to_string(stored.size()) +
+                                              " stored ones");
   TelemetryRow r;
-  r.step = step;
-  r.name = name;
-  r.kind = kind;
-  r.dtype = dtype;
-  r.numel = x.numel();
-  if (r.numel == 0) return r;
-  // Below half the smallest subnormal a value rounds to zero. For fp32 that is 2^-150, which is
-  // 0 as a float: nothing can be counted, which is right (no fp32 value lies below it).
-  const float threshold = static_cast<float>(dtype_min_subnormal(dtype) / 2.0);
-  int64_t below = 0;
-  float max_abs = 0.0f;
-  be.magnitude_stats(x, static_cast<float>(factor), threshold, below, max_abs);
-  r.underflow_count = below;
-  r.underflow_frac = static_cast<double>(below) / static_cast<double>(r.numel);
-  r.max_abs = static_cast<double>(max_abs) * factor;
-  r.max_abs_over_dtype_max = r.max_abs / dtype_max(dtype);
+  r.dtype = d;
+  r.numel = static_cast<int64_t>(exact.size());
+  const float tiny = min_normal(d);
+  const double half_max = dtype_max(d) / 2.0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    const float e = exact[i], s = stored[i];
+    r.underflow += e != 0.0f && std::fabs(s) < tiny;  // false for a NaN s
+    r.overflow += !std::isfinite(s);
+    r.near_max += !std::isfinite(e) || std::fabs(e) >= half_max;
+    if (std::fabs(e) > r.max_abs) r.max_abs = std::fabs(e);  // NaN compares false: skipped
+  }
   return r;
 }
 
-std::vector<TelemetryRow> gradient_telemetry(Backend& be, const ParamList& params,
-                                             double grad_factor, int64_t step) {
-  std::vector<TelemetryRow> rows;
-  rows.reserve(params.size());
-  for (const Parameter* p : params) {
-    const DType d = p->working.defined() ? p->working.dtype() : p->master.dtype();
-    rows.push_back(magnitude_row(be, p->grad, d, grad_factor, step, p->name,
-                                 TelemetryKind::Gradient));
+const char* rounding_point_name(RoundingPoint p) {
+  switch (p) {
+    case RoundingPoint::Output: return "out";
+    case RoundingPoint::InputGrad: return "grad";
+    case RoundingPoint::InputCast: return "in_cast";
+    case RoundingPoint::GradCast: return "grad_cast";
   }
-  return rows;
+  return "?";
+}
+
+void TelemetryProbe::record(const std::string& layer, RoundingPoint point, const Tensor& stored,
+                            const Tensor& exact) {
+  TelemetryRow r = rounding_row(to_host_floats(be_, exact), to_host_floats(be_, stored),
+                                stored.dtype());
+  r.step = step_;
+  r.layer = layer;
+  r.point = point;
+  r.loss_scale = loss_scale_;
+  rows_.push_back(std::move(r));
+}
+
+void TelemetryProbe::observe(const Layer& layer, RoundingPoint point, const Tensor& stored,
+                             const std::function<void(Tensor& exact_f32)>& recompute) {
+  if (!is_float(stored.dtype())) return;
+  if (stored.dtype() == DType::F32) return record(layer.name(), point, stored, stored);
+  Tensor exact = be_.empty(stored.shape(), DType::F32);
+  recompute(exact);
+  record(layer.name(), point, stored, exact);
+}
+
+void TelemetryProbe::observe_loss_grad(Loss& shadow, const Tensor& out, const Tensor& target,
+                                       float grad_scale, const Tensor& stored) {
+  if (stored.dtype() == DType::F32) return record("loss", RoundingPoint::InputGrad, stored, stored);
+  Tensor out32 = be_.empty(out.shape(), DType::F32);
+  be_.cast(out, out32);
+  shadow.compute(be_, out32, target, grad_scale, true);
+  record("loss", RoundingPoint::InputGrad, stored, shadow.grad());
 }
 
 std::string telemetry_csv_header() {
-  return "step,param,numel,underflow_frac,max_abs,max_abs_over_dtype_max";
+  return "step,layer,quantity,dtype,loss_scale,numel,underflow_frac,overflow_frac,near_max_frac,"
+         "max_abs";
 }
 
 std::string telemetry_csv_line(const TelemetryRow& row) {
-  std::string name = row.name;
+  std::string name = row.layer;
   if (name.find_first_of(",\"\n") != std::string::npos) {
     std::string q = "\"";
     for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
     name = q + "\"";
   }
-  char buf[160];
-  std::snprintf(buf, sizeof buf, ",%lld,%.9g,%.9g,%.9g", static_cast<long long>(row.numel),
-                row.underflow_frac, row.max_abs, row.max_abs_over_dtype_max);
+  const double n = row.numel > 0 ? static_cast<double>(row.numel) : 1.0;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, ",%s,%s,%.9g,%lld,%.9g,%.9g,%.9g,%.9g",
+                rounding_point_name(row.point), std::string(dtype_name(row.dtype)).c_str(),
+                row.loss_scale, static_cast<long long>(row.numel),
+                static_cast<double>(row.underflow) / n, static_cast<double>(row.overflow) / n,
+                static_cast<double>(row.near_max) / n, row.max_abs);
   return std::to_string(row.step) + "," + name + buf;
 }
 

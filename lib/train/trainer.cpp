@@ -47,11 +47,10 @@ class TrainerImpl {
   void restore(const CheckpointData& ck);
   void maybe_resume();
   // Runs the micro-batches of one step (forward, loss x S / N, backward into the fp32 grads;
-  // N from step_normalisation.h) and returns N. With `probe_step` > 0, activation magnitudes of
-  // the first micro-batch go to telemetry.csv.
+  // N from step_normalisation.h) and returns N. With `probe_step` > 0, the first micro-batch is a
+  // probe pass: its rounding points (precision/telemetry.h) go to telemetry.csv.
   StepNormalisation accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
                                int64_t probe_step);
-  void write_telemetry(int64_t step);
   void run_eval();
   void write_checkpoint();
   void write_summary(double wall_s);
@@ -235,27 +234,22 @@ StepNormalisation TrainerImpl::accumulate(double& loss_mean, int64_t& samples, b
     epoch_ended |= b.last_in_epoch;
     upload_batch(*be_, b, batch_);
     ctx.rng_offset = micro_++;
+    std::unique_ptr<TelemetryProbe> probe;
     if (probe_step > 0 && m == 0)
-      ctx.probe = [&](const Layer& l, const Tensor& out) {
-        if (l.is_container() || !is_float(out.dtype())) return;
-        telemetry_->append_row(telemetry_csv_line(magnitude_row(
-            *be_, out, out.dtype(), 1.0, probe_step, l.name() + ".out", TelemetryKind::Activation)));
-      };
-    else
-      ctx.probe = nullptr;
+      probe = std::make_unique<TelemetryProbe>(*be_, probe_step, scaler_->scale());
+    ctx.probe = probe.get();
     const Tensor& out = model_->forward(ctx, batch_.x);
     loss_sum += loss_->compute(*be_, out, batch_.target, norm.grad_scale, true);
+    if (probe)
+      probe->observe_loss_grad(*make_loss(spec_.model.loss, spec_.model.ignore_index), out,
+                               batch_.target, norm.grad_scale, loss_->grad());
     model_->backward(ctx, loss_->grad());
+    if (probe)
+      for (const TelemetryRow& r : probe->rows()) telemetry_->append_row(telemetry_csv_line(r));
     samples += b.size;
   }
   loss_mean = norm.mean_loss(loss_sum);
   return norm;
-}
-
-void TrainerImpl::write_telemetry(int64_t step) {
-  // Gradients are still multiplied by S here: 1/S measures what the unscaled values would be.
-  for (const TelemetryRow& r : gradient_telemetry(*be_, model_->params(), scaler_->inv_scale(), step))
-    telemetry_->append_row(telemetry_csv_line(r));
 }
 
 void TrainerImpl::run_eval() {
@@ -319,7 +313,6 @@ int TrainerImpl::run() {
     const int64_t every = spec_.precision.telemetry_every;
     const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
     const StepNormalisation norm = accumulate(loss_mean, samples, epoch_ended, telemetry_step ? step_ + 1 : 0);
-    if (telemetry_step) write_telemetry(step_ + 1);
     if (norm.empty()) {
       clear_bar();
       spdlog::warn("step {}: every label of its {} samples is model.ignore_index ({}); no update",

@@ -66,9 +66,21 @@ run)
   expect 0 "done: 30 steps" -- --config run.yaml --set precision.policy=fp16
   check "fp16 uses the dynamic scaler" grep -q ",65536," runs/e2e_fp16/metrics.csv
   expect 0 "done: 30 steps" -- --config run.yaml --out runs/tele --set precision.policy=fp16 --set precision.telemetry_every=10 -v
-  check "telemetry.csv written" test "$(head -1 runs/tele/telemetry.csv)" = "step,param,numel,underflow_frac,max_abs,max_abs_over_dtype_max"
-  check "telemetry rows for steps 10, 20, 30 x (4 params + 3 activations)" test "$(wc -l < runs/tele/telemetry.csv)" -eq 22
-  check "activation rows" grep -q "^10,layers.1.out," runs/tele/telemetry.csv
+  check "telemetry.csv written" test "$(head -1 runs/tele/telemetry.csv)" = "step,layer,quantity,dtype,loss_scale,numel,underflow_frac,overflow_frac,near_max_frac,max_abs"
+  # per step: layers.0 in_cast (fp32 batch -> fp16), out of layers.0..2, the loss gradient, grad of
+  # layers.2 and 1 (layers.0 computes no input gradient)
+  check "telemetry rows for steps 10, 20, 30 x 7 rounding points" test "$(wc -l < runs/tele/telemetry.csv)" -eq 22
+  check "forward rows" grep -q "^10,layers.1,out,fp16,65536,1024," runs/tele/telemetry.csv
+  check "activation gradient rows" grep -q "^30,layers.2,grad,fp16,65536,1024," runs/tele/telemetry.csv
+  # A last layer with weights ~1e-5 makes its input gradient <= 7e-7 x S: subnormal in fp16 at S = 1,
+  # normal at the dynamic scaler's 65536. Column 7 is underflow_frac.
+  tiny=(--set train.steps=1 --set precision.telemetry_every=1 --set precision.policy=fp16
+        --set model.layers.2.linear.init=normal --set model.layers.2.linear.init_std=1e-5)
+  expect 0 "done: 1 steps" -- --config run.yaml --out runs/tele_s1 "${tiny[@]}" --set precision.loss_scale.mode=none
+  expect 0 "done: 1 steps" -- --config run.yaml --out runs/tele_dyn "${tiny[@]}"
+  underflow() { awk -F, -v q="$2" '$2 == "layers.2" && $3 == q { print $7 }' "$1/telemetry.csv"; }
+  check "S = 1: layers.2's input gradient underflows fp16 (> 0.5)" awk "BEGIN { exit !($(underflow runs/tele_s1 grad) > 0.5) }"
+  check "S = 65536: it does not (< 0.01)" awk "BEGIN { exit !($(underflow runs/tele_dyn grad) < 0.01) }"
   ;;
 signals)
   for sig in INT TERM; do
