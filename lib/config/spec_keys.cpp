@@ -2,30 +2,11 @@
 #include "config/spec_keys.h"
 
 #include "config/spec_schema.h"
-#include "config/yaml_text.h"
+#include "config/spec_values.h"
 
 namespace mp {
 
 namespace {
-
-// The default value of a key as the dump writes it.
-struct DefaultText {
-  std::string operator()(int64_t* v) const { return std::to_string(*v); }
-  std::string operator()(double* v) const { return yaml_number(*v); }
-  std::string operator()(bool* v) const { return *v ? "true" : "false"; }
-  std::string operator()(std::string* v) const { return yaml_string(*v); }
-  std::string operator()(std::vector<int64_t>* v) const {
-    std::string s = "[";
-    for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + std::to_string((*v)[i]);
-    return s + "]";
-  }
-  std::string operator()(std::vector<std::string>* v) const {
-    std::string s = "[";
-    for (size_t i = 0; i < v->size(); ++i) s += (i ? ", " : "") + yaml_string((*v)[i]);
-    return s + "]";
-  }
-  std::string operator()(std::vector<LayerSpec>*) const { return "[]"; }
-};
 
 struct Lister : SpecVisitor {
   std::vector<SpecKeyInfo> keys;
@@ -38,7 +19,7 @@ struct Lister : SpecVisitor {
     k.path = def.path;
     k.type = field_type_name(ref);
     k.required = def.rule.required;
-    k.default_value = def.rule.required ? "" : std::visit(DefaultText{}, ref);
+    k.default_value = def.rule.required ? "" : field_value_text(ref);
     k.allowed = describe_allowed(def.rule);
     const bool list = k.type.rfind("list", 0) == 0;
     if (list && !k.allowed.empty() && k.allowed != "non-empty") k.allowed = "each " + k.allowed;

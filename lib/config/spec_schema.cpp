@@ -118,7 +118,7 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "schedule.warmup_steps", s.schedule.warmup_steps, non_negative(),
        "linear warmup from 0 to lr over this many steps");
   bind(v, "schedule.min_lr_ratio", s.schedule.min_lr_ratio, range(0, false, 1, false),
-       "cosine, linear: the final lr is lr * min_lr_ratio");
+       "cosine, linear: the last step runs at lr * min_lr_ratio");
   bind(v, "schedule.step_size", s.schedule.step_size, at_least(1), "step: decay every step_size steps");
   bind(v, "schedule.gamma", s.schedule.gamma, positive(), "step: multiply the lr by gamma");
 
@@ -128,7 +128,8 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "train.accum_steps", s.train.accum_steps, at_least(1),
        "micro-batches per optimizer step (gradient accumulation); the step's loss and gradient are "
        "the mean over all the samples of its micro-batches, as one batch would give");
-  bind(v, "train.log_every", s.train.log_every, at_least(1), "steps between metrics.csv rows");
+  bind(v, "train.log_every", s.train.log_every, at_least(1),
+       "steps between metrics.csv rows (a row's loss is the mean over its steps)");
   bind(v, "train.eval_every", s.train.eval_every, non_negative(),
        "steps between evaluations; 0 = at the end of each epoch");
   bind(v, "train.checkpoint_every", s.train.checkpoint_every, non_negative(),

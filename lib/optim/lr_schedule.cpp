@@ -54,14 +54,18 @@ double LrSchedule::lr(int64_t applied_steps, int64_t total_steps) const {
   const int64_t w = spec_.warmup_steps;
   if (s < w) return base_ * static_cast<double>(s + 1) / static_cast<double>(w);
   const double r = spec_.min_lr_ratio;
-  const double p = std::clamp(static_cast<double>(s - w) /
-                                  static_cast<double>(std::max<int64_t>(1, total_steps - w)),
-                              0.0, 1.0);
+  // The decay runs over updates s = w .. total_steps - 1: p = 0 on the first, 1 on the last (so the
+  // last update runs at exactly base * r). A decay of one update is all end: p = 1.
+  const int64_t last = total_steps - 1 - w;
+  const double p = last <= 0 ? 1.0
+                             : std::clamp(static_cast<double>(s - w) / static_cast<double>(last),
+                                          0.0, 1.0);
   switch (kind_) {
     case LrScheduleKind::Constant: return base_;
+    // Both written as r + (1 - r) * f with f = 0 at p = 1, so the end is base * r to the bit.
     case LrScheduleKind::Cosine:
       return base_ * (r + (1.0 - r) * 0.5 * (1.0 + std::cos(std::numbers::pi * p)));
-    case LrScheduleKind::Linear: return base_ * (1.0 - (1.0 - r) * p);
+    case LrScheduleKind::Linear: return base_ * (r + (1.0 - r) * (1.0 - p));
     case LrScheduleKind::Step:
       return base_ * std::pow(spec_.gamma, static_cast<double>((s - w) / spec_.step_size));
   }

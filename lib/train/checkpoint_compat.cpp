@@ -76,8 +76,7 @@ std::vector<std::string> signature_differences(const std::string& checkpoint_sig
   return diffs;
 }
 
-void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
-                      const std::string& model_signature, const std::string& policy) {
+void check_signature_consistent(const CheckpointData& ckpt, const std::string& checkpoint_path) {
   // The stored signature must describe the stored tensors, or the comparison below means nothing.
   const std::string stored = make_model_signature([&] {
     std::vector<ParamShape> v;
@@ -96,7 +95,11 @@ void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_
                       (it == data_shapes.end() ? " is missing" : " has shape " + it->second) +
                       "; the file is damaged or was edited: resume from another checkpoint");
   }
+}
 
+void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
+                      const std::string& model_signature, const std::string& policy) {
+  check_signature_consistent(ckpt, checkpoint_path);
   auto diffs = signature_differences(ckpt.model_signature, model_signature);
   if (!diffs.empty()) {
     std::string msg = "cannot resume from checkpoint " + checkpoint_path +

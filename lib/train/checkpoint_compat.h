@@ -27,9 +27,12 @@ std::string make_model_signature(const ParamList& params);
 std::vector<std::string> signature_differences(const std::string& checkpoint_sig,
                                                const std::string& model_sig, size_t max_lines = 8);
 
+// Throws DataError when the checkpoint's own /params disagree with its stored signature (a damaged
+// or hand-edited file).
+void check_signature_consistent(const CheckpointData& ckpt, const std::string& checkpoint_path);
+
 // Throws ConfigError when `ckpt` (read from `checkpoint_path`) was written for another model or
-// precision policy, listing what differs and what to do. Throws DataError when the checkpoint's own
-// /params disagree with its stored signature (a damaged or hand-edited file).
+// precision policy, listing what differs and what to do; first check_signature_consistent.
 void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
                       const std::string& model_signature, const std::string& policy);
 

@@ -28,6 +28,25 @@ void read_tensors(hid_t group, const std::string& slot, const std::string& prefi
   }
 }
 
+// The progress counters are redundant; disagreeing ones mean the file was damaged or edited, and
+// resuming would put the schedule, the AdamW bias correction or the step count out of step.
+void check_counters(const CheckpointData& d) {
+  const int64_t skipped = d.scaler.total_skips;
+  if (d.step < 0 || d.applied_steps < 0 || skipped < 0)
+    throw h5::Hdf5Failure("its step counters are negative (step " + std::to_string(d.step) +
+                          ", applied_steps " + std::to_string(d.applied_steps) +
+                          ", /scaler/total_skips " + std::to_string(skipped) + ")");
+  if (d.step != d.applied_steps + skipped)
+    throw h5::Hdf5Failure("its step counters disagree: step " + std::to_string(d.step) +
+                          " should be applied_steps " + std::to_string(d.applied_steps) +
+                          " + /scaler/total_skips " + std::to_string(skipped) + " = " +
+                          std::to_string(d.applied_steps + skipped));
+  if (d.optimizer_step != d.applied_steps)
+    throw h5::Hdf5Failure("the optimizer's step (attribute `step` of /optimizer) is " +
+                          std::to_string(d.optimizer_step) + " but applied_steps is " +
+                          std::to_string(d.applied_steps) + "; they should be equal");
+}
+
 void read_all(hid_t file, CheckpointData& d) {
   using namespace h5;
   if (!attr_exists(file, "format_version"))
@@ -83,6 +102,7 @@ void read_all(hid_t file, CheckpointData& d) {
     d.scaler.consecutive_skips = read_scalar_i64(sc.get(), "consecutive_skips");
     d.scaler.total_skips = read_scalar_i64(sc.get(), "total_skips");
   }
+  check_counters(d);
 }
 
 }  // namespace

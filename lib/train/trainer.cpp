@@ -27,6 +27,7 @@
 #include "train/evaluate.h"
 #include "train/model_setup.h"
 #include "train/progress.h"
+#include "train/resume_check.h"
 #include "train/run_files.h"
 #include "train/signals.h"
 #include "train/step_normalisation.h"
@@ -213,7 +214,7 @@ void TrainerImpl::maybe_resume() {
       throw ConfigError("--resume " + path + ": no such checkpoint file; give a step_*.h5 path or use --resume auto");
     ck = read_checkpoint(path);
   }
-  check_compatible(ck, path, make_model_signature(model_->params()), spec_.precision.policy);
+  check_resume(ck, path, spec_, make_model_signature(model_->params()));
   restore(ck);
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
 }
@@ -295,6 +296,11 @@ int TrainerImpl::run() {
   remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
   build();
   maybe_resume();
+  if (step_ >= total_steps_) {  // a finished run: leave every file of the run directory as it is
+    std::printf("%s\n", finished_run_message(step_, total_steps_, spec_).c_str());
+    std::fflush(stdout);
+    return 0;
+  }
   write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
   metrics_ = std::make_unique<MetricsLog>(run_dir_ / "metrics.csv", step_);
   eval_log_ = std::make_unique<EvalLog>(run_dir_ / "eval.csv", step_);
@@ -305,6 +311,8 @@ int TrainerImpl::run() {
   bar_ = &bar;
   int64_t window_samples = 0;
   double window_seconds = 0.0;
+  double window_loss = 0.0;  // a metrics row's loss: the mean over the steps since the last row
+  int64_t window_steps = 0;
   while (step_ < total_steps_) {
     const auto s0 = Clock::now();
     double loss_mean = 0.0;
@@ -330,19 +338,24 @@ int TrainerImpl::run() {
     samples_seen_ += samples;
     window_samples += samples;
     last_loss_ = loss_mean;
+    window_loss += loss_mean;
+    ++window_steps;
     const double sps = window_seconds > 0 ? static_cast<double>(window_samples) / window_seconds : 0.0;
     if (step_ % spec_.train.log_every == 0 || step_ == total_steps_ || o.skipped) {
-      MetricsRow r{step_, loader_->cursor().epoch, loss_mean, o.lr, o.loss_scale,
+      const double row_loss = window_loss / static_cast<double>(window_steps);
+      MetricsRow r{step_, loader_->cursor().epoch, row_loss, o.lr, o.loss_scale,
                    o.grad_norm, o.skipped, sps,
                    std::chrono::duration<double>(Clock::now() - t0).count()};
       metrics_->append(r);
       if (o.skipped) clear_bar();
       if ((!bar.enabled() || o.skipped) && opt_.verbosity >= 0)
         spdlog::info("step {}/{} loss {:.5f} lr {:.3g} scale {:g} grad_norm {:.4g}{} {:.0f} samples/s",
-                     step_, total_steps_, loss_mean, o.lr, o.loss_scale, o.grad_norm,
+                     step_, total_steps_, row_loss, o.lr, o.loss_scale, o.grad_norm,
                      o.skipped ? " SKIPPED (non-finite gradients)" : "", sps);
       window_samples = 0;
       window_seconds = 0.0;
+      window_loss = 0.0;
+      window_steps = 0;
     }
     bar.update(step_, loss_mean, o.lr, o.new_loss_scale, sps);
     if (!std::isfinite(loss_mean) && !o.skipped)

@@ -122,6 +122,32 @@ resume_errors)
   cp runs/a/checkpoints/step_00000030.h5 keep30.h5
   head -c 3000 keep30.h5 > runs/a/checkpoints/step_00000030.h5
   expect 0 "resumed from" -- --config run.yaml --out runs/a --resume auto
+  # Issue 8: a state-bearing key cannot change on resume (exit 2, every differing key named); a
+  # free one can; damaged counters are a data error (exit 3); a finished run is left untouched.
+  expect 0 "done: 30 steps" -- --config run.yaml --out runs/k
+  expect 2 "was written with seed: 1, the spec says seed: 2; seed cannot change on resume" -- \
+    --config run.yaml --out runs/k --resume runs/k/checkpoints/step_00000020.h5 --set seed=2
+  expect 2 "differs from the spec in 2 keys" -- --config run.yaml --out runs/k --resume auto \
+    --set seed=2 --set data.batch_size=16
+  check "refused resume: both keys named" grep -qF "data.batch_size: 32, the spec says data.batch_size: 16" <<<"$last_out"
+  before=$(cat runs/k/metrics.csv runs/k/eval.csv runs/k/summary.json runs/k/config.yaml | md5sum)
+  expect 0 "run already finished at step 30 (train.steps: 30); nothing to do - raise train.steps to continue" -- \
+    --config run.yaml --out runs/k --resume auto
+  check "finished run: eval.csv, metrics.csv, summary.json, config.yaml unchanged" \
+    test "$(cat runs/k/metrics.csv runs/k/eval.csv runs/k/summary.json runs/k/config.yaml | md5sum)" = "$before"
+  check "finished run: one eval row for step 30" test "$(grep -c '^30,' runs/k/eval.csv)" -eq 1
+  expect 0 "done: 40 steps" -- --config run.yaml --out runs/k --resume auto --set train.steps=40 \
+    --set optimizer.lr=0.005 --set train.log_every=2
+  check "continued run: summary has the new step count" grep -qF '"steps": 40' runs/k/summary.json
+  check "continued run: final_train_loss is a number" grep -q '"final_train_loss": [0-9]' runs/k/summary.json
+  if "${MPTRAIN_PYTHON:-/usr/bin/python3}" -c "import h5py" 2>/dev/null; then
+    cp runs/k/checkpoints/step_00000040.h5 damaged.h5
+    "${MPTRAIN_PYTHON:-/usr/bin/python3}" -c "import h5py; f = h5py.File('damaged.h5', 'r+'); f.attrs['applied_steps'] = f.attrs['applied_steps'] - 1"
+    expect 3 "damaged.h5: its step counters disagree: step 40 should be applied_steps 39" -- \
+      --config run.yaml --out runs/d --resume damaged.h5
+  else
+    echo "SKIPPED: damaged-counter case (no h5py)"
+  fi
   ;;
 divergence)
   expect 4 "consecutive" -- --config run.yaml --out runs/div --set optimizer.lr=1e30 \

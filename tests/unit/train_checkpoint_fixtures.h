@@ -3,6 +3,7 @@
 #pragma once
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -43,8 +44,9 @@ inline std::vector<float> pattern(int64_t step, int salt, size_t n) {
 // weight (to make files large for the crash test).
 inline CheckpointData make_checkpoint(int64_t step, size_t big = 6) {
   CheckpointData d;
+  const int64_t skipped = std::min<int64_t>(step, 3);  // counters agree: step = applied + skipped
   d.step = step;
-  d.applied_steps = step - 1;
+  d.applied_steps = step - skipped;
   d.epoch = step / 7;
   d.batch_in_epoch = step % 7;
   d.rng_seed = 0xFEDCBA9876543210ull;
@@ -64,8 +66,8 @@ inline CheckpointData make_checkpoint(int64_t step, size_t big = 6) {
            pattern(step, std::string(slot) == "exp_avg" ? 4 : 5, p.values.size())});
   d.model_signature =
       "layers.10.weight [" + std::to_string(big / 2) + ", 2]\nlayers.2.bias [3]\nscale []\n";
-  d.optimizer_step = step - 1;
-  d.scaler = {32768.0, 17, 1, 0, 3};
+  d.optimizer_step = d.applied_steps;
+  d.scaler = {32768.0, 17, 1, 0, skipped};
   d.extra_ints["samples_seen"] = step * 64;
   d.extra_strings["note"] = "resume test";
   return d;
