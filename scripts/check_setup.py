@@ -163,11 +163,13 @@ class PackageDb:
 
 def cmake_cache_paths(build, inside):
     uses = []
-    skip_keys = {"CMAKE_INSTALL_PREFIX"}
+    # Install destinations are where `cmake --install` writes, not inputs of the build.
+    def skipped(key):
+        return key.startswith("CMAKE_INSTALL_") or key.startswith("_GNUInstallDirs_")
     with open(os.path.join(build, "CMakeCache.txt"), errors="replace") as f:
         for line in f:
             m = re.match(r"^([^#/][^:=]*):([A-Z]+)=(.*)$", line.rstrip("\n"))
-            if not m or m.group(1) in skip_keys:
+            if not m or skipped(m.group(1)):
                 continue
             for value in m.group(3).split(";"):
                 value = value.strip()
@@ -385,8 +387,11 @@ def resolve_owners(paths):
 
 
 def is_cuda(path, use, owners):
+    # A CMake key that names CUDA exempts only files no Debian package owns: FindCUDAToolkit also
+    # records Debian files (CUDA_OpenCL_LIBRARY = libOpenCL.so from ocl-icd-opencl-dev), and those
+    # must still be covered by the list, or a CUDA build would hide the bug this check exists for.
     return bool(CUDA_PATH.match(path) or CUDA_PATH.match(os.path.realpath(path))
-                or (use.startswith("CMakeCache.txt") and CUDA_KEY.search(use))
+                or (use.startswith("CMakeCache.txt") and CUDA_KEY.search(use) and not owners)
                 or CUDA_LIB.match(os.path.basename(path))
                 or any(CUDA_PACKAGE.match(o) for o in owners))
 

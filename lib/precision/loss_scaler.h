@@ -29,7 +29,7 @@ struct LossScalerState {
   int64_t growth_tracker = 0;      // clean steps since the last growth or overflow
   int64_t hysteresis_tracker = 1;  // overflows left before the next backoff
   int64_t consecutive_skips = 0;   // overflowing steps in a row, ending with the latest
-  int64_t total_skips = 0;         // overflowing (skipped) steps in the whole run
+  int64_t total_skips = 0;         // skipped steps in the whole run (overflow or nothing to learn)
 };
 
 class LossScaler {
@@ -46,6 +46,10 @@ class LossScaler {
   // Record the outcome of one attempted step (found_inf already reduced over all ranks) and
   // update S. Throws NumericalError after max_consecutive_skips overflowing steps in a row.
   void update(bool found_inf);
+  // Record a step that applied no update for another reason than an overflow (every target of
+  // the step ignored): counted in total_skips, so step = applied + skipped holds for checkpoints
+  // and the metrics' skipped column, but S, its trackers and the consecutive count are unchanged.
+  void record_no_update_step() { ++st_.total_skips; }
 
   int64_t total_skips() const { return st_.total_skips; }
   int64_t consecutive_skips() const { return st_.consecutive_skips; }

@@ -42,7 +42,6 @@ const std::vector<ResumeKey>& resume_keys() {
       {"precision.allow_tf32", Free, "arithmetic of later steps only"},
       {"precision.fp32_layers", Fixed,
        "like model.layers' per-layer precision: with master_weights: none the stored weights carry it"},
-      {"precision.grad_accum_dtype", Free, "arithmetic of later steps only"},
       {"precision.allreduce_dtype", Free, "arithmetic of later steps only"},
       {"precision.telemetry_every", Free, "logging only"},
       {"precision.loss_scale", Free,
@@ -64,7 +63,6 @@ const std::vector<ResumeKey>& resume_keys() {
       {"train.eval_every", Free, "what is written, not what is trained"},
       {"train.checkpoint_every", Free, "what is written, not what is trained"},
       {"train.keep_checkpoints", Free, "what is written, not what is trained"},
-      {"train.deterministic", Free, "bit-exactness of later steps only"},
       {"output", Free, "where results go (--resume auto looks for checkpoints there)"},
       {"debug", Free, "testing aid"},
   };

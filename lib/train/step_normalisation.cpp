@@ -23,11 +23,13 @@ StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>&
 
 StepOutcome step_without_update(Backend& be, const ParamList& params, const Optimizer& opt,
                                 const LrSchedule& schedule, int64_t total_steps,
-                                const LossScaler& scaler) {
+                                LossScaler& scaler) {
   // Ignored rows have zero loss gradients, but a non-finite input could still leave 0 * inf in a
   // weight gradient: start the next step from clean zeros.
   zero_grads(be, params);
+  scaler.record_no_update_step();
   StepOutcome out;
+  out.skipped = true;
   out.lr = schedule.lr(opt.applied_steps(), total_steps);
   out.loss_scale = out.new_loss_scale = scaler.scale();
   out.applied_steps = opt.applied_steps();

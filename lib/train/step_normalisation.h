@@ -6,8 +6,9 @@
 // takes all micro-batches of a step from the loader before the first backward, so every
 // micro-batch's loss gradient can start from S / N (S = loss scale).
 // A step with N = 0 (every label ignored) has nothing to learn from: loss 0, no optimizer update
-// (weights, optimizer moments, LR schedule and loss scaler stay; step_without_update), but it
-// still counts as one of train.steps and gets its metrics.csv row.
+// (weights, optimizer moments, LR schedule and loss scale stay; step_without_update). It counts
+// as one of train.steps and as a skipped step (metrics.csv skipped = 1, summary skipped_steps,
+// the checkpoint's step = applied + skipped), but not as an overflow for the scaler.
 // Multi-process training will all-reduce (SUM) N across ranks in step_normalisation(), the one
 // place that counts.
 #pragma once
@@ -32,9 +33,9 @@ StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>&
                                      double loss_scale);
 
 // The outcome of a step with nothing to learn from (N = 0): no update, grads zeroed for the next
-// step, the LR schedule and the loss scaler untouched (neither applied nor skipped for them).
+// step, the LR schedule and the scale untouched; counted as skipped (record_no_update_step).
 StepOutcome step_without_update(Backend& be, const ParamList& params, const Optimizer& opt,
                                 const LrSchedule& schedule, int64_t total_steps,
-                                const LossScaler& scaler);
+                                LossScaler& scaler);
 
 }  // namespace mp

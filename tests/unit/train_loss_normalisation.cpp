@@ -343,7 +343,7 @@ TEST_CASE("validation loss and accuracy count only the non-ignored samples") {
   }
 }
 
-TEST_CASE("a step whose labels are all ignored: no NaN, no update, schedule and scaler untouched") {
+TEST_CASE("a step whose labels are all ignored: no NaN, no update, counted as skipped, schedule and scale untouched") {
   for (const char* policy : {"fp32", "fp16"}) {
     CAPTURE(policy);
     test::TempDir tmp;
@@ -385,11 +385,15 @@ TEST_CASE("a step whose labels are all ignored: no NaN, no update, schedule and 
     CHECK(a3.applied_steps == 2);
     CHECK(a3.scaler.scale == b2.scaler.scale);
     CHECK(a3.scaler.growth_tracker == b2.scaler.growth_tracker);
-    CHECK(a3.scaler.total_skips == 0);
-    // metrics.csv: step 2 has loss 0, a zero gradient norm, is not an overflow skip; no NaN anywhere.
+    // Counted as a skipped step (so step = applied + skipped, as checkpoints are checked), but
+    // not as an overflow: the consecutive count and the scale stay.
+    CHECK(a3.scaler.total_skips == 1);
+    CHECK(a3.scaler.consecutive_skips == 0);
+    CHECK(a3.step == a3.applied_steps + a3.scaler.total_skips);
+    // metrics.csv: step 2 has loss 0, a zero gradient norm, skipped = 1; no NaN anywhere.
     CHECK(metric(a, 2, 2) == "0");
     CHECK(metric(a, 2, 5) == "0");
-    CHECK(metric(a, 2, 6) == "0");
+    CHECK(metric(a, 2, 6) == "1");
     CHECK(metric(a, 2, 4) == metric(a, 1, 4));  // loss scale unchanged
     for (const auto& row : read_csv(a / "metrics.csv"))
       for (const std::string& cell : row) CHECK(cell.find("nan") == std::string::npos);
