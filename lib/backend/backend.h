@@ -46,7 +46,12 @@ struct GradPrep {
 
 // One read-only pass over a gradient (Backend::check_grad).
 struct GradCheck {
-  bool nonfinite = false;    // some element is inf or NaN
+  // Some element of grad * inv_scale (the unscaled gradient the update would use) is inf or NaN:
+  // the step must be skipped. Includes every non-finite element of grad itself.
+  bool nonfinite = false;
+  // Some element of grad as stored (loss-scaled) is inf or NaN: the backward overflowed at this
+  // scale. False while `nonfinite` is true means only unscaling overflowed (inv_scale > 1, S < 1).
+  bool scaled_nonfinite = false;
   double sum_squares = 0.0;  // of grad * inv_scale, as sum_squares() of the unscaled gradient
 };
 
@@ -112,8 +117,12 @@ class Backend {
 
   // ---- reductions and the optimizer step -------------------------------------------------------
   virtual double sum(const Tensor& x) = 0;          // fp32 accumulation per block, fp64 total
-  virtual double sum_squares(const Tensor& x) = 0;  // for global gradient norms
-  // x *= inv_scale; returns true if any element of x (before scaling) is inf or NaN.
+  // For global gradient norms: exact fp64 squares (kernels::square_f64) summed in fp64, so the
+  // result is finite for any finite input (an fp32 square overflows for |x| > 1.8e19).
+  virtual double sum_squares(const Tensor& x) = 0;
+  // x *= inv_scale; returns true if any element of the result (fp32 product x * inv_scale, before
+  // rounding to x's dtype) is inf or NaN: a non-finite x, or a finite x that overflows when
+  // inv_scale > 1 (loss scale < 1).
   virtual bool unscale_and_check(Tensor& x, float inv_scale) = 0;
   // Count elements with 0 < |x| * factor < threshold (gradient underflow telemetry) and max |x|.
   virtual void magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
@@ -126,8 +135,9 @@ class Backend {
   // ---- the optimizer step, fused (one or two passes per parameter instead of five) -----------
   // The default implementations compose the ops above; a backend overrides them to save passes
   // over memory. Results are bit-identical either way.
-  // Whether grad has a non-finite element, and the sum of squares of grad * inv_scale: the same
-  // bits as unscale_and_check(grad, inv_scale) then sum_squares(grad), without writing grad.
+  // Whether grad * inv_scale has a non-finite element, whether grad itself has one, and the sum
+  // of squares of grad * inv_scale: the same bits as unscale_and_check(grad, inv_scale) then
+  // sum_squares(grad), without writing grad.
   virtual GradCheck check_grad(const Tensor& grad, float inv_scale);
   // adamw_step / sgd_step on the gradient as `prep` reads it; then, when `working` is given,
   // working = RNE(param) (the master -> working cast of mixed precision); then grad = 0 when
@@ -150,6 +160,13 @@ inline GradCheck Backend::check_grad(const Tensor& grad, float inv_scale) {
   GradCheck c;
   c.nonfinite = unscale_and_check(t, inv_scale);
   c.sum_squares = sum_squares(t);
+  // With inv_scale <= 1 a finite element stays finite, so the two flags agree; otherwise (only
+  // on the rare skipping step) check grad as stored in a second pass.
+  c.scaled_nonfinite = c.nonfinite;
+  if (c.nonfinite && inv_scale > 1.0f) {
+    copy(grad, t);
+    c.scaled_nonfinite = unscale_and_check(t, 1.0f);
+  }
   return c;
 }
 

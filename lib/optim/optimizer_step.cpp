@@ -39,20 +39,36 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                 out.attempted_step) != inject_nonfinite_steps.end())
     poison_one_gradient(be, params);
 
-  // One read-only pass per gradient: finiteness and the sum of squares of the unscaled values
-  // (the bits unscale_and_check + sum_squares would give; combined in fp64 in parameter order, as
-  // global_grad_norm does). The unscale, clip, update, recast and zeroing then happen in one fused
-  // pass per parameter inside the optimizer.
+  // One read-only pass per gradient: finiteness of the unscaled values (what the update would
+  // use: with S < 1 a finite gradient can unscale to inf), of the stored ones (the cause, for the
+  // scaler), and the sum of squares of the unscaled values (the bits unscale_and_check +
+  // sum_squares would give; exact fp64 squares summed in fp64, combined in fp64 in parameter order
+  // as global_grad_norm does, so it cannot overflow for finite gradients). The unscale, clip,
+  // update, recast and zeroing then happen in one fused pass per parameter inside the optimizer.
   GradPrep prep;
   prep.inv_scale = static_cast<float>(scaler.inv_scale());
-  bool found_inf = false;
+  bool found_inf = false, scaled_inf = false;
   double sum_squares = 0.0;
   for (Parameter* p : params) {
     const GradCheck c = be.check_grad(p->grad, prep.inv_scale);
     found_inf = c.nonfinite || found_inf;
+    scaled_inf = c.scaled_nonfinite || scaled_inf;
     sum_squares += c.sum_squares;
   }
-  found_inf = reduce_found_inf ? reduce_found_inf(found_inf) : found_inf;
+  // A non-finite total cannot come from finite gradients (it would take > 1e231 elements of
+  // FLT_MAX); checked anyway, so no update ever sees a non-finite norm. A finite norm above
+  // FLT_MAX (many elements near FLT_MAX) is kept in fp64 and the step applies: every unscaled
+  // element is finite, the norm is reported in fp64, and clipping multiplies by the fp32 factor
+  // max_norm / (norm + 1e-6).
+  found_inf = found_inf || !std::isfinite(sum_squares);
+  const auto reduce = [&](bool local) {
+    return reduce_found_inf ? reduce_found_inf(local) : local;
+  };
+  found_inf = reduce(found_inf);
+  // Every rank agrees on found_inf, so all take part in the second reduction or none does.
+  const StepOverflow overflow = !found_inf         ? StepOverflow::None
+                                : reduce(scaled_inf) ? StepOverflow::Scaled
+                                                     : StepOverflow::Unscaled;
 
   out.lr = schedule.lr(opt.applied_steps(), total_steps);
   if (found_inf) {
@@ -65,7 +81,7 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
     prep.zero_grad = true;
     opt.step(be, params, out.lr, prep);
   }
-  scaler.update(found_inf);
+  scaler.update(overflow);
 
   out.new_loss_scale = scaler.scale();
   out.applied_steps = opt.applied_steps();

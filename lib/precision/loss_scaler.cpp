@@ -61,27 +61,37 @@ LossScaler LossScaler::from_policy(const DTypePolicy& policy, const LossScaleSpe
   return LossScaler(policy.loss_scale, spec);
 }
 
-void LossScaler::update(bool found_inf) {
-  if (found_inf) {
+void LossScaler::update(StepOverflow overflow) {
+  if (overflow != StepOverflow::None) {
     ++st_.consecutive_skips;
     ++st_.total_skips;
     if (mode_ == LossScaleMode::Dynamic) {
       st_.growth_tracker = 0;
-      st_.hysteresis_tracker = std::max<int64_t>(st_.hysteresis_tracker - 1, 0);
-      if (st_.hysteresis_tracker == 0)
-        st_.scale = std::max(st_.scale * spec_.backoff_factor, spec_.min_scale);
+      if (overflow == StepOverflow::Scaled) {  // an unscaled overflow keeps S (loss_scaler.h)
+        st_.hysteresis_tracker = std::max<int64_t>(st_.hysteresis_tracker - 1, 0);
+        if (st_.hysteresis_tracker == 0)
+          st_.scale = std::max(st_.scale * spec_.backoff_factor, spec_.min_scale);
+      }
     }
     if (st_.consecutive_skips >= spec_.max_consecutive_skips) {
       std::ostringstream os;
       os << st_.consecutive_skips
          << " consecutive optimizer steps had inf/NaN gradients and were skipped (loss scale mode "
          << loss_scale_mode_name(mode_) << ", current scale " << st_.scale << ", "
-         << st_.total_skips
-         << " skipped steps in total): the run is diverging or its gradients overflow the compute "
-            "dtype. Try precision.policy: bf16 (fp32's exponent range), a lower optimizer.lr, "
-            "precision.loss_scale.hysteresis > 1, a static scale (precision.loss_scale.mode: "
-            "static with a smaller precision.loss_scale.value), or optimizer.grad_clip_norm; "
-            "precision.loss_scale.max_consecutive_skips sets this limit ("
+         << st_.total_skips << " skipped steps in total): ";
+      if (overflow == StepOverflow::Scaled)
+        os << "the run is diverging or its gradients overflow the compute dtype. Try "
+              "precision.policy: bf16 (fp32's exponent range), a lower optimizer.lr, "
+              "precision.loss_scale.hysteresis > 1, a static scale (precision.loss_scale.mode: "
+              "static with a smaller precision.loss_scale.value), or optimizer.grad_clip_norm; ";
+      else
+        os << "the latest step's loss-scaled gradients were finite, but the gradients unscaled "
+              "(divided by the scale " << st_.scale
+           << ") or their global norm were not: the true gradients are beyond fp32's range, "
+              "which no loss scale can fix (a scale below 1 only makes unscaling overflow), and "
+              "optimizer.grad_clip_norm acts only after this check. The run is diverging: lower "
+              "optimizer.lr, or find the cause with precision.policy: fp32; ";
+      os << "precision.loss_scale.max_consecutive_skips sets this limit ("
          << spec_.max_consecutive_skips << ")";
       throw NumericalError(os.str());
     }

@@ -15,6 +15,17 @@
 //
 // In every mode an overflowing step is skipped and counted (consecutive and total); after
 // max_consecutive_skips overflowing steps in a row update() throws NumericalError (exit 4).
+//
+// Two kinds of overflow (StepOverflow). Scaled: the gradients as the backward left them (x S) are
+// non-finite: the scale may be the cause, and the dynamic rule above backs off. Unscaled: the
+// scaled gradients are finite but gradient x 1/S is not (possible only with S < 1, a static
+// value or a min_scale below 1), or the global norm is not finite. Then the true gradient is
+// beyond fp32's range whatever S is: S x g is finite here and g / S would overflow at any S, and
+// backing off would only make S (already < 1) smaller still, losing more of the fp16 backward to
+// underflow on the following steps. So an unscaled overflow is skipped and counted like any
+// other (the same skip counters and limit) but leaves S and the hysteresis tracker alone; it
+// resets the growth tracker, as the step was not clean (growth needs growth_interval clean steps
+// in a row).
 #pragma once
 #include <cstdint>
 
@@ -22,6 +33,9 @@
 #include "precision/precision_spec.h"
 
 namespace mp {
+
+// What made an attempted step skip (see above).
+enum class StepOverflow : uint8_t { None, Scaled, Unscaled };
 
 // Everything a checkpoint must hold to continue the scaler exactly.
 struct LossScalerState {
@@ -43,9 +57,11 @@ class LossScaler {
   double scale() const { return st_.scale; }
   double inv_scale() const { return 1.0 / st_.scale; }  // reciprocal taken in fp64
 
-  // Record the outcome of one attempted step (found_inf already reduced over all ranks) and
-  // update S. Throws NumericalError after max_consecutive_skips overflowing steps in a row.
-  void update(bool found_inf);
+  // Record the outcome of one attempted step (already reduced over all ranks) and update S.
+  // Throws NumericalError after max_consecutive_skips overflowing steps in a row.
+  void update(StepOverflow overflow);
+  // found_inf: a scaled overflow (the backward's gradients were non-finite).
+  void update(bool found_inf) { update(found_inf ? StepOverflow::Scaled : StepOverflow::None); }
   // Record a step that applied no update for another reason than an overflow (every target of
   // the step ignored): counted in total_skips, so step = applied + skipped holds for checkpoints
   // and the metrics' skipped column, but S, its trackers and the consecutive count are unchanged.

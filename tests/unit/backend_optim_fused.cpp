@@ -1,8 +1,9 @@
 // backend_optim_fused.cpp: the fused optimizer-step ops against the separate ops they replace, bit
 // for bit: check_grad == unscale_and_check + sum_squares (also across thread counts, and the
-// Backend default), adamw_step_fused / sgd_step_fused == unscale, clip (scale), the update, the
-// master -> working cast and zeroing the gradient, over several steps, for fp32 masters with
-// bf16/fp16/no working copy and pure bf16 with stochastic rounding.
+// Backend default; both flags, also for inv_scale > 1 where finite values unscale to inf),
+// adamw_step_fused / sgd_step_fused == unscale, clip (scale), the update, the master -> working
+// cast and zeroing the gradient, over several steps, for fp32 masters with bf16/fp16/no working
+// copy and pure bf16 with stochastic rounding.
 #include <doctest/doctest.h>
 
 #include <limits>
@@ -59,7 +60,45 @@ TEST_CASE("check_grad: same bits as unscale_and_check then sum_squares, any thre
         const GradCheck d = be.Backend::check_grad(g, inv);  // the default for other backends
         CHECK(d.nonfinite == c.nonfinite);
         if (!bad) CHECK(d.sum_squares == c.sum_squares);
+        CHECK(c.scaled_nonfinite == (poison != 0));
+        CHECK(c1.scaled_nonfinite == c.scaled_nonfinite);
+        CHECK(d.scaled_nonfinite == c.scaled_nonfinite);
       }
+}
+
+TEST_CASE("check_grad: inv_scale > 1 (loss scale < 1) flags finite gradients that unscale to inf") {
+  auto be1 = make_cpu_backend(1);
+  Backend& be = cpu_be();
+  const float big = 0.6f * std::numeric_limits<float>::max();
+  for (int64_t n : kSizes)
+    for (int poison : {0, 1, 2}) {  // none, a finite element that overflows x 4, a stored inf
+      CAPTURE(n);
+      CAPTURE(poison);
+      std::vector<float> v = random_floats(size_t(n), -1e30f, 1e30f, uint32_t(n + 5), DType::F32);
+      if (poison == 1) v[size_t(n / 3)] = -big;
+      if (poison == 2) v[size_t(n / 3)] = std::numeric_limits<float>::infinity();
+      Tensor g = make(be, v, {n}, DType::F32);
+      Tensor ref = clone(be, g);
+      const bool bad = be.unscale_and_check(ref, 4.0f);
+      CHECK(bad == (poison != 0));
+      const GradCheck c = be.check_grad(g, 4.0f);
+      const GradCheck c1 = be1->check_grad(make(*be1, v, {n}, DType::F32), 4.0f);
+      const GradCheck d = be.Backend::check_grad(g, 4.0f);
+      for (const GradCheck& x : {c, c1, d}) {
+        CHECK(x.nonfinite == (poison != 0));
+        CHECK(x.scaled_nonfinite == (poison == 2));
+      }
+      if (poison == 0) {
+        // (4e30)^2 = 1.6e61 per element: far beyond fp32, exact in fp64.
+        double q = 0.0;
+        for (float x : v) q += double(x * 4.0f) * double(x * 4.0f);
+        CHECK(std::isfinite(c.sum_squares));
+        CHECK(c.sum_squares == doctest::Approx(q).epsilon(1e-11));  // fp64 sums in two orders
+        CHECK(c.sum_squares == be.sum_squares(ref));
+        CHECK(c1.sum_squares == c.sum_squares);
+        CHECK(d.sum_squares == c.sum_squares);
+      }
+    }
 }
 
 namespace {

@@ -1,5 +1,6 @@
-// backend_reduce.cpp: sum, sum_squares (fp64 reference, determinism across thread counts),
-// unscale_and_check (inf/NaN anywhere, scaling), magnitude_stats, bias_grad (column sums, beta).
+// backend_reduce.cpp: sum, sum_squares (fp64 reference, determinism across thread counts, finite
+// where fp32 squares overflow), unscale_and_check (inf/NaN anywhere, finite values that overflow
+// when unscaled by 1/S > 1, scaling), magnitude_stats, bias_grad (column sums, beta).
 #include <doctest/doctest.h>
 
 #include "unit/backend_test_util.h"
@@ -34,6 +35,37 @@ TEST_CASE("sum: bit-identical for 1 and 2 threads") {
   Tensor t1 = make(*be1, x, {300007}, DType::F32), t2 = make(*be2, x, {300007}, DType::F32);
   CHECK(be1->sum(t1) == be2->sum(t2));
   CHECK(be1->sum_squares(t1) == be2->sum_squares(t2));
+}
+
+TEST_CASE("sum_squares: finite for finite values whose fp32 squares overflow, fp64 reference") {
+  auto be1 = make_cpu_backend(1), be2 = make_cpu_backend(2);
+  for (int64_t n : {int64_t(1), int64_t(2049), int64_t(300007)}) {
+    CAPTURE(n);
+    // |x| up to FLT_MAX / 2: x^2 up to ~3e76 (fp32 overflows above 1.8e19); the sum stays < 1e83.
+    auto x = random_floats(size_t(n), -1.7e38f, 1.7e38f, uint32_t(n + 3), DType::F32);
+    x[0] = std::numeric_limits<float>::max();
+    double q = 0;
+    for (float v : x) q += double(v) * v;
+    Tensor t1 = make(*be1, x, {n}, DType::F32), t2 = make(*be2, x, {n}, DType::F32);
+    const double s1 = be1->sum_squares(t1);
+    CHECK(std::isfinite(s1));
+    CHECK(s1 == doctest::Approx(q).epsilon(1e-11));  // fp64 sums in two orders
+    CHECK(s1 == be2->sum_squares(t2));  // deterministic: the same bits for 1 and 2 threads
+  }
+}
+
+TEST_CASE("unscale_and_check: inv_scale > 1 flags finite elements that overflow when unscaled") {
+  Backend& be = cpu_be();
+  for (DType dt : kFloatTypes) {
+    CAPTURE(dtype_name(dt));
+    const float big = dt == DType::F32 ? 0.6f * std::numeric_limits<float>::max() : 30000.0f;
+    auto x = random_floats(5000, -1, 1, 4, dt);
+    Tensor ok = make(be, x, {5000}, dt);
+    CHECK_FALSE(be.unscale_and_check(ok, 4.0f));
+    x[4321] = big;  // finite as stored; x 4 beyond fp32 (fp16/bf16 elements: x 2^120)
+    Tensor t = make(be, x, {5000}, dt);
+    CHECK(be.unscale_and_check(t, dt == DType::F32 ? 4.0f : std::ldexp(1.0f, 120)));
+  }
 }
 
 TEST_CASE("unscale_and_check: finds inf/NaN anywhere and scales every element") {

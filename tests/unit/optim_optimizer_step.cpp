@@ -1,12 +1,18 @@
 // optim_optimizer_step.cpp: the post-backward sequence on the CPU backend: skipped steps are
 // exactly as if they never happened (parameters bit for bit, LR schedule not advanced, final
 // scale = init x growth^grown x backoff^skipped), clipping sees unscaled gradients, the found_inf
-// reduction decides, and a mid-run state round trip continues identically.
+// reduction decides, and a mid-run state round trip continues identically. With a scale below 1,
+// finite gradients that overflow when unscaled skip the step (counted; a dynamic scale is kept, not
+// backed off; the skip-limit message says so); gradients whose fp32 squares overflow get a finite
+// fp64 norm and are clipped.
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "core/error.h"
+#include "optim/grad_clip.h"
 #include "optim/optimizer_step.h"
 #include "unit/optim_fixtures.h"
 
@@ -158,7 +164,8 @@ TEST_CASE("a real inf or NaN in a gradient is caught, skipped, and grads are zer
     std::vector<float> g = to_host_floats(*be, ps.list[1]->grad);
     g[3] = bad;
     be->upload(g.data(), ps.list[1]->grad);
-    const StepOutcome o = optimizer_step(*be, ps.list, *opt, sched, 20, sc, 1.0, found_inf_local, {});
+    const StepOutcome o =
+        optimizer_step(*be, ps.list, *opt, sched, 20, sc, 1.0, found_inf_local, {});
     CHECK(o.skipped);
     CHECK(o.loss_scale == 1.0);
   }
@@ -257,4 +264,190 @@ TEST_CASE("too many consecutive overflows end the run with NumericalError") {
   LossScaler sc(LossScaleMode::Dynamic, s);
   run(*be, ps.list, *opt, sched, sc, 2, {1, 2, 3});
   CHECK_THROWS_AS(run(*be, ps.list, *opt, sched, sc, 1, {1, 2, 3}), NumericalError);
+}
+
+namespace {
+
+OptimizerSpec plain_sgd() {
+  OptimizerSpec s;
+  s.type = "sgd";
+  return s;
+}
+
+// Every gradient small and finite, then `big` at one element of the first parameter.
+void set_grads_with(Backend& be, const ParamList& params, float scale, float big) {
+  mp::testing::set_synthetic_grads(be, params, 1, scale);
+  std::vector<float> g = to_host_floats(be, params[0]->grad);
+  g[4] = big;
+  be.upload(g.data(), params[0]->grad);
+}
+
+std::string skip_limit_message(Backend& be, const ParamList& params, Optimizer& opt,
+                               const LrSchedule& sched, LossScaler& sc, float big) {
+  try {
+    for (int i = 0; i < 10; ++i) {
+      set_grads_with(be, params, static_cast<float>(sc.scale()), big);
+      optimizer_step(be, params, opt, sched, 20, sc, 0.0, found_inf_local, {});
+    }
+  } catch (const NumericalError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("static scale 0.25: finite gradients that unscale to inf skip the step, counted") {
+  auto be = make_cpu_backend(2);
+  for (const char* type : {"adamw", "sgd"}) {
+    CAPTURE(type);
+    ParamSet ps;
+    add_params(*be, ps);
+    const std::vector<uint32_t> before = snapshot(*be, ps.list);
+    OptimizerSpec os = adamw_spec();
+    os.type = type;
+    auto opt = make_optimizer(os, 1);
+    const LrSchedule sched(cosine_spec(), 1e-2);
+    LossScaleSpec st;
+    st.value = 0.25;
+    LossScaler sc(LossScaleMode::Static, st);
+    // 0.6 x FLT_MAX is finite as the backward left it; times 1/0.25 = 4 it is not.
+    const float big = 0.6f * std::numeric_limits<float>::max();
+    set_grads_with(*be, ps.list, 0.25f, big);
+    const StepOutcome o =
+        optimizer_step(*be, ps.list, *opt, sched, 20, sc, 1.0, found_inf_local, {});
+    CHECK(o.skipped);
+    CHECK(std::isnan(o.grad_norm));
+    CHECK(o.lr == sched.lr(0, 20));
+    CHECK(o.loss_scale == 0.25);
+    CHECK(o.new_loss_scale == 0.25);
+    CHECK(o.skipped_steps == 1);
+    CHECK(o.applied_steps == 0);
+    CHECK(snapshot(*be, ps.list) == before);
+    for (const Parameter* p : ps.list)
+      CHECK(to_host_floats(*be, p->grad) == std::vector<float>(size_t(p->grad.numel()), 0.0f));
+    // An eighth of it unscales to 0.3 x FLT_MAX: finite, so the step applies; the norm (> 1e38)
+    // is clipped to 1 and every parameter stays finite.
+    set_grads_with(*be, ps.list, 0.25f, big / 8);
+    const StepOutcome ok =
+        optimizer_step(*be, ps.list, *opt, sched, 20, sc, 1.0, found_inf_local, {});
+    CHECK_FALSE(ok.skipped);
+    CHECK(ok.attempted_step == 2);
+    CHECK(ok.grad_norm > 1e38);
+    CHECK(std::isfinite(ok.grad_norm));
+    CHECK(snapshot(*be, ps.list) != before);
+    for (const Parameter* p : ps.list)
+      for (float v : to_host_floats(*be, p->master)) REQUIRE(std::isfinite(v));
+  }
+}
+
+TEST_CASE("dynamic scale below 1: an unscaling overflow is skipped without backing off") {
+  auto be = make_cpu_backend(1);
+  ParamSet ps;
+  add_params(*be, ps);
+  const std::vector<uint32_t> before = snapshot(*be, ps.list);
+  auto opt = make_optimizer(plain_sgd(), 1);
+  const LrSchedule sched(ScheduleSpec{}, 1e-3);
+  LossScaleSpec s = dyn_spec();
+  s.init = 0.25;
+  s.min_scale = 0.125;
+  s.hysteresis = 2;
+  LossScaler sc(LossScaleMode::Dynamic, s);
+  // Two clean steps grow the tracker, then an unscaling overflow: skipped, counted, S and the
+  // hysteresis tracker kept (a smaller S cannot make g / S finite), growth tracker reset.
+  const std::vector<StepOutcome> clean = run(*be, ps.list, *opt, sched, sc, 2, {});
+  CHECK(sc.state().growth_tracker == 2);
+  const std::vector<uint32_t> after_clean = snapshot(*be, ps.list);
+  CHECK(after_clean != before);
+  set_grads_with(*be, ps.list, 0.25f, 0.6f * std::numeric_limits<float>::max());
+  const StepOutcome o = optimizer_step(*be, ps.list, *opt, sched, 20, sc, 0.0, found_inf_local, {});
+  CHECK(o.skipped);
+  CHECK(o.new_loss_scale == 0.25);
+  CHECK(sc.total_skips() == 1);
+  CHECK(sc.consecutive_skips() == 1);
+  CHECK(sc.state().growth_tracker == 0);
+  CHECK(sc.state().hysteresis_tracker == 2);
+  CHECK(snapshot(*be, ps.list) == after_clean);
+  CHECK(opt->applied_steps() == 2);
+  // A gradient non-finite as the backward left it is a scaled overflow: hysteresis 2, then backoff
+  // to min_scale.
+  const std::vector<StepOutcome> inj = run(*be, ps.list, *opt, sched, sc, 2, {4, 5});
+  CHECK(inj[0].skipped);
+  CHECK(inj[0].new_loss_scale == 0.25);
+  CHECK(inj[1].skipped);
+  CHECK(inj[1].new_loss_scale == 0.125);
+  CHECK(sc.total_skips() == 3);
+  CHECK(snapshot(*be, ps.list) == after_clean);
+}
+
+TEST_CASE("the skip-limit message names the unscaling overflow, advises no smaller scale") {
+  auto be = make_cpu_backend(1);
+  const LrSchedule sched(ScheduleSpec{}, 1e-3);
+  for (LossScaleMode mode : {LossScaleMode::Static, LossScaleMode::Dynamic}) {
+    ParamSet ps;
+    add_params(*be, ps);
+    auto opt = make_optimizer(plain_sgd(), 1);
+    LossScaleSpec s = dyn_spec();
+    s.value = 0.5;
+    s.init = 0.5;
+    s.min_scale = 0.5;
+    s.max_consecutive_skips = 3;
+    LossScaler sc(mode, s);
+    const std::string msg =
+        skip_limit_message(*be, ps.list, *opt, sched, sc, 0.6f * std::numeric_limits<float>::max());
+    CAPTURE(msg);
+    CHECK(msg.find("3 consecutive optimizer steps") != std::string::npos);
+    CHECK(msg.find("unscaled") != std::string::npos);
+    CHECK(msg.find("no loss scale can fix") != std::string::npos);
+    CHECK(msg.find("smaller precision.loss_scale.value") == std::string::npos);
+    CHECK(sc.scale() == 0.5);
+    CHECK(opt->applied_steps() == 0);
+  }
+}
+
+TEST_CASE("gradients whose squares overflow fp32: finite fp64 norm, clipping applies") {
+  // |g| = 1e20 is an ordinary finite fp32 value, but g * g = 1e40 is not.
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    auto be = make_cpu_backend(threads);
+    ParamSet ps;
+    ps.add(*be, "w", {40, 100}, DType::F16, true, true, synthetic(1, 4000));
+    ps.add(*be, "b", {9}, DType::F32, true, false, synthetic(2, 9));
+    mp::testing::set_synthetic_grads(*be, ps.list, 3, 1.0f);
+    std::vector<std::vector<float>> g;
+    for (const Parameter* p : ps.list) g.push_back(to_host_floats(*be, p->grad));
+    g[0][17] = 1e20f;
+    g[0][3999] = -3e19f;
+    g[1][8] = 2e20f;
+    double ref = 0.0;
+    for (size_t k = 0; k < g.size(); ++k) {
+      be->upload(g[k].data(), ps.list[k]->grad);
+      for (float v : g[k]) ref += static_cast<double>(v) * v;
+    }
+    ref = std::sqrt(ref);
+    const std::vector<std::vector<float>> p0 = {to_host_floats(*be, ps.list[0]->master),
+                                                to_host_floats(*be, ps.list[1]->master)};
+    CHECK(global_grad_norm(*be, ps.list) == doctest::Approx(ref).epsilon(1e-14));
+    auto opt = make_optimizer(plain_sgd(), 1);
+    const LrSchedule sched(ScheduleSpec{}, 0.5);
+    LossScaler sc(LossScaleMode::None, LossScaleSpec{});
+    const StepOutcome o =
+        optimizer_step(*be, ps.list, *opt, sched, 20, sc, 1.0, found_inf_local, {});
+    REQUIRE_FALSE(o.skipped);
+    CHECK(std::isfinite(o.grad_norm));
+    CHECK(o.grad_norm == doctest::Approx(ref).epsilon(1e-14));
+    // Clipped to norm 1: the update is lr x g x coef, coef = 1 / (norm + 1e-6) as fp32.
+    const float coef = static_cast<float>(1.0 / (o.grad_norm + 1e-6));
+    double moved = 0.0;
+    for (size_t k = 0; k < g.size(); ++k) {
+      const std::vector<float> p1 = to_host_floats(*be, ps.list[k]->master);
+      for (size_t i = 0; i < p1.size(); ++i) {
+        const double d = (static_cast<double>(p0[k][i]) - p1[i]) / 0.5;
+        moved += d * d;
+        const double want = static_cast<double>(g[k][i] * coef);
+        REQUIRE(d == doctest::Approx(want).epsilon(1e-5).scale(1e-6));
+      }
+    }
+    CHECK(std::sqrt(moved) == doctest::Approx(1.0).epsilon(1e-3));
+  }
 }

@@ -1,8 +1,10 @@
 // cpu_reduce.cpp: CpuBackend's reductions: sum, sum_squares, unscale_and_check, check_grad (the
-// last two fused, read-only), magnitude_stats and bias_grad (column sums). Each keeps one fp32
-// partial per fixed block of the input (tiles, row blocks) and combines the partials in block
-// order in fp64, so results are deterministic and independent of the thread count.
+// last two fused, read-only), magnitude_stats and bias_grad (column sums). Each keeps one partial
+// per fixed block of the input (tiles, row blocks) and combines the partials in block order in
+// fp64, so results are deterministic and independent of the thread count. Partials are fp32,
+// except sums of squares: exact fp64 squares in fp64 lanes, which cannot overflow for finite input.
 #include <cmath>
+#include <type_traits>
 
 #include "backend/cpu/cpu_backend.h"
 #include "backend/cpu/cpu_checks.h"
@@ -15,13 +17,19 @@ namespace {
 
 constexpr int kLanes = 16;
 
-// One tile's partial: kLanes fp32 accumulators over the tile in order, summed in fp64.
+// One tile's partial: kLanes accumulators over the tile in order, summed in fp64. Plain sums
+// accumulate in fp32; sums of squares add exact fp64 squares in fp64 (kernels::square_f64).
 template <bool kSquares> double tile_sum(const float* v, int64_t n) {
-  float acc[kLanes] = {};
+  using Acc = std::conditional_t<kSquares, double, float>;
+  auto term = [](float x) -> Acc {
+    if constexpr (kSquares) return kernels::square_f64(x);
+    else return x;
+  };
+  Acc acc[kLanes] = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes)
-    for (int l = 0; l < kLanes; ++l) acc[l] += kSquares ? v[i + l] * v[i + l] : v[i + l];
-  for (int l = 0; i < n; ++i, ++l) acc[l] += kSquares ? v[i] * v[i] : v[i];
+    for (int l = 0; l < kLanes; ++l) acc[l] += term(v[i + l]);
+  for (int l = 0; i < n; ++i, ++l) acc[l] += term(v[i]);
   double s = 0.0;
   for (int l = 0; l < kLanes; ++l) s += acc[l];
   return s;
@@ -61,8 +69,9 @@ bool CpuBackend::unscale_and_check(Tensor& x, float inv_scale) {
     float* o = f32_out(x, b, by);
     int found = 0;
     for (int64_t i = 0; i < n; ++i) {
-      found |= kernels::is_nonfinite(v[i]) ? 1 : 0;
-      o[i] = kernels::unscale_element(v[i], inv_scale);
+      const float u = kernels::unscale_element(v[i], inv_scale);
+      found |= kernels::is_nonfinite(u) ? 1 : 0;
+      o[i] = u;
     }
     f32_commit(x, b, n, o);
     bad[t] = static_cast<uint8_t>(found);
@@ -77,23 +86,25 @@ GradCheck CpuBackend::check_grad(const Tensor& grad, float inv_scale) {
   const int64_t tiles = num_tiles(grad.numel());
   struct Part {
     double sum;
-    int bad;
+    int bad;  // bit 0: some grad * inv_scale non-finite; bit 1: some grad non-finite
   };
   Part* part = op_scratch_.get_as<Part>(static_cast<size_t>(tiles));
   for_each_tile(threads_, grad.numel(), [&](int64_t t, int64_t b, int64_t n) {
     alignas(64) float buf[kTile], u[kTile];
     const float* v = f32_in(grad, b, n, buf);
-    int found = 0;
+    int scaled = 0, unscaled = 0;
     for (int64_t i = 0; i < n; ++i) {  // the values unscale_and_check would store
-      found |= kernels::is_nonfinite(v[i]) ? 1 : 0;
+      scaled |= kernels::is_nonfinite(v[i]) ? 1 : 0;
       u[i] = kernels::unscale_element(v[i], inv_scale);
+      unscaled |= kernels::is_nonfinite(u[i]) ? 1 : 0;
     }
-    part[t] = {tile_sum<true>(u, n), found};
+    part[t] = {tile_sum<true>(u, n), unscaled | (scaled << 1)};
   });
   GradCheck c;
   for (int64_t t = 0; t < tiles; ++t) {
     c.sum_squares += part[t].sum;
-    c.nonfinite |= part[t].bad != 0;
+    c.nonfinite |= (part[t].bad & 1) != 0;
+    c.scaled_nonfinite |= (part[t].bad & 2) != 0;
   }
   return c;
 }

@@ -1,12 +1,15 @@
 // cuda_reduce.cu: CudaBackend's reductions, all deterministic (the same bits on every run and
 // every GPU): sum and sum_squares (a fixed grid of at most kReduceBlocks blocks, set by the
-// element count alone; fp32 per thread, fp64 across the block, block partials summed in order on
-// the host in fp64), unscale_and_check (kernels/unscale.h; the found-inf flag is an OR, exact),
+// element count alone; fp32 per thread for sums, exact fp64 squares summed in fp64 for sums of
+// squares (finite for any finite input), fp64 across the block, block partials summed in order on
+// the host in fp64), unscale_and_check (kernels/unscale.h: the check is on the unscaled fp32
+// value, which with inv_scale > 1 can overflow for a finite input; the flag is an OR, exact),
 // magnitude_stats (integer counts and a max: exact in any order; per-block partials), and
 // bias_grad (column sums in the CPU's 256-row blocks: fp32 in row order per block, then the
 // block partials in order in fp64, with no float atomics) and its column finisher
 // (launch_colsum_finish, shared with layernorm's dgamma/dbeta).
 #include <cmath>
+#include <type_traits>
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
@@ -29,10 +32,14 @@ unsigned reduce_blocks(int64_t n) {
 template <class T, bool kSquares>
 __global__ void sum_kernel(const T* x, int64_t n, double* part) {
   __shared__ double smem[kRowsPerBlock];
-  float acc = 0.0f;
+  using Acc = std::conditional_t<kSquares, double, float>;
+  Acc acc = 0;
   MP_GRID_STRIDE(i, n) {
     const float v = to_float(x[i]);
-    acc += kSquares ? v * v : v;
+    if constexpr (kSquares)
+      acc += kernels::square_f64(v);
+    else
+      acc += v;
   }
   const double s = block_sum(static_cast<double>(acc), smem);
   if (threadIdx.x == 0) part[blockIdx.x] = s;
@@ -42,9 +49,9 @@ template <class T>
 __global__ void unscale_kernel(T* x, float inv_scale, int64_t n, int* found) {
   int bad = 0;
   MP_GRID_STRIDE(i, n) {
-    const float v = to_float(x[i]);
-    bad |= kernels::is_nonfinite(v) ? 1 : 0;
-    x[i] = from_float<T>(kernels::unscale_element(v, inv_scale));
+    const float u = kernels::unscale_element(to_float(x[i]), inv_scale);
+    bad |= kernels::is_nonfinite(u) ? 1 : 0;
+    x[i] = from_float<T>(u);
   }
   if (__syncthreads_or(bad) && threadIdx.x == 0) *found = 1;
 }
