@@ -6,6 +6,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "data/h5_storage.h"
 #include "data/h5_walk.h"
 
 namespace mp {
@@ -30,6 +31,8 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
   H5Pset_chunk_cache(dapl.get(), kChunkCacheSlots, kChunkCacheBytes, 1.0);
   ds_ = h5_open_dataset(file, file_name, path, dapl.get());
   const std::string what = file_name + ": dataset " + path + ": ";
+  h5_check_storage(ds_.get(), what);
+  missing_filter_ = h5_missing_optional_filter(ds_.get());
 
   H5Handle ftype(H5Dget_type(ds_.get()));
   MP_CHECK(ftype.valid(), "H5Dget_type failed on " + path);
@@ -64,8 +67,9 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
                       " MiB into memory; set data.in_memory: false to read batches from the file");
     }
     if (H5Dread(ds_.get(), mem_type_.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data_.data()) < 0) {
-      throw DataError(what + "read failed (HDF5: " + h5_last_error() +
-                      "); the file may be truncated or corrupt");
+      const std::string why = h5_last_error();
+      if (!missing_filter_.empty()) throw DataError(what + h5_missing_filter_message(missing_filter_));
+      throw DataError(what + "read failed (HDF5: " + why + "); the file may be truncated or corrupt");
     }
   }
 }
@@ -87,10 +91,14 @@ void H5Array::read_selection(const std::vector<std::pair<int64_t, int64_t>>& run
                             nullptr) < 0 ||
         H5Dread(ds_.get(), mem_type_.get(), mspace.get(), fspace.get(), H5P_DEFAULT,
                 out + static_cast<size_t>(done) * row_bytes()) < 0) {
-      throw DataError(file_name_ + ": dataset " + path_ + ": read failed at rows " +
-                      std::to_string(b) + ".." + std::to_string(b + len - 1) + " (HDF5: " +
-                      h5_last_error() + "); the file may be truncated, corrupt or changed while "
-                      "training");
+      const std::string why = h5_last_error();
+      const std::string rows = "read failed at rows " + std::to_string(b) + ".." +
+                               std::to_string(b + len - 1);
+      const std::string what = file_name_ + ": dataset " + path_ + ": ";
+      if (!missing_filter_.empty())  // HDF5's reason would be a plugin folder it did not find
+        throw DataError(what + rows + ": the dataset " + h5_missing_filter_message(missing_filter_));
+      throw DataError(what + rows + " (HDF5: " + why + "); the file may be truncated, corrupt or "
+                      "changed while training");
     }
     done += len;
   }

@@ -77,10 +77,13 @@ void LossScaler::update(bool found_inf) {
          << " consecutive optimizer steps had inf/NaN gradients and were skipped (loss scale mode "
          << loss_scale_mode_name(mode_) << ", current scale " << st_.scale << ", "
          << st_.total_skips
-         << " skipped steps in total): the run is diverging or its gradients overflow the compute "
-            "dtype. Try precision.policy: bf16 (fp32's exponent range), a lower optimizer.lr, "
-            "precision.loss_scale.hysteresis > 1, a static scale (precision.loss_scale.mode: "
-            "static with a smaller precision.loss_scale.value), or optimizer.grad_clip_norm; "
+         << " skipped steps in total). Likely causes: the gradients overflow the compute dtype "
+            "(try precision.policy: bf16, fp32's exponent range; precision.loss_scale.hysteresis "
+            "> 1; a static scale: precision.loss_scale.mode: static with a smaller "
+            "precision.loss_scale.value), the run diverges (a lower optimizer.lr, "
+            "optimizer.grad_clip_norm), or the data holds extreme values (batches with NaN/Inf "
+            "inputs are refused as they load, and data.check_finite: true scans every split "
+            "before training; raw pixels need data.input_scale). "
             "precision.loss_scale.max_consecutive_skips sets this limit ("
          << spec_.max_consecutive_skips << ")";
       throw NumericalError(os.str());
