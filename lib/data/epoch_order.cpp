@@ -32,12 +32,6 @@ EpochOrder::EpochOrder(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) : 
   }
 }
 
-std::vector<int64_t> EpochOrder::to_vector() const {
-  std::vector<int64_t> v(static_cast<size_t>(n_));
-  for (int64_t i = 0; i < n_; ++i) v[static_cast<size_t>(i)] = (*this)[i];
-  return v;
-}
-
 ShardPlan shard_plan(int64_t n, int world_size, int64_t batch_size, bool drop_last) {
   MP_CHECK(world_size >= 1 && batch_size >= 1 && n >= 0, "shard_plan: bad arguments");
   ShardPlan s;

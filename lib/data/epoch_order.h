@@ -39,7 +39,6 @@ class EpochOrder {
   int64_t operator[](int64_t pos) const {
     return perm_.empty() ? pos : static_cast<int64_t>(perm_[static_cast<size_t>(pos)]);
   }
-  std::vector<int64_t> to_vector() const;  // all of it (tests, small n)
 
  private:
   int64_t n_ = 0;

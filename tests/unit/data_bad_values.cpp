@@ -14,22 +14,14 @@
 #include "data_test_files.h"
 
 using namespace mp;
-using mp::test::data_error_message;
-using mp::test::TempDir;
+using namespace mp::test;
 
 namespace {
 
-const SplitSpec kTrain{"/train/x", "/train/y", "training"};
+const SplitSpec& kTrain = kTrainSplit;
 const SplitSpec kVal{"/train/x", "/train/y", "validation"};
 constexpr float kNaN = std::numeric_limits<float>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-void check_has(const std::string& msg, std::initializer_list<const char*> fragments) {
-  for (const char* f : fragments) {
-    INFO("message: " << msg);
-    CHECK(msg.find(f) != std::string::npos);
-  }
-}
 
 // /train/x of `n` rows of `dim` values of type T (value 0.5 except x[bad] = bad_value), /train/y
 // int32 labels 0.

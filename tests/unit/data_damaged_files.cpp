@@ -12,19 +12,11 @@
 #include "data_test_files.h"
 
 using namespace mp;
-using mp::test::data_error_message;
-using mp::test::TempDir;
+using namespace mp::test;
 
 namespace {
 
-const SplitSpec kTrain{"/train/x", "/train/y", "training"};
-
-void check_has(const std::string& msg, std::initializer_list<const char*> fragments) {
-  for (const char* f : fragments) {
-    INFO("message: " << msg);
-    CHECK(msg.find(f) != std::string::npos);
-  }
-}
+const SplitSpec& kTrain = kTrainSplit;
 
 H5Handle create_with_y(const std::string& path, int64_t n) {
   H5Handle f = h5_create(path);
