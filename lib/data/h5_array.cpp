@@ -31,8 +31,6 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
   H5Pset_chunk_cache(dapl.get(), kChunkCacheSlots, kChunkCacheBytes, 1.0);
   ds_ = h5_open_dataset(file, file_name, path, dapl.get());
   const std::string what = file_name + ": dataset " + path + ": ";
-  h5_check_storage(ds_.get(), what);
-  missing_filter_ = h5_missing_optional_filter(ds_.get());
 
   H5Handle ftype(H5Dget_type(ds_.get()));
   MP_CHECK(ftype.valid(), "H5Dget_type failed on " + path);
@@ -50,12 +48,14 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
   if (rank < 0) throw DataError(what + "cannot read its shape (HDF5: " + h5_last_error() + ")");
   if (rank == 0) {
     throw DataError(what + "expected an array with samples along the first dimension, found a "
-                    "scalar; store one row per sample");
+                    "scalar or an empty dataspace (h5py.Empty); store one row per sample");
   }
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   shape_.assign(dims.begin(), dims.end());
   row_numel_ = shape_numel(row_shape());
+  h5_check_storage(ds_.get(), what);
+  missing_filter_ = h5_missing_optional_filter(ds_.get());
 
   in_memory_ = in_memory;
   if (in_memory && rows() > 0 && row_numel_ > 0) {

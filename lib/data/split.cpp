@@ -51,6 +51,11 @@ Split::Split(const std::string& file, const SplitSpec& paths, bool in_memory)
     throw DataError(where(x_) + "expected at least one sample, found an empty split (shape " +
                     shape_str(x_.shape()) + "); fill the split or point the run spec at another");
   }
+  if (x_.shape().size() == 1) {
+    throw DataError(where(x_) + "expected inputs of shape [N, ...] (at least one dimension per "
+                    "sample), found shape " + shape_str(x_.shape()) + ": one bare value per "
+                    "sample; store x as [N, 1] (numpy: x[:, None])");
+  }
   if (x_.row_numel() == 0) {
     throw DataError(where(x_) + "expected samples with at least one value, found per-sample shape " +
                     shape_str(x_.row_shape()) + "; fix the dataset's shape");

@@ -253,3 +253,21 @@ TEST_CASE("a split too large to shuffle in memory is refused up front, with the 
   const Batch b = l.next();
   CHECK(b.indices == std::vector<int64_t>{0, 1, 2, 3});
 }
+
+TEST_CASE("unusual shapes: one bare value per sample, an empty dataspace") {
+  TempDir d;
+  const std::string p = d.file("shapes.h5");
+  {
+    H5Handle f = create_with_y(p, 5);
+    const std::vector<float> x(5, 1.0f);
+    h5_write(f.get(), "/train/x1", {5}, x.data());
+    H5Handle null_space(H5Screate(H5S_NULL));
+    H5Handle ds(H5Dcreate2(f.get(), "/train/empty", H5T_NATIVE_FLOAT, null_space.get(),
+                           H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
+    REQUIRE(ds.valid());
+  }
+  check_has(data_error_message([&] { Split s(p, {"/train/x1", "/train/y"}, false); }),
+            {"shapes.h5", "dataset /train/x1", "found shape [5]", "store x as [N, 1]"});
+  check_has(data_error_message([&] { Split s(p, {"/train/empty", "/train/y"}, false); }),
+            {"dataset /train/empty", "scalar or an empty dataspace"});
+}
