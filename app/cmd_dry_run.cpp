@@ -1,18 +1,26 @@
-// cmd_dry_run.cpp: `mptrain --config F --dry-run`: build the model on the CPU and print each layer
-// with its output shape and parameter count, the total, and the memory estimate for the policy.
+// cmd_dry_run.cpp: `mptrain --config F --dry-run`: open and check both splits exactly as training
+// would (missing or damaged file, shapes, labels, and the NaN/Inf scan when data.check_finite),
+// build the model on the CPU and print each layer with its output shape and parameter count, the
+// total, and the memory estimate for the policy.
 #include <cstdio>
 
 #include "app/commands.h"
 #include "backend/backend.h"
+#include "train/data_setup.h"
 #include "train/model_setup.h"
 
 namespace mp {
 
 int cmd_dry_run(const RunSpec& spec, const TrainOptions&) {
+  const RunData data = open_run_data(spec);
   auto be = make_cpu_backend(1);
-  auto model = Model::build(*be, spec.model.layers, resolve_input_shape(spec), model_options(spec));
+  auto model = Model::build(*be, spec.model.layers, data.input_shape, model_options(spec));
+  check_run_data(spec, data, *model, *make_loss(spec.model.loss, spec.model.ignore_index));
   std::fputs(model_report(spec, *model).c_str(), stdout);
-  std::printf("dry run: nothing was trained\n");
+  std::printf("dry run: data %s checked (%lld training, %lld validation samples); nothing was "
+              "trained\n",
+              data.train->file().c_str(), static_cast<long long>(data.train->size()),
+              static_cast<long long>(data.val ? data.val->size() : 0));
   return 0;
 }
 

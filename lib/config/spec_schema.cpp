@@ -41,14 +41,18 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "data.input_scale", s.data.input_scale, none(),
        "inputs are multiplied by this as they are read (0.00392156862745098 = 1/255 for uint8 images)");
   bind(v, "data.batch_size", s.data.batch_size, at_least(1), "samples per micro-batch, per rank");
-  bind(v, "data.shuffle", s.data.shuffle, none(), "reshuffle the training split every epoch (seeded)");
+  bind(v, "data.shuffle", s.data.shuffle, none(),
+       "reshuffle the training split every epoch (seeded); the order takes 4 bytes per sample, "
+       "so a shuffled split holds at most 268435456 samples (false: any size, no memory)");
   bind(v, "data.drop_last", s.data.drop_last, none(),
        "drop the last incomplete batch of an epoch; a kept one's step is the mean over the samples it has");
   bind(v, "data.in_memory", s.data.in_memory, none(), "read each split into memory at start");
   bind(v, "data.prefetch", s.data.prefetch, at_least(1),
        "batches prepared ahead by the background reader thread");
   bind(v, "data.check_finite", s.data.check_finite, none(),
-       "scan float inputs for NaN/Inf at start (a data error, exit 3, if any)");
+       "also scan every split for NaN/Inf before training (exit 3 naming the first bad sample); "
+       "without it, each batch is still checked as it loads and the first bad one ends the run "
+       "with exit 3");
 
   section(v, "model", "the network and its loss");
   bind(v, "model.input_shape", s.model.input_shape, at_least(1),
@@ -60,7 +64,7 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "model.ignore_index", s.model.ignore_index, none(),
        "cross_entropy: samples with this label are left out of the loss, of the count its means "
        "divide by (training steps, val_loss) and of val_accuracy; a step with only such samples "
-       "makes no update");
+       "makes no update; a split whose labels are all this value is a data error (exit 3)");
   bind(v, "model.num_classes", s.model.num_classes, non_negative(),
        "cross_entropy: number of classes; 0 = the last layer's output width");
 

@@ -2,6 +2,7 @@
 #include "data/batch_maker.h"
 
 #include <algorithm>
+#include <new>
 
 #include "core/error.h"
 
@@ -21,6 +22,14 @@ BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& 
                     "label per sample (shape [N] or [N, 1]), found shape " +
                     shape_str(Shape{n}) + " + " + shape_str(split_->target_shape()) +
                     "; store class indices, not one-hot rows");
+  }
+  if (opt_.shuffle && n > kMaxShuffledSamples) {
+    throw DataError(split_->file() + ": dataset " + split_->paths().x + ": " + std::to_string(n) +
+                    " samples are more than a shuffled split may hold (" +
+                    std::to_string(kMaxShuffledSamples) + ": the epoch order takes 4 bytes per "
+                    "sample, 1 GiB at that size); if the dataset really holds that many, shuffle "
+                    "the file once and set data.shuffle: false (no order is stored then), or split "
+                    "it into smaller files");
   }
   if (plan_.batches == 0) {
     const std::string share =
@@ -42,9 +51,17 @@ LoaderCursor BatchMaker::advance(LoaderCursor c) const {
 
 Batch BatchMaker::make(LoaderCursor c) {
   MP_CHECK(c.epoch >= 0 && c.batch >= 0 && c.batch < plan_.batches, "BatchMaker: bad cursor");
+  const int64_t n = split_->size();
   if (c.epoch != cached_epoch_) {
-    shard_ = shard_of(epoch_permutation(split_->size(), opt_.seed, c.epoch, opt_.shuffle),
-                      opt_.rank, opt_.world_size, opt_.drop_last);
+    order_ = EpochOrder();  // free the last epoch's order before building the next
+    try {
+      order_ = EpochOrder(n, opt_.seed, c.epoch, opt_.shuffle);
+    } catch (const std::bad_alloc&) {
+      throw DataError(split_->file() + ": dataset " + split_->paths().x + ": out of memory for "
+                      "the epoch order of " + std::to_string(n) + " samples (" +
+                      std::to_string((n * 4) >> 20) + " MiB); free memory, or shuffle the file "
+                      "once and set data.shuffle: false");
+    }
     cached_epoch_ = c.epoch;
   }
   Batch b;
@@ -53,7 +70,10 @@ Batch BatchMaker::make(LoaderCursor c) {
   const int64_t begin = c.batch * opt_.batch_size;
   b.size = std::min(opt_.batch_size, plan_.per_rank - begin);
   b.num_real = std::clamp<int64_t>(real_count_ - begin, 0, b.size);
-  b.indices.assign(shard_.begin() + begin, shard_.begin() + begin + b.size);
+  b.indices.resize(static_cast<size_t>(b.size));
+  for (int64_t i = 0; i < b.size; ++i)
+    b.indices[static_cast<size_t>(i)] =
+        order_[shard_position(begin + i, opt_.rank, opt_.world_size, n)];
 
   const Split& s = *split_;
   b.x_shape = s.sample_shape();

@@ -1,6 +1,6 @@
 // batch_maker.h: builds the batch at any cursor position — a pure function of (split, options,
 // cursor), so a prefetch thread, a synchronous loader and a resumed run all produce the same
-// bytes. Caches the current epoch's shard so consecutive batches cost one permutation per epoch.
+// bytes. Caches the current epoch's order so consecutive batches cost one permutation per epoch.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -25,13 +25,15 @@ struct LoaderOptions {
 
 class BatchMaker {
  public:
-  // DataError when the options give no batch per epoch (batch larger than this rank's share).
+  // DataError when the options give no batch per epoch (batch larger than this rank's share), or
+  // a shuffled split has more than kMaxShuffledSamples samples.
   BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& opt);
 
   const ShardPlan& plan() const { return plan_; }
   // The cursor after `c`: the next batch, or batch 0 of the next epoch.
   LoaderCursor advance(LoaderCursor c) const;
-  // The batch at `c` (c.batch < plan().batches).
+  // The batch at `c` (c.batch < plan().batches). DataError when the file cannot be read, a value
+  // is NaN/Inf (Split::read), or the epoch order does not fit in memory.
   Batch make(LoaderCursor c);
 
  private:
@@ -40,7 +42,7 @@ class BatchMaker {
   ShardPlan plan_;
   int64_t real_count_ = 0;
   int64_t cached_epoch_ = -1;
-  std::vector<int64_t> shard_;
+  EpochOrder order_;
 };
 
 }  // namespace mp

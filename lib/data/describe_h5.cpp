@@ -9,6 +9,7 @@
 
 #include "core/tensor.h"
 #include "data/h5_handle.h"
+#include "data/h5_storage.h"
 #include "data/h5_types.h"
 #include "data/h5_walk.h"
 
@@ -153,15 +154,11 @@ std::string dataset_line(hid_t ds) {
     if (rank > 0) H5Pget_chunk(dcpl.get(), rank, chunk.data());
     s += "  chunks " + shape_str(Shape(chunk.begin(), chunk.end()));
   }
-  const int nf = H5Pget_nfilters(dcpl.get());
-  for (int i = 0; i < nf; ++i) {
-    unsigned flags = 0, cd[8] = {0};
-    size_t ncd = 8;
-    char name[64] = "";
-    const H5Z_filter_t f = H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &ncd, cd,
-                                          sizeof name, name, nullptr);
-    if (f == H5Z_FILTER_DEFLATE) s += "  gzip " + std::to_string(ncd > 0 ? cd[0] : 0);
-    else s += std::string("  ") + (name[0] ? name : "filter " + std::to_string(f));
+  for (const H5Filter& f : h5_filters(dcpl.get())) {
+    s += "  " + (f.id == H5Z_FILTER_DEFLATE ? "gzip " + std::to_string(f.level)
+                 : f.name.empty()            ? "filter " + std::to_string(f.id)
+                                             : f.name);
+    if (!f.available) s += " (not available in this HDF5 build)";
   }
   return s;
 }

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "data/h5_storage.h"
 #include "data/h5_walk.h"
 
 namespace mp {
@@ -47,12 +48,14 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
   if (rank < 0) throw DataError(what + "cannot read its shape (HDF5: " + h5_last_error() + ")");
   if (rank == 0) {
     throw DataError(what + "expected an array with samples along the first dimension, found a "
-                    "scalar; store one row per sample");
+                    "scalar or an empty dataspace (h5py.Empty); store one row per sample");
   }
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
   shape_.assign(dims.begin(), dims.end());
   row_numel_ = shape_numel(row_shape());
+  h5_check_storage(ds_.get(), what);
+  missing_filter_ = h5_missing_optional_filter(ds_.get());
 
   in_memory_ = in_memory;
   if (in_memory && rows() > 0 && row_numel_ > 0) {
@@ -64,8 +67,9 @@ H5Array::H5Array(hid_t file, const std::string& file_name, const std::string& pa
                       " MiB into memory; set data.in_memory: false to read batches from the file");
     }
     if (H5Dread(ds_.get(), mem_type_.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, data_.data()) < 0) {
-      throw DataError(what + "read failed (HDF5: " + h5_last_error() +
-                      "); the file may be truncated or corrupt");
+      const std::string why = h5_last_error();
+      if (!missing_filter_.empty()) throw DataError(what + h5_missing_filter_message(missing_filter_));
+      throw DataError(what + "read failed (HDF5: " + why + "); the file may be truncated or corrupt");
     }
   }
 }
@@ -87,10 +91,14 @@ void H5Array::read_selection(const std::vector<std::pair<int64_t, int64_t>>& run
                             nullptr) < 0 ||
         H5Dread(ds_.get(), mem_type_.get(), mspace.get(), fspace.get(), H5P_DEFAULT,
                 out + static_cast<size_t>(done) * row_bytes()) < 0) {
-      throw DataError(file_name_ + ": dataset " + path_ + ": read failed at rows " +
-                      std::to_string(b) + ".." + std::to_string(b + len - 1) + " (HDF5: " +
-                      h5_last_error() + "); the file may be truncated, corrupt or changed while "
-                      "training");
+      const std::string why = h5_last_error();
+      const std::string rows = "read failed at rows " + std::to_string(b) + ".." +
+                               std::to_string(b + len - 1);
+      const std::string what = file_name_ + ": dataset " + path_ + ": ";
+      if (!missing_filter_.empty())  // HDF5's reason would be a plugin folder it did not find
+        throw DataError(what + rows + ": the dataset " + h5_missing_filter_message(missing_filter_));
+      throw DataError(what + rows + " (HDF5: " + why + "); the file may be truncated, corrupt or "
+                      "changed while training");
     }
     done += len;
   }

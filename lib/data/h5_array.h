@@ -15,7 +15,8 @@ namespace mp {
 class H5Array {
  public:
   // Opens dataset `path` of the open file `file` (named `file_name` in messages). DataError when
-  // the dataset is missing, a scalar, or of an element type h5_types.h does not read.
+  // the dataset is missing or cannot be opened, is a scalar, is of an element type h5_types.h
+  // does not read, needs a filter this HDF5 lacks, or was never fully written (h5_storage.h).
   H5Array(hid_t file, const std::string& file_name, const std::string& path, bool in_memory);
 
   const std::string& file_name() const { return file_name_; }
@@ -48,6 +49,7 @@ class H5Array {
   Shape shape_;
   int64_t row_numel_ = 0;
   bool in_memory_ = false;
+  std::string missing_filter_;  // an optional filter this build lacks: named when a read fails
   std::vector<unsigned char> data_;  // the whole dataset when loaded in memory
 };
 

@@ -58,22 +58,39 @@ void h5_walk(hid_t file, const Visit& visit) {
   walk_object(root.get(), "/", st);
 }
 
-std::vector<std::string> h5_dataset_paths(hid_t file) {
-  std::vector<std::string> out;
-  h5_walk(file, [&](const std::string& path, hid_t obj) {
-    if (obj >= 0 && H5Iget_type(obj) == H5I_DATASET) out.push_back(path);
-  });
-  return out;
-}
-
 namespace {
+
+// "the file has: /train/x, /train/y, /val/x (cannot be opened)": every dataset, and every object
+// the walk could not open (a dangling link, a damaged header), since the one the run names may
+// be among them.
 std::string dataset_list(hid_t file) {
-  const auto paths = h5_dataset_paths(file);
-  if (paths.empty()) return "the file has no datasets";
+  std::vector<std::string> items;
+  h5_walk(file, [&](const std::string& path, hid_t obj) {
+    if (obj < 0) items.push_back(path + " (cannot be opened)");
+    else if (H5Iget_type(obj) == H5I_DATASET) items.push_back(path);
+  });
+  if (items.empty()) return "the file has no datasets";
   std::string s = "the file has: ";
-  for (size_t i = 0; i < paths.size(); ++i) s += (i ? ", " : "") + paths[i];
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? ", " : "") + items[i];
   return s;
 }
+
+// What the link at `path` points to, when it is a soft or external link: ": it is a soft link to
+// /nowhere/x" (HDF5's own reason for a dangling link is only "component not found"); else "".
+std::string link_target(hid_t file, const std::string& path) {
+  H5L_info_t info;
+  if (H5Lget_info(file, path.c_str(), &info, H5P_DEFAULT) < 0) return "";
+  if (info.type != H5L_TYPE_SOFT && info.type != H5L_TYPE_EXTERNAL) return "";
+  std::vector<char> val(info.u.val_size + 1, '\0');
+  if (H5Lget_val(file, path.c_str(), val.data(), val.size(), H5P_DEFAULT) < 0) return "";
+  if (info.type == H5L_TYPE_SOFT) return ": it is a soft link to " + std::string(val.data());
+  const char* ext_file = nullptr;
+  const char* ext_path = nullptr;
+  if (H5Lunpack_elink_val(val.data(), val.size(), nullptr, &ext_file, &ext_path) < 0) return "";
+  return ": it is an external link to " + std::string(ext_path ? ext_path : "?") + " in the file " +
+         std::string(ext_file ? ext_file : "?");
+}
+
 }  // namespace
 
 H5Handle h5_open_dataset(hid_t file, const std::string& file_name, const std::string& path,
@@ -95,15 +112,24 @@ H5Handle h5_open_dataset(hid_t file, const std::string& file_name, const std::st
     pos = end + 1;
   }
   H5Handle obj(H5Oopen(file, path.c_str(), H5P_DEFAULT));
-  if (!obj.valid())
-    throw DataError(what + "cannot be opened (HDF5: " + h5_last_error() + "); " + dataset_list(file) + fix);
+  if (!obj.valid()) {
+    const std::string why = h5_last_error();  // before any other HDF5 call clears the stack
+    const std::string link = link_target(file, path);
+    throw DataError(what + "cannot be opened" + link + " (HDF5: " + why + "); " +
+                    (link.empty() ? "the file may be damaged (write it again); "
+                                  : "point the link at an existing dataset; ") +
+                    dataset_list(file) + fix);
+  }
   if (H5Iget_type(obj.get()) != H5I_DATASET)
     throw DataError(what + "expected a dataset, found a group; " + dataset_list(file) + fix);
   if (dapl == H5P_DEFAULT) return obj;
   // Close first: a second open of an open dataset shares its state, chunk cache settings included.
   obj.reset();
   H5Handle ds(H5Dopen2(file, path.c_str(), dapl));
-  if (!ds.valid()) throw DataError(what + "cannot be opened (HDF5: " + h5_last_error() + ")");
+  if (!ds.valid()) {
+    const std::string why = h5_last_error();
+    throw DataError(what + "cannot be opened (HDF5: " + why + ")");
+  }
   return ds;
 }
 

@@ -1,5 +1,5 @@
 // h5_walk.h: finding objects in an HDF5 file: a depth-first walk over every group and dataset,
-// the list of dataset paths (for "did you mean" messages), and the checked open of one dataset.
+// and the checked open of one dataset (whose errors list the file's datasets).
 #pragma once
 #include <functional>
 #include <string>
@@ -14,11 +14,9 @@ namespace mp {
 // links) are reported with an invalid object id. Each hard-linked object is visited once.
 void h5_walk(hid_t file, const std::function<void(const std::string& path, hid_t obj)>& visit);
 
-// Full paths ("/train/x") of every dataset in the file, in walk order.
-std::vector<std::string> h5_dataset_paths(hid_t file);
-
 // Opens dataset `path` of `file` (opened from `file_name`). DataError when any component of the
-// path is missing or the object is not a dataset; the message lists the datasets the file has.
+// path is missing, cannot be opened (HDF5's reason, and the target of a soft or external link)
+// or is not a dataset; the message lists the datasets the file has and the objects it cannot open.
 // `dapl`: dataset access properties (chunk cache size), H5P_DEFAULT for the library's defaults.
 H5Handle h5_open_dataset(hid_t file, const std::string& file_name, const std::string& path,
                          hid_t dapl = H5P_DEFAULT);

@@ -6,8 +6,34 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/finite_scan.h"
 
 namespace mp {
+
+namespace {
+
+// DataError at the first NaN/Inf among n rows of `row_numel` values converted from `kind` and
+// multiplied by `scale`, naming the sample's row in the split. Batches are checked as they load
+// (in the prefetch thread, so the check overlaps the step): a NaN input passes ReLU as 0 and
+// leaves the loss finite while the weight gradients are NaN, so without it a run skips every
+// step and looks like an fp16 overflow.
+void require_finite(const std::string& where, const std::string& role, const char* what,
+                    const float* v, size_t n, int64_t row_numel, const int64_t* idx,
+                    ElemKind kind, double scale) {
+  const int64_t i = first_nonfinite(v, n * static_cast<size_t>(row_numel));
+  if (i < 0) return;
+  const std::string how = scale != 1.0 ? " (after scaling by data.input_scale " + std::to_string(scale) + ")"
+                          : kind == ElemKind::F64 ? " (after conversion to float32)"
+                                                  : "";
+  throw DataError(where + "expected finite " + what + ", found " + nonfinite_name(v[i]) + how +
+                  " at sample " + std::to_string(idx[i / row_numel]) + " (element " +
+                  std::to_string(i % row_numel) + " of the sample) while loading a batch" +
+                  (role.empty() ? "" : " of the " + role + " split") +
+                  "; clean the data (data.check_finite: true scans every split before training "
+                  "and names the first such sample)");
+}
+
+}  // namespace
 
 Split::Split(const std::string& file, const SplitSpec& paths, bool in_memory)
     : file_(file),
@@ -24,6 +50,11 @@ Split::Split(const std::string& file, const SplitSpec& paths, bool in_memory)
   if (x_.rows() == 0) {
     throw DataError(where(x_) + "expected at least one sample, found an empty split (shape " +
                     shape_str(x_.shape()) + "); fill the split or point the run spec at another");
+  }
+  if (x_.shape().size() == 1) {
+    throw DataError(where(x_) + "expected inputs of shape [N, ...] (at least one dimension per "
+                    "sample), found shape " + shape_str(x_.shape()) + ": one bare value per "
+                    "sample; store x as [N, 1] (numpy: x[:, None])");
   }
   if (x_.row_numel() == 0) {
     throw DataError(where(x_) + "expected samples with at least one value, found per-sample shape " +
@@ -48,6 +79,7 @@ void Split::read(const int64_t* idx, size_t n, double input_scale, float* x, int
     x_.read_rows(idx, n, raw.data());
     convert_to_float(x_.kind(), raw.data(), xn, input_scale, x);
   }
+  require_finite(where(x_), paths_.role, "inputs", x, n, x_.row_numel(), idx, x_.kind(), input_scale);
   if (!labels && !targets) return;
   std::vector<unsigned char> raw(n * y_.row_bytes());
   y_.read_rows(idx, n, raw.data());
@@ -61,7 +93,10 @@ void Split::read(const int64_t* idx, size_t n, double input_scale, float* x, int
           v, std::numeric_limits<int32_t>::min(), std::numeric_limits<int32_t>::max()));
     }
   }
-  if (targets) convert_to_float(y_.kind(), raw.data(), yn, 1.0, targets);
+  if (targets) {
+    convert_to_float(y_.kind(), raw.data(), yn, 1.0, targets);
+    require_finite(where(y_), paths_.role, "targets", targets, n, y_.row_numel(), idx, y_.kind(), 1.0);
+  }
 }
 
 }  // namespace mp

@@ -43,20 +43,29 @@ class Split {
   // DataError unless the per-sample input shape equals `expected` (the model's input shape).
   void check_input_shape(const Shape& expected) const;
   // DataError unless y holds one integer label per sample, each in [0, num_classes) or equal to
-  // ignore_index. Scans the whole split; the message names the first bad sample.
+  // ignore_index, and at least one is not ignore_index (a split of only ignored labels gives a
+  // loss and accuracy of 0 that mean nothing). Scans the whole split; the message names the
+  // first bad sample.
   void check_labels(int64_t num_classes, int64_t ignore_index) const;
   // DataError unless y holds float targets of per-sample shape `expected` ([] and [1] are the
   // same: one value per sample).
   void check_targets(const Shape& expected) const;
   // DataError at the first NaN or Inf in x (and in y when it holds float targets). Scans the
-  // whole split; integer inputs are finite by construction and are not read.
+  // whole split up front (data.check_finite); integer inputs are finite by construction and are
+  // not read. read() checks every batch anyway; this finds the problem before training starts.
   void check_finite() const;
+
+  // DataError unless the first and the last sample can be read: a cheap probe, at start, for
+  // chunks stored with an optional filter this build lacks (h5_storage.h), which would otherwise
+  // fail a batch mid-run, or pass a dry run.
+  void check_readable() const;
 
   // Samples idx[0..n) (each in [0, size()), any order) into
   //   x:       n * sample_numel() floats, each input times input_scale (see convert_to_float);
   //   labels:  n int32 (has_labels(); values saturate at the int32 range), or nullptr;
   //   targets: n * target_numel() floats (!has_labels()), or nullptr.
-  // Thread-safe. DataError when the file cannot be read.
+  // Thread-safe. DataError when the file cannot be read, or when an input or target is NaN or
+  // Inf once converted (and scaled): the message names the sample's row and the split's role.
   void read(const int64_t* idx, size_t n, double input_scale, float* x, int32_t* labels,
             float* targets) const;
 

@@ -1,10 +1,11 @@
 // split_checks.cpp: the content checks of a split — input shape against the model, labels in
-// range, target shape, finite inputs — each a DataError naming the file, dataset and sample.
+// range, target shape, first and last sample readable, finite inputs — each a DataError naming
+// the file, dataset and sample.
 #include <algorithm>
-#include <cmath>
 #include <vector>
 
 #include "core/error.h"
+#include "data/finite_scan.h"
 #include "data/split.h"
 
 namespace mp {
@@ -62,10 +63,15 @@ void Split::check_labels(int64_t num_classes, int64_t ignore_index) const {
                     "found shape " + shape_str(y_.shape()) + "; store class indices, not one-hot rows");
   }
   const ElemKind k = y_.kind();
+  int64_t kept = 0;
   scan_rows(y_, [&](int64_t row0, const unsigned char* raw, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
       const int64_t v = elem_to_int64(k, raw, static_cast<size_t>(i));
-      if (v == ignore_index || (v >= 0 && v < num_classes)) continue;
+      if (v == ignore_index) continue;
+      if (v >= 0 && v < num_classes) {
+        ++kept;
+        continue;
+      }
       throw DataError(where(y_) + "label " + std::to_string(v) + " at sample " +
                       std::to_string(row0 + i) + " is out of range: expected 0.." +
                       std::to_string(num_classes - 1) + " for " + std::to_string(num_classes) +
@@ -74,6 +80,15 @@ void Split::check_labels(int64_t num_classes, int64_t ignore_index) const {
                       "cover them");
     }
   });
+  if (kept > 0) return;
+  const bool val = paths_.role == "validation";
+  throw DataError(where(y_) + "every one of its " + std::to_string(size()) +
+                  " labels is ignore_index (" + std::to_string(ignore_index) + "), so the " +
+                  (paths_.role.empty() ? std::string("split") : paths_.role + " split") +
+                  (val ? " measures nothing (its loss and accuracy would be 0)"
+                       : " has nothing to learn from (its loss would be 0 at every step)") +
+                  "; fix the labels, or set model.ignore_index to a value the data does not use" +
+                  (val ? ", or set data.val.x: \"\" to run without validation" : ""));
 }
 
 void Split::check_targets(const Shape& expected) const {
@@ -91,6 +106,15 @@ void Split::check_targets(const Shape& expected) const {
   }
 }
 
+void Split::check_readable() const {
+  const int64_t idx[2] = {0, size() - 1};
+  std::vector<float> x(static_cast<size_t>(2 * sample_numel()));
+  std::vector<int32_t> labels(has_labels() ? 2 : 0);
+  std::vector<float> targets(has_labels() ? 0 : static_cast<size_t>(2 * target_numel()));
+  read(idx, 2, 1.0, x.data(), has_labels() ? labels.data() : nullptr,
+       has_labels() ? nullptr : targets.data());
+}
+
 void Split::check_finite() const {
   auto scan = [&](const H5Array& a, const char* what) {
     if (!elem_kind_is_float(a.kind())) return;
@@ -99,16 +123,13 @@ void Split::check_finite() const {
     scan_rows(a, [&](int64_t row0, const unsigned char* raw, int64_t n) {
       f.resize(static_cast<size_t>(n * rn));
       convert_to_float(a.kind(), raw, f.size(), 1.0, f.data());
-      for (size_t i = 0; i < f.size(); ++i) {
-        if (std::isfinite(f[i])) continue;
-        const int64_t s = row0 + static_cast<int64_t>(i) / rn;
-        const int64_t e = static_cast<int64_t>(i) % rn;
-        throw DataError(where(a) + "expected finite " + what + ", found " +
-                        (std::isnan(f[i]) ? "NaN" : (f[i] > 0 ? "+Inf" : "-Inf")) +
-                        " at sample " + std::to_string(s) + " (element " + std::to_string(e) +
-                        " of the sample); clean the data (or set data.check_finite: false to "
-                        "skip this scan)");
-      }
+      const int64_t i = first_nonfinite(f.data(), f.size());
+      if (i < 0) return;
+      throw DataError(where(a) + "expected finite " + what + ", found " +
+                      nonfinite_name(f[static_cast<size_t>(i)]) + " at sample " +
+                      std::to_string(row0 + i / rn) + " (element " + std::to_string(i % rn) +
+                      " of the sample); clean the data (this scan is data.check_finite; without "
+                      "it, the batch holding the sample fails when it loads)");
     });
   };
   scan(x_, "inputs");

@@ -83,7 +83,10 @@ void LossScaler::update(StepOverflow overflow) {
         os << "the run is diverging or its gradients overflow the compute dtype. Try "
               "precision.policy: bf16 (fp32's exponent range), a lower optimizer.lr, "
               "precision.loss_scale.hysteresis > 1, a static scale (precision.loss_scale.mode: "
-              "static with a smaller precision.loss_scale.value), or optimizer.grad_clip_norm; ";
+              "static with a smaller precision.loss_scale.value), or optimizer.grad_clip_norm; or the "
+              "data holds extreme values (batches with NaN/Inf inputs are refused as they load, "
+              "data.check_finite: true scans every split before training, raw pixels need "
+              "data.input_scale); ";
       else
         os << "the latest step's loss-scaled gradients were finite, but the gradients unscaled "
               "(divided by the scale " << st_.scale

@@ -3,17 +3,10 @@
 #include <sstream>
 
 #include "data/data_file_path.h"
-#include "data/split.h"
 
 namespace mp {
 
 std::string resolve_data_file(const RunSpec& spec) { return resolve_data_file(spec.data.file, spec.source); }
-
-Shape resolve_input_shape(const RunSpec& spec) {
-  if (!spec.model.input_shape.empty()) return spec.model.input_shape;
-  auto split = Split::open(resolve_data_file(spec), spec.data.train, false);
-  return split->sample_shape();
-}
 
 DType compute_dtype(const RunSpec& spec) {
   const auto dt = parse_dtype(spec.precision.policy);

@@ -1,5 +1,5 @@
 // model_setup.h: what a run needs before its first step, shared by train, eval and --dry-run:
-// the data file path as the user meant it, the per-sample input shape, the model options implied
+// the data file path as the user meant it, the model options implied
 // by the precision policy, and the memory estimate printed by --dry-run.
 #pragma once
 #include <string>
@@ -12,9 +12,6 @@ namespace mp {
 
 // data.file resolved as data/data_file_path.h says (spec folder, then working directory).
 std::string resolve_data_file(const RunSpec& spec);
-
-// model.input_shape, or the per-sample shape of the training inputs in the data file.
-Shape resolve_input_shape(const RunSpec& spec);
 
 DType compute_dtype(const RunSpec& spec);
 ModelOptions model_options(const RunSpec& spec);

@@ -15,7 +15,9 @@ namespace {
 
 std::atomic<int> g_signal{0};
 std::atomic<bool> g_guard_active{false};
+std::atomic<bool> g_starting_up{false};
 static_assert(std::atomic<int>::is_always_lock_free, "signal flag must be lock-free");
+static_assert(std::atomic<bool>::is_always_lock_free, "phase flag must be lock-free");
 
 void say(const char* msg) {
   ssize_t ignored = ::write(STDERR_FILENO, msg, std::strlen(msg));
@@ -23,6 +25,11 @@ void say(const char* msg) {
 }
 
 extern "C" void on_stop_signal(int sig) {
+  if (g_starting_up.load()) {
+    say(sig == SIGINT ? "\nmptrain: interrupt during start-up: quitting; nothing was trained yet\n"
+                      : "\nmptrain: terminate during start-up: quitting; nothing was trained yet\n");
+    ::_exit(sig == SIGINT ? kExitSigint : kExitSigterm);
+  }
   int expected = 0;
   if (g_signal.compare_exchange_strong(expected, sig)) {
     say(sig == SIGINT ? "\nmptrain: interrupt: stopping after this step and saving a checkpoint "
@@ -47,9 +54,10 @@ void install(int sig, struct sigaction& old) {
 
 }  // namespace
 
-SignalGuard::SignalGuard() {
+SignalGuard::SignalGuard(SignalPhase phase) {
   MP_CHECK(!g_guard_active.exchange(true), "a SignalGuard is already active");
   g_signal.store(0);
+  g_starting_up.store(phase == SignalPhase::StartUp);
   install(SIGINT, old_int_);
   install(SIGTERM, old_term_);
 }
@@ -57,8 +65,11 @@ SignalGuard::SignalGuard() {
 SignalGuard::~SignalGuard() {
   ::sigaction(SIGINT, &old_int_, nullptr);
   ::sigaction(SIGTERM, &old_term_, nullptr);
+  g_starting_up.store(false);
   g_guard_active.store(false);
 }
+
+void SignalGuard::training_started() { g_starting_up.store(false); }
 
 bool stop_requested() { return g_signal.load(std::memory_order_relaxed) != 0; }
 

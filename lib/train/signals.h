@@ -6,17 +6,30 @@
 // a finished temp file (atomic_file.h, checkpoint_store.h): an interrupted write leaves a stray
 // temp file, never a damaged checkpoint. The CSV logs may lose a half-written last row, which a
 // resume drops (run_files.h).
+//
+// Start-up (opening and scanning the data, loading it into memory, building the first epoch
+// order, the first step) has no step boundary to stop at and may sit in one long HDF5 call, so a
+// guard made for start-up ends the process at once on the first SIGINT/SIGTERM (130/143): until
+// the first step has finished nothing was trained that a checkpoint would keep. The trainer
+// switches to the graceful stop when that step is done.
 #pragma once
 #include <csignal>
 
 namespace mp {
 
+enum class SignalPhase {
+  StartUp,   // a signal quits at once with 130/143
+  Training,  // a signal requests a stop (stop_requested()); a second SIGINT quits at once
+};
+
 // Installs the handlers for SIGINT and SIGTERM and clears any earlier stop request; restores the
 // previous handlers when destroyed. One guard at a time (nesting is a bug, caught by MP_CHECK).
 class SignalGuard {
  public:
-  SignalGuard();
+  explicit SignalGuard(SignalPhase phase = SignalPhase::Training);
   ~SignalGuard();
+  // Start-up is over: from now on a signal requests a graceful stop.
+  void training_started();
   SignalGuard(const SignalGuard&) = delete;
   SignalGuard& operator=(const SignalGuard&) = delete;
 

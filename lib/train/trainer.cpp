@@ -23,6 +23,7 @@
 #include "train/checkpoint_compat.h"
 #include "train/checkpoint_io.h"
 #include "train/checkpoint_store.h"
+#include "train/data_setup.h"
 #include "train/device_batch.h"
 #include "train/evaluate.h"
 #include "train/model_setup.h"
@@ -43,7 +44,6 @@ class TrainerImpl {
   int run();
 
  private:
-  void open_data();
   void build();
   void restore(const CheckpointData& ck);
   void maybe_resume();
@@ -93,16 +93,6 @@ class TrainerImpl {
 TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
     : spec_(spec), opt_(opt), run_dir_(opt.run_dir) {}
 
-void TrainerImpl::open_data() {
-  const std::string file = resolve_data_file(spec_);
-  train_split_ = Split::open(file, spec_.data.train, spec_.data.in_memory);
-  if (!spec_.data.val.x.empty()) val_split_ = Split::open(file, spec_.data.val, spec_.data.in_memory);
-  for (const auto& s : {train_split_, val_split_}) {
-    if (!s) continue;
-    if (spec_.data.check_finite) s->check_finite();
-  }
-}
-
 void TrainerImpl::build() {
   policy_ = resolve_dtype_policy(spec_.precision);
   if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
@@ -110,24 +100,12 @@ void TrainerImpl::build() {
   set_allow_tf32(*be_, spec_.precision.allow_tf32);  // no-op on the CPU engine
   spdlog::info("device: {}", be_->name());
 
-  open_data();
-  const Shape in_shape = spec_.model.input_shape.empty() ? train_split_->sample_shape() : spec_.model.input_shape;
-  for (const auto& s : {train_split_, val_split_})
-    if (s) s->check_input_shape(in_shape);
-  model_ = Model::build(*be_, spec_.model.layers, in_shape, model_options(spec_));
+  const RunData data = open_run_data(spec_);
+  train_split_ = data.train;
+  val_split_ = data.val;
+  model_ = Model::build(*be_, spec_.model.layers, data.input_shape, model_options(spec_));
   loss_ = make_loss(spec_.model.loss, spec_.model.ignore_index);
-  if (loss_->classification()) {
-    const int64_t classes = spec_.model.num_classes > 0 ? spec_.model.num_classes : shape_numel(model_->output_shape());
-    if (model_->output_shape().size() != 1 || shape_numel(model_->output_shape()) != classes)
-      throw ConfigError("model.loss: cross_entropy needs the last layer to output one logit per class "
-                        "(" + std::to_string(classes) + "), but the model outputs " +
-                        shape_str(model_->output_shape()) + " per sample; set the last linear's out");
-    for (const auto& s : {train_split_, val_split_})
-      if (s) s->check_labels(classes, spec_.model.ignore_index);
-  } else {
-    for (const auto& s : {train_split_, val_split_})
-      if (s) s->check_targets(model_->output_shape());
-  }
+  check_run_data(spec_, data, *model_, *loss_);
 
   loader_ = std::make_unique<DataLoader>(train_split_, loader_options(spec_.data, static_cast<uint64_t>(spec_.seed)));
   const int64_t per_epoch = loader_->batches_per_epoch() / spec_.train.accum_steps;
@@ -292,6 +270,7 @@ void TrainerImpl::write_summary(double wall_s) {
 
 int TrainerImpl::run() {
   const auto t0 = Clock::now();
+  SignalGuard signals(SignalPhase::StartUp);  // a signal before the first step quits at once
   fs::create_directories(run_dir_);
   remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
   build();
@@ -301,12 +280,13 @@ int TrainerImpl::run() {
     std::fflush(stdout);
     return 0;
   }
+  const int64_t first_step = step_;
+  const int64_t applied_before = optim_->applied_steps();
   write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
   metrics_ = std::make_unique<MetricsLog>(run_dir_ / "metrics.csv", step_);
   eval_log_ = std::make_unique<EvalLog>(run_dir_ / "eval.csv", step_);
   if (spec_.precision.telemetry_every > 0)
     telemetry_ = std::make_unique<CsvLog>(run_dir_ / "telemetry.csv", telemetry_csv_header(), step_);
-  SignalGuard signals;
   ProgressBar bar(total_steps_, opt_.verbosity >= 0 && stdout_is_tty());
   bar_ = &bar;
   int64_t window_samples = 0;
@@ -333,6 +313,7 @@ int TrainerImpl::run() {
                                       spec_.debug.inject_nonfinite_grad_steps);
     const double dt = std::chrono::duration<double>(Clock::now() - s0).count();
     ++step_;
+    signals.training_started();  // from now on a signal stops after the step, with a checkpoint
     train_seconds_ += dt;
     window_seconds += dt;
     samples_seen_ += samples;
@@ -378,6 +359,15 @@ int TrainerImpl::run() {
   run_eval();
   write_checkpoint();
   write_summary(std::chrono::duration<double>(Clock::now() - t0).count());
+  if (step_ > first_step && optim_->applied_steps() == applied_before)
+    throw NumericalError(
+        "all " + std::to_string(step_ - first_step) + " optimizer steps of this run were skipped "
+        "(inf/NaN gradients), so the model was never updated and this is not a result. Likely "
+        "causes: extreme input or target values (set data.input_scale for raw pixels; "
+        "data.check_finite: true scans the data for NaN/Inf before training), a learning rate "
+        "that diverges at once (lower optimizer.lr), or gradients that overflow the compute "
+        "dtype (precision.policy: bf16 or fp32). metrics.csv has the loss and grad_norm of each "
+        "step");
   // The result line is printed even with -q.
   std::printf("done: %lld steps (%lld skipped), final loss %.5f%s; results in %s\n",
               static_cast<long long>(step_), static_cast<long long>(scaler_->total_skips()), last_loss_,

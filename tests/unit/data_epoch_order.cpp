@@ -6,11 +6,30 @@
 #include <numeric>
 #include <set>
 
+#include "core/error.h"
 #include "data/epoch_order.h"
 
 using namespace mp;
 
 namespace {
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  const EpochOrder o(n, seed, epoch, shuffle);
+  std::vector<int64_t> v(static_cast<size_t>(o.size()));
+  for (int64_t i = 0; i < o.size(); ++i) v[static_cast<size_t>(i)] = o[i];
+  return v;
+}
+
+// Rank `rank`'s samples in epoch order, read through the order as BatchMaker does.
+std::vector<int64_t> shard_of(const std::vector<int64_t>& order, int rank, int world_size,
+                              bool drop_last) {
+  const auto n = static_cast<int64_t>(order.size());
+  const ShardPlan plan = shard_plan(n, world_size, 1, drop_last);
+  std::vector<int64_t> out;
+  for (int64_t k = 0; k < plan.per_rank; ++k)
+    out.push_back(order[static_cast<size_t>(shard_position(k, rank, world_size, n))]);
+  return out;
+}
+
 bool is_permutation_of_range(std::vector<int64_t> p) {
   std::sort(p.begin(), p.end());
   for (size_t i = 0; i < p.size(); ++i)
@@ -105,5 +124,15 @@ TEST_CASE("strided sharding: rank r takes positions r, r+W, ...") {
   const ShardPlan p = shard_plan(7, 3, 2, false);
   CHECK(p.per_rank == 3);
   CHECK(p.batches == 2);
-  CHECK(p.last_batch_size == 1);
+}
+
+TEST_CASE("an unshuffled order is computed, not stored; a shuffled one is bounded") {
+  // 10^12 samples: a stored order would need terabytes, so this returning at once shows none is.
+  const EpochOrder id(1000000000000LL, 7, 3, false);
+  CHECK(id.size() == 1000000000000LL);
+  CHECK(id[0] == 0);
+  CHECK(id[999999999999LL] == 999999999999LL);
+  CHECK(shard_position(499999999999LL, 1, 2, 1000000000000LL) == 999999999999LL);
+  CHECK(kMaxShuffledSamples == (int64_t{1} << 28));
+  CHECK_THROWS_AS(EpochOrder(kMaxShuffledSamples + 1, 1, 0, true), InternalError);
 }

@@ -11,18 +11,12 @@
 #include "data_test_files.h"
 
 using namespace mp;
+using mp::test::check_has;
 using mp::test::data_error_message;
 using mp::test::TempDir;
 
 namespace {
 const SplitSpec kTrain{"/train/x", "/train/y"};
-
-void check_has(const std::string& msg, std::initializer_list<const char*> fragments) {
-  for (const char* f : fragments) {
-    INFO("message: " << msg);
-    CHECK(msg.find(f) != std::string::npos);
-  }
-}
 
 // A file with /train/x float32 [n, dim] from `x` and /train/y int64 [n] from `y`.
 std::string write_xy(const TempDir& d, const std::vector<float>& x, int64_t dim,

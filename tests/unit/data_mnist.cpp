@@ -15,17 +15,12 @@ using namespace mp;
 namespace {
 std::string mnist_path() {
   if (const char* p = std::getenv("MPTRAIN_MNIST")) return p;
-  namespace fs = std::filesystem;
-  const fs::path rel = fs::path(__FILE__).parent_path() / "../../datasets/mnist/mnist.h5";
-  // ccache with CCACHE_BASEDIR makes __FILE__ relative to the directory Ninja compiles in (the
-  // build dir, the parent of this test's tests/ folder), not to where ctest runs the test.
-  if (rel.is_relative()) {
-    std::error_code ec;
-    const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
-    if (!ec && fs::exists(exe.parent_path().parent_path() / rel))
-      return (exe.parent_path().parent_path() / rel).lexically_normal().string();
-  }
-  return rel.lexically_normal().string();
+  std::filesystem::path src(__FILE__);
+  // Built through ccache with CCACHE_BASEDIR, __FILE__ is relative to the build folder, which is
+  // the parent of the folder holding this test (ctest runs it from there, not the build folder).
+  if (src.is_relative())
+    src = std::filesystem::canonical("/proc/self/exe").parent_path().parent_path() / src;
+  return (src.parent_path() / "../../datasets/mnist/mnist.h5").lexically_normal().string();
 }
 
 void check_split(const SplitSpec& paths, int64_t expected_size) {

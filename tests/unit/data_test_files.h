@@ -1,15 +1,20 @@
 // data_test_files.h: helpers shared by the data-layer tests (tests/unit/data_*.cpp): a temporary
-// folder removed at scope exit, and writers for small HDF5 files of any element type.
+// folder removed at scope exit, writers for small HDF5 files of any element type, and checks of
+// DataError messages.
 #pragma once
 #include <hdf5.h>
 #include <unistd.h>
 
+#include <doctest/doctest.h>
+
 #include <atomic>
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "core/error.h"
+#include "data/data_spec.h"
 #include "data/h5_handle.h"
 #include "data/h5_write.h"
 
@@ -36,6 +41,9 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// /train/x and /train/y as the training split (messages name the role).
+inline const SplitSpec kTrainSplit{"/train/x", "/train/y", "training"};
+
 // A split x [n, dim] float32 with x[i][j] = i + j / 100, y [n] int32 = i % classes.
 inline void write_simple_split(const std::string& path, int64_t n, int64_t dim, int64_t classes,
                                int gzip = 0) {
@@ -61,6 +69,14 @@ template <class Fn> std::string data_error_message(Fn fn) {
     return e.what();
   }
   return "<no DataError thrown>";
+}
+
+// Checks that `msg` contains every fragment (one doctest CHECK each, the message logged).
+inline void check_has(const std::string& msg, std::initializer_list<const char*> fragments) {
+  for (const char* f : fragments) {
+    INFO("message: " << msg);
+    CHECK(msg.find(f) != std::string::npos);
+  }
 }
 
 }  // namespace mp::test

@@ -1,5 +1,6 @@
 // train_signals.cpp: SIGINT/SIGTERM set the stop flag and exit code, a second SIGINT exits at once
-// with 130, and the guard puts back the handlers it replaced.
+// with 130, a signal during start-up exits at once with 130/143, and the guard puts back the
+// handlers it replaced.
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -102,4 +103,29 @@ TEST_CASE("the guard restores the handlers it replaced") {
   CHECK(g_old_handler_calls == 1);
   ::sigaction(SIGINT, &prev_int, nullptr);
   ::sigaction(SIGTERM, &prev_term, nullptr);
+}
+
+TEST_CASE("during start-up a signal quits at once; after training_started it requests a stop") {
+  CHECK(in_child([] {
+          SignalGuard guard(SignalPhase::StartUp);
+          std::raise(SIGTERM);
+          ::_exit(6);  // not reached: start-up has nothing to save, so no waiting for a step
+        }) == 143);
+  CHECK(in_child([] {
+          SignalGuard guard(SignalPhase::StartUp);
+          std::raise(SIGINT);
+          ::_exit(6);
+        }) == 130);
+  CHECK(in_child([] {
+          SignalGuard guard(SignalPhase::StartUp);
+          guard.training_started();
+          std::raise(SIGTERM);
+          ::_exit(stop_exit_code() == 143 ? 0 : 5);  // the graceful path: a flag, no exit
+        }) == 0);
+  CHECK(in_child([] {  // a later guard starts in the phase it is given, not the last one's
+          { SignalGuard startup(SignalPhase::StartUp); }
+          SignalGuard guard;
+          std::raise(SIGINT);
+          ::_exit(stop_requested() ? 0 : 5);
+        }) == 0);
 }
