@@ -307,7 +307,8 @@ PY
       --config run.yaml --out runs/huge --set data.file=huge.h5 --set 'data.val.x=""' --set data.in_memory=true
     if [ -x /usr/bin/time ]; then  # and without allocating for the rows declared (16 GB before)
       /usr/bin/time -f "%M" -o huge.rss "$MPTRAIN" --config run.yaml --out runs/huge --set data.file=huge.h5 --set 'data.val.x=""' >/dev/null 2>&1
-      check "huge declared shape: under 200 MB of memory (max RSS $(tail -1 huge.rss) KB)" test "$(tail -1 huge.rss)" -lt 200000
+      # 1 GB: far below the 16 GB the old epoch order took, with room for a CUDA build (cuBLAS is mapped)
+      check "huge declared shape: under 1 GB of memory (max RSS $(tail -1 huge.rss) KB)" test "$(tail -1 huge.rss)" -lt 1000000
     fi
   else
     echo "SKIPPED: bad-value and h5py-storage cases ($PY has no h5py)"
