@@ -55,6 +55,56 @@ struct GradCheck {
   double sum_squares = 0.0;  // of grad * inv_scale, as sum_squares() of the unscaled gradient
 };
 
+// The hooks every engine implements: the op of the same name with its arguments already checked
+// by the public op. gemm_impl serves gemm and gemm_batched (s.batched) and is never called for an
+// empty output (s.M, s.N or s.batch 0); the row-wise hooks are not called for zero rows (nor, for
+// layernorm, zero columns). Declared `prefix <hook> suffix;` each: Backend declares them with
+// MP_BACKEND_HOOKS(virtual, = 0), an engine class overrides them all with
+// MP_BACKEND_HOOKS(, override) and defines each in the file of its family of ops.
+#define MP_BACKEND_HOOKS(prefix, suffix)                                                           \
+  prefix Tensor empty_impl(const Shape& shape, DType dtype) suffix;                                \
+  prefix void upload_impl(const void* host, Tensor& dst) suffix;                                   \
+  prefix void download_impl(const Tensor& src, void* host) suffix;                                 \
+  prefix void copy_impl(const Tensor& src, Tensor& dst) suffix;                                    \
+  prefix void gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B,          \
+                        float beta, Tensor& C, const Tensor* bias) suffix;                         \
+  prefix void fill_impl(Tensor& x, float value) suffix;                                            \
+  prefix void cast_impl(const Tensor& src, Tensor& dst) suffix;                                    \
+  prefix void scale_impl(Tensor& x, float alpha) suffix;                                           \
+  prefix void add_impl(const Tensor& a, const Tensor& b, Tensor& out) suffix;                      \
+  prefix void accumulate_impl(const Tensor& src, Tensor& dst) suffix;                              \
+  prefix void activation_forward_impl(Act act, const Tensor& x, Tensor& y) suffix;                 \
+  prefix void activation_backward_impl(Act act, const Tensor& x, const Tensor& dy, Tensor& dx)     \
+      suffix;                                                                                      \
+  prefix void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,             \
+                                   uint64_t offset) suffix;                                        \
+  prefix void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,          \
+                                    uint64_t offset) suffix;                                       \
+  prefix void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) suffix;                     \
+  prefix void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,     \
+                                     float eps, Tensor& y, Tensor& mean, Tensor& rstd) suffix;     \
+  prefix void layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,      \
+                                      const Tensor& mean, const Tensor& rstd, Tensor& dx,          \
+                                      Tensor& dgamma, Tensor& dbeta) suffix;                       \
+  prefix void softmax_xent_impl(const Tensor& logits, const Tensor& labels, int32_t ignore_index,  \
+                                float grad_scale, Tensor& losses, Tensor* dlogits) suffix;         \
+  prefix void mse_impl(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses, \
+                       Tensor* dpred) suffix;                                                      \
+  prefix void argmax_rows_impl(const Tensor& x, Tensor& out_i32) suffix;                           \
+  prefix double sum_impl(const Tensor& x) suffix;                                                  \
+  prefix double sum_squares_impl(const Tensor& x) suffix;                                          \
+  prefix bool unscale_and_check_impl(Tensor& x, float inv_scale) suffix;                           \
+  prefix void magnitude_stats_impl(const Tensor& x, float factor, float threshold, int64_t& below, \
+                                   float& max_abs) suffix;                                         \
+  prefix void sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momentum,                   \
+                            const SgdHyper& h, const Rounding& r) suffix;                          \
+  prefix void adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,             \
+                              const AdamWHyper& h, const Rounding& r) suffix;                      \
+  prefix void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset)   \
+      suffix;                                                                                      \
+  prefix void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) \
+      suffix;
+
 struct GemmDesc;  // gemm_desc.h: a GEMM's resolved shapes, as the engines receive them
 
 // The interface every engine implements, as a non-virtual public front door over protected hooks.
@@ -62,7 +112,8 @@ struct GemmDesc;  // gemm_desc.h: a GEMM's resolved shapes, as the engines recei
 // backend's device, of the dtypes and sizes the op needs, values such as the dropout p in range;
 // a failure is a caller bug, an MP_CHECK naming the op and the argument), then calls its
 // `*_impl` hook, which an engine overrides and which may assume valid arguments. Adding an op:
-// its declaration and hook here, its checks in backend.cpp, one hook per engine, a parity test.
+// its declaration here and its hook in MP_BACKEND_HOOKS, its checks in backend.cpp, the hook in
+// one file per engine, a case in the CUDA parity test.
 // This header is also compiled by nvcc (C++17): keep it C++17.
 class Backend {
  public:
@@ -160,47 +211,8 @@ class Backend {
   void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset);
 
  protected:
-  // ---- the engine hooks: the op of the same name, its arguments already checked ----------------
-  virtual Tensor empty_impl(const Shape& shape, DType dtype) = 0;
-  virtual void upload_impl(const void* host, Tensor& dst) = 0;
-  virtual void download_impl(const Tensor& src, void* host) = 0;
-  virtual void copy_impl(const Tensor& src, Tensor& dst) = 0;
-  // gemm and gemm_batched (s.batched), never called for an empty output (s.M, s.N or s.batch 0).
-  virtual void gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B,
-                         float beta, Tensor& C, const Tensor* bias) = 0;
-  virtual void fill_impl(Tensor& x, float value) = 0;
-  virtual void cast_impl(const Tensor& src, Tensor& dst) = 0;
-  virtual void scale_impl(Tensor& x, float alpha) = 0;
-  virtual void add_impl(const Tensor& a, const Tensor& b, Tensor& out) = 0;
-  virtual void accumulate_impl(const Tensor& src, Tensor& dst) = 0;
-  virtual void activation_forward_impl(Act act, const Tensor& x, Tensor& y) = 0;
-  virtual void activation_backward_impl(Act act, const Tensor& x, const Tensor& dy,
-                                        Tensor& dx) = 0;
-  virtual void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                                    uint64_t offset) = 0;
-  virtual void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                                     uint64_t offset) = 0;
-  virtual void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) = 0;
-  // The row-wise hooks are not called for zero rows (nor, for layernorm, zero columns).
-  virtual void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                      float eps, Tensor& y, Tensor& mean, Tensor& rstd) = 0;
-  virtual void layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                       const Tensor& mean, const Tensor& rstd, Tensor& dx,
-                                       Tensor& dgamma, Tensor& dbeta) = 0;
-  virtual void softmax_xent_impl(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                                 float grad_scale, Tensor& losses, Tensor* dlogits) = 0;
-  virtual void mse_impl(const Tensor& pred, const Tensor& target, float grad_scale,
-                        Tensor& losses, Tensor* dpred) = 0;
-  virtual void argmax_rows_impl(const Tensor& x, Tensor& out_i32) = 0;
-  virtual double sum_impl(const Tensor& x) = 0;
-  virtual double sum_squares_impl(const Tensor& x) = 0;
-  virtual bool unscale_and_check_impl(Tensor& x, float inv_scale) = 0;
-  virtual void magnitude_stats_impl(const Tensor& x, float factor, float threshold,
-                                    int64_t& below, float& max_abs) = 0;
-  virtual void sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momentum,
-                             const SgdHyper& h, const Rounding& r) = 0;
-  virtual void adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-                               const AdamWHyper& h, const Rounding& r) = 0;
+  MP_BACKEND_HOOKS(virtual, = 0)
+  // The fused optimizer hooks default to the separate ops (check_grad_by_ops, ...).
   virtual GradCheck check_grad_impl(const Tensor& grad, float inv_scale);
   virtual void adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
                                      const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
@@ -208,10 +220,6 @@ class Backend {
   virtual void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum,
                                    const SgdHyper& h, const Rounding& r, const GradPrep& prep,
                                    Tensor* working);
-  virtual void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed,
-                                   uint64_t offset) = 0;
-  virtual void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed,
-                                  uint64_t offset) = 0;
 };
 
 // The fused optimizer ops as the separate ops they stand for (the default hooks; tests compare

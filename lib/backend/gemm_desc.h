@@ -6,6 +6,7 @@
 // Compiled by both g++ and nvcc (C++17).
 #pragma once
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "core/tensor.h"
@@ -34,6 +35,16 @@ struct GemmDesc {
 // shapes. A failure is an MP_CHECK naming the operands (gemm_operands).
 GemmDesc resolve_gemm(Device dev, bool trans_a, bool trans_b, const Tensor& A, const Tensor& B,
                        const Tensor& C, const Tensor* bias, bool batched);
+
+// Both engines cache a plan (primitive, cuBLASLt descriptors) per key: the shapes plus fields of
+// their own. A key's hash starts from its shapes (FNV-1a over batch, M, N, K), and hash_mix adds
+// each further field.
+inline uint64_t hash_mix(uint64_t h, uint64_t v) { return (h ^ v) * 1099511628211ull; }
+inline uint64_t hash_gemm_dims(int64_t batch, int64_t M, int64_t N, int64_t K) {
+  uint64_t h = 1469598103934665603ull;
+  for (int64_t v : {batch, M, N, K}) h = hash_mix(h, static_cast<uint64_t>(v));
+  return h;
+}
 
 // "A bf16[64, 32] on cpu (transposed), B ..., C ...": the operands for an error message.
 std::string gemm_operands(const GemmDesc& s, const Tensor& A, const Tensor& B, const Tensor& C);

@@ -34,16 +34,11 @@ struct Key {
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-    mix(static_cast<uint64_t>(k.batch));
-    mix(static_cast<uint64_t>(k.M));
-    mix(static_cast<uint64_t>(k.N));
-    mix(static_cast<uint64_t>(k.K));
-    mix((uint64_t(k.ta) << 1) | uint64_t(k.tb));
-    mix((uint64_t(k.ab) << 24) | (uint64_t(k.c) << 16) | (uint64_t(k.bias_dt) << 8) |
-        uint64_t(k.bias));
-    mix((uint64_t(k.alpha_bits) << 32) | k.beta_bits);
+    uint64_t h = hash_gemm_dims(k.batch, k.M, k.N, k.K);
+    h = hash_mix(h, (uint64_t(k.ta) << 1) | uint64_t(k.tb));
+    h = hash_mix(h, (uint64_t(k.ab) << 24) | (uint64_t(k.c) << 16) | (uint64_t(k.bias_dt) << 8) |
+                        uint64_t(k.bias));
+    h = hash_mix(h, (uint64_t(k.alpha_bits) << 32) | k.beta_bits);
     return static_cast<size_t>(h);
   }
 };

@@ -63,51 +63,7 @@ class CudaBackend final : public Backend {
 
  protected:
   // Backend's hooks (backend.h): the arguments are checked by Backend's public ops.
-  Tensor empty_impl(const Shape& shape, DType dtype) override;
-  void upload_impl(const void* host, Tensor& dst) override;
-  void download_impl(const Tensor& src, void* host) override;
-  void copy_impl(const Tensor& src, Tensor& dst) override;
-
-  void gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta,
-                 Tensor& C, const Tensor* bias) override;
-
-  void fill_impl(Tensor& x, float value) override;
-  void cast_impl(const Tensor& src, Tensor& dst) override;
-  void scale_impl(Tensor& x, float alpha) override;
-  void add_impl(const Tensor& a, const Tensor& b, Tensor& out) override;
-  void accumulate_impl(const Tensor& src, Tensor& dst) override;
-  void activation_forward_impl(Act act, const Tensor& x, Tensor& y) override;
-  void activation_backward_impl(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) override;
-  void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                            uint64_t offset) override;
-  void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                             uint64_t offset) override;
-  void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) override;
-
-  void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                              Tensor& y, Tensor& mean, Tensor& rstd) override;
-  void layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                               const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
-                               Tensor& dbeta) override;
-  void softmax_xent_impl(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                         float grad_scale, Tensor& losses, Tensor* dlogits) override;
-  void mse_impl(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
-                Tensor* dpred) override;
-  void argmax_rows_impl(const Tensor& x, Tensor& out_i32) override;
-
-  double sum_impl(const Tensor& x) override;
-  double sum_squares_impl(const Tensor& x) override;
-  bool unscale_and_check_impl(Tensor& x, float inv_scale) override;
-  void magnitude_stats_impl(const Tensor& x, float factor, float threshold, int64_t& below,
-                            float& max_abs) override;
-  void sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                     const Rounding& r) override;
-  void adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-                       const AdamWHyper& h, const Rounding& r) override;
-
-  void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) override;
-  void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed,
-                          uint64_t offset) override;
+  MP_BACKEND_HOOKS(, override)
 
  private:
   // Synchronise the stream and surface any asynchronous kernel fault.

@@ -39,15 +39,11 @@ struct PlanKey {
 
 struct PlanKeyHash {
   size_t operator()(const PlanKey& k) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-    mix(static_cast<uint64_t>(k.batch));
-    mix(static_cast<uint64_t>(k.M));
-    mix(static_cast<uint64_t>(k.N));
-    mix(static_cast<uint64_t>(k.K));
-    mix((uint64_t(k.ta) << 3) | (uint64_t(k.tb) << 2) | (uint64_t(k.bias) << 1) | uint64_t(k.tf32));
-    mix((uint64_t(k.ab) << 8) | uint64_t(k.d));
-    mix((uint64_t(k.align_a) << 32) | (uint64_t(k.align_b) << 16) | k.align_c);
+    uint64_t h = hash_gemm_dims(k.batch, k.M, k.N, k.K);
+    h = hash_mix(h, (uint64_t(k.ta) << 3) | (uint64_t(k.tb) << 2) | (uint64_t(k.bias) << 1) |
+                        uint64_t(k.tf32));
+    h = hash_mix(h, (uint64_t(k.ab) << 8) | uint64_t(k.d));
+    h = hash_mix(h, (uint64_t(k.align_a) << 32) | (uint64_t(k.align_b) << 16) | k.align_c);
     return static_cast<size_t>(h);
   }
 };
