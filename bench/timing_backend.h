@@ -101,22 +101,23 @@ class TimingBackend final : public Backend {
   void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t s, uint64_t o) override {
     T("dropout_forward", [&] { in_->dropout_forward(x, y, p, s, o); });
   }
-  void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t s, uint64_t o) override {
+  void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t s,
+                             uint64_t o) override {
     T("dropout_backward", [&] { in_->dropout_backward(dy, dx, p, s, o); });
   }
   void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) override {
     T("bias_grad", [&] { in_->bias_grad(dy, db, beta); });
   }
-  void layernorm_forward_impl(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y,
-                         Tensor& m, Tensor& r) override {
+  void layernorm_forward_impl(const Tensor& x, const Tensor& g, const Tensor& b, float eps,
+                              Tensor& y, Tensor& m, Tensor& r) override {
     T("layernorm_forward", [&] { in_->layernorm_forward(x, g, b, eps, y, m, r); });
   }
   void layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& g, const Tensor& m,
-                          const Tensor& r, Tensor& dx, Tensor& dg, Tensor& db) override {
+                               const Tensor& r, Tensor& dx, Tensor& dg, Tensor& db) override {
     T("layernorm_backward", [&] { in_->layernorm_backward(dy, x, g, m, r, dx, dg, db); });
   }
   void softmax_xent_impl(const Tensor& l, const Tensor& lab, int32_t ig, float gs, Tensor& losses,
-                    Tensor* dl) override {
+                         Tensor* dl) override {
     T("softmax_xent", [&] { in_->softmax_xent(l, lab, ig, gs, losses, dl); });
   }
   void mse_impl(const Tensor& p, const Tensor& t, float gs, Tensor& l, Tensor* dp) override {
@@ -138,22 +139,22 @@ class TimingBackend final : public Backend {
     T("magnitude_stats", [&] { in_->magnitude_stats(x, f, t, b, m); });
   }
   void sgd_step_impl(Tensor& p, const Tensor& g, Tensor* m, const SgdHyper& h,
-                const Rounding& r) override {
+                     const Rounding& r) override {
     T("sgd_step", [&] { in_->sgd_step(p, g, m, h, r); });
   }
   void adamw_step_impl(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
-                  const Rounding& r) override {
+                       const Rounding& r) override {
     T("adamw_step", [&] { in_->adamw_step(p, g, m, v, h, r); });
   }
   GradCheck check_grad_impl(const Tensor& g, float inv) override {
     return T("check_grad", [&] { return in_->check_grad(g, inv); });
   }
   void adamw_step_fused_impl(Tensor& p, Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
-                        const Rounding& r, const GradPrep& gp, Tensor* w) override {
+                             const Rounding& r, const GradPrep& gp, Tensor* w) override {
     T("adamw_step_fused", [&] { in_->adamw_step_fused(p, g, m, v, h, r, gp, w); });
   }
   void sgd_step_fused_impl(Tensor& p, Tensor& g, Tensor* m, const SgdHyper& h, const Rounding& r,
-                      const GradPrep& gp, Tensor* w) override {
+                           const GradPrep& gp, Tensor* w) override {
     T("sgd_step_fused", [&] { in_->sgd_step_fused(p, g, m, h, r, gp, w); });
   }
   void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t s, uint64_t o) override {

@@ -17,9 +17,7 @@ class Args {
   void defined(const Tensor& t, const char* arg) const {
     op_checks::check_defined(t, dev_, op_, arg);
   }
-  void floats(const Tensor& t, const char* arg) const {
-    op_checks::check_float(t, dev_, op_, arg);
-  }
+  void floats(const Tensor& t, const char* arg) const { op_checks::check_float(t, dev_, op_, arg); }
   void dtype(const Tensor& t, DType dt, const char* arg) const {
     op_checks::check_dtype(t, dt, dev_, op_, arg);
   }
@@ -58,8 +56,8 @@ class Args {
   void adamw(const Tensor& param, const Tensor& m, const Tensor& v, const AdamWHyper& h) const {
     state(m, param, "m");
     state(v, param, "v");
-    MP_CHECK(h.step >= 1, std::string(op_) + ": step must be >= 1 (1-based), got " +
-                              std::to_string(h.step));
+    MP_CHECK(h.step >= 1,
+             std::string(op_) + ": step must be >= 1 (1-based), got " + std::to_string(h.step));
   }
 
  private:
@@ -155,8 +153,7 @@ void Backend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Te
   activation_backward_impl(act, x, dy, dx);
 }
 
-void Backend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                              uint64_t offset) {
+void Backend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset) {
   Args(device(), "dropout_forward").same(x, "x", y, "y");
   check_dropout_p(p);
   dropout_forward_impl(x, y, p, seed, offset);
@@ -199,8 +196,8 @@ void Backend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tens
 }
 
 void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                 const Tensor& mean, const Tensor& rstd, Tensor& dx,
-                                 Tensor& dgamma, Tensor& dbeta) {
+                                 const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                                 Tensor& dbeta) {
   const Args a(device(), "layernorm_backward");
   a.floats(dy, "dy");
   a.floats(x, "x");
@@ -350,9 +347,8 @@ void Backend::adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tens
   adamw_step_fused_by_ops(*this, param, grad, m, v, h, r, prep, working);
 }
 
-void Backend::sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum,
-                                  const SgdHyper& h, const Rounding& r, const GradPrep& prep,
-                                  Tensor* working) {
+void Backend::sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                                  const Rounding& r, const GradPrep& prep, Tensor* working) {
   sgd_step_fused_by_ops(*this, param, grad, momentum, h, r, prep, working);
 }
 

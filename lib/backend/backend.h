@@ -123,9 +123,9 @@ class Backend {
 
   // ---- memory -------------------------------------------------------------------------------
   Tensor empty(const Shape& shape, DType dtype);
-  void upload(const void* host, Tensor& dst);      // dst.nbytes() bytes from host
-  void download(const Tensor& src, void* host);    // src.nbytes() bytes to host
-  void copy(const Tensor& src, Tensor& dst);       // same dtype and numel
+  void upload(const void* host, Tensor& dst);    // dst.nbytes() bytes from host
+  void download(const Tensor& src, void* host);  // src.nbytes() bytes to host
+  void copy(const Tensor& src, Tensor& dst);     // same dtype and numel
   virtual void synchronize() = 0;
   virtual size_t peak_memory_bytes() const = 0;  // high-water mark of live tensor bytes
 
@@ -141,8 +141,8 @@ class Backend {
 
   // ---- elementwise ---------------------------------------------------------------------------
   void fill(Tensor& x, float value);
-  void cast(const Tensor& src, Tensor& dst);  // any float dtype -> any, RNE
-  void scale(Tensor& x, float alpha);          // x *= alpha (fp32 math)
+  void cast(const Tensor& src, Tensor& dst);                // any float dtype -> any, RNE
+  void scale(Tensor& x, float alpha);                       // x *= alpha (fp32 math)
   void add(const Tensor& a, const Tensor& b, Tensor& out);  // out = a + b
   void accumulate(const Tensor& src, Tensor& dst);          // dst += src
   void activation_forward(Act act, const Tensor& x, Tensor& y);
@@ -217,9 +217,8 @@ class Backend {
   virtual void adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
                                      const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
                                      Tensor* working);
-  virtual void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum,
-                                   const SgdHyper& h, const Rounding& r, const GradPrep& prep,
-                                   Tensor* working);
+  virtual void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                                   const Rounding& r, const GradPrep& prep, Tensor* working);
 };
 
 // The fused optimizer ops as the separate ops they stand for (the default hooks; tests compare

@@ -18,7 +18,7 @@ std::string gemm_operands(const GemmDesc& s, const Tensor& A, const Tensor& B, c
 }
 
 GemmDesc resolve_gemm(Device dev, bool ta, bool tb, const Tensor& A, const Tensor& B,
-                       const Tensor& C, const Tensor* bias, bool batched) {
+                      const Tensor& C, const Tensor* bias, bool batched) {
   MP_CHECK(A.defined() && B.defined() && C.defined(), "gemm: undefined operand");
   MP_CHECK(A.device() == dev && B.device() == dev && C.device() == dev,
            "gemm: operands must be " + std::string(device_name(dev)) +
@@ -33,9 +33,9 @@ GemmDesc resolve_gemm(Device dev, bool ta, bool tb, const Tensor& A, const Tenso
   s.trans_a = ta;
   s.trans_b = tb;
   if (batched) {
-    MP_CHECK(A.ndim() == 3 && B.ndim() == 3 && C.ndim() == 3,
-             "gemm_batched: operands must be 3-D [batch, rows, cols]: " +
-                 describe(ta, tb, A, B, C));
+    MP_CHECK(
+        A.ndim() == 3 && B.ndim() == 3 && C.ndim() == 3,
+        "gemm_batched: operands must be 3-D [batch, rows, cols]: " + describe(ta, tb, A, B, C));
     s.batch = A.dim(0);
     MP_CHECK(B.dim(0) == s.batch && C.dim(0) == s.batch,
              "gemm_batched: batch sizes differ: " + describe(ta, tb, A, B, C));
@@ -59,8 +59,8 @@ GemmDesc resolve_gemm(Device dev, bool ta, bool tb, const Tensor& A, const Tenso
   if (bias) {
     MP_CHECK(bias->defined() && bias->device() == dev && bias->numel() == s.N &&
                  (bias->dtype() == DType::F32 || bias->dtype() == C.dtype()),
-             "gemm: bias must be a " + std::string(device_name(dev)) + " tensor of N = " +
-                 std::to_string(s.N) + " elements, fp32 or C's dtype; got " +
+             "gemm: bias must be a " + std::string(device_name(dev)) +
+                 " tensor of N = " + std::to_string(s.N) + " elements, fp32 or C's dtype; got " +
                  (bias->defined() ? bias->describe() : std::string("an undefined tensor")));
   }
   return s;

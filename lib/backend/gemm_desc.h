@@ -16,7 +16,7 @@ namespace mp {
 // One operand's matrix as stored: row-major [rows, cols], contiguous.
 struct GemmMatrix {
   int64_t rows = 0, cols = 0;
-  int64_t ld() const { return cols; }                    // elements between consecutive rows
+  int64_t ld() const { return cols; }                   // elements between consecutive rows
   int64_t batch_stride() const { return rows * cols; }  // elements between a batch's matrices
 };
 
@@ -34,7 +34,7 @@ struct GemmDesc {
 // dtype or fp32, shapes that chain, the bias of N elements, fp32 or C's dtype) and resolves their
 // shapes. A failure is an MP_CHECK naming the operands (gemm_operands).
 GemmDesc resolve_gemm(Device dev, bool trans_a, bool trans_b, const Tensor& A, const Tensor& B,
-                       const Tensor& C, const Tensor* bias, bool batched);
+                      const Tensor& C, const Tensor* bias, bool batched);
 
 // Both engines cache a plan (primitive, cuBLASLt descriptors) per key: the shapes plus fields of
 // their own. A key's hash starts from its shapes (FNV-1a over batch, M, N, K), and hash_mix adds

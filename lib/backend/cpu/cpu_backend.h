@@ -38,9 +38,8 @@ class CpuBackend final : public Backend {
   MP_BACKEND_HOOKS(, override)
   // Fused optimizer steps in one pass per tile (cpu_reduce.cpp, cpu_optim.cpp).
   GradCheck check_grad_impl(const Tensor& grad, float inv_scale) override;
-  void adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
-                             const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
-                             Tensor* working) override;
+  void adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
+                             const Rounding& r, const GradPrep& prep, Tensor* working) override;
   void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
                            const Rounding& r, const GradPrep& prep, Tensor* working) override;
 

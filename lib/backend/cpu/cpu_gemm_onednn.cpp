@@ -194,8 +194,8 @@ void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tens
     return;
   }
 
-  Key k{d.batch, d.M, d.N, d.K, d.trans_a, d.trans_b, ab, C.dtype(), DType::F32, BiasMode::None,
-        bits_of(alpha), bits_of(beta)};
+  Key k{d.batch, d.M, d.N, d.K, d.trans_a, d.trans_b, ab, C.dtype(), DType::F32,
+        BiasMode::None, bits_of(alpha), bits_of(beta)};
   if (bias) {
     k.bias = alpha == 1.0f ? BiasMode::Native : BiasMode::PostOp;
     k.bias_dt = bias->dtype();

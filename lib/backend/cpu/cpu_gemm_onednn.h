@@ -23,8 +23,8 @@ class GemmEngine {
 
   // C = alpha * op(A) op(B) + beta * C (+ bias[N]); see Backend::gemm. `s` is the operands'
   // checked shapes (resolve_gemm), not empty.
-  void run(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta,
-           Tensor& C, const Tensor* bias);
+  void run(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta, Tensor& C,
+           const Tensor* bias);
 
   size_t cached_primitives() const;
 

@@ -48,9 +48,7 @@ template <bool kSquares> double reduce_sum(int threads, const Tensor& x, Scratch
 
 }  // namespace
 
-double CpuBackend::sum_impl(const Tensor& x) {
-  return reduce_sum<false>(threads_, x, op_scratch_);
-}
+double CpuBackend::sum_impl(const Tensor& x) { return reduce_sum<false>(threads_, x, op_scratch_); }
 
 double CpuBackend::sum_squares_impl(const Tensor& x) {
   return reduce_sum<true>(threads_, x, op_scratch_);

@@ -5,8 +5,8 @@
 #include <omp.h>
 
 #include "backend/cpu/cpu_backend.h"
-#include "backend/op_checks.h"
 #include "backend/cpu/cpu_map.h"
+#include "backend/op_checks.h"
 #include "kernels/layernorm.h"
 #include "kernels/mse.h"
 #include "kernels/row_reduce.h"

@@ -35,8 +35,8 @@ class GemmEngine {
 
   // See Backend::gemm / gemm_batched. `s` is the operands' checked shapes (resolve_gemm), not
   // empty.
-  void run(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta,
-           Tensor& C, const Tensor* bias, bool allow_tf32);
+  void run(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta, Tensor& C,
+           const Tensor* bias, bool allow_tf32);
 
   size_t cached_plans() const;
 

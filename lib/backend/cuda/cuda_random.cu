@@ -32,7 +32,8 @@ __global__ void normal_kernel(T* x, float mean, float stddev, uint64_t seed, uin
 
 }  // namespace
 
-void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) {
+void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed,
+                                      uint64_t offset) {
   const int64_t n = x.numel();
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_uniform", [&](auto tag) {
@@ -42,7 +43,8 @@ void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t se
   });
 }
 
-void CudaBackend::random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) {
+void CudaBackend::random_normal_impl(Tensor& x, float mean, float std, uint64_t seed,
+                                     uint64_t offset) {
   const int64_t n = x.numel();
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_normal", [&](auto tag) {

@@ -157,8 +157,8 @@ bool CudaBackend::unscale_and_check_impl(Tensor& x, float inv_scale) {
   return *h != 0;
 }
 
-void CudaBackend::magnitude_stats_impl(const Tensor& x, float factor, float threshold, int64_t& below,
-                                       float& max_abs) {
+void CudaBackend::magnitude_stats_impl(const Tensor& x, float factor, float threshold,
+                                       int64_t& below, float& max_abs) {
   below = 0;
   max_abs = 0.0f;
   const int64_t n = x.numel();
