@@ -1,6 +1,7 @@
 // timing_backend.h: a Backend decorator for benchmarks that forwards every call to a real backend
 // and adds the call's wall time to a per-op total (GEMMs by shape and transposes). Used by
-// bench_train_mlp --breakdown to show where a training step's time goes.
+// bench_train_mlp --breakdown to show where a training step's time goes. Its hooks forward to the
+// inner backend's public ops (which check the arguments again: a benchmark can afford it).
 #pragma once
 #include <chrono>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include <utility>
 
 #include "backend/backend.h"
+#include "backend/gemm_desc.h"
 
 namespace mp::bench {
 
@@ -44,118 +46,121 @@ class TimingBackend final : public Backend {
 
   Device device() const override { return in_->device(); }
   std::string name() const override { return in_->name(); }
-  Tensor empty(const Shape& s, DType dt) override {
-    return T("empty", [&] { return in_->empty(s, dt); });
-  }
-  void upload(const void* h, Tensor& d) override {
-    T("upload", [&] { in_->upload(h, d); });
-  }
-  void download(const Tensor& s, void* h) override {
-    T("download", [&] { in_->download(s, h); });
-  }
-  void copy(const Tensor& s, Tensor& d) override {
-    T("copy", [&] { in_->copy(s, d); });
-  }
   void synchronize() override { in_->synchronize(); }
   size_t peak_memory_bytes() const override { return in_->peak_memory_bytes(); }
 
-  void gemm(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta, Tensor& C,
-            const Tensor* bias) override {
+ protected:
+  Tensor empty_impl(const Shape& s, DType dt) override {
+    return T("empty", [&] { return in_->empty(s, dt); });
+  }
+  void upload_impl(const void* h, Tensor& d) override {
+    T("upload", [&] { in_->upload(h, d); });
+  }
+  void download_impl(const Tensor& s, void* h) override {
+    T("download", [&] { in_->download(s, h); });
+  }
+  void copy_impl(const Tensor& s, Tensor& d) override {
+    T("copy", [&] { in_->copy(s, d); });
+  }
+
+  void gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta,
+                 Tensor& C, const Tensor* bias) override {
+    if (s.batched) {
+      T("gemm_batched", [&] { in_->gemm_batched(s.trans_a, s.trans_b, alpha, A, B, beta, C); });
+      return;
+    }
     char key[160];
-    std::snprintf(key, sizeof key, "gemm %s%s %lldx%lldx%lld %s->%s%s%s", ta ? "T" : "N",
-                  tb ? "T" : "N", (long long)C.rows(), (long long)C.cols(),
-                  (long long)(ta ? A.rows() : A.cols()), std::string(dtype_name(A.dtype())).c_str(),
+    std::snprintf(key, sizeof key, "gemm %s%s %lldx%lldx%lld %s->%s%s%s", s.trans_a ? "T" : "N",
+                  s.trans_b ? "T" : "N", (long long)s.M, (long long)s.N, (long long)s.K,
+                  std::string(dtype_name(A.dtype())).c_str(),
                   std::string(dtype_name(C.dtype())).c_str(), beta != 0 ? " beta" : "",
                   bias ? " bias" : "");
-    T(key, [&] { in_->gemm(ta, tb, alpha, A, B, beta, C, bias); });
+    T(key, [&] { in_->gemm(s.trans_a, s.trans_b, alpha, A, B, beta, C, bias); });
   }
-  void gemm_batched(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta,
-                    Tensor& C) override {
-    T("gemm_batched", [&] { in_->gemm_batched(ta, tb, alpha, A, B, beta, C); });
-  }
-  void fill(Tensor& x, float v) override {
+  void fill_impl(Tensor& x, float v) override {
     T("fill", [&] { in_->fill(x, v); });
   }
-  void cast(const Tensor& s, Tensor& d) override {
+  void cast_impl(const Tensor& s, Tensor& d) override {
     T("cast", [&] { in_->cast(s, d); });
   }
-  void scale(Tensor& x, float a) override {
+  void scale_impl(Tensor& x, float a) override {
     T("scale", [&] { in_->scale(x, a); });
   }
-  void add(const Tensor& a, const Tensor& b, Tensor& o) override {
+  void add_impl(const Tensor& a, const Tensor& b, Tensor& o) override {
     T("add", [&] { in_->add(a, b, o); });
   }
-  void accumulate(const Tensor& s, Tensor& d) override {
+  void accumulate_impl(const Tensor& s, Tensor& d) override {
     T("accumulate", [&] { in_->accumulate(s, d); });
   }
-  void activation_forward(Act a, const Tensor& x, Tensor& y) override {
+  void activation_forward_impl(Act a, const Tensor& x, Tensor& y) override {
     T("activation_forward", [&] { in_->activation_forward(a, x, y); });
   }
-  void activation_backward(Act a, const Tensor& x, const Tensor& dy, Tensor& dx) override {
+  void activation_backward_impl(Act a, const Tensor& x, const Tensor& dy, Tensor& dx) override {
     T("activation_backward", [&] { in_->activation_backward(a, x, dy, dx); });
   }
-  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t s, uint64_t o) override {
+  void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t s, uint64_t o) override {
     T("dropout_forward", [&] { in_->dropout_forward(x, y, p, s, o); });
   }
-  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t s, uint64_t o) override {
+  void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t s,
+                             uint64_t o) override {
     T("dropout_backward", [&] { in_->dropout_backward(dy, dx, p, s, o); });
   }
-  void bias_grad(const Tensor& dy, Tensor& db, float beta) override {
+  void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) override {
     T("bias_grad", [&] { in_->bias_grad(dy, db, beta); });
   }
-  void layernorm_forward(const Tensor& x, const Tensor& g, const Tensor& b, float eps, Tensor& y,
-                         Tensor& m, Tensor& r) override {
+  void layernorm_forward_impl(const Tensor& x, const Tensor& g, const Tensor& b, float eps,
+                              Tensor& y, Tensor& m, Tensor& r) override {
     T("layernorm_forward", [&] { in_->layernorm_forward(x, g, b, eps, y, m, r); });
   }
-  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& g, const Tensor& m,
-                          const Tensor& r, Tensor& dx, Tensor& dg, Tensor& db) override {
+  void layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& g, const Tensor& m,
+                               const Tensor& r, Tensor& dx, Tensor& dg, Tensor& db) override {
     T("layernorm_backward", [&] { in_->layernorm_backward(dy, x, g, m, r, dx, dg, db); });
   }
-  void softmax_xent(const Tensor& l, const Tensor& lab, int32_t ig, float gs, Tensor& losses,
-                    Tensor* dl) override {
+  void softmax_xent_impl(const Tensor& l, const Tensor& lab, int32_t ig, float gs, Tensor& losses,
+                         Tensor* dl) override {
     T("softmax_xent", [&] { in_->softmax_xent(l, lab, ig, gs, losses, dl); });
   }
-  void mse(const Tensor& p, const Tensor& t, float gs, Tensor& l, Tensor* dp) override {
+  void mse_impl(const Tensor& p, const Tensor& t, float gs, Tensor& l, Tensor* dp) override {
     T("mse", [&] { in_->mse(p, t, gs, l, dp); });
   }
-  void argmax_rows(const Tensor& x, Tensor& o) override {
+  void argmax_rows_impl(const Tensor& x, Tensor& o) override {
     T("argmax_rows", [&] { in_->argmax_rows(x, o); });
   }
-  double sum(const Tensor& x) override {
+  double sum_impl(const Tensor& x) override {
     return T("sum", [&] { return in_->sum(x); });
   }
-  double sum_squares(const Tensor& x) override {
+  double sum_squares_impl(const Tensor& x) override {
     return T("sum_squares", [&] { return in_->sum_squares(x); });
   }
-  bool unscale_and_check(Tensor& x, float s) override {
+  bool unscale_and_check_impl(Tensor& x, float s) override {
     return T("unscale_and_check", [&] { return in_->unscale_and_check(x, s); });
   }
-  void magnitude_stats(const Tensor& x, float f, float t, int64_t& b, float& m) override {
+  void magnitude_stats_impl(const Tensor& x, float f, float t, int64_t& b, float& m) override {
     T("magnitude_stats", [&] { in_->magnitude_stats(x, f, t, b, m); });
   }
-  void sgd_step(Tensor& p, const Tensor& g, Tensor* m, const SgdHyper& h,
-                const Rounding& r) override {
+  void sgd_step_impl(Tensor& p, const Tensor& g, Tensor* m, const SgdHyper& h,
+                     const Rounding& r) override {
     T("sgd_step", [&] { in_->sgd_step(p, g, m, h, r); });
   }
-  void adamw_step(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
-                  const Rounding& r) override {
+  void adamw_step_impl(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
+                       const Rounding& r) override {
     T("adamw_step", [&] { in_->adamw_step(p, g, m, v, h, r); });
   }
-  GradCheck check_grad(const Tensor& g, float inv) override {
+  GradCheck check_grad_impl(const Tensor& g, float inv) override {
     return T("check_grad", [&] { return in_->check_grad(g, inv); });
   }
-  void adamw_step_fused(Tensor& p, Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
-                        const Rounding& r, const GradPrep& gp, Tensor* w) override {
+  void adamw_step_fused_impl(Tensor& p, Tensor& g, Tensor& m, Tensor& v, const AdamWHyper& h,
+                             const Rounding& r, const GradPrep& gp, Tensor* w) override {
     T("adamw_step_fused", [&] { in_->adamw_step_fused(p, g, m, v, h, r, gp, w); });
   }
-  void sgd_step_fused(Tensor& p, Tensor& g, Tensor* m, const SgdHyper& h, const Rounding& r,
-                      const GradPrep& gp, Tensor* w) override {
+  void sgd_step_fused_impl(Tensor& p, Tensor& g, Tensor* m, const SgdHyper& h, const Rounding& r,
+                           const GradPrep& gp, Tensor* w) override {
     T("sgd_step_fused", [&] { in_->sgd_step_fused(p, g, m, h, r, gp, w); });
   }
-  void random_uniform(Tensor& x, float lo, float hi, uint64_t s, uint64_t o) override {
+  void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t s, uint64_t o) override {
     T("random_uniform", [&] { in_->random_uniform(x, lo, hi, s, o); });
   }
-  void random_normal(Tensor& x, float m, float sd, uint64_t s, uint64_t o) override {
+  void random_normal_impl(Tensor& x, float m, float sd, uint64_t s, uint64_t o) override {
     T("random_normal", [&] { in_->random_normal(x, m, sd, s, o); });
   }
 

@@ -55,6 +55,66 @@ struct GradCheck {
   double sum_squares = 0.0;  // of grad * inv_scale, as sum_squares() of the unscaled gradient
 };
 
+// The hooks every engine implements: the op of the same name with its arguments already checked
+// by the public op. gemm_impl serves gemm and gemm_batched (s.batched) and is never called for an
+// empty output (s.M, s.N or s.batch 0); the row-wise hooks are not called for zero rows (nor, for
+// layernorm, zero columns). Declared `prefix <hook> suffix;` each: Backend declares them with
+// MP_BACKEND_HOOKS(virtual, = 0), an engine class overrides them all with
+// MP_BACKEND_HOOKS(, override) and defines each in the file of its family of ops.
+#define MP_BACKEND_HOOKS(prefix, suffix)                                                           \
+  prefix Tensor empty_impl(const Shape& shape, DType dtype) suffix;                                \
+  prefix void upload_impl(const void* host, Tensor& dst) suffix;                                   \
+  prefix void download_impl(const Tensor& src, void* host) suffix;                                 \
+  prefix void copy_impl(const Tensor& src, Tensor& dst) suffix;                                    \
+  prefix void gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B,          \
+                        float beta, Tensor& C, const Tensor* bias) suffix;                         \
+  prefix void fill_impl(Tensor& x, float value) suffix;                                            \
+  prefix void cast_impl(const Tensor& src, Tensor& dst) suffix;                                    \
+  prefix void scale_impl(Tensor& x, float alpha) suffix;                                           \
+  prefix void add_impl(const Tensor& a, const Tensor& b, Tensor& out) suffix;                      \
+  prefix void accumulate_impl(const Tensor& src, Tensor& dst) suffix;                              \
+  prefix void activation_forward_impl(Act act, const Tensor& x, Tensor& y) suffix;                 \
+  prefix void activation_backward_impl(Act act, const Tensor& x, const Tensor& dy, Tensor& dx)     \
+      suffix;                                                                                      \
+  prefix void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,             \
+                                   uint64_t offset) suffix;                                        \
+  prefix void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,          \
+                                    uint64_t offset) suffix;                                       \
+  prefix void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) suffix;                     \
+  prefix void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,     \
+                                     float eps, Tensor& y, Tensor& mean, Tensor& rstd) suffix;     \
+  prefix void layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,      \
+                                      const Tensor& mean, const Tensor& rstd, Tensor& dx,          \
+                                      Tensor& dgamma, Tensor& dbeta) suffix;                       \
+  prefix void softmax_xent_impl(const Tensor& logits, const Tensor& labels, int32_t ignore_index,  \
+                                float grad_scale, Tensor& losses, Tensor* dlogits) suffix;         \
+  prefix void mse_impl(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses, \
+                       Tensor* dpred) suffix;                                                      \
+  prefix void argmax_rows_impl(const Tensor& x, Tensor& out_i32) suffix;                           \
+  prefix double sum_impl(const Tensor& x) suffix;                                                  \
+  prefix double sum_squares_impl(const Tensor& x) suffix;                                          \
+  prefix bool unscale_and_check_impl(Tensor& x, float inv_scale) suffix;                           \
+  prefix void magnitude_stats_impl(const Tensor& x, float factor, float threshold, int64_t& below, \
+                                   float& max_abs) suffix;                                         \
+  prefix void sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momentum,                   \
+                            const SgdHyper& h, const Rounding& r) suffix;                          \
+  prefix void adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,             \
+                              const AdamWHyper& h, const Rounding& r) suffix;                      \
+  prefix void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset)   \
+      suffix;                                                                                      \
+  prefix void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) \
+      suffix;
+
+struct GemmDesc;  // gemm_desc.h: a GEMM's resolved shapes, as the engines receive them
+
+// The interface every engine implements, as a non-virtual public front door over protected hooks.
+// Each public op validates its arguments once, here (backend.cpp: tensors defined, on this
+// backend's device, of the dtypes and sizes the op needs, values such as the dropout p in range;
+// a failure is a caller bug, an MP_CHECK naming the op and the argument), then calls its
+// `*_impl` hook, which an engine overrides and which may assume valid arguments. Adding an op:
+// its declaration here and its hook in MP_BACKEND_HOOKS, its checks in backend.cpp, the hook in
+// one file per engine, a case in the CUDA parity test.
+// This header is also compiled by nvcc (C++17): keep it C++17.
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -62,10 +122,10 @@ class Backend {
   virtual std::string name() const = 0;  // "cpu (oneDNN 2.6, 2 threads)" / "cuda (H200, sm_90)"
 
   // ---- memory -------------------------------------------------------------------------------
-  virtual Tensor empty(const Shape& shape, DType dtype) = 0;
-  virtual void upload(const void* host, Tensor& dst) = 0;      // dst.nbytes() bytes from host
-  virtual void download(const Tensor& src, void* host) = 0;    // src.nbytes() bytes to host
-  virtual void copy(const Tensor& src, Tensor& dst) = 0;       // same dtype and numel
+  Tensor empty(const Shape& shape, DType dtype);
+  void upload(const void* host, Tensor& dst);    // dst.nbytes() bytes from host
+  void download(const Tensor& src, void* host);  // src.nbytes() bytes to host
+  void copy(const Tensor& src, Tensor& dst);     // same dtype and numel
   virtual void synchronize() = 0;
   virtual size_t peak_memory_bytes() const = 0;  // high-water mark of live tensor bytes
 
@@ -73,139 +133,124 @@ class Backend {
   // C[M,N] = alpha * op(A) * op(B) + beta * C (+ bias[N], fp32 math, before rounding).
   // op(A) is [M,K] (A stored [K,M] when trans_a); op(B) is [K,N] (B stored [N,K] when trans_b).
   // A and B share a dtype; C is that dtype or fp32; bias is fp32 or C's dtype.
-  virtual void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
-                    float beta, Tensor& C, const Tensor* bias = nullptr) = 0;
+  void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B, float beta,
+            Tensor& C, const Tensor* bias = nullptr);
   // Batched: A [batch, ...], B [batch, ...], C [batch, M, N], each matrix as in gemm().
-  virtual void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A,
-                            const Tensor& B, float beta, Tensor& C) = 0;
+  void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
+                    float beta, Tensor& C);
 
   // ---- elementwise ---------------------------------------------------------------------------
-  virtual void fill(Tensor& x, float value) = 0;
-  virtual void cast(const Tensor& src, Tensor& dst) = 0;  // any float dtype -> any, RNE
-  virtual void scale(Tensor& x, float alpha) = 0;          // x *= alpha (fp32 math)
-  virtual void add(const Tensor& a, const Tensor& b, Tensor& out) = 0;  // out = a + b
-  virtual void accumulate(const Tensor& src, Tensor& dst) = 0;          // dst += src
-  virtual void activation_forward(Act act, const Tensor& x, Tensor& y) = 0;
+  void fill(Tensor& x, float value);
+  void cast(const Tensor& src, Tensor& dst);                // any float dtype -> any, RNE
+  void scale(Tensor& x, float alpha);                       // x *= alpha (fp32 math)
+  void add(const Tensor& a, const Tensor& b, Tensor& out);  // out = a + b
+  void accumulate(const Tensor& src, Tensor& dst);          // dst += src
+  void activation_forward(Act act, const Tensor& x, Tensor& y);
   // dx = dy * act'(x).
-  virtual void activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) = 0;
+  void activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx);
   // Inverted dropout with keep mask from Philox(seed, offset, i): y = x * keep / (1 - p).
-  virtual void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                               uint64_t offset) = 0;
-  virtual void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                                uint64_t offset) = 0;
+  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset);
+  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed, uint64_t offset);
   // db[N] = beta * db + column sums of dy[M,N] (fp32 accumulation, db fp32).
-  virtual void bias_grad(const Tensor& dy, Tensor& db, float beta) = 0;
+  void bias_grad(const Tensor& dy, Tensor& db, float beta);
 
   // ---- row-wise --------------------------------------------------------------------------------
   // LayerNorm over the last dim. mean/rstd are fp32 [rows]; gamma/beta any float dtype [cols].
-  virtual void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                 float eps, Tensor& y, Tensor& mean, Tensor& rstd) = 0;
+  void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                         Tensor& y, Tensor& mean, Tensor& rstd);
   // dx (overwritten); dgamma, dbeta fp32, accumulated into (beta = 1).
-  virtual void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                  const Tensor& mean, const Tensor& rstd, Tensor& dx,
-                                  Tensor& dgamma, Tensor& dbeta) = 0;
+  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                          const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                          Tensor& dbeta);
   // Fused softmax cross-entropy on logits [N,C] with int32 labels [N], all math in fp32.
   // losses[N] (fp32) gets -log softmax(label); rows with label == ignore_index get 0.
   // If dlogits is given: dlogits = grad_scale * (softmax - onehot), zero for ignored rows.
-  virtual void softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                            float grad_scale, Tensor& losses, Tensor* dlogits) = 0;
+  // A label outside [0, C) that is not ignore_index is a DataError (op_checks::bad_label).
+  void softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                    float grad_scale, Tensor& losses, Tensor* dlogits);
   // Mean squared error pieces: losses[N] = sum_j (pred - target)^2 over the row (fp32);
   // dpred = grad_scale * 2 * (pred - target).
-  virtual void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
-                   Tensor* dpred) = 0;
-  virtual void argmax_rows(const Tensor& x, Tensor& out_i32) = 0;
+  void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
+           Tensor* dpred);
+  void argmax_rows(const Tensor& x, Tensor& out_i32);
 
   // ---- reductions and the optimizer step -------------------------------------------------------
-  virtual double sum(const Tensor& x) = 0;          // fp32 accumulation per block, fp64 total
+  double sum(const Tensor& x);  // fp32 accumulation per block, fp64 total
   // For global gradient norms: exact fp64 squares (kernels::square_f64) summed in fp64, so the
   // result is finite for any finite input (an fp32 square overflows for |x| > 1.8e19).
-  virtual double sum_squares(const Tensor& x) = 0;
+  double sum_squares(const Tensor& x);
   // x *= inv_scale; returns true if any element of the result (fp32 product x * inv_scale, before
   // rounding to x's dtype) is inf or NaN: a non-finite x, or a finite x that overflows when
   // inv_scale > 1 (loss scale < 1).
-  virtual bool unscale_and_check(Tensor& x, float inv_scale) = 0;
+  bool unscale_and_check(Tensor& x, float inv_scale);
   // Count elements with 0 < |x| * factor < threshold (gradient underflow telemetry) and max |x|.
-  virtual void magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
-                               float& max_abs) = 0;
-  virtual void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                        const Rounding& r) = 0;
-  virtual void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-                          const AdamWHyper& h, const Rounding& r) = 0;
+  void magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
+                       float& max_abs);
+  void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                const Rounding& r);
+  void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
+                  const Rounding& r);
 
   // ---- the optimizer step, fused (one or two passes per parameter instead of five) -----------
-  // The default implementations compose the ops above; a backend overrides them to save passes
-  // over memory. Results are bit-identical either way.
+  // The default hooks compose the ops above (check_grad_by_ops, ...); an engine overrides them to
+  // save passes over memory. Results are bit-identical either way.
   // Whether grad * inv_scale has a non-finite element, whether grad itself has one, and the sum
   // of squares of grad * inv_scale: the same bits as unscale_and_check(grad, inv_scale) then
   // sum_squares(grad), without writing grad.
-  virtual GradCheck check_grad(const Tensor& grad, float inv_scale);
+  GradCheck check_grad(const Tensor& grad, float inv_scale);
   // adamw_step / sgd_step on the gradient as `prep` reads it; then, when `working` is given,
   // working = RNE(param) (the master -> working cast of mixed precision); then grad = 0 when
   // prep.zero_grad. Without zero_grad, grad may be left holding the prepared values.
-  virtual void adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
-                                const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
-                                Tensor* working);
-  virtual void sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                              const Rounding& r, const GradPrep& prep, Tensor* working);
+  void adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
+                        const Rounding& r, const GradPrep& prep, Tensor* working);
+  void sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                      const Rounding& r, const GradPrep& prep, Tensor* working);
 
   // ---- random ---------------------------------------------------------------------------------
-  virtual void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) = 0;
-  virtual void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) = 0;
+  void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset);
+  void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset);
+
+ protected:
+  MP_BACKEND_HOOKS(virtual, = 0)
+  // The fused optimizer hooks default to the separate ops (check_grad_by_ops, ...).
+  virtual GradCheck check_grad_impl(const Tensor& grad, float inv_scale);
+  virtual void adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                                     const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                                     Tensor* working);
+  virtual void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                                   const Rounding& r, const GradPrep& prep, Tensor* working);
 };
 
-// Default fused optimizer ops: the separate calls they stand for.
-inline GradCheck Backend::check_grad(const Tensor& grad, float inv_scale) {
-  Tensor t = empty(grad.shape(), grad.dtype());
-  copy(grad, t);
-  GradCheck c;
-  c.nonfinite = unscale_and_check(t, inv_scale);
-  c.sum_squares = sum_squares(t);
-  // With inv_scale <= 1 a finite element stays finite, so the two flags agree; otherwise (only
-  // on the rare skipping step) check grad as stored in a second pass.
-  c.scaled_nonfinite = c.nonfinite;
-  if (c.nonfinite && inv_scale > 1.0f) {
-    copy(grad, t);
-    c.scaled_nonfinite = unscale_and_check(t, 1.0f);
-  }
-  return c;
-}
+// The fused optimizer ops as the separate ops they stand for (the default hooks; tests compare
+// an engine's own fused hooks with these).
+GradCheck check_grad_by_ops(Backend& be, const Tensor& grad, float inv_scale);
+void adamw_step_fused_by_ops(Backend& be, Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                             const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                             Tensor* working);
+void sgd_step_fused_by_ops(Backend& be, Tensor& param, Tensor& grad, Tensor* momentum,
+                           const SgdHyper& h, const Rounding& r, const GradPrep& prep,
+                           Tensor* working);
 
-namespace detail {
-inline void prepare_grad(Backend& be, Tensor& grad, const GradPrep& prep) {
-  if (prep.inv_scale != 1.0f) be.unscale_and_check(grad, prep.inv_scale);
-  if (prep.clip) be.scale(grad, prep.clip_coef);
-}
-inline void finish_step(Backend& be, const Tensor& param, Tensor& grad, const GradPrep& prep,
-                        Tensor* working) {
-  if (working) be.cast(param, *working);
-  if (prep.zero_grad) be.fill(grad, 0.0f);
-}
-}  // namespace detail
-
-inline void Backend::adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
-                                      const AdamWHyper& h, const Rounding& r,
-                                      const GradPrep& prep, Tensor* working) {
-  detail::prepare_grad(*this, grad, prep);
-  adamw_step(param, grad, m, v, h, r);
-  detail::finish_step(*this, param, grad, prep, working);
-}
-
-inline void Backend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum,
-                                    const SgdHyper& h, const Rounding& r, const GradPrep& prep,
-                                    Tensor* working) {
-  detail::prepare_grad(*this, grad, prep);
-  sgd_step(param, grad, momentum, h, r);
-  detail::finish_step(*this, param, grad, prep, working);
-}
+// What make_backend builds. A setting that only one engine has is ignored by the other.
+struct BackendOptions {
+  std::string device = "auto";  // "auto" (cuda when a GPU is present, else cpu), "cpu", "cuda"
+  int threads = 0;              // CPU engine: 0 = OMP_NUM_THREADS when set, else every core
+  // CUDA engine: fp32 GEMMs may use TF32 tensor cores (CUBLAS_COMPUTE_32F_FAST_TF32: inputs
+  // rounded to a 10-bit mantissa, fp32 accumulation). Off by default: fp32 GEMMs then match the
+  // CPU engine within fp32 accumulation-order bounds. fp16/bf16 GEMMs always compute in fp32.
+  bool allow_tf32 = false;
+};
 
 // The CPU engine (always available).
 std::unique_ptr<Backend> make_cpu_backend(int threads);
 // Number of usable CUDA devices; 0 when built without CUDA or when no driver/GPU is present.
 int cuda_device_count();
-// The CUDA engine on device `ordinal`; throws ConfigError when CUDA is not available.
-std::unique_ptr<Backend> make_cuda_backend(int ordinal);
-// "auto" -> cuda when a GPU is present else cpu; "cpu"; "cuda" (ConfigError if absent).
-std::unique_ptr<Backend> make_backend(const std::string& device, int threads);
+// The CUDA engine on device `ordinal` with opt's CUDA settings (opt.device and opt.threads are
+// not read); throws ConfigError when CUDA is not available.
+std::unique_ptr<Backend> make_cuda_backend(int ordinal, const BackendOptions& opt = {});
+// The engine opt.device names, with opt's settings: "auto" -> cuda when a GPU is present (and
+// this build can drive it) else cpu; "cpu"; "cuda" (ConfigError if absent).
+std::unique_ptr<Backend> make_backend(const BackendOptions& opt);
 
 // Host-side helpers for tests and I/O: copy a tensor to a std::vector<float> and back.
 std::vector<float> to_host_floats(Backend& be, const Tensor& t);

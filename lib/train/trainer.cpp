@@ -8,7 +8,6 @@
 #include <filesystem>
 
 #include "backend/backend.h"
-#include "backend/cuda/cuda_options.h"
 #include "config/spec_dump.h"
 #include "data/data_loader.h"
 #include "nn/loss.h"
@@ -96,8 +95,8 @@ TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
 void TrainerImpl::build() {
   policy_ = resolve_dtype_policy(spec_.precision);
   if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
-  be_ = make_backend(opt_.device.empty() ? spec_.device : opt_.device, static_cast<int>(spec_.threads));
-  set_allow_tf32(*be_, spec_.precision.allow_tf32);  // no-op on the CPU engine
+  be_ = make_backend({opt_.device.empty() ? spec_.device : opt_.device,
+                      static_cast<int>(spec_.threads), spec_.precision.allow_tf32});
   spdlog::info("device: {}", be_->name());
 
   const RunData data = open_run_data(spec_);
@@ -384,8 +383,8 @@ int Trainer::run() { return impl_->run(); }
 
 EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint,
                                const std::string& device) {
-  auto be = make_backend(device.empty() ? spec.device : device, static_cast<int>(spec.threads));
-  set_allow_tf32(*be, spec.precision.allow_tf32);
+  auto be = make_backend({device.empty() ? spec.device : device, static_cast<int>(spec.threads),
+                          spec.precision.allow_tf32});
   const std::string file = resolve_data_file(spec);
   if (spec.data.val.x.empty())
     throw ConfigError("data.val.x: mptrain eval needs a validation split; set data.val.x and data.val.y");

@@ -663,6 +663,8 @@ TEST_CASE("cuda: allow_tf32 hook") {
   CHECK(g.name().find("tf32") != std::string::npos);
   CHECK(set_allow_tf32(g, false));
   CHECK(g.name().find("tf32") == std::string::npos);
-  auto opt = make_cuda_backend(0, CudaOptions{true});
+  BackendOptions o;
+  o.allow_tf32 = true;
+  auto opt = make_cuda_backend(0, o);
   CHECK(opt->name().find("tf32") != std::string::npos);
 }

@@ -8,7 +8,6 @@
 #include <cstring>
 #include <dnnl.hpp>
 
-#include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_parallel.h"
 
 namespace mp::cpu {
@@ -44,9 +43,7 @@ std::string CpuBackend::name() const {
          (threads_ == 1 ? " thread)" : " threads)");
 }
 
-Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape)
-    MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+Tensor CpuBackend::empty_impl(const Shape& shape, DType dtype) {
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   void* p = aligned_malloc(bytes);
   mem_->add(bytes);
@@ -58,22 +55,15 @@ Tensor CpuBackend::empty(const Shape& shape, DType dtype) {
   return Tensor(std::move(storage), 0, shape, dtype);
 }
 
-void CpuBackend::upload(const void* host, Tensor& dst) {
-  check_defined(dst, "upload", "dst");
+void CpuBackend::upload_impl(const void* host, Tensor& dst) {
   if (dst.nbytes()) std::memcpy(dst.raw(), host, dst.nbytes());
 }
 
-void CpuBackend::download(const Tensor& src, void* host) {
-  check_defined(src, "download", "src");
+void CpuBackend::download_impl(const Tensor& src, void* host) {
   if (src.nbytes()) std::memcpy(host, src.raw(), src.nbytes());
 }
 
-void CpuBackend::copy(const Tensor& src, Tensor& dst) {
-  check_defined(src, "copy", "src");
-  check_defined(dst, "copy", "dst");
-  MP_CHECK(src.dtype() == dst.dtype() && src.numel() == dst.numel(),
-           "copy: src " + src.describe() + " and dst " + dst.describe() +
-               " must have the same dtype and element count (use cast to convert)");
+void CpuBackend::copy_impl(const Tensor& src, Tensor& dst) {
   const int64_t bytes = static_cast<int64_t>(src.nbytes());
   const char* s = static_cast<const char*>(src.raw());
   char* d = static_cast<char*>(dst.raw());

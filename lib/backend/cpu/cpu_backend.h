@@ -22,65 +22,26 @@ class CpuBackend final : public Backend {
   std::string name() const override;
   int threads() const { return threads_; }
 
-  Tensor empty(const Shape& shape, DType dtype) override;
-  void upload(const void* host, Tensor& dst) override;
-  void download(const Tensor& src, void* host) override;
-  void copy(const Tensor& src, Tensor& dst) override;
   void synchronize() override {}
   size_t peak_memory_bytes() const override;
   size_t live_memory_bytes() const;
   size_t cached_gemm_primitives() const { return gemm_->cached_primitives(); }
-
-  void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B, float beta,
-            Tensor& C, const Tensor* bias = nullptr) override;
-  void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
-                    float beta, Tensor& C) override;
-
-  void fill(Tensor& x, float value) override;
-  void cast(const Tensor& src, Tensor& dst) override;
-  void scale(Tensor& x, float alpha) override;
-  void add(const Tensor& a, const Tensor& b, Tensor& out) override;
-  void accumulate(const Tensor& src, Tensor& dst) override;
-  void activation_forward(Act act, const Tensor& x, Tensor& y) override;
-  void activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) override;
-  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset) override;
-  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                        uint64_t offset) override;
-  void bias_grad(const Tensor& dy, Tensor& db, float beta) override;
-
-  void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                         Tensor& y, Tensor& mean, Tensor& rstd) override;
-  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
-                          const Tensor& rstd, Tensor& dx, Tensor& dgamma, Tensor& dbeta) override;
-  void softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                    float grad_scale, Tensor& losses, Tensor* dlogits) override;
-  void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
-           Tensor* dpred) override;
-  void argmax_rows(const Tensor& x, Tensor& out_i32) override;
-
-  double sum(const Tensor& x) override;
-  double sum_squares(const Tensor& x) override;
-  bool unscale_and_check(Tensor& x, float inv_scale) override;
-  void magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
-                       float& max_abs) override;
-  void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                const Rounding& r) override;
-  void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
-                  const Rounding& r) override;
-  GradCheck check_grad(const Tensor& grad, float inv_scale) override;
-  void adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
-                        const Rounding& r, const GradPrep& prep, Tensor* working) override;
-  void sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                      const Rounding& r, const GradPrep& prep, Tensor* working) override;
-
-  void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) override;
-  void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) override;
 
   // Per-thread fp32 scratch: `per_thread` floats for each of threads() threads, 64-byte aligned
   // (per_thread is rounded up to a multiple of 16). Valid until the next call of thread_scratch.
   float* thread_scratch(size_t per_thread, size_t* stride = nullptr);
   // Shared scratch for one op (e.g. reduction partials); valid until the next call.
   ScratchBuffer& op_scratch() { return op_scratch_; }
+
+ protected:
+  // Backend's hooks (backend.h): the arguments are checked by Backend's public ops.
+  MP_BACKEND_HOOKS(, override)
+  // Fused optimizer steps in one pass per tile (cpu_reduce.cpp, cpu_optim.cpp).
+  GradCheck check_grad_impl(const Tensor& grad, float inv_scale) override;
+  void adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
+                             const Rounding& r, const GradPrep& prep, Tensor* working) override;
+  void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                           const Rounding& r, const GradPrep& prep, Tensor* working) override;
 
  private:
   int threads_;

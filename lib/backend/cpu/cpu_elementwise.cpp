@@ -3,7 +3,6 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
 #include "kernels/activations.h"
 #include "kernels/dropout.h"
@@ -11,12 +10,6 @@
 namespace mp::cpu {
 
 namespace {
-
-void check_same_numel(const Tensor& a, const Tensor& b, const char* op, const char* an,
-                      const char* bn) {
-  MP_CHECK(a.numel() == b.numel(), std::string(op) + ": " + an + " " + a.describe() + " and " + bn +
-                                       " " + b.describe() + " must have the same element count");
-}
 
 // ReLU on fp16/bf16 storage without staging through fp32: relu of a representable value is that
 // value or +0, so it runs on the bit patterns, bit-identical to load -> ActRelu -> round (x > 0
@@ -86,14 +79,9 @@ void dropout_map(int threads, const Tensor& x, const Tensor& y, float p, uint64_
   });
 }
 
-void check_dropout_p(float p) {
-  MP_CHECK(p >= 0.0f && p <= 1.0f, "dropout: p must be in [0, 1], got " + std::to_string(p));
-}
-
 }  // namespace
 
-void CpuBackend::fill(Tensor& x, float value) {
-  check_float(x, "fill", "x");
+void CpuBackend::fill_impl(Tensor& x, float value) {
   const DType dt = x.dtype();
   uint32_t pattern32 = 0;
   uint16_t pattern16 = 0;
@@ -111,10 +99,7 @@ void CpuBackend::fill(Tensor& x, float value) {
   });
 }
 
-void CpuBackend::cast(const Tensor& src, Tensor& dst) {
-  check_float(src, "cast", "src");
-  check_float(dst, "cast", "dst");
-  check_same_numel(src, dst, "cast", "src", "dst");
+void CpuBackend::cast_impl(const Tensor& src, Tensor& dst) {
   if (src.dtype() == dst.dtype()) {
     copy(src, dst);
     return;
@@ -129,31 +114,19 @@ void CpuBackend::cast(const Tensor& src, Tensor& dst) {
   });
 }
 
-void CpuBackend::scale(Tensor& x, float alpha) {
-  check_float(x, "scale", "x");
+void CpuBackend::scale_impl(Tensor& x, float alpha) {
   map1(threads_, x, x, [alpha](float v) { return v * alpha; });
 }
 
-void CpuBackend::add(const Tensor& a, const Tensor& b, Tensor& out) {
-  check_float(a, "add", "a");
-  check_float(b, "add", "b");
-  check_float(out, "add", "out");
-  check_same_numel(a, b, "add", "a", "b");
-  check_same_numel(a, out, "add", "a", "out");
+void CpuBackend::add_impl(const Tensor& a, const Tensor& b, Tensor& out) {
   map2(threads_, a, b, out, [](float u, float v) { return u + v; });
 }
 
-void CpuBackend::accumulate(const Tensor& src, Tensor& dst) {
-  check_float(src, "accumulate", "src");
-  check_float(dst, "accumulate", "dst");
-  check_same_numel(src, dst, "accumulate", "src", "dst");
+void CpuBackend::accumulate_impl(const Tensor& src, Tensor& dst) {
   map2(threads_, dst, src, dst, [](float d, float s) { return d + s; });
 }
 
-void CpuBackend::activation_forward(Act act, const Tensor& x, Tensor& y) {
-  check_float(x, "activation_forward", "x");
-  check_float(y, "activation_forward", "y");
-  check_same_numel(x, y, "activation_forward", "x", "y");
+void CpuBackend::activation_forward_impl(Act act, const Tensor& x, Tensor& y) {
   using namespace kernels;
   switch (act) {
     case Act::Identity: act_fwd<ActIdentity>(threads_, x, y); return;
@@ -170,12 +143,7 @@ void CpuBackend::activation_forward(Act act, const Tensor& x, Tensor& y) {
   MP_CHECK(false, "activation_forward: unknown activation " + std::to_string(int(act)));
 }
 
-void CpuBackend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
-  check_float(x, "activation_backward", "x");
-  check_float(dy, "activation_backward", "dy");
-  check_float(dx, "activation_backward", "dx");
-  check_same_numel(x, dy, "activation_backward", "x", "dy");
-  check_same_numel(x, dx, "activation_backward", "x", "dx");
+void CpuBackend::activation_backward_impl(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
   using namespace kernels;
   switch (act) {
     case Act::Identity: act_bwd<ActIdentity>(threads_, x, dy, dx); return;
@@ -194,21 +162,13 @@ void CpuBackend::activation_backward(Act act, const Tensor& x, const Tensor& dy,
   MP_CHECK(false, "activation_backward: unknown activation " + std::to_string(int(act)));
 }
 
-void CpuBackend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                                 uint64_t offset) {
-  check_float(x, "dropout_forward", "x");
-  check_float(y, "dropout_forward", "y");
-  check_same_numel(x, y, "dropout_forward", "x", "y");
-  check_dropout_p(p);
+void CpuBackend::dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
+                                      uint64_t offset) {
   dropout_map(threads_, x, y, p, seed, offset);
 }
 
-void CpuBackend::dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                                  uint64_t offset) {
-  check_float(dy, "dropout_backward", "dy");
-  check_float(dx, "dropout_backward", "dx");
-  check_same_numel(dy, dx, "dropout_backward", "dy", "dx");
-  check_dropout_p(p);
+void CpuBackend::dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
+                                       uint64_t offset) {
   dropout_map(threads_, dy, dx, p, seed, offset);
 }
 

@@ -34,16 +34,11 @@ struct Key {
 
 struct KeyHash {
   size_t operator()(const Key& k) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-    mix(static_cast<uint64_t>(k.batch));
-    mix(static_cast<uint64_t>(k.M));
-    mix(static_cast<uint64_t>(k.N));
-    mix(static_cast<uint64_t>(k.K));
-    mix((uint64_t(k.ta) << 1) | uint64_t(k.tb));
-    mix((uint64_t(k.ab) << 24) | (uint64_t(k.c) << 16) | (uint64_t(k.bias_dt) << 8) |
-        uint64_t(k.bias));
-    mix((uint64_t(k.alpha_bits) << 32) | k.beta_bits);
+    uint64_t h = hash_gemm_dims(k.batch, k.M, k.N, k.K);
+    h = hash_mix(h, (uint64_t(k.ta) << 1) | uint64_t(k.tb));
+    h = hash_mix(h, (uint64_t(k.ab) << 24) | (uint64_t(k.c) << 16) | (uint64_t(k.bias_dt) << 8) |
+                        uint64_t(k.bias));
+    h = hash_mix(h, (uint64_t(k.alpha_bits) << 32) | k.beta_bits);
     return static_cast<size_t>(h);
   }
 };
@@ -73,6 +68,15 @@ uint32_t bits_of(float f) {
 
 constexpr size_t kMaxCachedPrimitives = 512;
 
+// The descriptor of operand `m` of `s` (stored row-major) as the matmul reads it, op(m): a
+// transposed operand swaps the strides, not the data; batched: [batch, rows, cols].
+memory::desc operand_md(const GemmDesc& s, const GemmMatrix& m, bool trans, mdt dt) {
+  const memory::dim r = trans ? m.cols : m.rows, c = trans ? m.rows : m.cols;
+  const memory::dims st = trans ? memory::dims{1, m.ld()} : memory::dims{m.ld(), 1};
+  if (!s.batched) return memory::desc({r, c}, dt, st);
+  return memory::desc({s.batch, r, c}, dt, {m.batch_stride(), st[0], st[1]});
+}
+
 }  // namespace
 
 struct GemmEngine::Impl {
@@ -84,26 +88,17 @@ struct GemmEngine::Impl {
 
   explicit Impl(int t) : threads(t) {}
 
-  Entry& entry(const Key& k) {
+  // The cached primitive of key k, which `s` (the shapes k was made from) describes.
+  Entry& entry(const Key& k, const GemmDesc& s) {
     auto it = cache.find(k);
     if (it != cache.end()) return it->second;
     if (cache.size() >= kMaxCachedPrimitives) cache.clear();  // e.g. an alpha that changes every call
-    const memory::dim B = k.batch, M = k.M, N = k.N, K = k.K;
-    const bool b3 = k.batch > 0;
-    const memory::dim nb = b3 ? B : 1;
-    auto dims = [&](memory::dim r, memory::dim c) {
-      return b3 ? memory::dims{nb, r, c} : memory::dims{r, c};
-    };
-    // Row-major [r, c] storage, or its transpose: logical [r, c] stored as [c, r].
-    auto strides = [&](memory::dim r, memory::dim c, bool trans) {
-      const memory::dims s2 = trans ? memory::dims{1, r} : memory::dims{c, 1};
-      return b3 ? memory::dims{r * c, s2[0], s2[1]} : s2;
-    };
-    const memory::desc a_md(dims(M, K), to_dnnl(k.ab), strides(M, K, k.ta));
-    const memory::desc b_md(dims(K, N), to_dnnl(k.ab), strides(K, N, k.tb));
-    const memory::desc c_md(dims(M, N), to_dnnl(k.c), strides(M, N, false));
-    memory::desc bias_md;
-    if (k.bias != BiasMode::None) bias_md = memory::desc(dims(1, N), to_dnnl(k.bias_dt), strides(1, N, false));
+    const memory::dim M = k.M, N = k.N, K = k.K;
+    const memory::desc a_md = operand_md(s, s.a, k.ta, to_dnnl(k.ab));
+    const memory::desc b_md = operand_md(s, s.b, k.tb, to_dnnl(k.ab));
+    const memory::desc c_md = operand_md(s, s.c, false, to_dnnl(k.c));
+    memory::desc bias_md;  // [1, N] (gemm_batched has no bias)
+    if (k.bias != BiasMode::None) bias_md = memory::desc({1, N}, to_dnnl(k.bias_dt), {N, 1});
 
     dnnl::primitive_attr attr;
     attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -150,8 +145,9 @@ struct GemmEngine::Impl {
     return cache.emplace(k, std::move(e)).first->second;
   }
 
-  void matmul(const Key& k, const void* a, const void* b, void* c, const void* bias) {
-    Entry& e = entry(k);
+  void matmul(const Key& k, const GemmDesc& s, const void* a, const void* b, void* c,
+              const void* bias) {
+    Entry& e = entry(k, s);
     e.args[DNNL_ARG_SRC].set_data_handle(const_cast<void*>(a));
     e.args[DNNL_ARG_WEIGHTS].set_data_handle(const_cast<void*>(b));
     e.args[DNNL_ARG_DST].set_data_handle(c);
@@ -179,59 +175,10 @@ GemmEngine::GemmEngine(int threads) : impl_(std::make_unique<Impl>(threads)) {}
 GemmEngine::~GemmEngine() = default;
 size_t GemmEngine::cached_primitives() const { return impl_->cache.size(); }
 
-namespace {
-
-struct Dims {
-  int64_t batch = 0, M = 0, N = 0, K = 0;
-};
-
-std::string gemm_desc(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C) {
-  return std::string("A ") + A.describe() + (ta ? " (transposed)" : "") + ", B " + B.describe() +
-         (tb ? " (transposed)" : "") + ", C " + C.describe();
-}
-
-Dims gemm_dims(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C, bool batched) {
-  Dims d;
-  int64_t ra, ca, rb, cb, rc, cc;
-  if (batched) {
-    MP_CHECK(A.ndim() == 3 && B.ndim() == 3 && C.ndim() == 3,
-             "gemm_batched: operands must be 3-D [batch, rows, cols]: " + gemm_desc(ta, tb, A, B, C));
-    d.batch = A.dim(0);
-    MP_CHECK(B.dim(0) == d.batch && C.dim(0) == d.batch,
-             "gemm_batched: batch sizes differ: " + gemm_desc(ta, tb, A, B, C));
-    ra = A.dim(1), ca = A.dim(2), rb = B.dim(1), cb = B.dim(2), rc = C.dim(1), cc = C.dim(2);
-  } else {
-    ra = A.rows(), ca = A.cols(), rb = B.rows(), cb = B.cols(), rc = C.rows(), cc = C.cols();
-  }
-  d.M = ta ? ca : ra;
-  d.K = ta ? ra : ca;
-  const int64_t kb = tb ? cb : rb;
-  d.N = tb ? rb : cb;
-  MP_CHECK(kb == d.K && rc == d.M && cc == d.N,
-           "gemm: shapes do not chain (op(A) is " + std::to_string(d.M) + "x" + std::to_string(d.K) +
-               ", op(B) is " + std::to_string(kb) + "x" + std::to_string(d.N) + ", C is " +
-               std::to_string(rc) + "x" + std::to_string(cc) + "): " + gemm_desc(ta, tb, A, B, C));
-  return d;
-}
-
-}  // namespace
-
-void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta,
-                     Tensor& C, const Tensor* bias, bool batched) {
+void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tensor& B, float beta,
+                     Tensor& C, const Tensor* bias) {
   Impl& im = *impl_;
-  MP_CHECK(A.defined() && B.defined() && C.defined(), "gemm: undefined operand");
   const DType ab = A.dtype();
-  MP_CHECK(is_float(ab) && B.dtype() == ab,
-           "gemm: A and B must share a float dtype: " + gemm_desc(ta, tb, A, B, C));
-  MP_CHECK(C.dtype() == ab || C.dtype() == DType::F32,
-           "gemm: C must have A's dtype or be fp32: " + gemm_desc(ta, tb, A, B, C));
-  const Dims d = gemm_dims(ta, tb, A, B, C, batched);
-  if (bias) {
-    MP_CHECK(bias->numel() == d.N && (bias->dtype() == DType::F32 || bias->dtype() == C.dtype()),
-             "gemm: bias must have N = " + std::to_string(d.N) + " elements, fp32 or C's dtype; got " +
-                 bias->describe());
-  }
-  if (d.M == 0 || d.N == 0 || (batched && d.batch == 0)) return;
   if (omp_get_max_threads() != im.threads) omp_set_num_threads(im.threads);
 
   if (d.K == 0) {  // C = beta * C + bias: no product, one rounding
@@ -247,14 +194,14 @@ void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tenso
     return;
   }
 
-  Key k{d.batch, d.M, d.N, d.K, ta, tb, ab, C.dtype(), DType::F32, BiasMode::None,
-        bits_of(alpha), bits_of(beta)};
+  Key k{d.batch, d.M, d.N, d.K, d.trans_a, d.trans_b, ab, C.dtype(), DType::F32,
+        BiasMode::None, bits_of(alpha), bits_of(beta)};
   if (bias) {
     k.bias = alpha == 1.0f ? BiasMode::Native : BiasMode::PostOp;
     k.bias_dt = bias->dtype();
   }
   if (ab != DType::F16) {
-    im.matmul(k, A.raw(), B.raw(), C.raw(), bias ? bias->raw() : nullptr);
+    im.matmul(k, d, A.raw(), B.raw(), C.raw(), bias ? bias->raw() : nullptr);
     return;
   }
 
@@ -271,7 +218,7 @@ void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tenso
     k.bias_dt = DType::F32;
   }
   if (C.dtype() == DType::F32) {
-    im.matmul(k, a32, b32, C.raw(), bias_ptr);
+    im.matmul(k, d, a32, b32, C.raw(), bias_ptr);
     return;
   }
   // C fp16: fp32 result (alpha, bias) in scratch, then C = rne(result + beta * C) in one pass.
@@ -279,7 +226,7 @@ void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tenso
   float* c32 = im.c32.get_as<float>(static_cast<size_t>(n));
   k.c = DType::F32;
   k.beta_bits = bits_of(0.0f);
-  im.matmul(k, a32, b32, c32, bias_ptr);
+  im.matmul(k, d, a32, b32, c32, bias_ptr);
   uint16_t* c16 = static_cast<uint16_t*>(C.raw());
   for_each_tile(im.threads, n, [&](int64_t, int64_t b, int64_t cnt) {
     float* v = c32 + b;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "backend/gemm_desc.h"
 #include "core/tensor.h"
 
 namespace mp::cpu {
@@ -20,10 +21,10 @@ class GemmEngine {
   GemmEngine(const GemmEngine&) = delete;
   GemmEngine& operator=(const GemmEngine&) = delete;
 
-  // C = alpha * op(A) op(B) + beta * C (+ bias[N]); see Backend::gemm. A 2-D view of each operand
-  // is taken as rows() x cols() (leading dims flattened). batch > 0: 3-D operands [batch, ., .].
-  void run(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B, float beta,
-           Tensor& C, const Tensor* bias, bool batched);
+  // C = alpha * op(A) op(B) + beta * C (+ bias[N]); see Backend::gemm. `s` is the operands'
+  // checked shapes (resolve_gemm), not empty.
+  void run(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta, Tensor& C,
+           const Tensor* bias);
 
   size_t cached_primitives() const;
 

@@ -7,7 +7,6 @@
 #include <cstring>
 
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
 #include "kernels/optim_update.h"
 #include "kernels/unscale.h"
@@ -26,17 +25,6 @@ void store_param(const Tensor& param, int64_t b, int64_t n, const float* v, cons
     return;
   }
   f32_commit(param, b, n, v);
-}
-
-void check_state(const Tensor& s, const Tensor& param, const char* op, const char* arg) {
-  check_dtype(s, DType::F32, op, arg);
-  check_numel(s, param.numel(), op, arg);
-}
-
-void check_fused(const Tensor& param, const Tensor* working, const char* op) {
-  if (!working) return;
-  check_float(*working, op, "working");
-  check_numel(*working, param.numel(), op, "working");
 }
 
 // The update loop of one tile, u(i, g) for every element, with the gradient element g read as
@@ -100,15 +88,9 @@ void finish_tile(const Tensor& param, const Tensor& grad, bool zero_grad, const 
 
 }  // namespace
 
-void CpuBackend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                          const Rounding& r) {
-  check_float(param, "sgd_step", "param");
-  check_float(grad, "sgd_step", "grad");
-  check_numel(grad, param.numel(), "sgd_step", "grad");
+void CpuBackend::sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momentum,
+                               const SgdHyper& h, const Rounding& r) {
   const bool use_m = h.momentum != 0.0f;
-  MP_CHECK(!use_m || momentum, "sgd_step: momentum " + std::to_string(h.momentum) +
-                                   " needs a momentum buffer, got none");
-  if (use_m) check_state(*momentum, param, "sgd_step", "momentum");
   const kernels::SgdCoeffs c{h.lr, h.momentum, h.weight_decay, h.nesterov};
   float* mom = use_m ? momentum->data<float>() : nullptr;
   for_each_tile(threads_, param.numel(), [&](int64_t, int64_t b, int64_t n) {
@@ -127,14 +109,8 @@ void CpuBackend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, c
   });
 }
 
-void CpuBackend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-                            const AdamWHyper& h, const Rounding& r) {
-  check_float(param, "adamw_step", "param");
-  check_float(grad, "adamw_step", "grad");
-  check_numel(grad, param.numel(), "adamw_step", "grad");
-  check_state(m, param, "adamw_step", "m");
-  check_state(v, param, "adamw_step", "v");
-  MP_CHECK(h.step >= 1, "adamw_step: step must be >= 1 (1-based), got " + std::to_string(h.step));
+void CpuBackend::adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                                 const AdamWHyper& h, const Rounding& r) {
   const kernels::AdamWCoeffs c =
       kernels::adamw_coeffs(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
   float* ms = m.data<float>();
@@ -156,16 +132,10 @@ void CpuBackend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor
 
 namespace mp::cpu {
 
-void CpuBackend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                                const Rounding& r, const GradPrep& prep, Tensor* working) {
-  check_float(param, "sgd_step_fused", "param");
-  check_float(grad, "sgd_step_fused", "grad");
-  check_numel(grad, param.numel(), "sgd_step_fused", "grad");
-  check_fused(param, working, "sgd_step_fused");
+void CpuBackend::sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum,
+                                     const SgdHyper& h, const Rounding& r, const GradPrep& prep,
+                                     Tensor* working) {
   const bool use_m = h.momentum != 0.0f;
-  MP_CHECK(!use_m || momentum, "sgd_step_fused: momentum " + std::to_string(h.momentum) +
-                                   " needs a momentum buffer, got none");
-  if (use_m) check_state(*momentum, param, "sgd_step_fused", "momentum");
   const kernels::SgdCoeffs c{h.lr, h.momentum, h.weight_decay, h.nesterov};
   float* mom = use_m ? momentum->data<float>() : nullptr;
   for_each_tile(threads_, param.numel(), [&](int64_t, int64_t b, int64_t n) {
@@ -185,17 +155,9 @@ void CpuBackend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, c
   });
 }
 
-void CpuBackend::adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
-                                  const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
-                                  Tensor* working) {
-  check_float(param, "adamw_step_fused", "param");
-  check_float(grad, "adamw_step_fused", "grad");
-  check_numel(grad, param.numel(), "adamw_step_fused", "grad");
-  check_state(m, param, "adamw_step_fused", "m");
-  check_state(v, param, "adamw_step_fused", "v");
-  check_fused(param, working, "adamw_step_fused");
-  MP_CHECK(h.step >= 1,
-           "adamw_step_fused: step must be >= 1 (1-based), got " + std::to_string(h.step));
+void CpuBackend::adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                                       const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                                       Tensor* working) {
   const kernels::AdamWCoeffs c =
       kernels::adamw_coeffs(h.lr, h.beta1, h.beta2, h.eps, h.weight_decay, h.step);
   float* ms = m.data<float>();

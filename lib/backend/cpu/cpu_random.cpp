@@ -1,7 +1,6 @@
 // cpu_random.cpp: Philox bits for a tile (one Philox4x32 call per 4 elements, the same numbers as
 // philox_bits per element) and CpuBackend::random_uniform / random_normal.
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
 #include "core/philox.h"
 #include "kernels/random.h"
@@ -22,8 +21,8 @@ void philox_tile(uint64_t seed, uint64_t offset, int64_t begin, int64_t n, uint3
   for (; i < n; ++i) bits[i] = philox_bits(seed, offset, uint64_t(begin + i));
 }
 
-void CpuBackend::random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) {
-  check_float(x, "random_uniform", "x");
+void CpuBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed,
+                                     uint64_t offset) {
   for_each_tile(threads_, x.numel(), [&](int64_t, int64_t b, int64_t n) {
     alignas(64) float buf[kTile];
     alignas(64) uint32_t bits[kTile];
@@ -34,8 +33,8 @@ void CpuBackend::random_uniform(Tensor& x, float lo, float hi, uint64_t seed, ui
   });
 }
 
-void CpuBackend::random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) {
-  check_float(x, "random_normal", "x");
+void CpuBackend::random_normal_impl(Tensor& x, float mean, float std, uint64_t seed,
+                                    uint64_t offset) {
   for_each_tile(threads_, x.numel(), [&](int64_t, int64_t b, int64_t n) {
     alignas(64) float buf[kTile];
     float* o = f32_out(x, b, buf);

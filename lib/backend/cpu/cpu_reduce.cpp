@@ -7,7 +7,6 @@
 #include <type_traits>
 
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
 #include "kernels/unscale.h"
 
@@ -49,18 +48,13 @@ template <bool kSquares> double reduce_sum(int threads, const Tensor& x, Scratch
 
 }  // namespace
 
-double CpuBackend::sum(const Tensor& x) {
-  check_float(x, "sum", "x");
-  return reduce_sum<false>(threads_, x, op_scratch_);
-}
+double CpuBackend::sum_impl(const Tensor& x) { return reduce_sum<false>(threads_, x, op_scratch_); }
 
-double CpuBackend::sum_squares(const Tensor& x) {
-  check_float(x, "sum_squares", "x");
+double CpuBackend::sum_squares_impl(const Tensor& x) {
   return reduce_sum<true>(threads_, x, op_scratch_);
 }
 
-bool CpuBackend::unscale_and_check(Tensor& x, float inv_scale) {
-  check_float(x, "unscale_and_check", "x");
+bool CpuBackend::unscale_and_check_impl(Tensor& x, float inv_scale) {
   const int64_t tiles = num_tiles(x.numel());
   uint8_t* bad = op_scratch_.get_as<uint8_t>(static_cast<size_t>(tiles));
   for_each_tile(threads_, x.numel(), [&](int64_t t, int64_t b, int64_t n) {
@@ -81,8 +75,7 @@ bool CpuBackend::unscale_and_check(Tensor& x, float inv_scale) {
   return any;
 }
 
-GradCheck CpuBackend::check_grad(const Tensor& grad, float inv_scale) {
-  check_float(grad, "check_grad", "grad");
+GradCheck CpuBackend::check_grad_impl(const Tensor& grad, float inv_scale) {
   const int64_t tiles = num_tiles(grad.numel());
   struct Part {
     double sum;
@@ -109,9 +102,8 @@ GradCheck CpuBackend::check_grad(const Tensor& grad, float inv_scale) {
   return c;
 }
 
-void CpuBackend::magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
-                                 float& max_abs) {
-  check_float(x, "magnitude_stats", "x");
+void CpuBackend::magnitude_stats_impl(const Tensor& x, float factor, float threshold,
+                                      int64_t& below, float& max_abs) {
   const int64_t tiles = num_tiles(x.numel());
   struct Part {
     int64_t below;
@@ -138,11 +130,8 @@ void CpuBackend::magnitude_stats(const Tensor& x, float factor, float threshold,
   }
 }
 
-void CpuBackend::bias_grad(const Tensor& dy, Tensor& db, float beta) {
-  check_float(dy, "bias_grad", "dy");
-  check_dtype(db, DType::F32, "bias_grad", "db");
+void CpuBackend::bias_grad_impl(const Tensor& dy, Tensor& db, float beta) {
   const int64_t M = dy.rows(), N = dy.cols();
-  check_numel(db, N, "bias_grad", "db");
   // Column chunks only split the work (each column still sums its rows in order): 256 columns let
   // two threads share a [256 x 1024] gradient, the common case.
   constexpr int64_t kRowBlock = 256, kColChunk = 256;

@@ -4,10 +4,9 @@
 // block order, so they do not depend on the thread count.
 #include <omp.h>
 
-#include "backend/op_checks.h"
 #include "backend/cpu/cpu_backend.h"
-#include "backend/cpu/cpu_checks.h"
 #include "backend/cpu/cpu_map.h"
+#include "backend/op_checks.h"
 #include "kernels/layernorm.h"
 #include "kernels/mse.h"
 #include "kernels/row_reduce.h"
@@ -19,26 +18,11 @@ namespace {
 
 int thread_id() { return omp_get_thread_num(); }
 
-using op_checks::check_rows;
-
 }  // namespace
 
-void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                   float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
-  check_float(x, "layernorm_forward", "x");
-  check_float(gamma, "layernorm_forward", "gamma");
-  check_float(beta, "layernorm_forward", "beta");
-  check_float(y, "layernorm_forward", "y");
-  check_dtype(mean, DType::F32, "layernorm_forward", "mean");
-  check_dtype(rstd, DType::F32, "layernorm_forward", "rstd");
+void CpuBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
   const int64_t rows = x.rows(), cols = x.cols();
-  check_numel(gamma, cols, "layernorm_forward", "gamma");
-  check_numel(beta, cols, "layernorm_forward", "beta");
-  check_rows(y, rows, cols, "layernorm_forward", "y");
-  check_numel(mean, rows, "layernorm_forward", "mean");
-  check_numel(rstd, rows, "layernorm_forward", "rstd");
-  if (rows == 0 || cols == 0) return;
-
   float* gb = op_scratch_.get_as<float>(static_cast<size_t>(2 * cols));
   load_floats(gamma.raw(), gamma.dtype(), cols, gb);
   load_floats(beta.raw(), beta.dtype(), cols, gb + cols);
@@ -57,28 +41,10 @@ void CpuBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const T
   });
 }
 
-void CpuBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                    const Tensor& mean, const Tensor& rstd, Tensor& dx,
-                                    Tensor& dgamma, Tensor& dbeta) {
-  const char* op = "layernorm_backward";
-  check_float(dy, op, "dy");
-  check_float(x, op, "x");
-  check_float(gamma, op, "gamma");
-  check_float(dx, op, "dx");
-  check_dtype(mean, DType::F32, op, "mean");
-  check_dtype(rstd, DType::F32, op, "rstd");
-  check_dtype(dgamma, DType::F32, op, "dgamma");
-  check_dtype(dbeta, DType::F32, op, "dbeta");
+void CpuBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                         const Tensor& mean, const Tensor& rstd, Tensor& dx,
+                                         Tensor& dgamma, Tensor& dbeta) {
   const int64_t rows = x.rows(), cols = x.cols();
-  check_rows(dy, rows, cols, op, "dy");
-  check_rows(dx, rows, cols, op, "dx");
-  check_numel(gamma, cols, op, "gamma");
-  check_numel(mean, rows, op, "mean");
-  check_numel(rstd, rows, op, "rstd");
-  check_numel(dgamma, cols, op, "dgamma");
-  check_numel(dbeta, cols, op, "dbeta");
-  if (rows == 0 || cols == 0) return;
-
   // Rows are split into at most kMaxBlocks blocks, fixed by the shape alone.
   constexpr int64_t kMaxBlocks = 64;
   const int64_t per_block = (rows + kMaxBlocks - 1) / kMaxBlocks;
@@ -119,28 +85,13 @@ void CpuBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Ten
   }
 }
 
-void CpuBackend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                              float grad_scale, Tensor& losses, Tensor* dlogits) {
-  const char* op = "softmax_xent";
-  check_float(logits, op, "logits");
-  check_dtype(labels, DType::I32, op, "labels");
-  check_dtype(losses, DType::F32, op, "losses");
+void CpuBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                                   float grad_scale, Tensor& losses, Tensor* dlogits) {
   const int64_t rows = logits.rows(), C = logits.cols();
-  check_numel(labels, rows, op, "labels");
-  check_numel(losses, rows, op, "losses");
-  if (dlogits) {
-    check_float(*dlogits, op, "dlogits");
-    check_rows(*dlogits, rows, C, op, "dlogits");
-  }
   const int32_t* lab = labels.data<int32_t>();
   for (int64_t r = 0; r < rows; ++r)
     if (!kernels::xent_label_valid(lab[r], C, ignore_index))
-      throw DataError("labels: row " + std::to_string(r) + " of the batch has class " +
-                      std::to_string(lab[r]) + ", expected an integer in [0, " + std::to_string(C) +
-                      ") (the model has " + std::to_string(C) + " outputs) or the ignore_index " +
-                      std::to_string(ignore_index) +
-                      "; check the data set's label range against the model's last layer");
-  if (rows == 0) return;
+      throw op_checks::bad_label(r, lab[r], C, ignore_index);
   size_t stride = 0;
   float* ts = thread_scratch(static_cast<size_t>(2 * C), &stride);
   float* out = losses.data<float>();
@@ -153,20 +104,9 @@ void CpuBackend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_
   });
 }
 
-void CpuBackend::mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
-                     Tensor* dpred) {
-  const char* op = "mse";
-  check_float(pred, op, "pred");
-  check_float(target, op, "target");
-  check_dtype(losses, DType::F32, op, "losses");
+void CpuBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_scale,
+                          Tensor& losses, Tensor* dpred) {
   const int64_t rows = pred.rows(), cols = pred.cols();
-  check_rows(target, rows, cols, op, "target");
-  check_numel(losses, rows, op, "losses");
-  if (dpred) {
-    check_float(*dpred, op, "dpred");
-    check_rows(*dpred, rows, cols, op, "dpred");
-  }
-  if (rows == 0) return;
   size_t stride = 0;
   float* ts = thread_scratch(static_cast<size_t>(3 * cols), &stride);
   float* out = losses.data<float>();
@@ -180,12 +120,8 @@ void CpuBackend::mse(const Tensor& pred, const Tensor& target, float grad_scale,
   });
 }
 
-void CpuBackend::argmax_rows(const Tensor& x, Tensor& out_i32) {
-  check_float(x, "argmax_rows", "x");
-  check_dtype(out_i32, DType::I32, "argmax_rows", "out_i32");
+void CpuBackend::argmax_rows_impl(const Tensor& x, Tensor& out_i32) {
   const int64_t rows = x.rows(), cols = x.cols();
-  check_numel(out_i32, rows, "argmax_rows", "out_i32");
-  if (rows == 0) return;
   size_t stride = 0;
   float* ts = thread_scratch(static_cast<size_t>(cols), &stride);
   int32_t* out = out_i32.data<int32_t>();

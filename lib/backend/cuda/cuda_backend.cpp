@@ -1,13 +1,13 @@
 // cuda_backend.cpp: CudaBackend construction (device, stream, allocator, GEMM engine), its name,
-// memory (empty/upload/download/copy/synchronize), the shared argument checks, fp32 staging of
-// mixed-dtype operands, and make_cuda_backend() / the allow_tf32 hook of cuda_options.h.
+// memory (empty/upload/download/copy/synchronize), the GEMM hook, fp32 staging of mixed-dtype
+// operands, and make_cuda_backend() / set_allow_tf32 (cuda_options.h).
 #include "backend/cuda/cuda_backend.h"
-#include "backend/op_checks.h"
 
 #include <cuda_runtime_api.h>
 
 #include "backend/cuda/cuda_check.h"
 #include "backend/cuda/cuda_gemm.h"
+#include "backend/cuda/cuda_options.h"
 
 namespace mp::cuda {
 
@@ -26,9 +26,9 @@ void check_device_available(int ordinal) {
 
 }  // namespace
 
-CudaBackend::CudaBackend(int ordinal, const CudaOptions& opt)
+CudaBackend::CudaBackend(int ordinal, const BackendOptions& opt)
     : ordinal_(ordinal),
-      opt_(opt),
+      allow_tf32_(opt.allow_tf32),
       alloc_(std::make_shared<CachingAllocator>()),
       partials_(alloc_),
       flags_(alloc_) {
@@ -59,7 +59,7 @@ CudaBackend::~CudaBackend() {
 
 std::string CudaBackend::name() const {
   return "cuda (" + device_name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_) +
-         (opt_.allow_tf32 ? ", tf32 allowed)" : ")");
+         (allow_tf32_ ? ", tf32 allowed)" : ")");
 }
 
 size_t CudaBackend::cached_gemm_plans() const { return gemm_->cached_plans(); }
@@ -69,8 +69,7 @@ void CudaBackend::synchronize() { sync(); }
 
 size_t CudaBackend::peak_memory_bytes() const { return alloc_->peak_bytes(); }
 
-Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
-  for (int64_t d : shape) MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+Tensor CudaBackend::empty_impl(const Shape& shape, DType dtype) {
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
   void* p = alloc_->alloc(bytes);
   alloc_->add_live(bytes);
@@ -82,8 +81,7 @@ Tensor CudaBackend::empty(const Shape& shape, DType dtype) {
   return Tensor(std::move(storage), 0, shape, dtype);
 }
 
-void CudaBackend::upload(const void* host, Tensor& dst) {
-  check_defined(dst, "upload", "dst");
+void CudaBackend::upload_impl(const void* host, Tensor& dst) {
   if (dst.nbytes() == 0) return;
   MP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
   // From pageable memory the copy has left `host` when cudaMemcpyAsync returns; from page-locked
@@ -97,19 +95,13 @@ void CudaBackend::upload(const void* host, Tensor& dst) {
   if (attr.type != cudaMemoryTypeUnregistered) sync();
 }
 
-void CudaBackend::download(const Tensor& src, void* host) {
-  check_defined(src, "download", "src");
+void CudaBackend::download_impl(const Tensor& src, void* host) {
   if (src.nbytes() == 0) return;
   MP_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost, stream_));
   sync();
 }
 
-void CudaBackend::copy(const Tensor& src, Tensor& dst) {
-  check_defined(src, "copy", "src");
-  check_defined(dst, "copy", "dst");
-  MP_CHECK(src.dtype() == dst.dtype() && src.numel() == dst.numel(),
-           "copy: src " + src.describe() + " and dst " + dst.describe() +
-               " must have the same dtype and element count (use cast to convert)");
+void CudaBackend::copy_impl(const Tensor& src, Tensor& dst) {
   const size_t bytes = src.nbytes();
   const char* s = static_cast<const char*>(src.raw());
   char* d = static_cast<char*>(dst.raw());
@@ -143,45 +135,20 @@ bool CudaBackend::same_dtype(std::initializer_list<const Tensor*> ts) {
   return true;
 }
 
-void CudaBackend::gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
-                       float beta, Tensor& C, const Tensor* bias) {
-  gemm_->run(trans_a, trans_b, alpha, A, B, beta, C, bias, false, opt_.allow_tf32);
-}
-
-void CudaBackend::gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A,
-                               const Tensor& B, float beta, Tensor& C) {
-  gemm_->run(trans_a, trans_b, alpha, A, B, beta, C, nullptr, true, opt_.allow_tf32);
-}
-
-// ---- argument checks ----------------------------------------------------------------------------
-
-void check_defined(const Tensor& t, const char* op, const char* arg) {
-  op_checks::check_defined(t, Device::CUDA, op, arg);
-}
-void check_float(const Tensor& t, const char* op, const char* arg) {
-  op_checks::check_float(t, Device::CUDA, op, arg);
-}
-void check_dtype(const Tensor& t, DType dt, const char* op, const char* arg) {
-  op_checks::check_dtype(t, dt, Device::CUDA, op, arg);
-}
-void check_numel(const Tensor& t, int64_t n, const char* op, const char* arg) {
-  op_checks::check_numel(t, n, op, arg);
+void CudaBackend::gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B,
+                            float beta, Tensor& C, const Tensor* bias) {
+  gemm_->run(s, alpha, A, B, beta, C, bias, allow_tf32_);
 }
 
 }  // namespace mp::cuda
 
 namespace mp {
 
-std::unique_ptr<Backend> make_cuda_backend(int ordinal, const CudaOptions& opt) {
+std::unique_ptr<Backend> make_cuda_backend(int ordinal, const BackendOptions& opt) {
   return std::make_unique<cuda::CudaBackend>(ordinal, opt);
 }
 
-std::unique_ptr<Backend> make_cuda_backend(int ordinal) {
-  return make_cuda_backend(ordinal, CudaOptions{});
-}
-
-// The CUDA side of set_allow_tf32 (cuda_options.cpp checks the device first).
-bool cuda_backend_set_allow_tf32(Backend& be, bool allow) {
+bool set_allow_tf32(Backend& be, bool allow) {
   auto* cb = dynamic_cast<cuda::CudaBackend*>(&be);
   if (!cb) return false;
   cb->set_allow_tf32(allow);

@@ -1,6 +1,7 @@
 // cuda_backend.h: CudaBackend, the GPU engine (cuBLASLt GEMMs, CUDA kernels over kernels/ math),
-// used through the Backend interface (backend.h); make_cuda_backend() creates it.
-// Each family of methods lives in its own file:
+// used through the Backend interface (backend.h), which checks every op's arguments before it
+// calls the hooks here; make_cuda_backend() creates it.
+// Each family of hooks lives in its own file:
 //   cuda_backend.cpp     construction, device name, memory (empty/upload/download/copy), options
 //   cuda_gemm.cpp        gemm, gemm_batched (GemmEngine on cuBLASLt; cuda_gemm_epilogue.cu)
 //   cuda_elementwise.cu  fill, cast, scale, add, accumulate, activations, dropout
@@ -28,7 +29,6 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_memory.h"
-#include "backend/cuda/cuda_options.h"
 
 namespace mp::cuda {
 
@@ -36,66 +36,20 @@ class GemmEngine;
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(int ordinal, const CudaOptions& opt);
+  // Reads opt.allow_tf32 (BackendOptions).
+  CudaBackend(int ordinal, const BackendOptions& opt);
   ~CudaBackend() override;
   CudaBackend(const CudaBackend&) = delete;
   CudaBackend& operator=(const CudaBackend&) = delete;
 
   Device device() const override { return Device::CUDA; }
   std::string name() const override;
-
-  Tensor empty(const Shape& shape, DType dtype) override;
-  void upload(const void* host, Tensor& dst) override;
-  void download(const Tensor& src, void* host) override;
-  void copy(const Tensor& src, Tensor& dst) override;
   void synchronize() override;
   size_t peak_memory_bytes() const override;
 
-  void gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B, float beta,
-            Tensor& C, const Tensor* bias = nullptr) override;
-  void gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
-                    float beta, Tensor& C) override;
-
-  void fill(Tensor& x, float value) override;
-  void cast(const Tensor& src, Tensor& dst) override;
-  void scale(Tensor& x, float alpha) override;
-  void add(const Tensor& a, const Tensor& b, Tensor& out) override;
-  void accumulate(const Tensor& src, Tensor& dst) override;
-  void activation_forward(Act act, const Tensor& x, Tensor& y) override;
-  void activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) override;
-  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                       uint64_t offset) override;
-  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                        uint64_t offset) override;
-  void bias_grad(const Tensor& dy, Tensor& db, float beta) override;
-
-  void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
-                         Tensor& y, Tensor& mean, Tensor& rstd) override;
-  void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                          const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
-                          Tensor& dbeta) override;
-  void softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                    float grad_scale, Tensor& losses, Tensor* dlogits) override;
-  void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
-           Tensor* dpred) override;
-  void argmax_rows(const Tensor& x, Tensor& out_i32) override;
-
-  double sum(const Tensor& x) override;
-  double sum_squares(const Tensor& x) override;
-  bool unscale_and_check(Tensor& x, float inv_scale) override;
-  void magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
-                       float& max_abs) override;
-  void sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                const Rounding& r) override;
-  void adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const AdamWHyper& h,
-                  const Rounding& r) override;
-
-  void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) override;
-  void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) override;
-
   // ---- CUDA-specific ---------------------------------------------------------------------------
-  void set_allow_tf32(bool allow) { opt_.allow_tf32 = allow; }
-  bool allow_tf32() const { return opt_.allow_tf32; }
+  void set_allow_tf32(bool allow) { allow_tf32_ = allow; }
+  bool allow_tf32() const { return allow_tf32_; }
   cudaStream_t stream() const { return stream_; }
   int ordinal() const { return ordinal_; }
   size_t live_memory_bytes() const { return alloc_->live_bytes(); }
@@ -107,12 +61,16 @@ class CudaBackend final : public Backend {
   // True when every listed tensor has the dtype of the first (null entries are skipped).
   static bool same_dtype(std::initializer_list<const Tensor*> ts);
 
+ protected:
+  // Backend's hooks (backend.h): the arguments are checked by Backend's public ops.
+  MP_BACKEND_HOOKS(, override)
+
  private:
   // Synchronise the stream and surface any asynchronous kernel fault.
   void sync();
 
   int ordinal_;
-  CudaOptions opt_;
+  bool allow_tf32_;
   cudaStream_t stream_ = nullptr;
   std::string device_name_;
   int cc_major_ = 0, cc_minor_ = 0;
@@ -122,11 +80,5 @@ class CudaBackend final : public Backend {
   DeviceScratch flags_;     // small device results (found-inf flag, first bad label row)
   PinnedBuffer host_;       // reduction results copied back
 };
-
-// Argument checks shared by the ops (a failure is a caller bug: MP_CHECK naming op and argument).
-void check_defined(const Tensor& t, const char* op, const char* arg);
-void check_float(const Tensor& t, const char* op, const char* arg);
-void check_dtype(const Tensor& t, DType dt, const char* op, const char* arg);
-void check_numel(const Tensor& t, int64_t n, const char* op, const char* arg);
 
 }  // namespace mp::cuda

@@ -52,20 +52,9 @@ __global__ void dropout_kernel(const T* x, T* y, float p, float scale, uint64_t 
   }
 }
 
-void check_same_numel(const Tensor& a, const Tensor& b, const char* op, const char* an,
-                      const char* bn) {
-  MP_CHECK(a.numel() == b.numel(), std::string(op) + ": " + an + " " + a.describe() + " and " + bn +
-                                       " " + b.describe() + " must have the same element count");
-}
-
-void check_dropout_p(float p) {
-  MP_CHECK(p >= 0.0f && p <= 1.0f, "dropout: p must be in [0, 1], got " + std::to_string(p));
-}
-
 }  // namespace
 
-void CudaBackend::fill(Tensor& x, float value) {
-  check_float(x, "fill", "x");
+void CudaBackend::fill_impl(Tensor& x, float value) {
   const int64_t n = x.numel();
   if (n == 0) return;
   dispatch_float(x.dtype(), "fill", [&](auto tag) {
@@ -75,10 +64,7 @@ void CudaBackend::fill(Tensor& x, float value) {
   });
 }
 
-void CudaBackend::cast(const Tensor& src, Tensor& dst) {
-  check_float(src, "cast", "src");
-  check_float(dst, "cast", "dst");
-  check_same_numel(src, dst, "cast", "src", "dst");
+void CudaBackend::cast_impl(const Tensor& src, Tensor& dst) {
   if (src.dtype() == dst.dtype()) {
     copy(src, dst);
     return;
@@ -96,8 +82,7 @@ void CudaBackend::cast(const Tensor& src, Tensor& dst) {
   });
 }
 
-void CudaBackend::scale(Tensor& x, float alpha) {
-  check_float(x, "scale", "x");
+void CudaBackend::scale_impl(Tensor& x, float alpha) {
   const int64_t n = x.numel();
   if (n == 0) return;
   dispatch_float(x.dtype(), "scale", [&](auto tag) {
@@ -107,12 +92,7 @@ void CudaBackend::scale(Tensor& x, float alpha) {
   });
 }
 
-void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& out) {
-  check_float(a, "add", "a");
-  check_float(b, "add", "b");
-  check_float(out, "add", "out");
-  check_same_numel(a, b, "add", "a", "b");
-  check_same_numel(a, out, "add", "a", "out");
+void CudaBackend::add_impl(const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = a.numel();
   if (n == 0) return;
   if (!same_dtype({&a, &b, &out})) {  // mixed dtypes: through fp32 (exact loads, one rounding)
@@ -130,17 +110,11 @@ void CudaBackend::add(const Tensor& a, const Tensor& b, Tensor& out) {
   });
 }
 
-void CudaBackend::accumulate(const Tensor& src, Tensor& dst) {
-  check_float(src, "accumulate", "src");
-  check_float(dst, "accumulate", "dst");
-  check_same_numel(src, dst, "accumulate", "src", "dst");
+void CudaBackend::accumulate_impl(const Tensor& src, Tensor& dst) {
   add(dst, src, dst);  // dst + src, as the CPU backend orders it
 }
 
-void CudaBackend::activation_forward(Act act, const Tensor& x, Tensor& y) {
-  check_float(x, "activation_forward", "x");
-  check_float(y, "activation_forward", "y");
-  check_same_numel(x, y, "activation_forward", "x", "y");
+void CudaBackend::activation_forward_impl(Act act, const Tensor& x, Tensor& y) {
   const int64_t n = x.numel();
   if (n == 0) return;
   if (!same_dtype({&x, &y})) {
@@ -160,12 +134,7 @@ void CudaBackend::activation_forward(Act act, const Tensor& x, Tensor& y) {
   });
 }
 
-void CudaBackend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
-  check_float(x, "activation_backward", "x");
-  check_float(dy, "activation_backward", "dy");
-  check_float(dx, "activation_backward", "dx");
-  check_same_numel(x, dy, "activation_backward", "x", "dy");
-  check_same_numel(x, dx, "activation_backward", "x", "dx");
+void CudaBackend::activation_backward_impl(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
   const int64_t n = x.numel();
   if (n == 0) return;
   if (!same_dtype({&x, &dy, &dx})) {
@@ -211,21 +180,13 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
 
 }  // namespace
 
-void CudaBackend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                                  uint64_t offset) {
-  check_float(x, "dropout_forward", "x");
-  check_float(y, "dropout_forward", "y");
-  check_same_numel(x, y, "dropout_forward", "x", "y");
-  check_dropout_p(p);
+void CudaBackend::dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
+                                       uint64_t offset) {
   dropout_map(*this, stream_, x, y, p, seed, offset);
 }
 
-void CudaBackend::dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                                   uint64_t offset) {
-  check_float(dy, "dropout_backward", "dy");
-  check_float(dx, "dropout_backward", "dx");
-  check_same_numel(dy, dx, "dropout_backward", "dy", "dx");
-  check_dropout_p(p);
+void CudaBackend::dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
+                                        uint64_t offset) {
   dropout_map(*this, stream_, dy, dx, p, seed, offset);
 }
 

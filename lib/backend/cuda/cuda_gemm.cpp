@@ -1,6 +1,6 @@
-// cuda_gemm.cpp: GemmEngine (cuda_gemm.h): argument checks, the cuBLASLt plan cache (descriptor,
-// layouts, heuristic algorithm per shape key), the row-major -> column-major operand swap, and the
-// choice between the BIAS epilogue and the epilogue kernel.
+// cuda_gemm.cpp: GemmEngine (cuda_gemm.h): the cuBLASLt plan cache (descriptor, layouts, heuristic
+// algorithm per shape key), the row-major -> column-major operand swap, and the choice between the
+// BIAS epilogue and the epilogue kernel. Operands arrive checked and resolved (gemm_desc.h).
 #include "backend/cuda/cuda_gemm.h"
 
 #include <cublasLt.h>
@@ -39,15 +39,11 @@ struct PlanKey {
 
 struct PlanKeyHash {
   size_t operator()(const PlanKey& k) const {
-    uint64_t h = 1469598103934665603ull;
-    auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
-    mix(static_cast<uint64_t>(k.batch));
-    mix(static_cast<uint64_t>(k.M));
-    mix(static_cast<uint64_t>(k.N));
-    mix(static_cast<uint64_t>(k.K));
-    mix((uint64_t(k.ta) << 3) | (uint64_t(k.tb) << 2) | (uint64_t(k.bias) << 1) | uint64_t(k.tf32));
-    mix((uint64_t(k.ab) << 8) | uint64_t(k.d));
-    mix((uint64_t(k.align_a) << 32) | (uint64_t(k.align_b) << 16) | k.align_c);
+    uint64_t h = hash_gemm_dims(k.batch, k.M, k.N, k.K);
+    h = hash_mix(h, (uint64_t(k.ta) << 3) | (uint64_t(k.tb) << 2) | (uint64_t(k.bias) << 1) |
+                        uint64_t(k.tf32));
+    h = hash_mix(h, (uint64_t(k.ab) << 8) | uint64_t(k.d));
+    h = hash_mix(h, (uint64_t(k.align_a) << 32) | (uint64_t(k.align_b) << 16) | k.align_c);
     return static_cast<size_t>(h);
   }
 };
@@ -90,56 +86,21 @@ uint32_t alignment(const void* p, int64_t batch, int64_t stride_elems, size_t es
   return al;
 }
 
-// Column-major layout of a row-major [rows, cols] matrix (so: cols x rows, leading dim cols),
-// with a strided batch when batch > 0.
-cublasLtMatrixLayout_t make_layout(DType dt, int64_t rows, int64_t cols, int64_t batch) {
+// Column-major layout of a row-major stored matrix m (so: cols x rows, leading dim m.ld()), with
+// a strided batch when batch > 0.
+cublasLtMatrixLayout_t make_layout(DType dt, const GemmMatrix& m, int64_t batch) {
   cublasLtMatrixLayout_t l = nullptr;
-  MP_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, cuda_type(dt), static_cast<uint64_t>(cols),
-                                             static_cast<uint64_t>(rows), cols));
+  MP_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l, cuda_type(dt), static_cast<uint64_t>(m.cols),
+                                             static_cast<uint64_t>(m.rows), m.ld()));
   if (batch > 0) {
     const int32_t count = static_cast<int32_t>(batch);
-    const int64_t stride = rows * cols;
+    const int64_t stride = m.batch_stride();
     MP_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count,
                                                      sizeof(count)));
     MP_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET,
                                                      &stride, sizeof(stride)));
   }
   return l;
-}
-
-struct Dims {
-  int64_t batch = 0, M = 0, N = 0, K = 0;
-};
-
-std::string gemm_desc(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C) {
-  return std::string("A ") + A.describe() + (ta ? " (transposed)" : "") + ", B " + B.describe() +
-         (tb ? " (transposed)" : "") + ", C " + C.describe();
-}
-
-Dims gemm_dims(bool ta, bool tb, const Tensor& A, const Tensor& B, const Tensor& C, bool batched) {
-  Dims d;
-  int64_t ra, ca, rb, cb, rc, cc;
-  if (batched) {
-    MP_CHECK(
-        A.ndim() == 3 && B.ndim() == 3 && C.ndim() == 3,
-        "gemm_batched: operands must be 3-D [batch, rows, cols]: " + gemm_desc(ta, tb, A, B, C));
-    d.batch = A.dim(0);
-    MP_CHECK(B.dim(0) == d.batch && C.dim(0) == d.batch,
-             "gemm_batched: batch sizes differ: " + gemm_desc(ta, tb, A, B, C));
-    ra = A.dim(1), ca = A.dim(2), rb = B.dim(1), cb = B.dim(2), rc = C.dim(1), cc = C.dim(2);
-  } else {
-    ra = A.rows(), ca = A.cols(), rb = B.rows(), cb = B.cols(), rc = C.rows(), cc = C.cols();
-  }
-  d.M = ta ? ca : ra;
-  d.K = ta ? ra : ca;
-  const int64_t kb = tb ? cb : rb;
-  d.N = tb ? rb : cb;
-  MP_CHECK(kb == d.K && rc == d.M && cc == d.N,
-           "gemm: shapes do not chain (op(A) is " + std::to_string(d.M) + "x" +
-               std::to_string(d.K) + ", op(B) is " + std::to_string(kb) + "x" +
-               std::to_string(d.N) + ", C is " + std::to_string(rc) + "x" + std::to_string(cc) +
-               "): " + gemm_desc(ta, tb, A, B, C));
-  return d;
 }
 
 }  // namespace
@@ -163,7 +124,8 @@ struct GemmEngine::Impl {
     if (workspace) alloc->free(workspace, kWorkspaceBytes);
   }
 
-  Plan& plan(const PlanKey& k) {
+  // The cached plan of key k, which `s` (the shapes k was made from) describes.
+  Plan& plan(const PlanKey& k, const GemmDesc& s) {
     auto it = plans.find(k);
     if (it != plans.end()) return *it->second;
     if (plans.size() >= kMaxPlans) plans.clear();
@@ -186,9 +148,9 @@ struct GemmEngine::Impl {
                                                      &bias_type, sizeof(bias_type)));
     }
     // Stored (row-major) shapes: our B is [K, N] or, transposed, [N, K]; our A is [M, K] or [K, M].
-    p->la = k.tb ? make_layout(k.ab, k.N, k.K, k.batch) : make_layout(k.ab, k.K, k.N, k.batch);
-    p->lb = k.ta ? make_layout(k.ab, k.K, k.M, k.batch) : make_layout(k.ab, k.M, k.K, k.batch);
-    p->lc = make_layout(k.d, k.M, k.N, k.batch);
+    p->la = make_layout(k.ab, s.b, k.batch);
+    p->lb = make_layout(k.ab, s.a, k.batch);
+    p->lc = make_layout(k.d, s.c, k.batch);
 
     cublasLtMatmulPreference_t pref = nullptr;
     MP_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
@@ -241,25 +203,10 @@ GemmEngine::GemmEngine(cudaStream_t stream, std::shared_ptr<CachingAllocator> al
 GemmEngine::~GemmEngine() = default;
 size_t GemmEngine::cached_plans() const { return impl_->plans.size(); }
 
-void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tensor& B, float beta,
-                     Tensor& C, const Tensor* bias, bool batched, bool allow_tf32) {
+void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tensor& B, float beta,
+                     Tensor& C, const Tensor* bias, bool allow_tf32) {
   Impl& im = *impl_;
-  MP_CHECK(A.defined() && B.defined() && C.defined(), "gemm: undefined operand");
-  MP_CHECK(A.device() == Device::CUDA && B.device() == Device::CUDA && C.device() == Device::CUDA,
-           "gemm: operands must be cuda tensors: " + gemm_desc(ta, tb, A, B, C));
   const DType ab = A.dtype();
-  MP_CHECK(is_float(ab) && B.dtype() == ab,
-           "gemm: A and B must share a float dtype: " + gemm_desc(ta, tb, A, B, C));
-  MP_CHECK(C.dtype() == ab || C.dtype() == DType::F32,
-           "gemm: C must have A's dtype or be fp32: " + gemm_desc(ta, tb, A, B, C));
-  const Dims d = gemm_dims(ta, tb, A, B, C, batched);
-  if (bias) {
-    MP_CHECK(bias->defined() && bias->device() == Device::CUDA && bias->numel() == d.N &&
-                 (bias->dtype() == DType::F32 || bias->dtype() == C.dtype()),
-             "gemm: bias must be a cuda tensor of N = " + std::to_string(d.N) +
-                 " elements, fp32 or C's dtype; got " + bias->describe());
-  }
-  if (d.M == 0 || d.N == 0 || (batched && d.batch == 0)) return;
   const DType bias_dt = bias ? bias->dtype() : DType::F32;
   const void* bias_ptr = bias ? bias->raw() : nullptr;
 
@@ -274,41 +221,41 @@ void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tenso
             d.M,
             d.N,
             d.K,
-            ta,
-            tb,
+            d.trans_a,
+            d.trans_b,
             ab,
             C.dtype(),
             false,
             allow_tf32 && ab == DType::F32,
-            alignment(A.raw(), d.batch, d.M * d.K, es),
-            alignment(B.raw(), d.batch, d.K * d.N, es),
-            alignment(C.raw(), d.batch, d.M * d.N, dtype_size(C.dtype()))};
+            alignment(A.raw(), d.batch, d.a.batch_stride(), es),
+            alignment(B.raw(), d.batch, d.b.batch_stride(), es),
+            alignment(C.raw(), d.batch, d.c.batch_stride(), dtype_size(C.dtype()))};
   auto no_algo = [&](const PlanKey& key) {
     MP_CHECK(false, "gemm: cuBLASLt has no algorithm for M=" + std::to_string(key.M) +
                         " N=" + std::to_string(key.N) + " K=" + std::to_string(key.K) + " (" +
                         std::string(dtype_name(key.ab)) + " -> " + std::string(dtype_name(key.d)) +
-                        "): " + gemm_desc(ta, tb, A, B, C));
+                        "): " + gemm_operands(d, A, B, C));
   };
 
   if (!bias) {
-    Plan& p = im.plan(k);
+    Plan& p = im.plan(k, d);
     if (!p.ok) no_algo(k);
     im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), nullptr);
     return;
   }
   // Bias through the epilogue: fp32 math, before the one rounding of the output.
-  if (alpha == 1.0f && bias_dt == C.dtype() && !batched &&
+  if (alpha == 1.0f && bias_dt == C.dtype() && !d.batched &&
       (reinterpret_cast<uintptr_t>(bias_ptr) % 16) == 0) {
     PlanKey kb = k;
     kb.bias = true;
-    Plan& p = im.plan(kb);
+    Plan& p = im.plan(kb, d);
     if (p.ok) {
       im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), bias_ptr);
       return;
     }
   }
   if (C.dtype() == DType::F32) {  // C = alpha*AB + beta*C, then C += bias, all fp32
-    Plan& p = im.plan(k);
+    Plan& p = im.plan(k, d);
     if (!p.ok) no_algo(k);
     im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), nullptr);
     launch_gemm_finish(im.stream, static_cast<const float*>(C.raw()), bias_ptr, bias_dt, 0.0f,
@@ -320,7 +267,7 @@ void GemmEngine::run(bool ta, bool tb, float alpha, const Tensor& A, const Tenso
   PlanKey kw = k;
   kw.d = DType::F32;
   kw.align_c = alignment(w, 0, 0, 4);
-  Plan& p = im.plan(kw);
+  Plan& p = im.plan(kw, d);
   if (!p.ok) no_algo(kw);
   im.matmul(p, alpha, A.raw(), B.raw(), 0.0f, w, nullptr);
   launch_gemm_finish(im.stream, w, bias_ptr, bias_dt, beta, C.raw(), C.dtype(), C.numel(), d.N);

@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "backend/cuda/cuda_memory.h"
+#include "backend/gemm_desc.h"
 #include "core/tensor.h"
 
 namespace mp::cuda {
@@ -32,10 +33,10 @@ class GemmEngine {
   GemmEngine(const GemmEngine&) = delete;
   GemmEngine& operator=(const GemmEngine&) = delete;
 
-  // See Backend::gemm / gemm_batched. A 2-D view of each operand is rows() x cols() (leading
-  // dims flattened); batched: 3-D operands [batch, ., .].
-  void run(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B, float beta,
-           Tensor& C, const Tensor* bias, bool batched, bool allow_tf32);
+  // See Backend::gemm / gemm_batched. `s` is the operands' checked shapes (resolve_gemm), not
+  // empty.
+  void run(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta, Tensor& C,
+           const Tensor* bias, bool allow_tf32);
 
   size_t cached_plans() const;
 

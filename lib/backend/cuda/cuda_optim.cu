@@ -48,22 +48,11 @@ __global__ void adamw_kernel(P* param, const G* grad, float* m, float* v, kernel
   }
 }
 
-void check_state(const Tensor& s, const Tensor& param, const char* op, const char* arg) {
-  check_dtype(s, DType::F32, op, arg);
-  check_numel(s, param.numel(), op, arg);
-}
-
 }  // namespace
 
-void CudaBackend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
-                           const Rounding& r) {
-  check_float(param, "sgd_step", "param");
-  check_float(grad, "sgd_step", "grad");
-  check_numel(grad, param.numel(), "sgd_step", "grad");
+void CudaBackend::sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momentum,
+                                const SgdHyper& h, const Rounding& r) {
   const bool use_m = h.momentum != 0.0f;
-  MP_CHECK(!use_m || momentum, "sgd_step: momentum " + std::to_string(h.momentum) +
-                                   " needs a momentum buffer, got none");
-  if (use_m) check_state(*momentum, param, "sgd_step", "momentum");
   const int64_t n = param.numel();
   if (n == 0) return;
   const kernels::SgdCoeffs c{h.lr, h.momentum, h.weight_decay, h.nesterov};
@@ -84,14 +73,8 @@ void CudaBackend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, 
   });
 }
 
-void CudaBackend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
-                             const AdamWHyper& h, const Rounding& r) {
-  check_float(param, "adamw_step", "param");
-  check_float(grad, "adamw_step", "grad");
-  check_numel(grad, param.numel(), "adamw_step", "grad");
-  check_state(m, param, "adamw_step", "m");
-  check_state(v, param, "adamw_step", "v");
-  MP_CHECK(h.step >= 1, "adamw_step: step must be >= 1 (1-based), got " + std::to_string(h.step));
+void CudaBackend::adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                                  const AdamWHyper& h, const Rounding& r) {
   const int64_t n = param.numel();
   if (n == 0) return;
   const kernels::AdamWCoeffs c =

@@ -32,8 +32,8 @@ __global__ void normal_kernel(T* x, float mean, float stddev, uint64_t seed, uin
 
 }  // namespace
 
-void CudaBackend::random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) {
-  check_float(x, "random_uniform", "x");
+void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed,
+                                      uint64_t offset) {
   const int64_t n = x.numel();
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_uniform", [&](auto tag) {
@@ -43,8 +43,8 @@ void CudaBackend::random_uniform(Tensor& x, float lo, float hi, uint64_t seed, u
   });
 }
 
-void CudaBackend::random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) {
-  check_float(x, "random_normal", "x");
+void CudaBackend::random_normal_impl(Tensor& x, float mean, float std, uint64_t seed,
+                                     uint64_t offset) {
   const int64_t n = x.numel();
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_normal", [&](auto tag) {

@@ -133,18 +133,15 @@ double reduce_sum(const Tensor& x, cudaStream_t stream, DeviceScratch& scratch,
 
 }  // namespace
 
-double CudaBackend::sum(const Tensor& x) {
-  check_float(x, "sum", "x");
+double CudaBackend::sum_impl(const Tensor& x) {
   return reduce_sum<false>(x, stream_, partials_, host_);
 }
 
-double CudaBackend::sum_squares(const Tensor& x) {
-  check_float(x, "sum_squares", "x");
+double CudaBackend::sum_squares_impl(const Tensor& x) {
   return reduce_sum<true>(x, stream_, partials_, host_);
 }
 
-bool CudaBackend::unscale_and_check(Tensor& x, float inv_scale) {
-  check_float(x, "unscale_and_check", "x");
+bool CudaBackend::unscale_and_check_impl(Tensor& x, float inv_scale) {
   const int64_t n = x.numel();
   if (n == 0) return false;
   int* found = flags_.get_as<int>(1);
@@ -160,9 +157,8 @@ bool CudaBackend::unscale_and_check(Tensor& x, float inv_scale) {
   return *h != 0;
 }
 
-void CudaBackend::magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
-                                  float& max_abs) {
-  check_float(x, "magnitude_stats", "x");
+void CudaBackend::magnitude_stats_impl(const Tensor& x, float factor, float threshold,
+                                       int64_t& below, float& max_abs) {
   below = 0;
   max_abs = 0.0f;
   const int64_t n = x.numel();
@@ -190,11 +186,8 @@ void CudaBackend::magnitude_stats(const Tensor& x, float factor, float threshold
   }
 }
 
-void CudaBackend::bias_grad(const Tensor& dy, Tensor& db, float beta) {
-  check_float(dy, "bias_grad", "dy");
-  check_dtype(db, DType::F32, "bias_grad", "db");
+void CudaBackend::bias_grad_impl(const Tensor& dy, Tensor& db, float beta) {
   const int64_t M = dy.rows(), N = dy.cols();
-  check_numel(db, N, "bias_grad", "db");
   if (N == 0) return;
   const int64_t blocks = (M + kBiasRowBlock - 1) / kBiasRowBlock;
   float* part = partials_.get_as<float>(static_cast<size_t>((blocks > 0 ? blocks : 1) * N));

@@ -12,9 +12,9 @@
 // row, atomicMin) and raised after the kernel as the CPU's DataError.
 #include <cmath>
 
-#include "backend/op_checks.h"
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
+#include "backend/op_checks.h"
 #include "kernels/layernorm.h"
 #include "kernels/mse.h"
 #include "kernels/row_reduce.h"
@@ -165,26 +165,12 @@ __global__ void argmax_kernel(const T* x, int32_t* out, int64_t rows, int64_t n)
   if (lane == 0) out[r] = m > -INFINITY ? static_cast<int32_t>(idx) : 0;
 }
 
-using op_checks::check_rows;
-
 }  // namespace
 
-void CudaBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                    float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
+void CudaBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                         float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
   const char* op = "layernorm_forward";
-  check_float(x, op, "x");
-  check_float(gamma, op, "gamma");
-  check_float(beta, op, "beta");
-  check_float(y, op, "y");
-  check_dtype(mean, DType::F32, op, "mean");
-  check_dtype(rstd, DType::F32, op, "rstd");
   const int64_t rows = x.rows(), cols = x.cols();
-  check_numel(gamma, cols, op, "gamma");
-  check_numel(beta, cols, op, "beta");
-  check_rows(y, rows, cols, op, "y");
-  check_numel(mean, rows, op, "mean");
-  check_numel(rstd, rows, op, "rstd");
-  if (rows == 0 || cols == 0) return;
   if (!same_dtype({&x, &gamma, &beta, &y})) {
     const Tensor x32 = f32_copy(x), g32 = f32_copy(gamma), b32 = f32_copy(beta);
     Tensor y32 = y.dtype() == DType::F32 ? y : empty(y.shape(), DType::F32);
@@ -201,27 +187,11 @@ void CudaBackend::layernorm_forward(const Tensor& x, const Tensor& gamma, const 
   });
 }
 
-void CudaBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
-                                     const Tensor& mean, const Tensor& rstd, Tensor& dx,
-                                     Tensor& dgamma, Tensor& dbeta) {
+void CudaBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                          const Tensor& mean, const Tensor& rstd, Tensor& dx,
+                                          Tensor& dgamma, Tensor& dbeta) {
   const char* op = "layernorm_backward";
-  check_float(dy, op, "dy");
-  check_float(x, op, "x");
-  check_float(gamma, op, "gamma");
-  check_float(dx, op, "dx");
-  check_dtype(mean, DType::F32, op, "mean");
-  check_dtype(rstd, DType::F32, op, "rstd");
-  check_dtype(dgamma, DType::F32, op, "dgamma");
-  check_dtype(dbeta, DType::F32, op, "dbeta");
   const int64_t rows = x.rows(), cols = x.cols();
-  check_rows(dy, rows, cols, op, "dy");
-  check_rows(dx, rows, cols, op, "dx");
-  check_numel(gamma, cols, op, "gamma");
-  check_numel(mean, rows, op, "mean");
-  check_numel(rstd, rows, op, "rstd");
-  check_numel(dgamma, cols, op, "dgamma");
-  check_numel(dbeta, cols, op, "dbeta");
-  if (rows == 0 || cols == 0) return;
   if (!same_dtype({&dy, &x, &gamma, &dx})) {
     const Tensor dy32 = f32_copy(dy), x32 = f32_copy(x), g32 = f32_copy(gamma);
     Tensor dx32 = dx.dtype() == DType::F32 ? dx : empty(dx.shape(), DType::F32);
@@ -253,20 +223,11 @@ void CudaBackend::layernorm_backward(const Tensor& dy, const Tensor& x, const Te
   launch_colsum_finish(stream_, part + cols, blocks, 2 * cols, cols, 1.0f, ptr<float>(dbeta));
 }
 
-void CudaBackend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                               float grad_scale, Tensor& losses, Tensor* dlogits) {
+void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
+                                    int32_t ignore_index, float grad_scale, Tensor& losses,
+                                    Tensor* dlogits) {
   const char* op = "softmax_xent";
-  check_float(logits, op, "logits");
-  check_dtype(labels, DType::I32, op, "labels");
-  check_dtype(losses, DType::F32, op, "losses");
   const int64_t rows = logits.rows(), C = logits.cols();
-  check_numel(labels, rows, op, "labels");
-  check_numel(losses, rows, op, "losses");
-  if (dlogits) {
-    check_float(*dlogits, op, "dlogits");
-    check_rows(*dlogits, rows, C, op, "dlogits");
-  }
-  if (rows == 0) return;
   if (dlogits && !same_dtype({&logits, dlogits})) {
     const Tensor x32 = f32_copy(logits);
     Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits : empty(dlogits->shape(), DType::F32);
@@ -292,28 +253,14 @@ void CudaBackend::softmax_xent(const Tensor& logits, const Tensor& labels, int32
     MP_CUDA_CHECK(cudaMemcpyAsync(&label, ptr<const int32_t>(labels) + r, sizeof(label),
                                   cudaMemcpyDeviceToHost, stream_));
     sync();
-    throw DataError("labels: row " + std::to_string(r) + " of the batch has class " +
-                    std::to_string(label) + ", expected an integer in [0, " + std::to_string(C) +
-                    ") (the model has " + std::to_string(C) + " outputs) or the ignore_index " +
-                    std::to_string(ignore_index) +
-                    "; check the data set's label range against the model's last layer");
+    throw op_checks::bad_label(r, label, C, ignore_index);
   }
 }
 
-void CudaBackend::mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
-                      Tensor* dpred) {
+void CudaBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_scale,
+                           Tensor& losses, Tensor* dpred) {
   const char* op = "mse";
-  check_float(pred, op, "pred");
-  check_float(target, op, "target");
-  check_dtype(losses, DType::F32, op, "losses");
   const int64_t rows = pred.rows(), cols = pred.cols();
-  check_rows(target, rows, cols, op, "target");
-  check_numel(losses, rows, op, "losses");
-  if (dpred) {
-    check_float(*dpred, op, "dpred");
-    check_rows(*dpred, rows, cols, op, "dpred");
-  }
-  if (rows == 0) return;
   if (!same_dtype({&pred, &target, dpred})) {
     const Tensor p32 = f32_copy(pred), t32 = f32_copy(target);
     Tensor d32;
@@ -331,12 +278,8 @@ void CudaBackend::mse(const Tensor& pred, const Tensor& target, float grad_scale
   });
 }
 
-void CudaBackend::argmax_rows(const Tensor& x, Tensor& out_i32) {
-  check_float(x, "argmax_rows", "x");
-  check_dtype(out_i32, DType::I32, "argmax_rows", "out_i32");
+void CudaBackend::argmax_rows_impl(const Tensor& x, Tensor& out_i32) {
   const int64_t rows = x.rows(), cols = x.cols();
-  check_numel(out_i32, rows, "argmax_rows", "out_i32");
-  if (rows == 0) return;
   dispatch_float(x.dtype(), "argmax_rows", [&](auto tag) {
     using T = decltype(tag);
     argmax_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(ptr<const T>(x),

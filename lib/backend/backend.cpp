@@ -1,0 +1,399 @@
+// backend.cpp: Backend's front door (backend.h): each public op checks its arguments once, on
+// behalf of every engine, then calls the engine's hook; and the default fused optimizer hooks,
+// which compose the separate ops.
+#include "backend/backend.h"
+
+#include "backend/gemm_desc.h"
+#include "backend/op_checks.h"
+
+namespace mp {
+
+namespace {
+
+// The op_checks of one op on one device.
+class Args {
+ public:
+  Args(Device dev, const char* op) : dev_(dev), op_(op) {}
+  void defined(const Tensor& t, const char* arg) const {
+    op_checks::check_defined(t, dev_, op_, arg);
+  }
+  void floats(const Tensor& t, const char* arg) const { op_checks::check_float(t, dev_, op_, arg); }
+  void dtype(const Tensor& t, DType dt, const char* arg) const {
+    op_checks::check_dtype(t, dt, dev_, op_, arg);
+  }
+  void numel(const Tensor& t, int64_t n, const char* arg) const {
+    op_checks::check_numel(t, n, op_, arg);
+  }
+  void rows(const Tensor& t, int64_t rows, int64_t cols, const char* arg) const {
+    op_checks::check_rows(t, rows, cols, op_, arg);
+  }
+  // Both float tensors with one element count (an elementwise op's operands).
+  void same(const Tensor& a, const char* an, const Tensor& b, const char* bn) const {
+    floats(a, an);
+    floats(b, bn);
+    op_checks::check_same_numel(a, b, op_, an, bn);
+  }
+  // An fp32 optimizer state of param's size.
+  void state(const Tensor& s, const Tensor& param, const char* arg) const {
+    dtype(s, DType::F32, arg);
+    numel(s, param.numel(), arg);
+  }
+  // param and grad of an optimizer step, and the fused step's working copy.
+  void step(const Tensor& param, const Tensor& grad, const Tensor* working = nullptr) const {
+    floats(param, "param");
+    floats(grad, "grad");
+    numel(grad, param.numel(), "grad");
+    if (!working) return;
+    floats(*working, "working");
+    numel(*working, param.numel(), "working");
+  }
+  void sgd(const Tensor& param, const Tensor* momentum, const SgdHyper& h) const {
+    const bool use_m = h.momentum != 0.0f;
+    MP_CHECK(!use_m || momentum, std::string(op_) + ": momentum " + std::to_string(h.momentum) +
+                                     " needs a momentum buffer, got none");
+    if (use_m) state(*momentum, param, "momentum");
+  }
+  void adamw(const Tensor& param, const Tensor& m, const Tensor& v, const AdamWHyper& h) const {
+    state(m, param, "m");
+    state(v, param, "v");
+    MP_CHECK(h.step >= 1,
+             std::string(op_) + ": step must be >= 1 (1-based), got " + std::to_string(h.step));
+  }
+
+ private:
+  Device dev_;
+  const char* op_;
+};
+
+void check_dropout_p(float p) {
+  MP_CHECK(p >= 0.0f && p <= 1.0f, "dropout: p must be in [0, 1], got " + std::to_string(p));
+}
+
+}  // namespace
+
+// ---- memory -------------------------------------------------------------------------------------
+
+Tensor Backend::empty(const Shape& shape, DType dtype) {
+  for (int64_t d : shape) MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+  return empty_impl(shape, dtype);
+}
+
+void Backend::upload(const void* host, Tensor& dst) {
+  Args(device(), "upload").defined(dst, "dst");
+  upload_impl(host, dst);
+}
+
+void Backend::download(const Tensor& src, void* host) {
+  Args(device(), "download").defined(src, "src");
+  download_impl(src, host);
+}
+
+void Backend::copy(const Tensor& src, Tensor& dst) {
+  const Args a(device(), "copy");
+  a.defined(src, "src");
+  a.defined(dst, "dst");
+  MP_CHECK(src.dtype() == dst.dtype() && src.numel() == dst.numel(),
+           "copy: src " + src.describe() + " and dst " + dst.describe() +
+               " must have the same dtype and element count (use cast to convert)");
+  copy_impl(src, dst);
+}
+
+// ---- GEMM ---------------------------------------------------------------------------------------
+
+void Backend::gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
+                   float beta, Tensor& C, const Tensor* bias) {
+  const GemmDesc s = resolve_gemm(device(), trans_a, trans_b, A, B, C, bias, false);
+  if (!s.empty()) gemm_impl(s, alpha, A, B, beta, C, bias);
+}
+
+void Backend::gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A,
+                           const Tensor& B, float beta, Tensor& C) {
+  const GemmDesc s = resolve_gemm(device(), trans_a, trans_b, A, B, C, nullptr, true);
+  if (!s.empty()) gemm_impl(s, alpha, A, B, beta, C, nullptr);
+}
+
+// ---- elementwise --------------------------------------------------------------------------------
+
+void Backend::fill(Tensor& x, float value) {
+  Args(device(), "fill").floats(x, "x");
+  fill_impl(x, value);
+}
+
+void Backend::cast(const Tensor& src, Tensor& dst) {
+  Args(device(), "cast").same(src, "src", dst, "dst");
+  cast_impl(src, dst);
+}
+
+void Backend::scale(Tensor& x, float alpha) {
+  Args(device(), "scale").floats(x, "x");
+  scale_impl(x, alpha);
+}
+
+void Backend::add(const Tensor& a, const Tensor& b, Tensor& out) {
+  const Args c(device(), "add");
+  c.same(a, "a", b, "b");
+  c.same(a, "a", out, "out");
+  add_impl(a, b, out);
+}
+
+void Backend::accumulate(const Tensor& src, Tensor& dst) {
+  Args(device(), "accumulate").same(src, "src", dst, "dst");
+  accumulate_impl(src, dst);
+}
+
+void Backend::activation_forward(Act act, const Tensor& x, Tensor& y) {
+  Args(device(), "activation_forward").same(x, "x", y, "y");
+  activation_forward_impl(act, x, y);
+}
+
+void Backend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
+  const Args a(device(), "activation_backward");
+  a.same(x, "x", dy, "dy");
+  a.same(x, "x", dx, "dx");
+  activation_backward_impl(act, x, dy, dx);
+}
+
+void Backend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset) {
+  Args(device(), "dropout_forward").same(x, "x", y, "y");
+  check_dropout_p(p);
+  dropout_forward_impl(x, y, p, seed, offset);
+}
+
+void Backend::dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
+                               uint64_t offset) {
+  Args(device(), "dropout_backward").same(dy, "dy", dx, "dx");
+  check_dropout_p(p);
+  dropout_backward_impl(dy, dx, p, seed, offset);
+}
+
+void Backend::bias_grad(const Tensor& dy, Tensor& db, float beta) {
+  const Args a(device(), "bias_grad");
+  a.floats(dy, "dy");
+  a.dtype(db, DType::F32, "db");
+  a.numel(db, dy.cols(), "db");
+  bias_grad_impl(dy, db, beta);
+}
+
+// ---- row-wise -----------------------------------------------------------------------------------
+
+void Backend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                                Tensor& y, Tensor& mean, Tensor& rstd) {
+  const Args a(device(), "layernorm_forward");
+  a.floats(x, "x");
+  a.floats(gamma, "gamma");
+  a.floats(beta, "beta");
+  a.floats(y, "y");
+  a.dtype(mean, DType::F32, "mean");
+  a.dtype(rstd, DType::F32, "rstd");
+  const int64_t rows = x.rows(), cols = x.cols();
+  a.numel(gamma, cols, "gamma");
+  a.numel(beta, cols, "beta");
+  a.rows(y, rows, cols, "y");
+  a.numel(mean, rows, "mean");
+  a.numel(rstd, rows, "rstd");
+  if (rows == 0 || cols == 0) return;
+  layernorm_forward_impl(x, gamma, beta, eps, y, mean, rstd);
+}
+
+void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
+                                 const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                                 Tensor& dbeta) {
+  const Args a(device(), "layernorm_backward");
+  a.floats(dy, "dy");
+  a.floats(x, "x");
+  a.floats(gamma, "gamma");
+  a.floats(dx, "dx");
+  a.dtype(mean, DType::F32, "mean");
+  a.dtype(rstd, DType::F32, "rstd");
+  a.dtype(dgamma, DType::F32, "dgamma");
+  a.dtype(dbeta, DType::F32, "dbeta");
+  const int64_t rows = x.rows(), cols = x.cols();
+  a.rows(dy, rows, cols, "dy");
+  a.rows(dx, rows, cols, "dx");
+  a.numel(gamma, cols, "gamma");
+  a.numel(mean, rows, "mean");
+  a.numel(rstd, rows, "rstd");
+  a.numel(dgamma, cols, "dgamma");
+  a.numel(dbeta, cols, "dbeta");
+  if (rows == 0 || cols == 0) return;
+  layernorm_backward_impl(dy, x, gamma, mean, rstd, dx, dgamma, dbeta);
+}
+
+void Backend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                           float grad_scale, Tensor& losses, Tensor* dlogits) {
+  const Args a(device(), "softmax_xent");
+  a.floats(logits, "logits");
+  a.dtype(labels, DType::I32, "labels");
+  a.dtype(losses, DType::F32, "losses");
+  const int64_t rows = logits.rows(), C = logits.cols();
+  a.numel(labels, rows, "labels");
+  a.numel(losses, rows, "losses");
+  if (dlogits) {
+    a.floats(*dlogits, "dlogits");
+    a.rows(*dlogits, rows, C, "dlogits");
+  }
+  if (rows == 0) return;
+  softmax_xent_impl(logits, labels, ignore_index, grad_scale, losses, dlogits);
+}
+
+void Backend::mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
+                  Tensor* dpred) {
+  const Args a(device(), "mse");
+  a.floats(pred, "pred");
+  a.floats(target, "target");
+  a.dtype(losses, DType::F32, "losses");
+  const int64_t rows = pred.rows(), cols = pred.cols();
+  a.rows(target, rows, cols, "target");
+  a.numel(losses, rows, "losses");
+  if (dpred) {
+    a.floats(*dpred, "dpred");
+    a.rows(*dpred, rows, cols, "dpred");
+  }
+  if (rows == 0) return;
+  mse_impl(pred, target, grad_scale, losses, dpred);
+}
+
+void Backend::argmax_rows(const Tensor& x, Tensor& out_i32) {
+  const Args a(device(), "argmax_rows");
+  a.floats(x, "x");
+  a.dtype(out_i32, DType::I32, "out_i32");
+  a.numel(out_i32, x.rows(), "out_i32");
+  if (x.rows() == 0) return;
+  argmax_rows_impl(x, out_i32);
+}
+
+// ---- reductions and the optimizer step ----------------------------------------------------------
+
+double Backend::sum(const Tensor& x) {
+  Args(device(), "sum").floats(x, "x");
+  return sum_impl(x);
+}
+
+double Backend::sum_squares(const Tensor& x) {
+  Args(device(), "sum_squares").floats(x, "x");
+  return sum_squares_impl(x);
+}
+
+bool Backend::unscale_and_check(Tensor& x, float inv_scale) {
+  Args(device(), "unscale_and_check").floats(x, "x");
+  return unscale_and_check_impl(x, inv_scale);
+}
+
+void Backend::magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
+                              float& max_abs) {
+  Args(device(), "magnitude_stats").floats(x, "x");
+  magnitude_stats_impl(x, factor, threshold, below, max_abs);
+}
+
+void Backend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                       const Rounding& r) {
+  const Args a(device(), "sgd_step");
+  a.step(param, grad);
+  a.sgd(param, momentum, h);
+  sgd_step_impl(param, grad, momentum, h, r);
+}
+
+void Backend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v,
+                         const AdamWHyper& h, const Rounding& r) {
+  const Args a(device(), "adamw_step");
+  a.step(param, grad);
+  a.adamw(param, m, v, h);
+  adamw_step_impl(param, grad, m, v, h, r);
+}
+
+GradCheck Backend::check_grad(const Tensor& grad, float inv_scale) {
+  Args(device(), "check_grad").floats(grad, "grad");
+  return check_grad_impl(grad, inv_scale);
+}
+
+void Backend::adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                               const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                               Tensor* working) {
+  const Args a(device(), "adamw_step_fused");
+  a.step(param, grad, working);
+  a.adamw(param, m, v, h);
+  adamw_step_fused_impl(param, grad, m, v, h, r, prep, working);
+}
+
+void Backend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                             const Rounding& r, const GradPrep& prep, Tensor* working) {
+  const Args a(device(), "sgd_step_fused");
+  a.step(param, grad, working);
+  a.sgd(param, momentum, h);
+  sgd_step_fused_impl(param, grad, momentum, h, r, prep, working);
+}
+
+// ---- random -------------------------------------------------------------------------------------
+
+void Backend::random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) {
+  Args(device(), "random_uniform").floats(x, "x");
+  random_uniform_impl(x, lo, hi, seed, offset);
+}
+
+void Backend::random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) {
+  Args(device(), "random_normal").floats(x, "x");
+  random_normal_impl(x, mean, std, seed, offset);
+}
+
+// ---- the default fused hooks: the separate ops ------------------------------------------------
+
+GradCheck Backend::check_grad_impl(const Tensor& grad, float inv_scale) {
+  return check_grad_by_ops(*this, grad, inv_scale);
+}
+
+void Backend::adamw_step_fused_impl(Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                                    const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                                    Tensor* working) {
+  adamw_step_fused_by_ops(*this, param, grad, m, v, h, r, prep, working);
+}
+
+void Backend::sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
+                                  const Rounding& r, const GradPrep& prep, Tensor* working) {
+  sgd_step_fused_by_ops(*this, param, grad, momentum, h, r, prep, working);
+}
+
+GradCheck check_grad_by_ops(Backend& be, const Tensor& grad, float inv_scale) {
+  Tensor t = be.empty(grad.shape(), grad.dtype());
+  be.copy(grad, t);
+  GradCheck c;
+  c.nonfinite = be.unscale_and_check(t, inv_scale);
+  c.sum_squares = be.sum_squares(t);
+  // With inv_scale <= 1 a finite element stays finite, so the two flags agree; otherwise (only
+  // on the rare skipping step) check grad as stored in a second pass.
+  c.scaled_nonfinite = c.nonfinite;
+  if (c.nonfinite && inv_scale > 1.0f) {
+    be.copy(grad, t);
+    c.scaled_nonfinite = be.unscale_and_check(t, 1.0f);
+  }
+  return c;
+}
+
+namespace {
+void prepare_grad(Backend& be, Tensor& grad, const GradPrep& prep) {
+  if (prep.inv_scale != 1.0f) be.unscale_and_check(grad, prep.inv_scale);
+  if (prep.clip) be.scale(grad, prep.clip_coef);
+}
+void finish_step(Backend& be, const Tensor& param, Tensor& grad, const GradPrep& prep,
+                 Tensor* working) {
+  if (working) be.cast(param, *working);
+  if (prep.zero_grad) be.fill(grad, 0.0f);
+}
+}  // namespace
+
+void adamw_step_fused_by_ops(Backend& be, Tensor& param, Tensor& grad, Tensor& m, Tensor& v,
+                             const AdamWHyper& h, const Rounding& r, const GradPrep& prep,
+                             Tensor* working) {
+  prepare_grad(be, grad, prep);
+  be.adamw_step(param, grad, m, v, h, r);
+  finish_step(be, param, grad, prep, working);
+}
+
+void sgd_step_fused_by_ops(Backend& be, Tensor& param, Tensor& grad, Tensor* momentum,
+                           const SgdHyper& h, const Rounding& r, const GradPrep& prep,
+                           Tensor* working) {
+  prepare_grad(be, grad, prep);
+  be.sgd_step(param, grad, momentum, h, r);
+  finish_step(be, param, grad, prep, working);
+}
+
+}  // namespace mp
