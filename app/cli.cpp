@@ -51,6 +51,25 @@ struct RunArgs {
   bool print_config = false;
   bool dry_run = false;
   bool print_reference = false;
+  int quiet = 0, verbose = 0;
+  std::vector<const CLI::Option*> train_only;  // options no subcommand takes
+};
+
+struct SweepArgs {
+  CLI::App* cmd = nullptr;
+  std::string config, out;
+  std::vector<std::string> grid, sets;
+};
+
+struct EvalArgs {
+  CLI::App* cmd = nullptr;
+  std::string config, checkpoint, device;
+  std::vector<std::string> sets;
+};
+
+struct InspectArgs {
+  CLI::App* cmd = nullptr;
+  std::string file;
 };
 
 [[noreturn]] void usage_error(const std::string& msg) {
@@ -73,17 +92,127 @@ CLI::Option* add_device_option(CLI::App& app, std::string& device) {
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
 }
 
-// The spec with the command line's --device/--out applied to it.
+// The spec with the command line's --device and --out written into it: the one place they are
+// applied (everything after reads spec.device and spec.output.dir).
 RunSpec load_for_run(const std::string& config, const std::vector<std::string>& sets,
-                     const TrainOptions& opt) {
+                     const std::string& device, const std::string& out) {
   RunSpec spec = load_spec(config, sets);
-  if (!opt.device.empty()) spec.device = opt.device;
-  if (!opt.out_dir.empty()) {
-    spec.output.dir = opt.out_dir;
-    const Expanded e = expand_placeholders(opt.out_dir, spec);
-    if (e.error) throw ConfigError("--out " + opt.out_dir + ": " + *e.error);
+  if (!device.empty()) spec.device = device;
+  if (!out.empty()) {
+    spec.output.dir = out;
+    const Expanded e = expand_placeholders(out, spec);
+    if (e.error) throw ConfigError("--out " + out + ": " + *e.error);
   }
   return spec;
+}
+
+// The top-level (training) options, and the global -q/-v.
+void add_train_options(CLI::App& app, RunArgs& run) {
+  auto& only = run.train_only;
+  only.push_back(
+      app.add_option("--config", run.config, "run spec to train with (e.g. --config configs/mnist_mlp.yaml)")
+          ->type_name("FILE"));
+  add_set_option(app, run.sets);
+  only.push_back(app.add_option("--resume", run.resume,
+                                "continue from a checkpoint file, or auto = the newest in the "
+                                "run directory if any (e.g. --resume auto)")
+                     ->type_name("PATH|auto"));
+  only.push_back(app.add_option("--out", run.out,
+                                "run directory, overriding output.dir; placeholders allowed "
+                                "(e.g. --out runs/{name}_{precision.policy})")
+                     ->type_name("DIR"));
+  only.push_back(app.add_flag("--print-config", run.print_config,
+                              "print the resolved spec as YAML and exit (the data file is not "
+                              "needed; e.g. --config run.yaml --print-config)"));
+  only.push_back(app.add_flag("--dry-run", run.dry_run,
+                              "load the spec, open the data, build the model and report, without "
+                              "training (e.g. --config run.yaml --dry-run)"));
+  only.push_back(add_device_option(app, run.device));
+  only.push_back(app.add_option("--threads", run.threads,
+                                "CPU threads; 0 = OMP_NUM_THREADS or all cores; the same as "
+                                "--set threads=N (e.g. --threads 2)")
+                     ->type_name("N")
+                     ->check(CLI::Range(0, 4096)));
+  // -q/-v are global: every subcommand falls through to them (mptrain sweep ... -q).
+  auto* q_opt = app.add_flag("-q,--quiet", run.quiet, "print only errors and the final summary (any command)");
+  auto* v_opt = app.add_flag("-v,--verbose", run.verbose, "print more detail (resolved spec, timings; any command)");
+  q_opt->excludes(v_opt);
+  app.add_flag("--print-reference", run.print_reference,
+               "print the generated key and layer tables of configs/REFERENCE.md")
+      ->group("");  // hidden: used by scripts/update_reference.sh
+}
+
+void add_sweep_command(CLI::App& app, SweepArgs& a) {
+  a.cmd = app.add_subcommand(
+      "sweep", "run the spec once per point of a grid of overrides, then write a comparison report");
+  a.cmd->add_option("--config", a.config, "base run spec (e.g. --config configs/mnist_mlp.yaml)")
+      ->type_name("FILE")
+      ->required();
+  a.cmd->add_option("--grid", a.grid,
+                    "one axis of the grid: a key and its values, comma-separated; repeatable, the "
+                    "grid is the product, first axis slowest; a value cannot contain a comma "
+                    "(e.g. --grid precision.policy=fp32,fp16,bf16)")
+      ->type_name("KEY=V1,V2,...")
+      ->allow_extra_args(false);
+  add_set_option(*a.cmd, a.sets);
+  a.cmd->add_option("--out", a.out, "sweep directory (e.g. --out runs/precision_sweep)")
+      ->type_name("DIR");
+  a.cmd->footer(
+      "Example:\n  mptrain sweep --config configs/mnist_mlp.yaml --grid precision.policy=fp32,bf16 "
+      "--grid train.accum_steps=1,4");
+}
+
+void add_eval_command(CLI::App& app, EvalArgs& a) {
+  a.cmd = app.add_subcommand("eval", "evaluate a checkpoint on the spec's validation split");
+  a.cmd->add_option("--config", a.config, "run spec (e.g. --config configs/mnist_mlp.yaml)")
+      ->type_name("FILE")
+      ->required();
+  a.cmd->add_option("--checkpoint", a.checkpoint,
+                    "checkpoint file (e.g. --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5)")
+      ->type_name("PATH")
+      ->required();
+  add_set_option(*a.cmd, a.sets);
+  add_device_option(*a.cmd, a.device);
+  a.cmd->footer(
+      "Example:\n  mptrain eval --config configs/mnist_mlp.yaml --checkpoint "
+      "runs/mnist_mlp/checkpoints/step_00000500.h5");
+}
+
+void add_inspect_command(CLI::App& app, InspectArgs& a) {
+  a.cmd = app.add_subcommand(
+      "inspect", "list the datasets of an HDF5 file (data or checkpoint): names, shapes, dtypes");
+  a.cmd->add_option("file", a.file, "HDF5 file (e.g. datasets/mnist/mnist.h5)")
+      ->type_name("FILE.h5")
+      ->required();
+  a.cmd->footer("Example:\n  mptrain inspect datasets/mnist/mnist.h5");
+}
+
+// A subcommand was given: the training options before it are a mistake, not ignored.
+void refuse_train_options(const RunArgs& run) {
+  for (const CLI::Option* o : run.train_only)
+    if (o->count() > 0)
+      usage_error(o->get_name() + " is an option of training, not of this subcommand; give the "
+                  "subcommand's own options after its name");
+  if (!run.sets.empty())
+    usage_error("--set goes after the subcommand name (mptrain sweep --config FILE --set ...)");
+}
+
+// mptrain --config F [--print-config | --dry-run | train].
+int run_train(RunArgs& run, int verbosity) {
+  if (run.config.empty())
+    usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
+                "subcommand: sweep, eval, inspect");
+  if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
+  const RunSpec spec = load_for_run(run.config, run.sets, run.device, run.out);
+  if (run.print_config) {
+    std::fputs(dump_spec(spec).c_str(), stdout);
+    return std::fflush(stdout) == 0 ? kExitOk : kExitInternal;
+  }
+  if (run.dry_run) return cmd_dry_run(spec);
+  TrainerOptions opt;  // run_dir "": output.dir of the spec (which holds --out)
+  opt.resume = run.resume;
+  opt.verbosity = verbosity;
+  return cmd_train(spec, opt);
 }
 
 }  // namespace
@@ -97,85 +226,13 @@ int run_cli(int argc, char** argv) {
   app.fallthrough();  // subcommands added below pass options they do not know up to here
 
   RunArgs run;
-  int quiet = 0, verbose = 0;
-  auto* config_opt =
-      app.add_option("--config", run.config, "run spec to train with (e.g. --config configs/mnist_mlp.yaml)")
-          ->type_name("FILE");
-  add_set_option(app, run.sets);
-  auto* resume_opt = app.add_option("--resume", run.resume,
-                                    "continue from a checkpoint file, or auto = the newest in the "
-                                    "run directory if any (e.g. --resume auto)")
-                         ->type_name("PATH|auto");
-  auto* out_opt = app.add_option("--out", run.out,
-                                 "run directory, overriding output.dir; placeholders allowed "
-                                 "(e.g. --out runs/{name}_{precision.policy})")
-                      ->type_name("DIR");
-  auto* print_opt = app.add_flag("--print-config", run.print_config,
-                                 "print the resolved spec as YAML and exit (the data file is not "
-                                 "needed; e.g. --config run.yaml --print-config)");
-  auto* dry_opt = app.add_flag("--dry-run", run.dry_run,
-                               "load the spec, open the data, build the model and report, without "
-                               "training (e.g. --config run.yaml --dry-run)");
-  auto* device_opt = add_device_option(app, run.device);
-  auto* threads_opt = app.add_option("--threads", run.threads,
-                                     "CPU threads; 0 = OMP_NUM_THREADS or all cores; the same as "
-                                     "--set threads=N (e.g. --threads 2)")
-                          ->type_name("N")
-                          ->check(CLI::Range(0, 4096));
-  // -q/-v are global: every subcommand falls through to them (mptrain sweep ... -q).
-  auto* q_opt = app.add_flag("-q,--quiet", quiet, "print only errors and the final summary (any command)");
-  auto* v_opt = app.add_flag("-v,--verbose", verbose, "print more detail (resolved spec, timings; any command)");
-  q_opt->excludes(v_opt);
-  app.add_flag("--print-reference", run.print_reference,
-               "print the generated key and layer tables of configs/REFERENCE.md")
-      ->group("");  // hidden: used by scripts/update_reference.sh
-
-  // sweep
-  std::string sweep_config, sweep_out;
-  std::vector<std::string> sweep_grid, sweep_sets;
-  CLI::App* sweep = app.add_subcommand(
-      "sweep", "run the spec once per point of a grid of overrides, then write a comparison report");
-  sweep->add_option("--config", sweep_config, "base run spec (e.g. --config configs/mnist_mlp.yaml)")
-      ->type_name("FILE")
-      ->required();
-  sweep->add_option("--grid", sweep_grid,
-                    "one axis of the grid: a key and its values, comma-separated; repeatable, the "
-                    "grid is the product, first axis slowest; a value cannot contain a comma "
-                    "(e.g. --grid precision.policy=fp32,fp16,bf16)")
-      ->type_name("KEY=V1,V2,...")
-      ->allow_extra_args(false);
-  add_set_option(*sweep, sweep_sets);
-  sweep->add_option("--out", sweep_out, "sweep directory (e.g. --out runs/precision_sweep)")
-      ->type_name("DIR");
-  sweep->footer(
-      "Example:\n  mptrain sweep --config configs/mnist_mlp.yaml --grid precision.policy=fp32,bf16 "
-      "--grid train.accum_steps=1,4");
-
-  // eval
-  std::string eval_config, eval_checkpoint, eval_device;
-  std::vector<std::string> eval_sets;
-  CLI::App* eval = app.add_subcommand("eval", "evaluate a checkpoint on the spec's validation split");
-  eval->add_option("--config", eval_config, "run spec (e.g. --config configs/mnist_mlp.yaml)")
-      ->type_name("FILE")
-      ->required();
-  eval->add_option("--checkpoint", eval_checkpoint,
-                   "checkpoint file (e.g. --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5)")
-      ->type_name("PATH")
-      ->required();
-  add_set_option(*eval, eval_sets);
-  add_device_option(*eval, eval_device);
-  eval->footer(
-      "Example:\n  mptrain eval --config configs/mnist_mlp.yaml --checkpoint "
-      "runs/mnist_mlp/checkpoints/step_00000500.h5");
-
-  // inspect
-  std::string inspect_file;
-  CLI::App* inspect = app.add_subcommand(
-      "inspect", "list the datasets of an HDF5 file (data or checkpoint): names, shapes, dtypes");
-  inspect->add_option("file", inspect_file, "HDF5 file (e.g. datasets/mnist/mnist.h5)")
-      ->type_name("FILE.h5")
-      ->required();
-  inspect->footer("Example:\n  mptrain inspect datasets/mnist/mnist.h5");
+  SweepArgs sweep;
+  EvalArgs eval;
+  InspectArgs inspect;
+  add_train_options(app, run);
+  add_sweep_command(app, sweep);
+  add_eval_command(app, eval);
+  add_inspect_command(app, inspect);
 
   try {
     app.parse(argc, argv);
@@ -185,49 +242,19 @@ int run_cli(int argc, char** argv) {
     usage_error(e.what());
   }
 
-  const int verbosity = quiet ? -1 : verbose ? 1 : 0;
+  const int verbosity = run.quiet ? -1 : run.verbose ? 1 : 0;
   set_log_level(verbosity);
 
   if (run.print_reference) {
     std::printf("%s\n%s%s\n", kReferenceBegin, reference_markdown().c_str(), kReferenceEnd);
     return kExitOk;
   }
-
-  if (sweep->parsed() || eval->parsed() || inspect->parsed()) {
-    for (const CLI::Option* o :
-         {config_opt, resume_opt, out_opt, print_opt, dry_opt, device_opt, threads_opt})
-      if (o->count() > 0)
-        usage_error(o->get_name() + " is an option of training, not of this subcommand; give the "
-                    "subcommand's own options after its name");
-    if (!run.sets.empty())
-      usage_error("--set goes after the subcommand name (mptrain sweep --config FILE --set ...)");
-  }
-
-  if (sweep->parsed()) return cmd_sweep(sweep_config, sweep_grid, sweep_sets, sweep_out, verbosity);
-  if (inspect->parsed()) return cmd_inspect(inspect_file);
-  if (eval->parsed()) {
-    TrainOptions opt;
-    opt.device = eval_device;
-    opt.verbosity = verbosity;
-    return cmd_eval(load_for_run(eval_config, eval_sets, opt), eval_checkpoint, opt);
-  }
-
-  if (run.config.empty())
-    usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
-                "subcommand: sweep, eval, inspect");
-  if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
-  TrainOptions opt;
-  opt.resume = run.resume;
-  opt.out_dir = run.out;
-  opt.device = run.device;
-  opt.verbosity = verbosity;
-  const RunSpec spec = load_for_run(run.config, run.sets, opt);
-  if (run.print_config) {
-    std::fputs(dump_spec(spec).c_str(), stdout);
-    return std::fflush(stdout) == 0 ? kExitOk : kExitInternal;
-  }
-  if (run.dry_run) return cmd_dry_run(spec, opt);
-  return cmd_train(spec, opt);
+  if (sweep.cmd->parsed() || eval.cmd->parsed() || inspect.cmd->parsed()) refuse_train_options(run);
+  if (sweep.cmd->parsed()) return cmd_sweep(sweep.config, sweep.grid, sweep.sets, sweep.out, verbosity);
+  if (inspect.cmd->parsed()) return cmd_inspect(inspect.file);
+  if (eval.cmd->parsed())
+    return cmd_eval(load_for_run(eval.config, eval.sets, eval.device, ""), eval.checkpoint);
+  return run_train(run, verbosity);
 }
 
 }  // namespace mp

@@ -6,15 +6,18 @@
 
 #include "app/commands.h"
 #include "backend/backend.h"
+#include "precision/dtype_policy.h"
 #include "train/data_setup.h"
 #include "train/model_setup.h"
 
 namespace mp {
 
-int cmd_dry_run(const RunSpec& spec, const TrainOptions&) {
+int cmd_dry_run(const RunSpec& spec) {
+  const DTypePolicy policy = resolve_dtype_policy(spec.precision);
   const RunData data = open_run_data(spec);
   auto be = make_cpu_backend(1);
-  auto model = Model::build(*be, spec.model.layers, data.input_shape, model_options(spec));
+  auto model = Model::build(*be, spec.model.layers, data.input_shape,
+                            model_options(policy, static_cast<uint64_t>(spec.seed)));
   check_run_data(spec, data, *model, *make_loss(spec.model.loss, spec.model.ignore_index));
   std::fputs(model_report(spec, *model).c_str(), stdout);
   std::printf("dry run: data %s checked (%lld training, %lld validation samples); nothing was "

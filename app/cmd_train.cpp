@@ -4,7 +4,6 @@
 #include <cstdio>
 
 #include "app/commands.h"
-#include "config/output_dir.h"
 #include "data/describe_h5.h"
 #include "train/checkpoint_summary.h"
 #include "train/trainer.h"
@@ -17,18 +16,13 @@ void set_log_level(int verbosity) {
                                     : spdlog::level::info);
 }
 
-int cmd_train(const RunSpec& spec, const TrainOptions& opt) {
-  TrainerOptions t;
-  t.run_dir = opt.out_dir.empty() ? expand_output_dir(spec) : opt.out_dir;
-  t.resume = opt.resume;
-  t.device = opt.device;
-  t.verbosity = opt.verbosity;
-  Trainer trainer(spec, t);
+int cmd_train(const RunSpec& spec, const TrainerOptions& opt) {
+  Trainer trainer(spec, opt);
   return trainer.run();
 }
 
-int cmd_eval(const RunSpec& spec, const std::string& checkpoint, const TrainOptions& opt) {
-  const EvalResult r = evaluate_checkpoint(spec, checkpoint, opt.device);
+int cmd_eval(const RunSpec& spec, const std::string& checkpoint) {
+  const EvalResult r = evaluate_checkpoint(spec, checkpoint);
   std::printf("checkpoint: %s\nsamples: %lld\nval_loss: %.6f\n", checkpoint.c_str(),
               static_cast<long long>(r.samples), r.loss);
   if (r.accuracy >= 0) std::printf("val_accuracy: %.4f\n", r.accuracy);

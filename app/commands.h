@@ -5,19 +5,14 @@
 #include <vector>
 
 #include "config/run_spec.h"
+#include "train/trainer.h"
 
 namespace mp {
 
-struct TrainOptions {
-  std::string resume;   // "" | "auto" | checkpoint path
-  std::string out_dir;  // overrides output.dir when non-empty
-  std::string device;   // overrides spec.device when non-empty
-  int verbosity = 0;    // -1 quiet, 0 normal, 1 verbose
-};
-
-int cmd_dry_run(const RunSpec& spec, const TrainOptions& opt);
-int cmd_train(const RunSpec& spec, const TrainOptions& opt);
-int cmd_eval(const RunSpec& spec, const std::string& checkpoint, const TrainOptions& opt);
+// The spec already holds the command line's --device and --out (applied once, in cli.cpp).
+int cmd_dry_run(const RunSpec& spec);
+int cmd_train(const RunSpec& spec, const TrainerOptions& opt);
+int cmd_eval(const RunSpec& spec, const std::string& checkpoint);
 int cmd_inspect(const std::string& file);
 int cmd_sweep(const std::string& config, const std::vector<std::string>& grid,
               const std::vector<std::string>& sets, const std::string& out_dir, int verbosity);

@@ -51,7 +51,8 @@
 #include "precision/loss_scaler.h"
 #include "timing_backend.h"
 #include "train/device_batch.h"
-#include "train/model_setup.h"
+#include "train/step_normalisation.h"
+#include "train/train_step.h"
 
 using namespace mp;
 
@@ -59,6 +60,7 @@ namespace {
 
 constexpr int64_t kBatch = 256;
 constexpr double kClipNorm = 1.0;
+constexpr int64_t kScheduleSteps = 1000000;  // the LR schedule's length: far beyond any bench run
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -193,6 +195,8 @@ struct Run {
   std::unique_ptr<Optimizer> opt;
   std::unique_ptr<LrSchedule> sched;
   std::unique_ptr<LossScaler> scaler;
+  std::unique_ptr<TrainStep> step_fn;  // the trainer's step (train/train_step.h)
+  DType compute = DType::F32;          // the policy's compute dtype
   Tensor x, y;
   uint64_t micro = 0;
   int64_t steps = 0;
@@ -207,14 +211,12 @@ struct Run {
   std::vector<Tensor> raw_bufs;
   double sq_flop = 0, set_flop = 0;
 
+  // One full step as the trainer runs it; every label counts, so N = the batch size.
   void train_step(const Tensor& in, const Tensor& target) {
     Context ctx{*be, true, static_cast<uint64_t>(spec.seed), micro++};
-    const float grad_scale = static_cast<float>(scaler->scale() / double(in.dim(0)));
-    const Tensor& out = model->forward(ctx, in);
-    loss->compute(*be, out, target, grad_scale, true);
-    model->backward(ctx, loss->grad());
-    optimizer_step(*be, model->params(), *opt, *sched, 1000000, *scaler, kClipNorm, found_inf_local,
-                   {});
+    const StepNormalisation norm = step_normalisation(in.dim(0), scaler->scale());
+    step_fn->micro_batch(ctx, in, target, norm.grad_scale);
+    step_fn->finish(norm);
     ++steps;
   }
 };
@@ -312,7 +314,9 @@ void breakdown(Run& r, const Options& o, dnnl::stream& strm, const std::vector<G
   for (int i = 0; i < steps; ++i) {
     tb.reset();
     Context ctx{*r.be, true, static_cast<uint64_t>(r.spec.seed), r.micro++};
-    const float grad_scale = static_cast<float>(r.scaler->scale() / double(kBatch));
+    // TrainStep's phases one by one, to time each (Run::train_step runs them as one call).
+    const StepNormalisation norm = step_normalisation(kBatch, r.scaler->scale());
+    const float grad_scale = norm.grad_scale;
     const double a = now();
     const Tensor& out = r.model->forward(ctx, r.x);
     const double b = now();
@@ -320,8 +324,7 @@ void breakdown(Run& r, const Options& o, dnnl::stream& strm, const std::vector<G
     const double c = now();
     r.model->backward(ctx, r.loss->grad());
     const double d = now();
-    optimizer_step(*r.be, r.model->params(), *r.opt, *r.sched, 1000000, *r.scaler, kClipNorm,
-                   found_inf_local, {});
+    r.step_fn->finish(norm);
     const double e = now();
     t_step.push_back(e - a), t_fwd.push_back(b - a), t_loss.push_back(c - b);
     t_bwd.push_back(d - c), t_opt.push_back(e - d);
@@ -406,8 +409,9 @@ int main(int argc, char** argv) {
       r->be = make_cpu_backend(o.threads);
     device_name = r->be->name();
     const DTypePolicy pol = resolve_dtype_policy(r->spec.precision);
+    r->compute = pol.compute;
     r->model = Model::build(*r->be, r->spec.model.layers, r->spec.model.input_shape,
-                            model_options(r->spec));
+                            model_options(pol, static_cast<uint64_t>(r->spec.seed)));
     params = r->model->num_params();
     r->loss = make_loss(r->spec.model.loss, r->spec.model.ignore_index);
     r->opt = make_optimizer(r->spec.optimizer, static_cast<uint64_t>(r->spec.seed));
@@ -415,6 +419,8 @@ int main(int argc, char** argv) {
     r->sched = std::make_unique<LrSchedule>(r->spec.schedule, r->spec.optimizer.lr);
     r->scaler =
         std::make_unique<LossScaler>(LossScaler::from_policy(pol, r->spec.precision.loss_scale));
+    r->step_fn.reset(new TrainStep{*r->be, *r->model, *r->loss, *r->opt, *r->sched, *r->scaler,
+                                   kScheduleSteps, kClipNorm, {}});
     zero_grads(*r->be, r->model->params());
     // Synthetic batch: pixels in [0, 1] like MNIST after input_scale, labels 0..9.
     r->x = r->be->empty({kBatch, 784}, DType::F32);
@@ -446,7 +452,7 @@ int main(int argc, char** argv) {
       };
     }
     // Ceilings: square 2048^3 and the step's GEMM set, raw oneDNN in this dtype (fp16 -> fp32).
-    const DType cdt = policy == "bf16" ? DType::BF16 : DType::F32;
+    const DType cdt = r->compute == DType::BF16 ? DType::BF16 : DType::F32;
     const int64_t n = 2048;
     r->raws_sq.push_back(make_raw(*ceil_be, eng,
                                   {"square", n, n, n, false, false, cdt == DType::F32, 0.0f, false},
@@ -458,7 +464,7 @@ int main(int argc, char** argv) {
     rp->sq.f = [rp, &strm] { run_raw(rp->raws_sq, strm); };
     rp->set.f = [rp, &strm] { run_raw(rp->raws_set, strm); };
     {
-      const DType bdt = policy == "bf16" ? DType::BF16 : policy == "fp16" ? DType::F16 : DType::F32;
+      const DType bdt = r->compute;
       Backend& cb = *ceil_be;
       for (const GemmShape& s : set_shapes) {
         Tensor A = cb.empty(s.ta ? Shape{s.K, s.M} : Shape{s.M, s.K}, bdt);

@@ -4,6 +4,8 @@
 // Cross-field rules (nesterov needs momentum, loss_scale.mode auto) live in spec_resolve.cpp.
 #include "config/spec_schema.h"
 
+#include <limits>
+
 namespace mp {
 
 std::string_view field_type_name(const FieldRef& ref) {
@@ -85,9 +87,12 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
 
   section(v, "precision.loss_scale", "loss scaling (the backward pass starts from loss x scale)");
   auto& ls = s.precision.loss_scale;
+  // A scale is used as an fp32 factor: positive and at most fp32's largest value. (min_scale needs
+  // no bound of its own: a dynamic init must be >= it, spec_resolve.cpp.)
+  const Rule kScaleRange = range(0, true, std::numeric_limits<float>::max(), false);
   bind(v, "precision.loss_scale.mode", ls.mode, one_of({"auto", "dynamic", "static", "none"}),
        "auto: dynamic for fp16, none otherwise (the resolved spec shows the result)");
-  bind(v, "precision.loss_scale.init", ls.init, positive(), "dynamic: initial scale");
+  bind(v, "precision.loss_scale.init", ls.init, kScaleRange, "dynamic: initial scale");
   bind(v, "precision.loss_scale.growth_factor", ls.growth_factor, greater_than(1),
        "dynamic: the scale is multiplied by this after growth_interval clean steps");
   bind(v, "precision.loss_scale.backoff_factor", ls.backoff_factor, range(0, true, 1, true),
@@ -100,7 +105,7 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "dynamic: the scale is never backed off below this");
   bind(v, "precision.loss_scale.max_consecutive_skips", ls.max_consecutive_skips, at_least(1),
        "overflowing steps in a row after which the run stops (exit 4)");
-  bind(v, "precision.loss_scale.value", ls.value, positive(), "static: the fixed scale");
+  bind(v, "precision.loss_scale.value", ls.value, kScaleRange, "static: the fixed scale");
 
   section(v, "optimizer", "optimizer (math and state always fp32)");
   bind(v, "optimizer.type", s.optimizer.type, one_of({"adamw", "sgd"}), "optimizer");

@@ -1,10 +1,9 @@
 #include "nn/model.h"
 
-#include <algorithm>
-
 #include "nn/activation.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
+#include "nn/layer_dtype.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 
@@ -17,17 +16,10 @@ struct Builder {
   const ModelOptions& opt;
   uint64_t next_stream = 0;  // distinct Philox stream per initialised tensor / dropout layer
 
-  DType dtype_for(const LayerSpec& s, const std::string& name) const {
-    const bool fp32 = s.get_str("precision") == "fp32" ||
-                      std::find(opt.fp32_layers.begin(), opt.fp32_layers.end(), name) !=
-                          opt.fp32_layers.end();
-    return fp32 ? DType::F32 : opt.compute;
-  }
-
   std::unique_ptr<Layer> make(const LayerSpec& s, const std::string& default_name, Shape& shape) {
     const std::string given = s.params.count("name") ? s.get_str("name") : std::string();
     const std::string name = given.empty() ? default_name : given;
-    const DType dt = dtype_for(s, name);
+    const DType dt = layer_compute_dtype(opt.compute, opt.fp32_layers, s, name);
     std::unique_ptr<Layer> layer;
     if (s.type == "linear") {
       auto l = std::make_unique<Linear>(s.get_int("out"), s.get_bool("bias"), s.get_str("init"),

@@ -10,10 +10,12 @@
 
 namespace mp {
 
+// The resolved precision policy as the builder needs it (precision's model_options(DTypePolicy)
+// fills these; nn sits below precision). Each layer's dtype: layer_compute_dtype (layer_dtype.h).
 struct ModelOptions {
-  DType compute = DType::F32;           // the policy's compute dtype
+  DType compute = DType::F32;           // the policy's compute dtype D
   bool master_fp32 = true;              // false: pure low precision (no fp32 master copy)
-  std::vector<std::string> fp32_layers; // names of layers kept in fp32
+  std::vector<std::string> fp32_layers; // names of layers kept in fp32 whatever D
   uint64_t seed = 0;                    // initialisation seed
   bool need_input_grad = false;         // compute d(loss)/d(input) too (tests, probing)
 };

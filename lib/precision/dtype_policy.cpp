@@ -1,9 +1,7 @@
-// dtype_policy.cpp: PrecisionSpec -> DTypePolicy, and the per-layer compute dtype.
+// dtype_policy.cpp: PrecisionSpec -> DTypePolicy, and the policy as the model builder takes it.
 #include "precision/dtype_policy.h"
 
-#include <algorithm>
 #include <initializer_list>
-#include <variant>
 
 #include "core/error.h"
 
@@ -19,6 +17,8 @@ const char* loss_scale_mode_name(LossScaleMode m) {
 }
 
 namespace {
+
+constexpr DType kPolicyDTypes[] = {DType::F32, DType::F16, DType::BF16};
 
 DType parse_choice(const std::string& key, const std::string& value,
                    std::initializer_list<DType> allowed) {
@@ -43,7 +43,11 @@ LossScaleMode resolve_loss_scale(const std::string& mode, DType compute) {
 
 DTypePolicy resolve_dtype_policy(const PrecisionSpec& spec) {
   DTypePolicy p;
-  p.compute = parse_choice("precision.policy", spec.policy, {DType::F32, DType::F16, DType::BF16});
+  const std::optional<DType> compute = parse_policy_dtype(spec.policy);
+  if (!compute)
+    throw ConfigError("precision.policy: expected one of fp32, fp16, bf16, got \"" + spec.policy +
+                      "\"");
+  p.compute = *compute;
   if (spec.master_weights == "fp32")
     p.master = DType::F32;
   else if (spec.master_weights == "none")
@@ -64,26 +68,21 @@ DTypePolicy resolve_dtype_policy(const PrecisionSpec& spec) {
   return p;
 }
 
-DType layer_compute_dtype(const DTypePolicy& policy, const std::string& layer_name,
-                          const std::string& layer_precision) {
-  if (layer_precision == "fp32") return DType::F32;
-  if (!layer_name.empty() &&
-      std::find(policy.fp32_layers.begin(), policy.fp32_layers.end(), layer_name) !=
-          policy.fp32_layers.end())
-    return DType::F32;
-  return policy.compute;
+std::optional<DType> parse_policy_dtype(std::string_view name) {
+  for (DType t : kPolicyDTypes)
+    if (dtype_name(t) == name) return t;
+  return std::nullopt;
 }
 
-DType layer_compute_dtype(const DTypePolicy& policy, const LayerSpec& layer,
-                          const std::string& resolved_name) {
-  auto str_param = [&](const char* key) -> std::string {
-    const auto it = layer.params.find(key);
-    if (it == layer.params.end()) return "";
-    const auto* s = std::get_if<std::string>(&it->second);
-    return s ? *s : "";
-  };
-  const std::string name = resolved_name.empty() ? str_param("name") : resolved_name;
-  return layer_compute_dtype(policy, name, str_param("precision"));
+ModelOptions model_options(const DTypePolicy& policy, uint64_t seed) {
+  ModelOptions o;
+  o.compute = policy.compute;
+  // Pure low precision keeps one copy in D. (fp32 with master_weights: none is plain fp32: the
+  // builder keeps one fp32 tensor either way.)
+  o.master_fp32 = policy.master == DType::F32;
+  o.fp32_layers = policy.fp32_layers;
+  o.seed = seed;
+  return o;
 }
 
 }  // namespace mp

@@ -1,13 +1,18 @@
 // dtype_policy.h: a PrecisionSpec resolved into the concrete dtypes and switches the rest of the
-// system reads (DESIGN.md "Precision semantics"): the compute dtype D, where master weights live,
-// whether pure-bf16 updates round stochastically, the loss-scale mode after `auto`, the gradient
-// accumulation and all-reduce dtypes, and which layers are kept in fp32.
+// system reads (docs/ARCHITECTURE.md "The precision contract"): the compute dtype D, where master
+// weights live, whether pure-bf16 updates round stochastically, the loss-scale mode after `auto`,
+// the gradient accumulation and all-reduce dtypes, and which layers are kept in fp32.
+// resolve_dtype_policy is the one place the precision.* strings are read; everything below config
+// (model builder, optimizer, scaler, trainer, checkpoint check, benchmarks) takes the typed policy.
 #pragma once
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/dtype.h"
-#include "nn/layer_spec.h"
+#include "nn/model.h"
 #include "precision/precision_spec.h"
 
 namespace mp {
@@ -25,7 +30,8 @@ struct DTypePolicy {
   // Pure bf16: weight updates round stochastically (Philox), so small updates are not lost.
   bool stochastic_rounding = false;
   LossScaleMode loss_scale = LossScaleMode::None;  // `auto` resolved: dynamic for fp16, else none
-  DType allreduce = DType::F32;   // gradient all-reduce payload
+  DType grad_accum = DType::F32;  // parameter gradients accumulate in fp32 (not configurable)
+  DType allreduce = DType::F32;   // gradient all-reduce payload (fp32 only for now)
   std::vector<std::string> fp32_layers;  // layer names kept in fp32 (per-layer override)
   std::string warning;  // non-empty when the policy is legal but risky (pure fp16): log it once
 
@@ -35,17 +41,17 @@ struct DTypePolicy {
 };
 
 // Resolve the spec; unknown spellings throw ConfigError naming the key (the config loader
-// validates first, so this is the second line of defence for specs built in code).
+// validates first, so this is the second line of defence for specs built in code). This is also
+// where loss_scale.mode `auto` is decided (config's resolve_spec writes the result back).
 DTypePolicy resolve_dtype_policy(const PrecisionSpec& spec);
 
-// The dtype a layer computes in: fp32 when `layer_name` is listed in fp32_layers or the layer's
-// own `precision` parameter is "fp32"; otherwise the policy's compute dtype.
-DType layer_compute_dtype(const DTypePolicy& policy, const std::string& layer_name,
-                          const std::string& layer_precision);
-// Same, reading `precision` from a validated LayerSpec. The name matched against fp32_layers is
-// `resolved_name` when given (a layer without `name:` is called by its position, "layers.3"),
-// else the layer's `name` parameter.
-DType layer_compute_dtype(const DTypePolicy& policy, const LayerSpec& layer,
-                          const std::string& resolved_name = "");
+// A policy name ("fp32" | "fp16" | "bf16") -> its compute dtype, by the parser resolve_dtype_policy
+// uses; nullopt for any other string. For policy names stored outside a spec (a checkpoint's
+// `policy` attribute), so they are compared as dtypes.
+std::optional<DType> parse_policy_dtype(std::string_view name);
+
+// What the model builder needs from the policy (nn cannot include precision): D, whether masters
+// are fp32, the fp32 layer set; plus the initialisation seed.
+ModelOptions model_options(const DTypePolicy& policy, uint64_t seed);
 
 }  // namespace mp

@@ -21,9 +21,11 @@ std::string num(double v) {
   return os.str();
 }
 
+// The config schema and resolve_spec validate these ranges, naming the key and its place in the
+// file; for the scaler they are invariants of a validated spec, so a failure is a bug (exit 1).
 void require(bool ok, const std::string& key, const std::string& expected, double got) {
-  if (!ok)
-    throw ConfigError("precision.loss_scale." + key + ": expected " + expected + ", got " + num(got));
+  MP_CHECK(ok, "LossScaler: precision.loss_scale." + key + " is " + num(got) + ", not " + expected +
+                   " (a spec that skipped validation)");
 }
 
 bool usable_scale(double s) { return std::isfinite(s) && s > 0.0 && s <= kFloatMax; }

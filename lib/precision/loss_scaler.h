@@ -48,7 +48,8 @@ struct LossScalerState {
 
 class LossScaler {
  public:
-  // Validates the spec fields the mode uses (ConfigError naming precision.loss_scale.<key>).
+  // `spec` must be validated (the config schema and resolve_spec check its ranges); the fields
+  // the mode uses are asserted (InternalError naming precision.loss_scale.<key>).
   LossScaler(LossScaleMode mode, const LossScaleSpec& spec);
   // The scaler for a resolved policy (its loss-scale mode) and the spec's parameters.
   static LossScaler from_policy(const DTypePolicy& policy, const LossScaleSpec& spec);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "precision/dtype_policy.h"
 
 namespace mp {
 
@@ -98,7 +99,7 @@ void check_signature_consistent(const CheckpointData& ckpt, const std::string& c
 }
 
 void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
-                      const std::string& model_signature, const std::string& policy) {
+                      const std::string& model_signature, DType policy_compute) {
   check_signature_consistent(ckpt, checkpoint_path);
   auto diffs = signature_differences(ckpt.model_signature, model_signature);
   if (!diffs.empty()) {
@@ -111,12 +112,15 @@ void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_
         "directory (--out DIR) to train this model from scratch";
     throw ConfigError(msg);
   }
-  if (ckpt.policy != policy)
+  // The file stores the policy by name; compare it as a dtype (an unknown name differs from all).
+  if (parse_policy_dtype(ckpt.policy) != policy_compute) {
+    const std::string policy(dtype_name(policy_compute));
     throw ConfigError("cannot resume from checkpoint " + checkpoint_path +
                       ": it was written with precision.policy=" + ckpt.policy +
                       " but this run uses precision.policy=" + policy +
                       "; resume with --set precision.policy=" + ckpt.policy +
                       ", or start a new run directory (--out DIR) for the " + policy + " run");
+  }
 }
 
 }  // namespace mp

@@ -32,8 +32,9 @@ std::vector<std::string> signature_differences(const std::string& checkpoint_sig
 void check_signature_consistent(const CheckpointData& ckpt, const std::string& checkpoint_path);
 
 // Throws ConfigError when `ckpt` (read from `checkpoint_path`) was written for another model or
-// precision policy, listing what differs and what to do; first check_signature_consistent.
+// precision policy (its compute dtype, DTypePolicy::compute), listing what differs and what to do;
+// first check_signature_consistent.
 void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
-                      const std::string& model_signature, const std::string& policy);
+                      const std::string& model_signature, DType policy_compute);
 
 }  // namespace mp

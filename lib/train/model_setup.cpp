@@ -8,21 +8,6 @@ namespace mp {
 
 std::string resolve_data_file(const RunSpec& spec) { return resolve_data_file(spec.data.file, spec.source); }
 
-DType compute_dtype(const RunSpec& spec) {
-  const auto dt = parse_dtype(spec.precision.policy);
-  MP_CHECK(dt.has_value(), "precision.policy was not validated: " + spec.precision.policy);
-  return *dt;
-}
-
-ModelOptions model_options(const RunSpec& spec) {
-  ModelOptions o;
-  o.compute = compute_dtype(spec);
-  o.master_fp32 = spec.precision.master_weights == "fp32";
-  o.fp32_layers = spec.precision.fp32_layers;
-  o.seed = static_cast<uint64_t>(spec.seed);
-  return o;
-}
-
 MemoryEstimate estimate_memory(const RunSpec& spec, Model& model) {
   MemoryEstimate m;
   for (const Parameter* p : model.params()) {

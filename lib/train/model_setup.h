@@ -1,6 +1,6 @@
 // model_setup.h: what a run needs before its first step, shared by train, eval and --dry-run:
-// the data file path as the user meant it, the model options implied
-// by the precision policy, and the memory estimate printed by --dry-run.
+// the data file path as the user meant it and the memory estimate printed by --dry-run. (The model
+// options come from the resolved policy: model_options in precision/dtype_policy.h.)
 #pragma once
 #include <string>
 #include <vector>
@@ -13,8 +13,6 @@ namespace mp {
 // data.file resolved as data/data_file_path.h says (spec folder, then working directory).
 std::string resolve_data_file(const RunSpec& spec);
 
-DType compute_dtype(const RunSpec& spec);
-ModelOptions model_options(const RunSpec& spec);
 
 struct MemoryEstimate {
   int64_t working_bytes = 0, master_bytes = 0, grad_bytes = 0, optimizer_bytes = 0,

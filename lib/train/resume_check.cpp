@@ -70,7 +70,7 @@ std::string sentence(const Refused& r) {
 }  // namespace
 
 void check_resume(const CheckpointData& ck, const std::string& path, const RunSpec& spec,
-                  const std::string& model_signature) {
+                  const DTypePolicy& policy, const std::string& model_signature) {
   check_signature_consistent(ck, path);  // a damaged file is a data error before anything else
   if (!ck.config_text.empty()) {
     const std::vector<Refused> diffs = refused_differences(stored_spec(ck, path), spec);
@@ -96,7 +96,7 @@ void check_resume(const CheckpointData& ck, const std::string& path, const RunSp
       throw ConfigError(msg);
     }
   }
-  check_compatible(ck, path, model_signature, spec.precision.policy);
+  check_compatible(ck, path, model_signature, policy.compute);
 }
 
 std::string finished_run_message(int64_t checkpoint_step, int64_t total_steps, const RunSpec& spec) {

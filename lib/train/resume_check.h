@@ -7,6 +7,7 @@
 #include <string>
 
 #include "config/run_spec.h"
+#include "precision/dtype_policy.h"
 #include "train/checkpoint_data.h"
 
 namespace mp {
@@ -15,9 +16,10 @@ namespace mp {
 // and `spec` (key, value in the checkpoint, value in the spec, why it cannot change, what to do);
 // with `model_signature` given, parameter shape differences are listed too. Throws DataError
 // (exit 3) when the stored config does not load. A checkpoint without stored config text (written
-// by hand, e.g. in tests) is checked by the model signature and policy only.
+// by hand, e.g. in tests) is checked by the model signature and policy only. `policy`: `spec`'s
+// precision section resolved (resolve_dtype_policy).
 void check_resume(const CheckpointData& ck, const std::string& checkpoint_path, const RunSpec& spec,
-                  const std::string& model_signature);
+                  const DTypePolicy& policy, const std::string& model_signature);
 
 // What `mptrain --resume` prints when the checkpoint is already at (or past) the last step:
 // "run already finished at step 30 (train.steps: 30); nothing to do - raise train.steps to

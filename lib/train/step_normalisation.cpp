@@ -8,14 +8,20 @@ double StepNormalisation::mean_loss(double loss_sum) const {
 
 StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>& micro_batches,
                                      double loss_scale) {
-  StepNormalisation n;
+  int64_t count = 0;
   for (const Batch& b : micro_batches) {
     // Padding rows from sharding (num_real < size, world_size > 1 only) would have to be masked
     // out of the loss kernels as well as out of N; single-process batches have none.
     MP_CHECK(b.num_real == b.size, "loss normalisation does not mask sharding padding rows yet");
-    n.count += loss.counted_rows(b.labels, b.size);
+    count += loss.counted_rows(b.labels, b.size);
   }
-  // (all-reduce n.count over ranks here)
+  // (all-reduce count over ranks here)
+  return step_normalisation(count, loss_scale);
+}
+
+StepNormalisation step_normalisation(int64_t count, double loss_scale) {
+  StepNormalisation n;
+  n.count = count;
   // S / N in fp64, rounded once: with N = batch x accum this is the old S / global batch, bit for bit.
   n.grad_scale = n.empty() ? 0.0f : static_cast<float>(loss_scale / static_cast<double>(n.count));
   return n;

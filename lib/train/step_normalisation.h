@@ -31,6 +31,8 @@ struct StepNormalisation {
 
 StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>& micro_batches,
                                      double loss_scale);
+// The same for a step whose N is known (bench_train_mlp: one batch of labels that all count).
+StepNormalisation step_normalisation(int64_t count, double loss_scale);
 
 // The outcome of a step with nothing to learn from (N = 0): no update, grads zeroed for the next
 // step, the LR schedule and the scale untouched; counted as skipped (record_no_update_step).

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "backend/backend.h"
+#include "config/output_dir.h"
 #include "config/spec_dump.h"
 #include "data/data_loader.h"
 #include "nn/loss.h"
@@ -31,6 +32,7 @@
 #include "train/run_files.h"
 #include "train/signals.h"
 #include "train/step_normalisation.h"
+#include "train/train_step.h"
 
 namespace mp {
 
@@ -43,14 +45,37 @@ class TrainerImpl {
   int run();
 
  private:
+  // One step as the loop sees it: the optimizer step's outcome and what the metrics need.
+  struct StepResult {
+    StepOutcome outcome;
+    double loss_mean = 0.0;
+    double seconds = 0.0;
+    int64_t samples = 0;
+    bool epoch_ended = false;
+  };
+  // The steps since the last metrics row (a row's loss is their mean, its samples/s their rate).
+  struct Window {
+    int64_t samples = 0;
+    double seconds = 0.0;
+    double loss = 0.0;
+    int64_t steps = 0;
+  };
+
   void build();
   void restore(const CheckpointData& ck);
   void maybe_resume();
-  // Runs the micro-batches of one step (forward, loss x S / N, backward into the fp32 grads;
-  // N from step_normalisation.h) and returns N. With `probe_step` > 0, the first micro-batch is a
-  // probe pass: its rounding points (precision/telemetry.h) go to telemetry.csv.
+  // Runs the micro-batches of one step (TrainStep::micro_batch: forward, loss x S / N, backward
+  // into the fp32 grads; N from step_normalisation.h) and returns N. With `probe_step` > 0, the
+  // first micro-batch is a probe pass: its rounding points (precision/telemetry.h) go to
+  // telemetry.csv.
   StepNormalisation accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
                                int64_t probe_step);
+  StepResult train_one_step();
+  void record_step(const StepResult& r, ProgressBar& bar);
+  void open_run_logs();
+  void require_some_update(int64_t first_step, int64_t applied_before) const;
+  void print_result() const;
+  double elapsed_s() const { return std::chrono::duration<double>(Clock::now() - t0_).count(); }
   void run_eval();
   void write_checkpoint();
   void write_summary(double wall_s);
@@ -58,9 +83,9 @@ class TrainerImpl {
 
   RunSpec spec_;
   TrainerOptions opt_;
+  DTypePolicy policy_;  // spec_.precision resolved, once
   fs::path run_dir_;
   std::unique_ptr<Backend> be_;
-  DTypePolicy policy_;
   std::shared_ptr<const Split> train_split_, val_split_;
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<Model> model_;
@@ -68,15 +93,18 @@ class TrainerImpl {
   std::unique_ptr<Optimizer> optim_;
   std::unique_ptr<LrSchedule> schedule_;
   std::unique_ptr<LossScaler> scaler_;
+  std::unique_ptr<TrainStep> train_step_;
   std::unique_ptr<MetricsLog> metrics_;
   std::unique_ptr<EvalLog> eval_log_;
   std::unique_ptr<CsvLog> telemetry_;
   DeviceBatch batch_;
 
+  Clock::time_point t0_ = Clock::now();
   int64_t total_steps_ = 0;
   int64_t step_ = 0;         // attempted optimizer steps done
   uint64_t micro_ = 0;       // micro-batches done: the dropout RNG offset
   int64_t samples_seen_ = 0; // training samples consumed in this process
+  Window window_;
   double last_loss_ = NAN;
   double best_val_loss_ = INFINITY;
   EvalResult last_eval_;
@@ -90,19 +118,21 @@ class TrainerImpl {
 };
 
 TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
-    : spec_(spec), opt_(opt), run_dir_(opt.run_dir) {}
+    : spec_(spec),
+      opt_(opt),
+      policy_(resolve_dtype_policy(spec.precision)),
+      run_dir_(opt.run_dir.empty() ? expand_output_dir(spec) : opt.run_dir) {}
 
 void TrainerImpl::build() {
-  policy_ = resolve_dtype_policy(spec_.precision);
   if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
-  be_ = make_backend({opt_.device.empty() ? spec_.device : opt_.device,
-                      static_cast<int>(spec_.threads), spec_.precision.allow_tf32});
+  be_ = make_backend({spec_.device, static_cast<int>(spec_.threads), spec_.precision.allow_tf32});
   spdlog::info("device: {}", be_->name());
 
   const RunData data = open_run_data(spec_);
   train_split_ = data.train;
   val_split_ = data.val;
-  model_ = Model::build(*be_, spec_.model.layers, data.input_shape, model_options(spec_));
+  model_ = Model::build(*be_, spec_.model.layers, data.input_shape,
+                        model_options(policy_, static_cast<uint64_t>(spec_.seed)));
   loss_ = make_loss(spec_.model.loss, spec_.model.ignore_index);
   check_run_data(spec_, data, *model_, *loss_);
 
@@ -122,7 +152,11 @@ void TrainerImpl::build() {
   optim_->set_stochastic_rounding(policy_.stochastic_rounding);
   schedule_ = std::make_unique<LrSchedule>(spec_.schedule, spec_.optimizer.lr);
   scaler_ = std::make_unique<LossScaler>(LossScaler::from_policy(policy_, spec_.precision.loss_scale));
+  train_step_.reset(new TrainStep{*be_, *model_, *loss_, *optim_, *schedule_, *scaler_, total_steps_,
+                                  spec_.optimizer.grad_clip_norm,
+                                  spec_.debug.inject_nonfinite_grad_steps});
   zero_grads(*be_, model_->params());
+  // The policy's spellings, for the log only.
   spdlog::info("model: {} parameters, policy {} (master weights {}), loss scale {}, {} steps of {} x {} samples",
                model_->num_params(), spec_.precision.policy, spec_.precision.master_weights,
                loss_scale_mode_name(scaler_->mode()), total_steps_, spec_.train.accum_steps,
@@ -137,7 +171,7 @@ CheckpointData TrainerImpl::snapshot() const {
   ck.batch_in_epoch = loader_->cursor().batch;
   ck.rng_seed = static_cast<uint64_t>(spec_.seed);
   ck.rng_offset = micro_;
-  ck.policy = spec_.precision.policy;
+  ck.policy = dtype_name(policy_.compute);  // stored by name (the file format)
   ck.config_text = dump_spec(spec_);
   ck.model_signature = make_model_signature(model_->params());
   ck.mptrain_version = "0.1.0";
@@ -191,7 +225,7 @@ void TrainerImpl::maybe_resume() {
       throw ConfigError("--resume " + path + ": no such checkpoint file; give a step_*.h5 path or use --resume auto");
     ck = read_checkpoint(path);
   }
-  check_resume(ck, path, spec_, make_model_signature(model_->params()));
+  check_resume(ck, path, spec_, policy_, make_model_signature(model_->params()));
   restore(ck);
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
 }
@@ -213,15 +247,13 @@ StepNormalisation TrainerImpl::accumulate(double& loss_mean, int64_t& samples, b
     upload_batch(*be_, b, batch_);
     ctx.rng_offset = micro_++;
     std::unique_ptr<TelemetryProbe> probe;
-    if (probe_step > 0 && m == 0)
+    std::unique_ptr<Loss> shadow;
+    if (probe_step > 0 && m == 0) {
       probe = std::make_unique<TelemetryProbe>(*be_, probe_step, scaler_->scale());
-    ctx.probe = probe.get();
-    const Tensor& out = model_->forward(ctx, batch_.x);
-    loss_sum += loss_->compute(*be_, out, batch_.target, norm.grad_scale, true);
-    if (probe)
-      probe->observe_loss_grad(*make_loss(spec_.model.loss, spec_.model.ignore_index), out,
-                               batch_.target, norm.grad_scale, loss_->grad());
-    model_->backward(ctx, loss_->grad());
+      shadow = make_loss(spec_.model.loss, spec_.model.ignore_index);
+    }
+    loss_sum += train_step_->micro_batch(ctx, batch_.x, batch_.target, norm.grad_scale,
+                                         probe.get(), shadow.get());
     if (probe)
       for (const TelemetryRow& r : probe->rows()) telemetry_->append_row(telemetry_csv_line(r));
     samples += b.size;
@@ -261,14 +293,91 @@ void TrainerImpl::write_summary(double wall_s) {
   s.samples_per_s = train_seconds_ > 0 ? static_cast<double>(samples_seen_) / train_seconds_ : 0.0;
   s.peak_memory_bytes = static_cast<int64_t>(be_->peak_memory_bytes());
   s.wall_s = wall_s;
-  s.policy = spec_.precision.policy;
+  s.policy = dtype_name(policy_.compute);
   s.device = std::string(device_name(be_->device()));
   s.world_size = 1;
   write_summary_json(run_dir_ / "summary.json", s);
 }
 
+TrainerImpl::StepResult TrainerImpl::train_one_step() {
+  const auto s0 = Clock::now();
+  StepResult r;
+  const int64_t every = spec_.precision.telemetry_every;
+  const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
+  const StepNormalisation norm =
+      accumulate(r.loss_mean, r.samples, r.epoch_ended, telemetry_step ? step_ + 1 : 0);
+  if (norm.empty()) {
+    clear_bar();
+    spdlog::warn("step {}: every label of its {} samples is model.ignore_index ({}); no update",
+                 step_ + 1, r.samples, spec_.model.ignore_index);
+  }
+  r.outcome = train_step_->finish(norm);
+  r.seconds = std::chrono::duration<double>(Clock::now() - s0).count();
+  ++step_;
+  return r;
+}
+
+// Accounting, metrics row and log line, progress bar, and the non-finite loss check of a step.
+void TrainerImpl::record_step(const StepResult& r, ProgressBar& bar) {
+  const StepOutcome& o = r.outcome;
+  train_seconds_ += r.seconds;
+  samples_seen_ += r.samples;
+  window_.seconds += r.seconds;
+  window_.samples += r.samples;
+  window_.loss += r.loss_mean;
+  ++window_.steps;
+  last_loss_ = r.loss_mean;
+  const double sps = window_.seconds > 0 ? static_cast<double>(window_.samples) / window_.seconds : 0.0;
+  if (step_ % spec_.train.log_every == 0 || step_ == total_steps_ || o.skipped) {
+    const double row_loss = window_.loss / static_cast<double>(window_.steps);
+    MetricsRow row{step_, loader_->cursor().epoch, row_loss, o.lr, o.loss_scale,
+                   o.grad_norm, o.skipped, sps, elapsed_s()};
+    metrics_->append(row);
+    if (o.skipped) clear_bar();
+    if ((!bar.enabled() || o.skipped) && opt_.verbosity >= 0)
+      spdlog::info("step {}/{} loss {:.5f} lr {:.3g} scale {:g} grad_norm {:.4g}{} {:.0f} samples/s",
+                   step_, total_steps_, row_loss, o.lr, o.loss_scale, o.grad_norm,
+                   o.skipped ? " SKIPPED (non-finite gradients)" : "", sps);
+    window_ = Window{};
+  }
+  bar.update(step_, r.loss_mean, o.lr, o.new_loss_scale, sps);
+  if (!std::isfinite(r.loss_mean) && !o.skipped)
+    throw NumericalError("step " + std::to_string(step_) + ": the training loss is " +
+                         std::to_string(r.loss_mean) + " although the gradients were finite; "
+                         "lower optimizer.lr or use precision.policy: fp32 to find the cause");
+}
+
+void TrainerImpl::open_run_logs() {
+  write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
+  metrics_ = std::make_unique<MetricsLog>(run_dir_ / "metrics.csv", step_);
+  eval_log_ = std::make_unique<EvalLog>(run_dir_ / "eval.csv", step_);
+  if (spec_.precision.telemetry_every > 0)
+    telemetry_ = std::make_unique<CsvLog>(run_dir_ / "telemetry.csv", telemetry_csv_header(), step_);
+}
+
+void TrainerImpl::require_some_update(int64_t first_step, int64_t applied_before) const {
+  if (step_ > first_step && optim_->applied_steps() == applied_before)
+    throw NumericalError(
+        "all " + std::to_string(step_ - first_step) + " optimizer steps of this run were skipped "
+        "(inf/NaN gradients), so the model was never updated and this is not a result. Likely "
+        "causes: extreme input or target values (set data.input_scale for raw pixels; "
+        "data.check_finite: true scans the data for NaN/Inf before training), a learning rate "
+        "that diverges at once (lower optimizer.lr), or gradients that overflow the compute "
+        "dtype (precision.policy: bf16 or fp32). metrics.csv has the loss and grad_norm of each "
+        "step");
+}
+
+void TrainerImpl::print_result() const {
+  // The result line is printed even with -q.
+  std::printf("done: %lld steps (%lld skipped), final loss %.5f%s; results in %s\n",
+              static_cast<long long>(step_), static_cast<long long>(scaler_->total_skips()), last_loss_,
+              last_eval_.accuracy >= 0 ? (", val accuracy " + std::to_string(last_eval_.accuracy).substr(0, 6)).c_str() : "",
+              run_dir_.string().c_str());
+  std::fflush(stdout);
+}
+
 int TrainerImpl::run() {
-  const auto t0 = Clock::now();
+  t0_ = Clock::now();
   SignalGuard signals(SignalPhase::StartUp);  // a signal before the first step quits at once
   fs::create_directories(run_dir_);
   remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
@@ -281,98 +390,31 @@ int TrainerImpl::run() {
   }
   const int64_t first_step = step_;
   const int64_t applied_before = optim_->applied_steps();
-  write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
-  metrics_ = std::make_unique<MetricsLog>(run_dir_ / "metrics.csv", step_);
-  eval_log_ = std::make_unique<EvalLog>(run_dir_ / "eval.csv", step_);
-  if (spec_.precision.telemetry_every > 0)
-    telemetry_ = std::make_unique<CsvLog>(run_dir_ / "telemetry.csv", telemetry_csv_header(), step_);
+  open_run_logs();
   ProgressBar bar(total_steps_, opt_.verbosity >= 0 && stdout_is_tty());
   bar_ = &bar;
-  int64_t window_samples = 0;
-  double window_seconds = 0.0;
-  double window_loss = 0.0;  // a metrics row's loss: the mean over the steps since the last row
-  int64_t window_steps = 0;
   while (step_ < total_steps_) {
-    const auto s0 = Clock::now();
-    double loss_mean = 0.0;
-    int64_t samples = 0;
-    bool epoch_ended = false;
-    const int64_t every = spec_.precision.telemetry_every;
-    const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
-    const StepNormalisation norm = accumulate(loss_mean, samples, epoch_ended, telemetry_step ? step_ + 1 : 0);
-    if (norm.empty()) {
-      clear_bar();
-      spdlog::warn("step {}: every label of its {} samples is model.ignore_index ({}); no update",
-                   step_ + 1, samples, spec_.model.ignore_index);
-    }
-    const StepOutcome o =
-        norm.empty() ? step_without_update(*be_, model_->params(), *optim_, *schedule_, total_steps_, *scaler_)
-                     : optimizer_step(*be_, model_->params(), *optim_, *schedule_, total_steps_,
-                                      *scaler_, spec_.optimizer.grad_clip_norm, found_inf_local,
-                                      spec_.debug.inject_nonfinite_grad_steps);
-    const double dt = std::chrono::duration<double>(Clock::now() - s0).count();
-    ++step_;
+    const StepResult r = train_one_step();
     signals.training_started();  // from now on a signal stops after the step, with a checkpoint
-    train_seconds_ += dt;
-    window_seconds += dt;
-    samples_seen_ += samples;
-    window_samples += samples;
-    last_loss_ = loss_mean;
-    window_loss += loss_mean;
-    ++window_steps;
-    const double sps = window_seconds > 0 ? static_cast<double>(window_samples) / window_seconds : 0.0;
-    if (step_ % spec_.train.log_every == 0 || step_ == total_steps_ || o.skipped) {
-      const double row_loss = window_loss / static_cast<double>(window_steps);
-      MetricsRow r{step_, loader_->cursor().epoch, row_loss, o.lr, o.loss_scale,
-                   o.grad_norm, o.skipped, sps,
-                   std::chrono::duration<double>(Clock::now() - t0).count()};
-      metrics_->append(r);
-      if (o.skipped) clear_bar();
-      if ((!bar.enabled() || o.skipped) && opt_.verbosity >= 0)
-        spdlog::info("step {}/{} loss {:.5f} lr {:.3g} scale {:g} grad_norm {:.4g}{} {:.0f} samples/s",
-                     step_, total_steps_, row_loss, o.lr, o.loss_scale, o.grad_norm,
-                     o.skipped ? " SKIPPED (non-finite gradients)" : "", sps);
-      window_samples = 0;
-      window_seconds = 0.0;
-      window_loss = 0.0;
-      window_steps = 0;
-    }
-    bar.update(step_, loss_mean, o.lr, o.new_loss_scale, sps);
-    if (!std::isfinite(loss_mean) && !o.skipped)
-      throw NumericalError("step " + std::to_string(step_) + ": the training loss is " +
-                           std::to_string(loss_mean) + " although the gradients were finite; "
-                           "lower optimizer.lr or use precision.policy: fp32 to find the cause");
+    record_step(r, bar);
     if ((spec_.train.eval_every > 0 && step_ % spec_.train.eval_every == 0) ||
-        (spec_.train.eval_every == 0 && epoch_ended))
+        (spec_.train.eval_every == 0 && r.epoch_ended))
       run_eval();
     if (spec_.train.checkpoint_every > 0 && step_ % spec_.train.checkpoint_every == 0) write_checkpoint();
     if (stop_requested()) {
       bar.finish();
       spdlog::warn("stop requested by signal {}: saving a checkpoint at step {}", stop_signal(), step_);
       write_checkpoint();
-      write_summary(std::chrono::duration<double>(Clock::now() - t0).count());
+      write_summary(elapsed_s());
       return stop_exit_code();
     }
   }
   bar.finish();
   run_eval();
   write_checkpoint();
-  write_summary(std::chrono::duration<double>(Clock::now() - t0).count());
-  if (step_ > first_step && optim_->applied_steps() == applied_before)
-    throw NumericalError(
-        "all " + std::to_string(step_ - first_step) + " optimizer steps of this run were skipped "
-        "(inf/NaN gradients), so the model was never updated and this is not a result. Likely "
-        "causes: extreme input or target values (set data.input_scale for raw pixels; "
-        "data.check_finite: true scans the data for NaN/Inf before training), a learning rate "
-        "that diverges at once (lower optimizer.lr), or gradients that overflow the compute "
-        "dtype (precision.policy: bf16 or fp32). metrics.csv has the loss and grad_norm of each "
-        "step");
-  // The result line is printed even with -q.
-  std::printf("done: %lld steps (%lld skipped), final loss %.5f%s; results in %s\n",
-              static_cast<long long>(step_), static_cast<long long>(scaler_->total_skips()), last_loss_,
-              last_eval_.accuracy >= 0 ? (", val accuracy " + std::to_string(last_eval_.accuracy).substr(0, 6)).c_str() : "",
-              run_dir_.string().c_str());
-  std::fflush(stdout);
+  write_summary(elapsed_s());
+  require_some_update(first_step, applied_before);
+  print_result();
   return 0;
 }
 
@@ -381,18 +423,18 @@ Trainer::Trainer(const RunSpec& spec, const TrainerOptions& opt)
 Trainer::~Trainer() = default;
 int Trainer::run() { return impl_->run(); }
 
-EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint,
-                               const std::string& device) {
-  auto be = make_backend({device.empty() ? spec.device : device, static_cast<int>(spec.threads),
-                          spec.precision.allow_tf32});
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint) {
+  const DTypePolicy policy = resolve_dtype_policy(spec.precision);
+  auto be = make_backend({spec.device, static_cast<int>(spec.threads), spec.precision.allow_tf32});
   const std::string file = resolve_data_file(spec);
   if (spec.data.val.x.empty())
     throw ConfigError("data.val.x: mptrain eval needs a validation split; set data.val.x and data.val.y");
   auto val = Split::open(file, spec.data.val, spec.data.in_memory);
   const Shape in_shape = spec.model.input_shape.empty() ? val->sample_shape() : spec.model.input_shape;
-  auto model = Model::build(*be, spec.model.layers, in_shape, model_options(spec));
+  auto model = Model::build(*be, spec.model.layers, in_shape,
+                            model_options(policy, static_cast<uint64_t>(spec.seed)));
   const CheckpointData ck = read_checkpoint(checkpoint);
-  check_compatible(ck, checkpoint, make_model_signature(model->params()), spec.precision.policy);
+  check_compatible(ck, checkpoint, make_model_signature(model->params()), policy.compute);
   for (const CheckpointTensor& t : ck.params)
     set_parameter_values(*be, *model->find_param(t.name), from_host_floats(*be, t.values, t.shape, DType::F32));
   auto loss = make_loss(spec.model.loss, spec.model.ignore_index);

@@ -11,10 +11,12 @@
 
 namespace mp {
 
+// How a run is driven, beyond its spec (the command line's --resume, -q/-v; a sweep's point
+// directory). --device and --out are not here: the command line writes them into the spec
+// (spec.device, spec.output.dir) once, and everything reads them from there.
 struct TrainerOptions {
-  std::string run_dir;  // resolved output directory
+  std::string run_dir;  // "" = output.dir of the spec with its placeholders filled
   std::string resume;   // "" | "auto" | checkpoint path
-  std::string device;   // "" = spec.device
   int verbosity = 0;    // -1 quiet, 0 normal, 1 verbose
 };
 
@@ -38,8 +40,7 @@ class Trainer {
   std::unique_ptr<TrainerImpl> impl_;
 };
 
-// Evaluate the parameters of `checkpoint` on the validation split (`mptrain eval`).
-EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint,
-                               const std::string& device);
+// Evaluate the parameters of `checkpoint` on the validation split (`mptrain eval`), on spec.device.
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint);
 
 }  // namespace mp

@@ -29,6 +29,26 @@ TEST_CASE("a minimal spec gets every default of the structs") {
   CHECK(s.model.layers[0].type == "relu");
 }
 
+TEST_CASE("loss-scale ranges are validated by the schema, naming the key") {
+  // Moved from precision_loss_scaler.cpp "spec validation names the key": the same cases, now
+  // refused when the spec loads (the scaler only asserts them).
+  const std::string base = std::string(kMinimal) + "precision:\n  loss_scale: {mode: ";
+  CHECK(error_of(base + "dynamic, growth_factor: 1.0}\n").find("precision.loss_scale.growth_factor:") !=
+        std::string::npos);
+  CHECK(error_of(base + "dynamic, backoff_factor: 1.0}\n").find("precision.loss_scale.backoff_factor:") !=
+        std::string::npos);
+  CHECK(error_of(base + "dynamic, init: 1e39}\n").find("precision.loss_scale.init:") != std::string::npos);
+  CHECK(error_of(base + "static, value: 0.0}\n").find("precision.loss_scale.value:") != std::string::npos);
+  CHECK(error_of(base + "none, max_consecutive_skips: 0}\n")
+            .find("precision.loss_scale.max_consecutive_skips:") != std::string::npos);
+  // Cross-field, for the dynamic mode only (auto = dynamic under fp16).
+  CHECK(error_of(std::string(kMinimal) +
+                 "precision:\n  policy: fp16\n  loss_scale: {init: 0.5, min_scale: 2}\n") ==
+        "t.yaml:6:22: precision.loss_scale.init: expected a value >= "
+        "precision.loss_scale.min_scale (2), got 0.5");
+  CHECK_NOTHROW(load_text(std::string(kMinimal) + "precision:\n  loss_scale: {init: 0.5, min_scale: 2}\n"));
+}
+
 TEST_CASE("loss_scale.mode auto resolves from the policy") {
   CHECK(load_text(kMinimal).precision.loss_scale.mode == "none");
   CHECK(load_text(std::string(kMinimal) + "precision: {policy: fp16}").precision.loss_scale.mode ==

@@ -96,25 +96,55 @@ TEST_CASE("unknown spellings are config errors naming the key") {
   CHECK_THROWS_AS(resolve_dtype_policy(s), ConfigError);
 }
 
-TEST_CASE("per-layer compute dtype: fp32_layers and the layer's precision param") {
-  PrecisionSpec s = spec("bf16");
-  s.fp32_layers = {"head", "embed"};
-  const DTypePolicy p = resolve_dtype_policy(s);
-  CHECK(layer_compute_dtype(p, "head", "auto") == DType::F32);
-  CHECK(layer_compute_dtype(p, "layers.2", "auto") == DType::BF16);
-  CHECK(layer_compute_dtype(p, "layers.2", "fp32") == DType::F32);
-  CHECK(layer_compute_dtype(p, "", "auto") == DType::BF16);
+TEST_CASE("loss_scale.mode auto resolves per policy: dynamic for fp16 only, whatever the masters") {
+  for (const char* master : {"fp32", "none"}) {
+    CHECK(resolve_dtype_policy(spec("fp32", master)).loss_scale == LossScaleMode::None);
+    CHECK(resolve_dtype_policy(spec("bf16", master)).loss_scale == LossScaleMode::None);
+    CHECK(resolve_dtype_policy(spec("fp16", master)).loss_scale == LossScaleMode::Dynamic);
+  }
+  // Gradients accumulate in fp32 under every policy.
+  for (const char* policy : {"fp32", "fp16", "bf16"})
+    CHECK(resolve_dtype_policy(spec(policy)).grad_accum == DType::F32);
+}
 
-  LayerSpec l;
-  l.type = "linear";
-  l.params["name"] = std::string("embed");
-  l.params["precision"] = std::string("auto");
-  CHECK(layer_compute_dtype(p, l) == DType::F32);
-  l.params["name"] = std::string();
-  CHECK(layer_compute_dtype(p, l) == DType::BF16);
-  CHECK(layer_compute_dtype(p, l, "head") == DType::F32);  // positional / resolved name
-  l.params["precision"] = std::string("fp32");
-  CHECK(layer_compute_dtype(p, l) == DType::F32);
-  // fp32 policy: everything fp32 regardless.
-  CHECK(layer_compute_dtype(resolve_dtype_policy(spec("fp32")), "x", "auto") == DType::F32);
+TEST_CASE("policy names parse to their compute dtype, by the parser the policy uses") {
+  CHECK(parse_policy_dtype("fp32") == DType::F32);
+  CHECK(parse_policy_dtype("fp16") == DType::F16);
+  CHECK(parse_policy_dtype("bf16") == DType::BF16);
+  CHECK_FALSE(parse_policy_dtype("int32").has_value());  // a dtype, but no policy
+  CHECK_FALSE(parse_policy_dtype("FP16").has_value());
+  CHECK_FALSE(parse_policy_dtype("").has_value());
+}
+
+TEST_CASE("model_options carries the policy to the builder: D, masters, the fp32 layer set") {
+  PrecisionSpec s = spec("bf16");
+  s.fp32_layers = {"head"};
+  const ModelOptions mixed = model_options(resolve_dtype_policy(s), 11);
+  CHECK(mixed.compute == DType::BF16);
+  CHECK(mixed.master_fp32);
+  CHECK(mixed.fp32_layers == std::vector<std::string>{"head"});
+  CHECK(mixed.seed == 11);
+  CHECK_FALSE(model_options(resolve_dtype_policy(spec("bf16", "none")), 0).master_fp32);
+  CHECK_FALSE(model_options(resolve_dtype_policy(spec("fp16", "none")), 0).master_fp32);
+
+  // Built: master none -> one tensor per weight, in D (pure low precision); the fp32 layer has
+  // one fp32 tensor; mixed precision has an fp32 master and a working copy in D.
+  auto be = make_cpu_backend(1);
+  LayerSpec body = default_layer_spec("linear");
+  body.params["out"] = int64_t{4};
+  LayerSpec head = default_layer_spec("linear");
+  head.params["out"] = int64_t{2};
+  head.params["name"] = std::string("head");
+  body.where = head.where = "test";
+  s.master_weights = "none";
+  auto pure = Model::build(*be, {body, head}, {3}, model_options(resolve_dtype_policy(s), 1));
+  const Parameter* w = pure->find_param("layers.0.weight");
+  CHECK(w->master.dtype() == DType::BF16);
+  CHECK(w->working.raw() == w->master.raw());
+  CHECK(pure->find_param("head.weight")->master.dtype() == DType::F32);
+  CHECK(pure->find_param("head.weight")->working.dtype() == DType::F32);
+  s.master_weights = "fp32";
+  auto mix = Model::build(*be, {body, head}, {3}, model_options(resolve_dtype_policy(s), 1));
+  CHECK(mix->find_param("layers.0.weight")->master.dtype() == DType::F32);
+  CHECK(mix->find_param("layers.0.weight")->working.dtype() == DType::BF16);
 }

@@ -413,13 +413,13 @@ TEST_CASE("check_compatible explains a different model or policy and what to do"
   const std::string same = make_model_signature(
       std::vector<ParamShape>{{"layers.10.weight", {3, 2}}, {"layers.2.bias", {3}}, {"scale", {}}});
   CHECK(same == ck.model_signature);
-  CHECK_NOTHROW(check_compatible(ck, "c.h5", same, "fp16"));
+  CHECK_NOTHROW(check_compatible(ck, "c.h5", same, DType::F16));
 
   SUBCASE("a parameter of another shape, one missing, one added") {
     const std::string other = make_model_signature(std::vector<ParamShape>{
         {"layers.10.weight", {3, 4}}, {"scale", {}}, {"layers.3.bias", {4}}});
     try {
-      check_compatible(ck, "runs/a/checkpoints/step_00000003.h5", other, "fp16");
+      check_compatible(ck, "runs/a/checkpoints/step_00000003.h5", other, DType::F16);
       FAIL("expected a ConfigError");
     } catch (const ConfigError& e) {
       const std::string m = e.what();
@@ -433,7 +433,7 @@ TEST_CASE("check_compatible explains a different model or policy and what to do"
   }
   SUBCASE("another precision policy") {
     try {
-      check_compatible(ck, "c.h5", same, "bf16");
+      check_compatible(ck, "c.h5", same, DType::BF16);
       FAIL("expected a ConfigError");
     } catch (const ConfigError& e) {
       CHECK(contains(e.what(), "precision.policy=fp16 but this run uses precision.policy=bf16"));
@@ -443,7 +443,7 @@ TEST_CASE("check_compatible explains a different model or policy and what to do"
   SUBCASE("a file whose tensors disagree with its own signature") {
     CheckpointData bad = ck;
     bad.params[1].shape = {1, 3};
-    CHECK_THROWS_AS(check_compatible(bad, "c.h5", same, "fp16"), DataError);
+    CHECK_THROWS_AS(check_compatible(bad, "c.h5", same, DType::F16), DataError);
   }
   SUBCASE("long difference lists are cut") {
     std::vector<ParamShape> many;

@@ -323,7 +323,7 @@ TEST_CASE("validation loss and accuracy count only the non-ignored samples") {
   CHECK(std::stod(e[1][2]) == doctest::Approx(ref_acc).epsilon(1e-12));
 
   // `mptrain eval` goes through the same evaluation.
-  const EvalResult r = evaluate_checkpoint(spec_of(text), checkpoint_path(dir, 1).string(), "");
+  const EvalResult r = evaluate_checkpoint(spec_of(text), checkpoint_path(dir, 1).string());
   CHECK(r.samples == nv);
   CHECK(r.counted == counted);
   CHECK(r.loss == doctest::Approx(ref_loss).epsilon(1e-6));
@@ -335,7 +335,7 @@ TEST_CASE("validation loss and accuracy count only the non-ignored samples") {
     for (int64_t i = 0; i < nv; ++i) every.insert(i);
     write_classification(all, x, y, vx18, labels(nv, every));
     const EvalResult none = evaluate_checkpoint(spec_of(spec_text(all, ", batch_size: 4", ", steps: 1")),
-                                                checkpoint_path(dir, 1).string(), "");
+                                                checkpoint_path(dir, 1).string());
     CHECK(none.samples == nv);
     CHECK(none.counted == 0);
     CHECK(std::isnan(none.loss));

@@ -104,7 +104,8 @@ const char* const kPath = "runs/x/checkpoints/step_00000020.h5";
 std::string refusal(const std::vector<std::string>& stored, const std::vector<std::string>& now) {
   const CheckpointData ck = checkpoint_of(spec_with(stored));
   try {
-    check_resume(ck, kPath, spec_with(now), ck.model_signature);
+    const RunSpec spec = spec_with(now);
+    check_resume(ck, kPath, spec, resolve_dtype_policy(spec.precision), ck.model_signature);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -195,7 +196,8 @@ TEST_CASE("check_resume lets free keys change") {
 TEST_CASE("a checkpoint whose stored spec does not load is a DataError naming the file") {
   CheckpointData ck = checkpoint_of(spec_with({}));
   ck.config_text = "seed: [not, a, number]\n";
-  CHECK_THROWS_WITH_AS(check_resume(ck, kPath, spec_with({}), ck.model_signature),
+  CHECK_THROWS_WITH_AS(check_resume(ck, kPath, spec_with({}), resolve_dtype_policy(spec_with({}).precision),
+                                    ck.model_signature),
                        doctest::Contains("runs/x/checkpoints/step_00000020.h5: the run spec stored in it"),
                        DataError);
 }

@@ -1,0 +1,43 @@
+// train_step.h: one training step, as the trainer and bench_train_mlp both run it: for each
+// micro-batch forward, loss with gradient scale S / N (step_normalisation.h) and backward into the
+// fp32 parameter gradients; then the optimizer step (optimizer_step: unscale, skip or clip +
+// update + recast, scaler update), or step_without_update when N = 0.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "nn/layer.h"
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "optim/optimizer_step.h"
+#include "precision/loss_scaler.h"
+#include "precision/telemetry.h"
+#include "train/step_normalisation.h"
+
+namespace mp {
+
+struct TrainStep {
+  Backend& be;
+  Model& model;
+  Loss& loss;
+  Optimizer& optim;
+  const LrSchedule& schedule;
+  LossScaler& scaler;
+  int64_t total_steps = 0;      // the LR schedule's length
+  double grad_clip_norm = 0.0;  // optimizer.grad_clip_norm; 0 = no clipping
+  std::vector<int64_t> inject_nonfinite_grad_steps;  // debug.inject_nonfinite_grad_steps
+
+  // One micro-batch: forward of `x` (with ctx.probe = probe), loss against `target` with its
+  // gradient pre-multiplied by `grad_scale` (StepNormalisation::grad_scale), backward (adds into
+  // the fp32 gradients). Returns the micro-batch's summed per-sample loss. With a telemetry probe,
+  // `shadow` (a second loss of the same type) recomputes the loss gradient in fp32 for it.
+  double micro_batch(Context& ctx, const Tensor& x, const Tensor& target, float grad_scale,
+                     TelemetryProbe* probe = nullptr, Loss* shadow = nullptr);
+
+  // After the step's last micro-batch: the optimizer step, or for N = 0 step_without_update.
+  StepOutcome finish(const StepNormalisation& norm);
+};
+
+}  // namespace mp
