@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "train/atomic_file.h"
+#include "checkpoint/atomic_file.h"
 #include "train/run_files.h"
 
 namespace mp {

@@ -14,9 +14,9 @@
 #include <random>
 
 #include "core/error.h"
-#include "train/atomic_file.h"
+#include "checkpoint/atomic_file.h"
 #include "train/run_files.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "unit/checkpoint_fixtures.h"
 
 using namespace mp;
 using namespace mp::testing;

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "train/run_files.h"
-#include "train/sweep_grid.h"
+#include "sweep/sweep_grid.h"
 
 namespace mp {
 

@@ -1,7 +1,7 @@
 // checkpoint_read.cpp: one HDF5 file -> CheckpointData, validating everything before returning.
 #include "core/error.h"
-#include "train/checkpoint_hdf5.h"
-#include "train/checkpoint_io.h"
+#include "checkpoint/checkpoint_hdf5.h"
+#include "checkpoint/checkpoint_io.h"
 
 namespace mp {
 

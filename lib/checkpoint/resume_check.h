@@ -7,7 +7,7 @@
 #include <string>
 
 #include "config/run_spec.h"
-#include "train/checkpoint_data.h"
+#include "checkpoint/checkpoint_data.h"
 
 namespace mp {
 

@@ -7,7 +7,7 @@
 
 #include "core/tensor.h"  // Shape
 #include "nn/parameter.h"
-#include "train/checkpoint_data.h"
+#include "checkpoint/checkpoint_data.h"
 
 namespace mp {
 

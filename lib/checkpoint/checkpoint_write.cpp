@@ -2,8 +2,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "train/checkpoint_hdf5.h"
-#include "train/checkpoint_io.h"
+#include "checkpoint/checkpoint_hdf5.h"
+#include "checkpoint/checkpoint_io.h"
 
 namespace mp {
 

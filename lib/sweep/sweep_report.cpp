@@ -1,5 +1,5 @@
 // sweep_report.cpp: sweep.csv and report.md text (formats in sweep_report.h).
-#include "train/sweep_report.h"
+#include "sweep/sweep_report.h"
 
 #include <cstdio>
 

@@ -1,6 +1,6 @@
 // sweep.cpp: the sweep runner (behaviour in sweep.h): validate every point, run them through the
 // Trainer one by one, record outcomes, write sweep.csv/report.md, draw the plots.
-#include "train/sweep.h"
+#include "sweep/sweep.h"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -20,11 +20,11 @@
 #include "config/spec_dump.h"
 #include "config/spec_loader.h"
 #include "core/error.h"
-#include "train/atomic_file.h"
-#include "train/sweep_grid.h"
-#include "train/sweep_plot.h"
-#include "train/sweep_report.h"
-#include "train/sweep_summary.h"
+#include "checkpoint/atomic_file.h"
+#include "sweep/sweep_grid.h"
+#include "sweep/sweep_plot.h"
+#include "sweep/sweep_report.h"
+#include "sweep/sweep_summary.h"
 #include "train/trainer.h"
 
 namespace mp {

@@ -1,6 +1,6 @@
 // checkpoint_hdf5.cpp: RAII handles, error capture and typed read/write helpers over the HDF5 C
 // API.
-#include "train/checkpoint_hdf5.h"
+#include "checkpoint/checkpoint_hdf5.h"
 
 #include <algorithm>
 #include <cstring>
