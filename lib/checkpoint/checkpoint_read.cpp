@@ -1,7 +1,8 @@
 // checkpoint_read.cpp: one HDF5 file -> CheckpointData, validating everything before returning.
-#include "core/error.h"
 #include "checkpoint/checkpoint_hdf5.h"
 #include "checkpoint/checkpoint_io.h"
+#include "core/error.h"
+#include "data/h5_attr.h"
 
 namespace mp {
 
@@ -15,14 +16,14 @@ constexpr const char* kAdvice =
 
 void read_tensors(hid_t group, const std::string& slot, const std::string& prefix,
                   std::vector<CheckpointTensor>& out) {
-  for (const std::string& name : h5::link_names(group)) {
+  for (const std::string& name : h5_link_names(group)) {
     CheckpointTensor t;
     t.slot = slot;
     t.name = name;
     try {
-      h5::read_f32_dataset(group, name, t.shape, t.values);
-    } catch (const h5::Hdf5Failure& e) {
-      throw h5::Hdf5Failure(prefix + name + ": " + e.what());
+      read_f32_dataset(group, name, t.shape, t.values);
+    } catch (const H5Failure& e) {
+      throw H5Failure(prefix + name + ": " + e.what());
     }
     out.push_back(std::move(t));
   }
@@ -33,69 +34,68 @@ void read_tensors(hid_t group, const std::string& slot, const std::string& prefi
 void check_counters(const CheckpointData& d) {
   const int64_t skipped = d.scaler.total_skips;
   if (d.step < 0 || d.applied_steps < 0 || skipped < 0)
-    throw h5::Hdf5Failure("its step counters are negative (step " + std::to_string(d.step) +
-                          ", applied_steps " + std::to_string(d.applied_steps) +
-                          ", /scaler/total_skips " + std::to_string(skipped) + ")");
+    throw H5Failure("its step counters are negative (step " + std::to_string(d.step) +
+                    ", applied_steps " + std::to_string(d.applied_steps) +
+                    ", /scaler/total_skips " + std::to_string(skipped) + ")");
   if (d.step != d.applied_steps + skipped)
-    throw h5::Hdf5Failure("its step counters disagree: step " + std::to_string(d.step) +
-                          " should be applied_steps " + std::to_string(d.applied_steps) +
-                          " + /scaler/total_skips " + std::to_string(skipped) + " = " +
-                          std::to_string(d.applied_steps + skipped));
+    throw H5Failure("its step counters disagree: step " + std::to_string(d.step) +
+                    " should be applied_steps " + std::to_string(d.applied_steps) +
+                    " + /scaler/total_skips " + std::to_string(skipped) + " = " +
+                    std::to_string(d.applied_steps + skipped));
   if (d.optimizer_step != d.applied_steps)
-    throw h5::Hdf5Failure("the optimizer's step (attribute `step` of /optimizer) is " +
-                          std::to_string(d.optimizer_step) + " but applied_steps is " +
-                          std::to_string(d.applied_steps) + "; they should be equal");
+    throw H5Failure("the optimizer's step (attribute `step` of /optimizer) is " +
+                    std::to_string(d.optimizer_step) + " but applied_steps is " +
+                    std::to_string(d.applied_steps) + "; they should be equal");
 }
 
 void read_all(hid_t file, CheckpointData& d) {
-  using namespace h5;
-  if (!attr_exists(file, "format_version"))
-    throw Hdf5Failure("it has no format_version attribute, so it is not an mptrain checkpoint");
-  int64_t version = read_attr_i64(file, "format_version");
+  if (!h5_attr_exists(file, "format_version"))
+    throw H5Failure("it has no format_version attribute, so it is not an mptrain checkpoint");
+  int64_t version = h5_read_attr_i64(file, "format_version");
   if (version != kCheckpointFormatVersion)
-    throw Hdf5Failure("format_version is " + std::to_string(version) + ", this mptrain reads " +
-                      std::to_string(kCheckpointFormatVersion) +
-                      " (use the mptrain version named by its mptrain_version attribute)");
-  if (!attr_exists(file, "complete") || read_attr_i64(file, "complete") != 1)
-    throw Hdf5Failure("it is incomplete (no `complete = 1` attribute): its write was interrupted");
+    throw H5Failure("format_version is " + std::to_string(version) + ", this mptrain reads " +
+                    std::to_string(kCheckpointFormatVersion) +
+                    " (use the mptrain version named by its mptrain_version attribute)");
+  if (!h5_attr_exists(file, "complete") || h5_read_attr_i64(file, "complete") != 1)
+    throw H5Failure("it is incomplete (no `complete = 1` attribute): its write was interrupted");
 
-  d.step = read_attr_i64(file, "step");
-  d.applied_steps = read_attr_i64(file, "applied_steps");
-  d.epoch = read_attr_i64(file, "epoch");
-  d.batch_in_epoch = read_attr_i64(file, "batch_in_epoch");
-  d.rng_seed = read_attr_u64(file, "rng_seed");
-  d.rng_offset = read_attr_u64(file, "rng_offset");
-  d.policy = read_attr_str(file, "policy");
-  d.config_text = read_attr_str(file, "config");
-  d.model_signature = read_attr_str(file, "model_signature");
-  d.mptrain_version = read_attr_str(file, "mptrain_version");
-  for (const std::string& name : attr_names(file)) {
+  d.step = h5_read_attr_i64(file, "step");
+  d.applied_steps = h5_read_attr_i64(file, "applied_steps");
+  d.epoch = h5_read_attr_i64(file, "epoch");
+  d.batch_in_epoch = h5_read_attr_i64(file, "batch_in_epoch");
+  d.rng_seed = h5_read_attr_u64(file, "rng_seed");
+  d.rng_offset = h5_read_attr_u64(file, "rng_offset");
+  d.policy = h5_read_attr_str(file, "policy");
+  d.config_text = h5_read_attr_str(file, "config");
+  d.model_signature = h5_read_attr_str(file, "model_signature");
+  d.mptrain_version = h5_read_attr_str(file, "mptrain_version");
+  for (const std::string& name : h5_attr_names(file)) {
     if (is_reserved_checkpoint_attr(name)) continue;
-    H5T_class_t cls = attr_type_class(file, name);
+    H5T_class_t cls = h5_attr_class(file, name);
     if (cls == H5T_STRING)
-      d.extra_strings[name] = read_attr_str(file, name);
+      d.extra_strings[name] = h5_read_attr_str(file, name);
     else if (cls == H5T_INTEGER)
-      d.extra_ints[name] = read_attr_i64(file, name);
+      d.extra_ints[name] = h5_read_attr_i64(file, name);
     // Attributes of other types were added by someone else (h5py); they are not ours to keep.
   }
 
   for (const char* group : {"params", "optimizer", "scaler"})
-    if (!link_exists(file, group))
-      throw Hdf5Failure(std::string("group /") + group + " is missing");
+    if (!h5_link_exists(file, group))
+      throw H5Failure(std::string("group /") + group + " is missing");
   {
-    Handle params = open_group(file, "params");
+    H5Handle params = h5_open_group(file, "params");
     read_tensors(params.get(), "", "/params/", d.params);
   }
   {
-    Handle opt = open_group(file, "optimizer");
-    d.optimizer_step = read_attr_i64(opt.get(), "step");
-    for (const std::string& slot : link_names(opt.get())) {
-      Handle g = open_group(opt.get(), slot);
+    H5Handle opt = h5_open_group(file, "optimizer");
+    d.optimizer_step = h5_read_attr_i64(opt.get(), "step");
+    for (const std::string& slot : h5_link_names(opt.get())) {
+      H5Handle g = h5_open_group(opt.get(), slot);
       read_tensors(g.get(), slot, "/optimizer/" + slot + "/", d.optimizer);
     }
   }
   {
-    Handle sc = open_group(file, "scaler");
+    H5Handle sc = h5_open_group(file, "scaler");
     d.scaler.scale = read_scalar_f64(sc.get(), "scale");
     d.scaler.growth_tracker = read_scalar_i64(sc.get(), "growth_tracker");
     d.scaler.hysteresis_tracker = read_scalar_i64(sc.get(), "hysteresis_tracker");
@@ -112,15 +112,15 @@ CheckpointData read_checkpoint(const std::filesystem::path& path) {
   if (!std::filesystem::is_regular_file(path, ec))
     throw DataError("checkpoint " + path.string() + " does not exist or is not a regular file; " +
                     "check the path given to --resume (or use --resume auto)");
-  h5::Hdf5Quiet quiet;
+  h5_silence_errors();
   CheckpointData d;
   try {
-    h5::Handle fapl = h5::checkpoint_file_access(false);
-    h5::Handle file = h5::file_handle(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()),
-                                      "it does not open as an HDF5 file");
+    H5Handle fapl = checkpoint_file_access(false);
+    H5Handle file = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()),
+                             "it does not open as an HDF5 file");
     read_all(file.get(), d);
     file.close("closing the file");
-  } catch (const h5::Hdf5Failure& e) {
+  } catch (const H5Failure& e) {
     throw DataError("cannot load checkpoint " + path.string() + ": " + e.what() + kAdvice);
   }
   return d;

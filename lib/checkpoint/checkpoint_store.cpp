@@ -5,9 +5,9 @@
 #include <cstdio>
 #include <set>
 
-#include "core/error.h"
 #include "checkpoint/atomic_file.h"
 #include "checkpoint/checkpoint_io.h"
+#include "core/error.h"
 
 namespace mp {
 namespace fs = std::filesystem;

@@ -4,8 +4,8 @@
 
 #include <sstream>
 
-#include "core/error.h"
 #include "checkpoint/checkpoint_io.h"
+#include "core/error.h"
 
 namespace mp {
 

@@ -3,11 +3,11 @@
 
 #include <algorithm>
 
+#include "checkpoint/checkpoint_compat.h"
+#include "checkpoint/resume_keys.h"
 #include "config/spec_loader.h"
 #include "config/spec_values.h"
 #include "core/error.h"
-#include "checkpoint/checkpoint_compat.h"
-#include "checkpoint/resume_keys.h"
 
 namespace mp {
 

@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <string>
 
-#include "config/run_spec.h"
 #include "checkpoint/checkpoint_data.h"
+#include "config/run_spec.h"
 
 namespace mp {
 

@@ -3,28 +3,25 @@
 #include "sweep/sweep.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <new>
 #include <sstream>
 #include <thread>
 
+#include "checkpoint/atomic_file.h"
 #include "config/output_dir.h"
 #include "config/spec_dump.h"
 #include "config/spec_loader.h"
 #include "core/error.h"
-#include "checkpoint/atomic_file.h"
+#include "core/exit_report.h"
 #include "sweep/sweep_grid.h"
 #include "sweep/sweep_plot.h"
 #include "sweep/sweep_report.h"
 #include "sweep/sweep_summary.h"
+#include "train/signals.h"
 #include "train/trainer.h"
 
 namespace mp {
@@ -35,57 +32,15 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // --- signals between points ------------------------------------------------------------------
-// While a point trains, the Trainer's SignalGuard owns SIGINT/SIGTERM (and restores these handlers
-// after). Between points these only note the request, so the sweep stops after the current point;
-// a second SIGINT quits at once (every file the sweep writes is replaced atomically).
-std::atomic<int> g_sweep_signal{0};
-
-void say(const char* msg) {
-  ssize_t ignored = ::write(STDERR_FILENO, msg, std::strlen(msg));
-  (void)ignored;
-}
-
-extern "C" void on_sweep_signal(int sig) {
-  int expected = 0;
-  if (g_sweep_signal.compare_exchange_strong(expected, sig)) {
-    say("\nmptrain sweep: stop requested: finishing the current point, then writing the report\n");
-    return;
-  }
-  if (sig == SIGINT) {
-    say("\nmptrain sweep: second interrupt: quitting now\n");
-    ::_exit(kExitSigint);
-  }
-}
-
-class SweepSignals {
- public:
-  SweepSignals() {
-    g_sweep_signal.store(0);
-    install(SIGINT, old_int_);
-    install(SIGTERM, old_term_);
-  }
-  ~SweepSignals() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-  }
-  SweepSignals(const SweepSignals&) = delete;
-  SweepSignals& operator=(const SweepSignals&) = delete;
-  static int code() {
-    const int s = g_sweep_signal.load();
-    return s == SIGINT ? kExitSigint : s == SIGTERM ? kExitSigterm : 0;
-  }
-
- private:
-  static void install(int sig, struct sigaction& old) {
-    struct sigaction sa {};
-    sa.sa_handler = on_sweep_signal;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESTART;
-    MP_CHECK(::sigaction(sig, &sa, &old) == 0,
-             "sigaction failed for signal " + std::to_string(sig));
-  }
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
+// While a point trains, the Trainer's SignalGuard (nested inside this one) owns SIGINT/SIGTERM.
+// Between points a signal only notes the request, so the sweep stops after the current point; a
+// second SIGINT quits at once (every file the sweep writes is replaced atomically).
+const SignalNotices kSweepNotices = {
+    "\nmptrain sweep: second interrupt: quitting now\n",  // no start-up phase between points
+    "\nmptrain sweep: second interrupt: quitting now\n",
+    "\nmptrain sweep: stop requested: finishing the current point, then writing the report\n",
+    "\nmptrain sweep: stop requested: finishing the current point, then writing the report\n",
+    "\nmptrain sweep: second interrupt: quitting now\n",
 };
 
 // --- host facts for the report ---------------------------------------------------------------
@@ -179,6 +134,177 @@ std::string sweep_directory(const std::string& out_dir, const RunSpec& base) {
   return e.text;
 }
 
+namespace {
+
+// Step 1 for one point: its spec, its directory, and whether an earlier invocation finished it.
+// `dumps` holds the resolved specs of the points before it (a repeated spec is refused).
+PlannedPoint plan_point(const SweepOptions& opt, const std::vector<GridAxis>& axes,
+                        const std::vector<GridPoint>& points, size_t i, const fs::path& dir,
+                        std::vector<std::string>& dumps) {
+  const GridPoint& p = points[i];
+  std::vector<std::string> overrides = opt.sets;
+  overrides.insert(overrides.end(), p.overrides.begin(), p.overrides.end());
+  PlannedPoint pp;
+  try {
+    pp.spec = load_spec(opt.config, overrides);
+  } catch (const ConfigError& e) {
+    rethrow_point_error(e, p, i, points.size(), axes);
+  }
+  pp.dir = dir / p.id;
+  pp.spec.output.dir = pp.dir.string();
+  const std::string dump = dump_without_dir(pp.spec);
+  for (size_t j = 0; j < dumps.size(); ++j)
+    if (dumps[j] == dump)
+      throw ConfigError("sweep points " + std::to_string(j + 1) + " (" + points[j].label +
+                        ") and " + std::to_string(i + 1) + " (" + p.label +
+                        ") resolve to the same run spec; drop one of the values; nothing was "
+                        "run");
+  dumps.push_back(dump);
+
+  // A directory from an earlier invocation must hold a run of this very point.
+  std::error_code ec;
+  const fs::path cfg = pp.dir / "config.yaml";
+  if (!fs::exists(cfg, ec)) return pp;
+  std::string theirs;
+  try {
+    theirs = dump_without_dir(load_spec(cfg.string()));
+  } catch (const Error& e) {
+    theirs = std::string("(unreadable: ") + e.what() + ")\n";
+  }
+  if (theirs != dump)
+    throw ConfigError(pp.dir.string() + " holds a run of another spec than sweep point " +
+                      std::to_string(i + 1) + " (" + p.label + ") (" +
+                      first_difference(dump, theirs) +
+                      "); give a new --out or delete that directory; nothing was run");
+  if (fs::exists(pp.dir / "summary.json", ec) && !fs::exists(pp.dir / kSweepUnfinishedMarker, ec)) {
+    std::string err;
+    pp.summary = read_summary_json(pp.dir / "summary.json", &err);
+    if (pp.summary)
+      pp.finished = true;
+    else
+      spdlog::warn("{}; running point {} again", err, p.id);
+  }
+  return pp;
+}
+
+// The report's header facts, and the command line when the caller gave none.
+SweepInfo sweep_info(const SweepOptions& opt, const RunSpec& base,
+                     const std::vector<GridAxis>& axes, const std::string& dir_text) {
+  SweepInfo info;
+  info.name = base.name;
+  info.config = opt.config;
+  info.dir = dir_text;
+  info.sets = opt.sets;
+  info.axes = axes;
+  info.host = host_description();
+  info.load_start = load_average();
+  info.command = opt.command;
+  if (info.command.empty()) {
+    info.command = "mptrain sweep --config " + shell_quote(opt.config);
+    for (const std::string& g : opt.grid) info.command += " --grid " + shell_quote(g);
+    for (const std::string& s : opt.sets) info.command += " --set " + shell_quote(s);
+    info.command += " --out " + shell_quote(dir_text);
+  }
+  return info;
+}
+
+// Records the points an earlier invocation finished; returns how many.
+size_t record_finished(const std::vector<PlannedPoint>& plan, std::vector<PointResult>& results) {
+  size_t skipped = 0;
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (!plan[i].finished) continue;
+    PointResult& r = results[i];
+    r.status = PointStatus::Ok;
+    r.reused = true;
+    r.summary = plan[i].summary;
+    r.message = "finished by an earlier invocation of this sweep; skipped";
+    spdlog::info("sweep: skipping point {}/{} {}: finished earlier ({})", i + 1, plan.size(),
+                 r.point.id, (plan[i].dir / "summary.json").string());
+    ++skipped;
+  }
+  return skipped;
+}
+
+// Trains one point in its directory and returns the run's exit code; an exception's code and
+// message (current_exit_report) go into r.
+int train_point(const PlannedPoint& pp, int verbosity, PointResult& r, bool& resumed) {
+  try {
+    std::error_code ec;
+    fs::create_directories(pp.dir);
+    write_file_atomic(pp.dir / kSweepUnfinishedMarker,
+                      "this sweep point has not finished; running the sweep again resumes it\n");
+    TrainerOptions t;
+    t.run_dir = pp.dir.string();
+    resumed = fs::exists(pp.dir / "checkpoints", ec);  // left by an interrupted invocation
+    t.resume = resumed ? "auto" : "";
+    t.verbosity = verbosity;
+    Trainer trainer(pp.spec, t);
+    return trainer.run();
+  } catch (...) {
+    const ExitReport rep = current_exit_report();
+    r.message = rep.text();
+    return rep.code;
+  }
+}
+
+// Runs point i and records its outcome; returns 130/143 when a signal stopped it, else 0.
+int run_point(const PlannedPoint& pp, size_t i, size_t total, int verbosity, PointResult& r) {
+  spdlog::info("sweep: point {}/{} {} -> {}", i + 1, total, r.point.label, pp.dir.string());
+  const auto t0 = Clock::now();
+  bool resumed = false;
+  const int rc = train_point(pp, verbosity, r, resumed);
+  r.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  r.exit_code = rc;
+  const bool stopped = rc == kExitSigint || rc == kExitSigterm;
+  std::string err;
+  if (rc == kExitOk || stopped) r.summary = read_summary_json(pp.dir / "summary.json", &err);
+  if (rc == kExitOk) {
+    r.status = PointStatus::Ok;
+    std::error_code ec;
+    fs::remove(pp.dir / kSweepUnfinishedMarker, ec);
+    if (!r.summary)
+      r.message = "no summary: " + err;
+    else if (resumed)
+      r.message =
+          "resumed from its newest checkpoint; samples_per_s and wall_s cover the "
+          "resumed part only";
+    return 0;
+  }
+  if (stopped) {
+    r.status = PointStatus::Interrupted;
+    r.message = std::string("stopped by ") + (rc == kExitSigint ? "SIGINT" : "SIGTERM") +
+                (r.summary ? " at step " + std::to_string(r.summary->steps) : "") +
+                " after saving a checkpoint; run the sweep again to resume this point";
+    return rc;
+  }
+  r.status = PointStatus::Failed;
+  spdlog::error("sweep: point {} failed (exit {}): {}", r.point.id, rc, r.message);
+  return 0;
+}
+
+// Prints the one-line outcome; returns the exit code of the first failed point (0 when none).
+int print_outcome(const std::vector<PointResult>& results, size_t skipped, int stop_code,
+                  const fs::path& dir) {
+  size_t n_ok = 0, n_failed = 0;
+  int first_failure = 0;
+  for (const PointResult& r : results) {
+    n_ok += r.status == PointStatus::Ok;
+    if (r.status == PointStatus::Failed) {
+      ++n_failed;
+      if (first_failure == 0) first_failure = r.exit_code;
+    }
+  }
+  std::printf(
+      "sweep: %zu of %zu points ok (%zu skipped as finished earlier), %zu failed%s; report "
+      "in %s\n",
+      n_ok, results.size(), skipped, n_failed, stop_code ? ", interrupted" : "",
+      (dir / "report.md").string().c_str());
+  std::fflush(stdout);
+  return first_failure;
+}
+
+}  // namespace
+
 int run_sweep(const SweepOptions& opt) {
   // 1. Everything is checked before anything runs or is created.
   const std::vector<GridAxis> axes = parse_grid(opt.grid);
@@ -195,75 +321,14 @@ int run_sweep(const SweepOptions& opt) {
   std::error_code ec;
   if (fs::exists(dir, ec) && !fs::is_directory(dir, ec))
     throw ConfigError("--out " + dir_text + ": exists and is not a directory");
-
   const std::vector<GridPoint> points = expand_grid(axes);
   std::vector<PlannedPoint> plan;
   std::vector<std::string> dumps;
-  for (size_t i = 0; i < points.size(); ++i) {
-    const GridPoint& p = points[i];
-    std::vector<std::string> overrides = opt.sets;
-    overrides.insert(overrides.end(), p.overrides.begin(), p.overrides.end());
-    PlannedPoint pp;
-    try {
-      pp.spec = load_spec(opt.config, overrides);
-    } catch (const ConfigError& e) {
-      rethrow_point_error(e, p, i, points.size(), axes);
-    }
-    pp.dir = dir / p.id;
-    pp.spec.output.dir = pp.dir.string();
-    const std::string dump = dump_without_dir(pp.spec);
-    for (size_t j = 0; j < dumps.size(); ++j)
-      if (dumps[j] == dump)
-        throw ConfigError("sweep points " + std::to_string(j + 1) + " (" + points[j].label +
-                          ") and " + std::to_string(i + 1) + " (" + p.label +
-                          ") resolve to the same run spec; drop one of the values; nothing was "
-                          "run");
-    dumps.push_back(dump);
-
-    // A directory from an earlier invocation must hold a run of this very point.
-    const fs::path cfg = pp.dir / "config.yaml";
-    if (fs::exists(cfg, ec)) {
-      std::string theirs;
-      try {
-        theirs = dump_without_dir(load_spec(cfg.string()));
-      } catch (const Error& e) {
-        theirs = std::string("(unreadable: ") + e.what() + ")\n";
-      }
-      if (theirs != dump)
-        throw ConfigError(pp.dir.string() + " holds a run of another spec than sweep point " +
-                          std::to_string(i + 1) + " (" + p.label + ") (" +
-                          first_difference(dump, theirs) +
-                          "); give a new --out or delete that directory; nothing was run");
-      if (fs::exists(pp.dir / "summary.json", ec) &&
-          !fs::exists(pp.dir / kSweepUnfinishedMarker, ec)) {
-        std::string err;
-        pp.summary = read_summary_json(pp.dir / "summary.json", &err);
-        if (pp.summary)
-          pp.finished = true;
-        else
-          spdlog::warn("{}; running point {} again", err, p.id);
-      }
-    }
-    plan.push_back(std::move(pp));
-  }
+  for (size_t i = 0; i < points.size(); ++i)
+    plan.push_back(plan_point(opt, axes, points, i, dir, dumps));
 
   // 2. Run.
-  SweepInfo info;
-  info.name = base.name;
-  info.config = opt.config;
-  info.dir = dir_text;
-  info.sets = opt.sets;
-  info.axes = axes;
-  info.host = host_description();
-  info.load_start = load_average();
-  info.command = opt.command;
-  if (info.command.empty()) {
-    info.command = "mptrain sweep --config " + shell_quote(opt.config);
-    for (const std::string& g : opt.grid) info.command += " --grid " + shell_quote(g);
-    for (const std::string& s : opt.sets) info.command += " --set " + shell_quote(s);
-    info.command += " --out " + shell_quote(dir_text);
-  }
-
+  SweepInfo info = sweep_info(opt, base, axes, dir_text);
   fs::create_directories(dir);
   remove_temp_files(dir);
   std::vector<PointResult> results(points.size());
@@ -272,79 +337,19 @@ int run_sweep(const SweepOptions& opt) {
     write_file_atomic(dir / "sweep.csv", sweep_csv(axes, results));
     write_file_atomic(dir / "report.md", sweep_report_md(info, results));
   };
-
-  size_t skipped = 0;
-  for (size_t i = 0; i < plan.size(); ++i)
-    if (plan[i].finished) {
-      results[i].status = PointStatus::Ok;
-      results[i].reused = true;
-      results[i].summary = plan[i].summary;
-      results[i].message = "finished by an earlier invocation of this sweep; skipped";
-      spdlog::info("sweep: skipping point {}/{} {}: finished earlier ({})", i + 1, plan.size(),
-                   points[i].id, (plan[i].dir / "summary.json").string());
-      ++skipped;
-    }
+  const size_t skipped = record_finished(plan, results);
   spdlog::info("sweep: {} points into {} ({} to run)", points.size(), dir_text,
                points.size() - skipped);
   write_report();
 
   int stop_code = 0;
-  SweepSignals signals;  // until the report is final (a Ctrl-C while plotting ends the plots only)
+  // Until the report is final (a Ctrl-C while plotting ends the plots only).
+  SignalGuard signals(SignalPhase::BetweenRuns, kSweepNotices);
   for (size_t i = 0; i < plan.size() && stop_code == 0; ++i) {
     if (plan[i].finished) continue;
-    if ((stop_code = SweepSignals::code()) != 0) break;
-    PointResult& r = results[i];
-    const fs::path& pdir = plan[i].dir;
-    spdlog::info("sweep: point {}/{} {} -> {}", i + 1, plan.size(), points[i].label, pdir.string());
-    const auto t0 = Clock::now();
-    int rc = 0;
-    bool resumed = false;
-    try {
-      fs::create_directories(pdir);
-      write_file_atomic(pdir / kSweepUnfinishedMarker,
-                        "this sweep point has not finished; running the sweep again resumes it\n");
-      TrainerOptions t;
-      t.run_dir = pdir.string();
-      resumed = fs::exists(pdir / "checkpoints", ec);  // left by an interrupted invocation
-      t.resume = resumed ? "auto" : "";
-      t.verbosity = opt.verbosity;
-      Trainer trainer(plan[i].spec, t);
-      rc = trainer.run();
-    } catch (const Error& e) {
-      rc = e.exit_code();
-      r.message = e.what();
-    } catch (const std::bad_alloc&) {
-      rc = kExitInternal;
-      r.message = "out of memory";
-    } catch (const std::exception& e) {
-      rc = kExitInternal;
-      r.message = std::string("internal error: ") + e.what();
-    }
-    r.wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
-    r.exit_code = rc;
-    std::string err;
-    if (rc == kExitOk || rc == kExitSigint || rc == kExitSigterm)
-      r.summary = read_summary_json(pdir / "summary.json", &err);
-    if (rc == kExitOk) {
-      r.status = PointStatus::Ok;
-      fs::remove(pdir / kSweepUnfinishedMarker, ec);
-      if (!r.summary)
-        r.message = "no summary: " + err;
-      else if (resumed)
-        r.message =
-            "resumed from its newest checkpoint; samples_per_s and wall_s cover the "
-            "resumed part only";
-    } else if (rc == kExitSigint || rc == kExitSigterm) {
-      r.status = PointStatus::Interrupted;
-      r.message = std::string("stopped by ") + (rc == kExitSigint ? "SIGINT" : "SIGTERM") +
-                  (r.summary ? " at step " + std::to_string(r.summary->steps) : "") +
-                  " after saving a checkpoint; run the sweep again to resume this point";
-      stop_code = rc;
-    } else {
-      r.status = PointStatus::Failed;
-      spdlog::error("sweep: point {} failed (exit {}): {}", points[i].id, rc, r.message);
-    }
-    if (stop_code == 0) stop_code = SweepSignals::code();
+    if ((stop_code = stop_exit_code()) != 0) break;
+    stop_code = run_point(plan[i], i, plan.size(), opt.verbosity, results[i]);
+    if (stop_code == 0) stop_code = stop_exit_code();
     write_report();
   }
 
@@ -359,28 +364,13 @@ int run_sweep(const SweepOptions& opt) {
     info.plots_drawn = plot.drawn;
     info.plot_note = plot.note;
     if (!plot.drawn) spdlog::warn("sweep: no plots: {}", plot.note);
-    stop_code = SweepSignals::code();  // every point finished; the plotting was interrupted
+    stop_code = stop_exit_code();  // every point finished; the plotting was interrupted
   }
   info.load_end = load_average();
   write_report();
 
-  size_t n_ok = 0, n_failed = 0;
-  int first_failure = 0;
-  for (const PointResult& r : results) {
-    n_ok += r.status == PointStatus::Ok;
-    if (r.status == PointStatus::Failed) {
-      ++n_failed;
-      if (first_failure == 0) first_failure = r.exit_code;
-    }
-  }
-  std::printf(
-      "sweep: %zu of %zu points ok (%zu skipped as finished earlier), %zu failed%s; report "
-      "in %s\n",
-      n_ok, results.size(), skipped, n_failed, stop_code ? ", interrupted" : "",
-      (dir / "report.md").string().c_str());
-  std::fflush(stdout);
-  if (stop_code != 0) return stop_code;
-  return first_failure;
+  const int first_failure = print_outcome(results, skipped, stop_code, dir);
+  return stop_code != 0 ? stop_code : first_failure;
 }
 
 }  // namespace mp

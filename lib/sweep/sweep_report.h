@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "train/run_files.h"
 #include "sweep/sweep_grid.h"
+#include "train/run_files.h"
 
 namespace mp {
 

@@ -10,11 +10,11 @@
 #include <fstream>
 #include <limits>
 
-#include "core/error.h"
 #include "checkpoint/atomic_file.h"
 #include "checkpoint/checkpoint_compat.h"
 #include "checkpoint/checkpoint_io.h"
 #include "checkpoint/checkpoint_store.h"
+#include "core/error.h"
 #include "unit/checkpoint_fixtures.h"
 
 using namespace mp;

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_store.h"
 #include "config/spec_loader.h"
 #include "data/synthetic_data.h"
-#include "checkpoint/checkpoint_store.h"
 #include "train/trainer.h"
 #include "unit/checkpoint_fixtures.h"
 

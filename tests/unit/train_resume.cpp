@@ -11,15 +11,15 @@
 #include <fstream>
 #include <sstream>
 
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_store.h"
+#include "checkpoint/resume_check.h"
+#include "checkpoint/resume_keys.h"
 #include "config/spec_dump.h"
 #include "config/spec_keys.h"
 #include "config/spec_loader.h"
 #include "core/error.h"
 #include "data/synthetic_data.h"
-#include "checkpoint/checkpoint_io.h"
-#include "checkpoint/checkpoint_store.h"
-#include "checkpoint/resume_check.h"
-#include "checkpoint/resume_keys.h"
 #include "train/trainer.h"
 #include "unit/checkpoint_fixtures.h"
 

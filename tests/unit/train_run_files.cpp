@@ -13,8 +13,8 @@
 #include <limits>
 #include <random>
 
-#include "core/error.h"
 #include "checkpoint/atomic_file.h"
+#include "core/error.h"
 #include "train/run_files.h"
 #include "unit/checkpoint_fixtures.h"
 
