@@ -1,5 +1,5 @@
 // cmd_sweep.cpp: `mptrain sweep --config FILE --grid KEY=V1,V2,... [--set KEY=VALUE]... [--out
-// DIR]` (behaviour in train/sweep.h). Finds the plot script and the Python that runs it:
+// DIR]` (behaviour in sweep/sweep.h). Finds the plot script and the Python that runs it:
 //   MPTRAIN_PYTHON       Python for scripts/plot_runs.py (default /usr/bin/python3)
 //   MPTRAIN_PLOT_SCRIPT  path of plot_runs.py (default: <bin>/../share/mptrain (installed by
 //                        `cmake --install`), <bin>/../scripts and <bin>/../../scripts (a build
@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "app/commands.h"
-#include "train/sweep.h"
+#include "sweep/sweep.h"
 
 namespace mp {
 

@@ -5,7 +5,7 @@
 
 #include "app/commands.h"
 #include "data/describe_h5.h"
-#include "train/checkpoint_summary.h"
+#include "checkpoint/checkpoint_summary.h"
 #include "train/trainer.h"
 
 namespace mp {

@@ -1,8 +1,11 @@
-// h5_handle.cpp: H5Handle release, error silencing, checked file open/create.
+// h5_handle.cpp: H5Handle release, error silencing and capture, checked calls, checked file
+// open/create.
 #include "data/h5_handle.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <system_error>
+#include <vector>
 
 #include "core/error.h"
 
@@ -16,6 +19,14 @@ void H5Handle::reset() {
   id_ = H5I_INVALID_HID;
 }
 
+void H5Handle::close(const std::string& what) {
+  const hid_t id = std::exchange(id_, H5I_INVALID_HID);
+  if (id >= 0) {
+    h5_silence_errors();
+    h5_check_status(H5Idec_ref(id) < 0 ? -1 : 0, what);
+  }
+}
+
 void h5_silence_errors() {
   thread_local bool silenced = false;
   if (!silenced) {
@@ -25,16 +36,51 @@ void h5_silence_errors() {
 }
 
 namespace {
-herr_t keep_innermost(unsigned n, const H5E_error2_t* err, void* out) {
-  if (n == 0 && err->desc) *static_cast<std::string*>(out) = err->desc;
+
+struct StackEntry {
+  std::string desc;  // "" when HDF5 gave none
+  std::string func;
+};
+
+herr_t collect_entry(unsigned, const H5E_error2_t* err, void* out) {
+  static_cast<std::vector<StackEntry>*>(out)->push_back(
+      {err->desc ? err->desc : "", err->func_name ? err->func_name : ""});
   return 0;
 }
+
+// The calling thread's error stack, outermost (the API call) first, innermost (the root cause)
+// last.
+std::vector<StackEntry> error_stack() {
+  std::vector<StackEntry> stack;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, collect_entry, &stack);
+  return stack;
+}
+
 }  // namespace
 
 std::string h5_last_error() {
-  std::string msg;
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, keep_innermost, &msg);
-  return msg;
+  const std::vector<StackEntry> stack = error_stack();
+  return stack.empty() ? "" : stack.back().desc;
+}
+
+std::string h5_error_text() {
+  std::vector<std::string> msgs;
+  for (const StackEntry& e : error_stack())
+    msgs.push_back(!e.desc.empty() || e.func.empty() ? e.desc : "error in " + e.func);
+  H5Eclear2(H5E_DEFAULT);
+  msgs.erase(std::remove(msgs.begin(), msgs.end(), std::string()), msgs.end());
+  if (msgs.empty()) return "HDF5 gave no detail";
+  if (msgs.size() == 1) return msgs.front();
+  return msgs.front() + " (cause: " + msgs.back() + ")";
+}
+
+H5Handle h5_check(hid_t id, const std::string& what) {
+  if (id < 0) throw H5Failure(what + ": " + h5_error_text());
+  return H5Handle(id);
+}
+
+void h5_check_status(herr_t status, const std::string& what) {
+  if (status < 0) throw H5Failure(what + ": " + h5_error_text());
 }
 
 H5Handle h5_open_read(const std::string& path) {

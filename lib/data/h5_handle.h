@@ -1,11 +1,14 @@
-// h5_handle.h: RAII ownership of HDF5 identifiers (hid_t), the switch that silences HDF5's own
-// error printing, and the checked open of a data file. Every failure becomes an mp::DataError
-// that names the file and says what to do; nothing here prints to the terminal.
+// h5_handle.h: the one HDF5 layer under data files and checkpoints: RAII ownership of HDF5
+// identifiers (hid_t), the switch that silences HDF5's own error printing, HDF5's error stack as
+// text, checked calls, and the checked open of a data file. Nothing here prints to the terminal.
+// Attributes: h5_attr.h; datasets for data files: h5_write.h, h5_array.h.
 #pragma once
 #include <hdf5.h>
 
+#include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace mp {
 
@@ -30,6 +33,9 @@ class H5Handle {
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
   void reset();
+  // Releases now and throws H5Failure when that fails (closing a file flushes it: a writer must
+  // know).
+  void close(const std::string& what);
 
  private:
   hid_t id_ = H5I_INVALID_HID;
@@ -42,6 +48,30 @@ void h5_silence_errors();
 // The innermost message on the calling thread's HDF5 error stack ("" when empty), for appending
 // "(HDF5: ...)" to a DataError.
 std::string h5_last_error();
+
+// The calling thread's HDF5 error stack as one line: the outermost failure, then the root cause
+// ("... (cause: ...)"), or "HDF5 gave no detail"; clears the stack so the next failure starts
+// fresh.
+std::string h5_error_text();
+
+// A failed HDF5 call: "what we tried: what HDF5 said" (h5_error_text). The caller turns it into a
+// DataError naming the file.
+class H5Failure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Checked calls: H5Failure(what + ": " + h5_error_text()) when the id or status is negative.
+H5Handle h5_check(hid_t id, const std::string& what);
+void h5_check_status(herr_t status, const std::string& what);
+
+// An iteration callback (H5Literate: Info = H5L_info_t, H5Aiterate2: H5A_info_t) that appends
+// each member's name to the std::vector<std::string> passed as its data.
+template <class Info>
+herr_t h5_append_name(hid_t, const char* name, const Info*, void* names) {
+  static_cast<std::vector<std::string>*>(names)->push_back(name);
+  return 0;
+}
 
 // Opens an existing HDF5 file read-only. DataError when the path does not exist, is a directory,
 // is not an HDF5 file, or cannot be opened.

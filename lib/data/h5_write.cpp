@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/h5_attr.h"
 #include "data/h5_types.h"
 
 namespace mp {
@@ -74,35 +75,38 @@ void h5_write(hid_t file, const std::string& path, const Shape& shape, const bfl
 
 namespace {
 
-void write_attr(hid_t file, const std::string& obj_path, const std::string& name, hid_t file_type,
-                hid_t mem_type, const void* value) {
+// Sets the attribute through `set` (an h5_attr.h writer) on the object at obj_path.
+template <class Set>
+void write_attr_at(hid_t file, const std::string& obj_path, const std::string& name, Set set) {
   h5_silence_errors();
-  if (H5Aexists_by_name(file, obj_path.c_str(), name.c_str(), H5P_DEFAULT) > 0)
-    H5Adelete_by_name(file, obj_path.c_str(), name.c_str(), H5P_DEFAULT);
-  H5Handle space(H5Screate(H5S_SCALAR));
-  H5Handle a(H5Acreate_by_name(file, obj_path.c_str(), name.c_str(), file_type, space.get(),
-                               H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  if (!a.valid()) fail(file, obj_path, "cannot create attribute " + name);
-  if (H5Awrite(a.get(), mem_type, value) < 0) fail(file, obj_path, "cannot write attribute " + name);
+  H5Handle obj(H5Oopen(file, obj_path.c_str(), H5P_DEFAULT));
+  if (!obj.valid()) fail(file, obj_path, "cannot open the object to set attribute " + name);
+  try {
+    set(obj.get(), name);
+  } catch (const H5Failure& e) {
+    char file_name[1024] = "";
+    H5Fget_name(file, file_name, sizeof file_name);
+    throw DataError(std::string(file_name) + ": " + obj_path + ": " + e.what() +
+                    "; check that the file is writable and the path is free");
+  }
 }
 
 }  // namespace
 
 void h5_write_attr(hid_t file, const std::string& obj_path, const std::string& name,
                    const std::string& value) {
-  H5Handle t(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  const char* p = value.c_str();
-  write_attr(file, obj_path, name, t.get(), t.get(), &p);
+  write_attr_at(file, obj_path, name,
+                [&](hid_t obj, const std::string& n) { h5_write_attr_str(obj, n, value); });
 }
 
 void h5_write_attr(hid_t file, const std::string& obj_path, const std::string& name, int64_t value) {
-  write_attr(file, obj_path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
+  write_attr_at(file, obj_path, name,
+                [&](hid_t obj, const std::string& n) { h5_write_attr_i64(obj, n, value); });
 }
 
 void h5_write_attr(hid_t file, const std::string& obj_path, const std::string& name, double value) {
-  write_attr(file, obj_path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value);
+  write_attr_at(file, obj_path, name,
+                [&](hid_t obj, const std::string& n) { h5_write_attr_f64(obj, n, value); });
 }
 
 }  // namespace mp

@@ -1,5 +1,5 @@
-// h5_write.h: small helpers to write datasets and attributes into an HDF5 file — used by the
-// synthetic data generator and by tests, and usable by any layer above data/ (checkpoints).
+// h5_write.h: small helpers to write datasets and attributes into an HDF5 data file — used by the
+// synthetic data generator and by tests. (Checkpoints have their own layout: checkpoint_hdf5.h.)
 // Failures are DataErrors naming the file path inside the HDF5 file and HDF5's own message.
 #pragma once
 #include <cstdint>
@@ -27,7 +27,8 @@ void h5_write(hid_t file, const std::string& path, const Shape& shape, const int
 void h5_write(hid_t file, const std::string& path, const Shape& shape, const half* data, int gzip_level = 0);
 void h5_write(hid_t file, const std::string& path, const Shape& shape, const bfloat16* data, int gzip_level = 0);
 
-// Sets attribute `name` on the object at `obj_path` ("/" for the root), replacing an old one.
+// Sets attribute `name` on the object at `obj_path` ("/" for the root), replacing an old one
+// (h5_attr.h writes it; this names the file and the object in the DataError).
 void h5_write_attr(hid_t file, const std::string& obj_path, const std::string& name, const std::string& value);
 void h5_write_attr(hid_t file, const std::string& obj_path, const std::string& name, int64_t value);
 void h5_write_attr(hid_t file, const std::string& obj_path, const std::string& name, double value);

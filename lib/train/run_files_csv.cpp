@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "checkpoint/atomic_file.h"
 #include "core/error.h"
-#include "train/atomic_file.h"
 #include "train/run_files.h"
 
 namespace mp {

@@ -2,7 +2,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "train/atomic_file.h"
+#include "checkpoint/atomic_file.h"
 #include "train/run_files.h"
 
 namespace mp {

@@ -10,10 +10,10 @@
 #include <fstream>
 #include <sstream>
 
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_store.h"
 #include "config/spec_loader.h"
 #include "data/synthetic_data.h"
-#include "train/checkpoint_io.h"
-#include "train/checkpoint_store.h"
 #include "train/trainer.h"
 #include "unit/train_csv_util.h"
 

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_store.h"
 #include "config/spec_loader.h"
 #include "data/synthetic_data.h"
-#include "train/checkpoint_store.h"
 #include "train/trainer.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "unit/checkpoint_fixtures.h"
 
 using namespace mp;
 namespace fs = std::filesystem;

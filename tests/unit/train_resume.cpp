@@ -11,17 +11,17 @@
 #include <fstream>
 #include <sstream>
 
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_store.h"
+#include "checkpoint/resume_check.h"
+#include "checkpoint/resume_keys.h"
 #include "config/spec_dump.h"
 #include "config/spec_keys.h"
 #include "config/spec_loader.h"
 #include "core/error.h"
 #include "data/synthetic_data.h"
-#include "train/checkpoint_io.h"
-#include "train/checkpoint_store.h"
-#include "train/resume_check.h"
-#include "train/resume_keys.h"
 #include "train/trainer.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "unit/checkpoint_fixtures.h"
 
 #ifndef MPTRAIN_REFERENCE_MD
 #error "MPTRAIN_REFERENCE_MD (the path of configs/REFERENCE.md) must be defined"
@@ -121,7 +121,7 @@ struct Quiet {
 TEST_CASE("the resume table decides every spec key, and REFERENCE.md shows exactly that table") {
   for (const auto& k : spec_keys())
     CHECK_MESSAGE(find_resume_key(k.path) != nullptr,
-                  "spec key " << k.path << " has no entry in resume_keys() (lib/train/resume_keys.cpp)");
+                  "spec key " << k.path << " has no entry in resume_keys() (lib/checkpoint/resume_keys.cpp)");
   for (const ResumeKey& r : resume_keys()) {  // no entry for a key that does not exist
     const std::string key(r.key);
     const bool names_keys = find_spec_key(key) != nullptr || is_spec_section(key);

@@ -13,10 +13,10 @@
 #include <limits>
 #include <random>
 
+#include "checkpoint/atomic_file.h"
 #include "core/error.h"
-#include "train/atomic_file.h"
 #include "train/run_files.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "unit/checkpoint_fixtures.h"
 
 using namespace mp;
 using namespace mp::testing;

@@ -1,6 +1,6 @@
 // train_signals.cpp: SIGINT/SIGTERM set the stop flag and exit code, a second SIGINT exits at once
-// with 130, a signal during start-up exits at once with 130/143, and the guard puts back the
-// handlers it replaced.
+// with 130, a signal during start-up exits at once with 130/143, the guard puts back the
+// handlers it replaced, and a run's guard nests inside a driver's (BetweenRuns, `mptrain sweep`).
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <sys/wait.h>
@@ -127,5 +127,51 @@ TEST_CASE("during start-up a signal quits at once; after training_started it req
           SignalGuard guard;
           std::raise(SIGINT);
           ::_exit(stop_requested() ? 0 : 5);
+        }) == 0);
+}
+
+TEST_CASE("a run's guard nests inside a BetweenRuns guard; stops on either side reach the driver") {
+  static const SignalNotices quiet = {"", "", "", "", ""};
+  CHECK(in_child([] {  // a stop that ended the run is seen by the driver after the run's guard
+          SignalGuard driver(SignalPhase::BetweenRuns, quiet);
+          {
+            SignalGuard run;
+            std::raise(SIGTERM);
+            if (stop_exit_code() != 143) ::_exit(5);
+          }
+          ::_exit(stop_exit_code() == 143 ? 0 : 6);
+        }) == 0);
+  CHECK(in_child([] {  // a stop noted before the run began: the run starts clean, the driver keeps it
+          SignalGuard driver(SignalPhase::BetweenRuns, quiet);
+          std::raise(SIGINT);
+          {
+            SignalGuard run(SignalPhase::StartUp);
+            if (stop_requested()) ::_exit(5);
+            run.training_started();
+          }
+          ::_exit(stop_exit_code() == 130 ? 0 : 6);
+        }) == 0);
+  CHECK(in_child([] {  // the run's start-up phase still quits at once inside a driver
+          SignalGuard driver(SignalPhase::BetweenRuns, quiet);
+          SignalGuard run(SignalPhase::StartUp);
+          std::raise(SIGTERM);
+          ::_exit(6);
+        }) == 143);
+  CHECK(in_child([] {  // after the run, the driver's phase is back: a second SIGINT quits
+          SignalGuard driver(SignalPhase::BetweenRuns, quiet);
+          { SignalGuard run; }
+          std::raise(SIGINT);
+          std::raise(SIGINT);
+          ::_exit(6);
+        }) == 130);
+  CHECK(in_child([] {  // any other nesting is a bug
+          SignalGuard driver(SignalPhase::BetweenRuns, quiet);
+          bool refused = false;
+          try {
+            SignalGuard again(SignalPhase::BetweenRuns, quiet);
+          } catch (const InternalError&) {
+            refused = true;
+          }
+          ::_exit(refused ? 0 : 6);
         }) == 0);
 }

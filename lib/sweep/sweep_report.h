@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "sweep/sweep_grid.h"
 #include "train/run_files.h"
-#include "train/sweep_grid.h"
 
 namespace mp {
 

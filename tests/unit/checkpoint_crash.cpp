@@ -1,4 +1,4 @@
-// train_checkpoint_crash.cpp: kill -9 at random moments while a child process writes large
+// checkpoint_crash.cpp: kill -9 at random moments while a child process writes large
 // checkpoints in a loop; every time, every step_*.h5 present must read back completely (files
 // appear by rename only), `latest` must name one of them, and the resume search must return a
 // checkpoint holding exactly the values written for its step.
@@ -11,10 +11,10 @@
 #include <random>
 #include <thread>
 
-#include "train/atomic_file.h"
-#include "train/checkpoint_io.h"
-#include "train/checkpoint_store.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "checkpoint/atomic_file.h"
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_store.h"
+#include "unit/checkpoint_fixtures.h"
 
 using namespace mp;
 using namespace mp::testing;

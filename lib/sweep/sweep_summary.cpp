@@ -1,5 +1,5 @@
 // sweep_summary.cpp: a small reader for the flat summary.json object (sweep_summary.h).
-#include "train/sweep_summary.h"
+#include "sweep/sweep_summary.h"
 
 #include <cmath>
 #include <cstdlib>

@@ -1,9 +1,10 @@
 // checkpoint_write.cpp: CheckpointData -> one HDF5 file in the layout of checkpoint_io.h.
 #include <set>
 
+#include "checkpoint/checkpoint_hdf5.h"
+#include "checkpoint/checkpoint_io.h"
 #include "core/error.h"
-#include "train/checkpoint_hdf5.h"
-#include "train/checkpoint_io.h"
+#include "data/h5_attr.h"
 
 namespace mp {
 
@@ -44,44 +45,43 @@ void check_data(const CheckpointData& d) {
 }
 
 void write_all(hid_t file, const CheckpointData& d) {
-  using namespace h5;
   {
-    Handle params = create_ordered_group(file, "params");
+    H5Handle params = h5_create_ordered_group(file, "params");
     for (const auto& p : d.params) write_f32_dataset(params.get(), p.name, p.shape, p.values);
   }
   {
-    Handle opt = create_ordered_group(file, "optimizer");
-    write_attr_i64(opt.get(), "step", d.optimizer_step);
+    H5Handle opt = h5_create_ordered_group(file, "optimizer");
+    h5_write_attr_i64(opt.get(), "step", d.optimizer_step);
     for (const auto& t : d.optimizer) {
-      if (!link_exists(opt.get(), t.slot)) create_ordered_group(opt.get(), t.slot);
-      Handle slot = open_group(opt.get(), t.slot);
+      if (!h5_link_exists(opt.get(), t.slot)) h5_create_ordered_group(opt.get(), t.slot);
+      H5Handle slot = h5_open_group(opt.get(), t.slot);
       write_f32_dataset(slot.get(), t.name, t.shape, t.values);
     }
   }
   {
-    Handle sc = create_ordered_group(file, "scaler");
+    H5Handle sc = h5_create_ordered_group(file, "scaler");
     write_scalar_f64(sc.get(), "scale", d.scaler.scale);
     write_scalar_i64(sc.get(), "growth_tracker", d.scaler.growth_tracker);
     write_scalar_i64(sc.get(), "hysteresis_tracker", d.scaler.hysteresis_tracker);
     write_scalar_i64(sc.get(), "consecutive_skips", d.scaler.consecutive_skips);
     write_scalar_i64(sc.get(), "total_skips", d.scaler.total_skips);
   }
-  write_attr_i64(file, "format_version", kCheckpointFormatVersion);
-  write_attr_i64(file, "step", d.step);
-  write_attr_i64(file, "applied_steps", d.applied_steps);
-  write_attr_i64(file, "epoch", d.epoch);
-  write_attr_i64(file, "batch_in_epoch", d.batch_in_epoch);
-  write_attr_u64(file, "rng_seed", d.rng_seed);
-  write_attr_u64(file, "rng_offset", d.rng_offset);
-  write_attr_str(file, "policy", d.policy);
-  write_attr_str(file, "config", d.config_text);
-  write_attr_str(file, "model_signature", d.model_signature);
-  write_attr_str(file, "mptrain_version",
-                 d.mptrain_version.empty() ? "unknown" : d.mptrain_version);
-  for (const auto& [k, v] : d.extra_strings) write_attr_str(file, k, v);
-  for (const auto& [k, v] : d.extra_ints) write_attr_i64(file, k, v);
+  h5_write_attr_i64(file, "format_version", kCheckpointFormatVersion);
+  h5_write_attr_i64(file, "step", d.step);
+  h5_write_attr_i64(file, "applied_steps", d.applied_steps);
+  h5_write_attr_i64(file, "epoch", d.epoch);
+  h5_write_attr_i64(file, "batch_in_epoch", d.batch_in_epoch);
+  h5_write_attr_u64(file, "rng_seed", d.rng_seed);
+  h5_write_attr_u64(file, "rng_offset", d.rng_offset);
+  h5_write_attr_str(file, "policy", d.policy);
+  h5_write_attr_str(file, "config", d.config_text);
+  h5_write_attr_str(file, "model_signature", d.model_signature);
+  h5_write_attr_str(file, "mptrain_version",
+                    d.mptrain_version.empty() ? "unknown" : d.mptrain_version);
+  for (const auto& [k, v] : d.extra_strings) h5_write_attr_str(file, k, v);
+  for (const auto& [k, v] : d.extra_ints) h5_write_attr_i64(file, k, v);
   // Last: a reader treats a file without it as an interrupted write.
-  write_attr_i64(file, "complete", 1);
+  h5_write_attr_i64(file, "complete", 1);
 }
 
 }  // namespace
@@ -96,14 +96,14 @@ bool is_reserved_checkpoint_attr(const std::string& name) {
 
 void write_checkpoint_file(const std::filesystem::path& path, const CheckpointData& data) {
   check_data(data);
-  h5::Hdf5Quiet quiet;
+  h5_silence_errors();
   try {
-    h5::Handle fapl = h5::checkpoint_file_access(true);
-    h5::Handle file = h5::file_handle(
-        H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()), "creating the file");
+    H5Handle fapl = checkpoint_file_access(true);
+    H5Handle file = h5_check(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get()),
+                             "creating the file");
     write_all(file.get(), data);
     file.close("closing (flushing) the file");
-  } catch (const h5::Hdf5Failure& e) {
+  } catch (const H5Failure& e) {
     throw DataError("cannot write checkpoint " + path.string() + ": " + e.what() +
                     "; check that the directory is writable and the disk is not full");
   }

@@ -5,9 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "checkpoint/checkpoint_data.h"
 #include "core/tensor.h"  // Shape
 #include "nn/parameter.h"
-#include "train/checkpoint_data.h"
 
 namespace mp {
 

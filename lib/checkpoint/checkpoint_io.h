@@ -10,7 +10,7 @@
 #include <filesystem>
 #include <string>
 
-#include "train/checkpoint_data.h"
+#include "checkpoint/checkpoint_data.h"
 
 namespace mp {
 

@@ -1,5 +1,5 @@
 // sweep_plot.cpp: posix_spawn of the plot script (sweep_plot.h).
-#include "train/sweep_plot.h"
+#include "sweep/sweep_plot.h"
 
 #include <spawn.h>
 #include <sys/wait.h>

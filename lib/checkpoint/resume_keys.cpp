@@ -1,5 +1,5 @@
 // resume_keys.cpp: the resume classification of every run-spec key (see resume_keys.h).
-#include "train/resume_keys.h"
+#include "checkpoint/resume_keys.h"
 
 #include <cstdlib>
 

@@ -1,13 +1,13 @@
 // checkpoint_store.cpp: naming, durable save, `latest`, pruning and the resume search.
-#include "train/checkpoint_store.h"
+#include "checkpoint/checkpoint_store.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <set>
 
+#include "checkpoint/atomic_file.h"
+#include "checkpoint/checkpoint_io.h"
 #include "core/error.h"
-#include "train/atomic_file.h"
-#include "train/checkpoint_io.h"
 
 namespace mp {
 namespace fs = std::filesystem;

@@ -6,9 +6,9 @@
 #include <cstdint>
 #include <string>
 
+#include "checkpoint/checkpoint_data.h"
 #include "config/run_spec.h"
 #include "precision/dtype_policy.h"
-#include "train/checkpoint_data.h"
 
 namespace mp {
 

@@ -1,5 +1,5 @@
 // sweep_report.cpp: sweep.csv and report.md text (formats in sweep_report.h).
-#include "train/sweep_report.h"
+#include "sweep/sweep_report.h"
 
 #include <cstdio>
 
@@ -129,8 +129,11 @@ std::string sweep_csv(const std::vector<GridAxis>& axes, const std::vector<Point
   return out;
 }
 
-std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult>& results) {
-  std::string md = "# Sweep " + md_code(info.name) + "\n\n";
+namespace {
+
+// The list under the title: config, overrides, grid, directory, device and host, the counts.
+std::string md_settings(const SweepInfo& info, const std::vector<PointResult>& results) {
+  std::string md;
   size_t n_ok = 0, n_failed = 0, n_int = 0, n_not = 0, n_reused = 0;
   for (const PointResult& r : results) {
     n_ok += r.status == PointStatus::Ok;
@@ -168,15 +171,13 @@ std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult
   if (n_reused) md += " (" + std::to_string(n_reused) + " ok from an earlier invocation, skipped)";
   if (!info.finished) md += " — sweep still running";
   md += "\n- Re-run or resume (finished points are skipped): " + md_code(info.command) + "\n\n";
+  return md;
+}
 
-  // The reference for speed ratios: the first point that completed with a throughput.
-  const PointResult* ref = nullptr;
-  for (const PointResult& r : results)
-    if (has_speed(r)) {
-      ref = &r;
-      break;
-    }
-
+// One row per point with its figures; `ref` is the point speed ratios compare against.
+std::string md_results_table(const SweepInfo& info, const std::vector<PointResult>& results,
+                             const PointResult* ref) {
+  std::string md;
   md += "## Results\n\n| point |";
   for (const GridAxis& a : info.axes) md += " " + md_escape(a.key) + " |";
   md +=
@@ -199,7 +200,13 @@ std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult
       md += " – | – | – | – | – | – | – | – | " + md_num("%.3g", wall_of(r)) + " |\n";
     }
   }
+  return md;
+}
 
+// Each completed point's throughput relative to `ref`, naming the values that differ.
+std::string md_throughput(const SweepInfo& info, const std::vector<PointResult>& results,
+                          const PointResult* ref) {
+  std::string md;
   md += "\n## Throughput measured in this sweep\n\n";
   if (!ref) {
     md += "No point completed with a throughput figure, so there is nothing to compare.\n";
@@ -226,7 +233,12 @@ std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult
         "\nEach figure comes from one run on this machine; on a machine shared with other work, "
         "differences of a few percent are noise.\n";
   }
+  return md;
+}
 
+// The failed and interrupted points with exit code and message; "" when there are none.
+std::string md_problems(const std::vector<PointResult>& results) {
+  std::string md;
   bool any_problem = false;
   for (const PointResult& r : results) {
     if (r.status != PointStatus::Failed && r.status != PointStatus::Interrupted) continue;
@@ -236,7 +248,12 @@ std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult
           std::to_string(r.exit_code) + " (" + exit_code_name(r.exit_code) +
           "): " + md_escape(r.message) + "\n";
   }
+  return md;
+}
 
+// The plots, or why there are none.
+std::string md_plots(const SweepInfo& info) {
+  std::string md;
   md += "\n## Plots\n\n";
   if (!info.finished) {
     md += "Drawn when the sweep finishes.\n";
@@ -249,6 +266,21 @@ std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult
     md += "No plots: " + md_escape(info.plot_note) + "\n";
   }
   return md;
+}
+
+}  // namespace
+
+std::string sweep_report_md(const SweepInfo& info, const std::vector<PointResult>& results) {
+  // The reference for speed ratios: the first point that completed with a throughput.
+  const PointResult* ref = nullptr;
+  for (const PointResult& r : results)
+    if (has_speed(r)) {
+      ref = &r;
+      break;
+    }
+  return "# Sweep " + md_code(info.name) + "\n\n" + md_settings(info, results) +
+         md_results_table(info, results, ref) + md_throughput(info, results, ref) +
+         md_problems(results) + md_plots(info);
 }
 
 }  // namespace mp

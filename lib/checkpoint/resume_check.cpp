@@ -1,13 +1,13 @@
 // resume_check.cpp: the stored spec against the spec about to resume, key by key.
-#include "train/resume_check.h"
+#include "checkpoint/resume_check.h"
 
 #include <algorithm>
 
+#include "checkpoint/checkpoint_compat.h"
+#include "checkpoint/resume_keys.h"
 #include "config/spec_loader.h"
 #include "config/spec_values.h"
 #include "core/error.h"
-#include "train/checkpoint_compat.h"
-#include "train/resume_keys.h"
 
 namespace mp {
 

@@ -1,4 +1,4 @@
-// train_sweep.cpp: `mptrain sweep` pieces: --grid parsing, the cartesian product and point ids,
+// sweep_runner.cpp: `mptrain sweep` pieces: --grid parsing, the cartesian product and point ids,
 // summary.json read back, sweep.csv / report.md text, and run_sweep in-process on synthetic data
 // (validation before anything is created, results, skipping finished points, a config change).
 #include <doctest/doctest.h>
@@ -9,11 +9,11 @@
 
 #include "core/error.h"
 #include "data/synthetic_data.h"
-#include "train/sweep.h"
-#include "train/sweep_grid.h"
-#include "train/sweep_report.h"
-#include "train/sweep_summary.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "sweep/sweep.h"
+#include "sweep/sweep_grid.h"
+#include "sweep/sweep_report.h"
+#include "sweep/sweep_summary.h"
+#include "unit/checkpoint_fixtures.h"
 
 using namespace mp;
 using namespace mp::testing;

@@ -1,6 +1,6 @@
 // atomic_file.cpp: temp file + fsync + rename + directory fsync, with POSIX calls so every step's
 // errno can be reported.
-#include "train/atomic_file.h"
+#include "checkpoint/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "train/checkpoint_data.h"
+#include "checkpoint/checkpoint_data.h"
 
 namespace mp {
 

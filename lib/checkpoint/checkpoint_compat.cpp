@@ -1,5 +1,5 @@
 // checkpoint_compat.cpp: model signatures and the resume compatibility check.
-#include "train/checkpoint_compat.h"
+#include "checkpoint/checkpoint_compat.h"
 
 #include <map>
 #include <sstream>

@@ -1,4 +1,4 @@
-// train_checkpoint_fixtures.h: helpers shared by the train_checkpoint* and train_run_files tests:
+// checkpoint_fixtures.h: helpers shared by the checkpoint_* and train_run_files tests:
 // a scratch directory removed at scope exit, a deterministic CheckpointData, bit-exact comparison.
 #pragma once
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "train/checkpoint_data.h"
+#include "checkpoint/checkpoint_data.h"
 
 namespace mp::testing {
 

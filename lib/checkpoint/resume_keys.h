@@ -36,7 +36,7 @@ bool resume_change_refused(const ResumeKey& k, const std::string& before, const 
 
 // The REFERENCE.md table (markdown, between the markers below, markers included).
 inline constexpr std::string_view kResumeKeysBegin =
-    "<!-- BEGIN resume keys: resume_keys_markdown() in lib/train/resume_keys.cpp; a test checks it -->";
+    "<!-- BEGIN resume keys: resume_keys_markdown() in lib/checkpoint/resume_keys.cpp; a test checks it -->";
 inline constexpr std::string_view kResumeKeysEnd = "<!-- END resume keys -->";
 std::string resume_keys_markdown();
 

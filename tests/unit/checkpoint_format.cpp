@@ -1,4 +1,4 @@
-// train_checkpoint.cpp: checkpoint files: bit-exact round trip, the documented HDF5 layout (also
+// checkpoint_format.cpp: checkpoint files: bit-exact round trip, the documented HDF5 layout (also
 // through h5py when installed), rejection of truncated/garbage/incomplete/corrupted files, the
 // resume search, `latest`, keep-N pruning, failed saves, and the compatibility check.
 #include <doctest/doctest.h>
@@ -10,12 +10,12 @@
 #include <fstream>
 #include <limits>
 
+#include "checkpoint/atomic_file.h"
+#include "checkpoint/checkpoint_compat.h"
+#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/checkpoint_store.h"
 #include "core/error.h"
-#include "train/atomic_file.h"
-#include "train/checkpoint_compat.h"
-#include "train/checkpoint_io.h"
-#include "train/checkpoint_store.h"
-#include "unit/train_checkpoint_fixtures.h"
+#include "unit/checkpoint_fixtures.h"
 
 using namespace mp;
 using namespace mp::testing;

@@ -1,11 +1,11 @@
-#include "train/checkpoint_summary.h"
+#include "checkpoint/checkpoint_summary.h"
 
 #include <hdf5.h>
 
 #include <sstream>
 
+#include "checkpoint/checkpoint_io.h"
 #include "core/error.h"
-#include "train/checkpoint_io.h"
 
 namespace mp {
 

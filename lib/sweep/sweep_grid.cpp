@@ -1,5 +1,5 @@
 // sweep_grid.cpp: --grid parsing, the cartesian product and point ids (rules in sweep_grid.h).
-#include "train/sweep_grid.h"
+#include "sweep/sweep_grid.h"
 
 #include <cstdint>
 #include <cstdio>
