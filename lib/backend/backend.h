@@ -1,7 +1,7 @@
 // backend.h: the compute interface both engines implement (cpu/ on oneDNN + OpenMP, cuda/ on
 // cuBLASLt + kernels). Every op's math lives in kernels/; a backend only loops or launches.
 //
-// Precision contract (DESIGN.md "Precision semantics"): float tensors may be fp32, fp16 or bf16.
+// Precision contract (docs/ARCHITECTURE.md "The precision contract"): float tensors may be fp32, fp16 or bf16.
 // Ops load elements to fp32, compute in fp32, and round once when storing to the output dtype.
 // GEMMs take inputs of one dtype, accumulate in fp32, add the bias in fp32, then round the output
 // (C may be fp32 even when A and B are not: weight gradients are written straight into fp32).
@@ -34,7 +34,7 @@ struct AdamWHyper {
   int64_t step = 1;  // 1-based step count for bias correction
 };
 
-// How a fused optimizer update reads an fp32 gradient (DESIGN.md order: unscale, then clip):
+// How a fused optimizer update reads an fp32 gradient (docs/ARCHITECTURE.md "The optimizer step": unscale, then clip):
 // g = grad * inv_scale, then g = g * clip_coef when `clip`, each product rounded to fp32: exactly
 // the values unscale_and_check(grad, inv_scale) and scale(grad, clip_coef) would leave in memory.
 struct GradPrep {

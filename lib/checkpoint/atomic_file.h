@@ -1,4 +1,4 @@
-// atomic_file.h: replace a file's whole content atomically (DESIGN.md "Contract": nothing a user
+// atomic_file.h: replace a file's whole content atomically (docs/ARCHITECTURE.md "Checkpoints": nothing a user
 // can do loses a finished file). The new content goes to a temp file in the same directory, is
 // fsynced, renamed over the target, and the directory is fsynced, so a crash at any moment leaves
 // either the old file or the new one, never a mix. Failures throw mp::DataError naming the path and

@@ -1,6 +1,6 @@
 // checkpoint_data.h: everything a checkpoint holds, as plain data (no HDF5, no tensors), so the
 // trainer fills it from its state and the writer/reader only move bytes. The file layout is in
-// checkpoint_io.h; DESIGN.md "Contract other people rely on" fixes it.
+// checkpoint_io.h; docs/ARCHITECTURE.md "Checkpoints" fixes it.
 #pragma once
 #include <cstdint>
 #include <map>

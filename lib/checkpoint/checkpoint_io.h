@@ -1,4 +1,4 @@
-// checkpoint_io.h: one checkpoint file <-> CheckpointData. Layout (DESIGN.md "Contract"):
+// checkpoint_io.h: one checkpoint file <-> CheckpointData. Layout (docs/ARCHITECTURE.md "Checkpoints"):
 //   /params/<name>               fp32 master values, in model order (link creation order)
 //   /optimizer/<slot>/<name>     fp32 optimizer state; attribute `step` on /optimizer
 //   /scaler/{scale (f64), growth_tracker, hysteresis_tracker, consecutive_skips, total_skips (i64)}

@@ -1,4 +1,4 @@
-// checkpoint_store.h: the checkpoints/ folder of a run directory (DESIGN.md "Contract"):
+// checkpoint_store.h: the checkpoints/ folder of a run directory (docs/ARCHITECTURE.md "Checkpoints"):
 // step_%08lld.h5 files, `latest` (a text file naming the newest complete one), keep-N pruning, and
 // the search `--resume auto` does. Every file appears by rename only, so a crash (even kill -9) at
 // any moment leaves every previously finished checkpoint loadable.

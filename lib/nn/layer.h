@@ -3,7 +3,7 @@
 //
 // Data flow: forward(x) returns a tensor owned by the layer (valid until its next forward);
 // backward(dy) returns dx owned by the layer and ADDS the parameter gradients into the fp32
-// Parameter::grad buffers (accumulation across micro-batches, DESIGN.md). A layer computes in its
+// Parameter::grad buffers (accumulation across micro-batches, docs/ARCHITECTURE.md "The precision contract"). A layer computes in its
 // own dtype (the policy's, or fp32 when overridden) and casts an input of another dtype at its
 // boundary, so mixed fp32/low-precision models compose.
 #pragma once

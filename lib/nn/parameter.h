@@ -1,5 +1,5 @@
 // parameter.h: one trainable tensor with its fp32 master copy, its working copy in the compute
-// dtype, and its fp32 gradient accumulator (DESIGN.md "Precision semantics").
+// dtype, and its fp32 gradient accumulator (docs/ARCHITECTURE.md "The precision contract").
 #pragma once
 #include <string>
 #include <vector>

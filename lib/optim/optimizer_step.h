@@ -1,18 +1,19 @@
 // optimizer_step.h: everything that happens after the last micro-batch of a step (and after the
-// trainer's gradient all-reduce), in the order of DESIGN.md "Precision semantics":
+// trainer's gradient all-reduce), in the order of docs/ARCHITECTURE.md "The optimizer step":
 //   (debug) poison one gradient element with +inf at the listed attempted steps
 //   -> unscale every fp32 grad by 1/S (fp64 reciprocal) while checking that the UNSCALED values
 //      are finite (with S < 1 a finite gradient can unscale to inf) and summing their squares in
 //      fp64 (finite for finite gradients; a non-finite total also counts as found_inf)
 //   -> found_inf reduced over ranks (MAX)
-//   -> non-finite: skip (no update, LR schedule not advanced, counted by the scaler)
+//   -> non-finite: skip (no update, LR schedule not advanced, counted by the scaler) and zero
+//                  the grads for the next accumulation
 //      finite: clip by the global norm of the unscaled grads -> optimizer update of the masters
-//              with the scheduled lr -> master -> working cast
+//              with the scheduled lr -> master -> working cast -> zero the grads, all in one
+//              fused pass per parameter
 //   -> scaler.update(overflow) (may throw NumericalError after too many skips in a row). The
 //      overflow is Scaled when some gradient was already non-finite as the backward left it (the
 //      dynamic scaler backs off), Unscaled when only unscaling or the norm overflowed (S is kept:
-//      a smaller S could not help; loss_scaler.h)
-//   -> zero the grads for the next accumulation.
+//      a smaller S could not help; loss_scaler.h).
 // reduce_found_inf (a MAX over ranks) is called once for "some unscaled gradient or the norm is
 // non-finite" and, only when that is true, once more for "some scaled gradient is non-finite".
 // The reported norm is fp64 and may exceed FLT_MAX when many elements are near it; the step then

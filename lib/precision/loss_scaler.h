@@ -1,5 +1,5 @@
 // loss_scaler.h: the loss scale S the backward pass starts from (loss x S) and its update rule
-// after each attempted optimizer step (DESIGN.md "Precision semantics").
+// after each attempted optimizer step (docs/ARCHITECTURE.md "The precision contract").
 //
 //   none     S = 1 always.
 //   static   S = precision.loss_scale.value always.

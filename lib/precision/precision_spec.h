@@ -1,4 +1,4 @@
-// precision_spec.h: the `precision:` section of a run spec (DESIGN.md "Precision semantics").
+// precision_spec.h: the `precision:` section of a run spec (docs/ARCHITECTURE.md "The precision contract").
 #pragma once
 #include <cstdint>
 #include <string>

@@ -10,7 +10,7 @@
 
 namespace mp {
 
-// data.file resolved as data/data_file_path.h says (spec folder, then working directory).
+// data.file resolved as data/data_file_path.h says (working directory, then the spec's folder).
 std::string resolve_data_file(const RunSpec& spec);
 
 

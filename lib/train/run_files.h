@@ -1,4 +1,4 @@
-// run_files.h: the text files of a run directory (DESIGN.md "Contract other people rely on"):
+// run_files.h: the text files of a run directory (docs/ARCHITECTURE.md "Run directory and exit codes"):
 //   metrics.csv   step,epoch,loss,lr,loss_scale,grad_norm,skipped,samples_per_s,time_s
 //   eval.csv      step,val_loss,val_accuracy   (accuracy empty for regression)
 //   telemetry.csv a header the caller gives; its first column must be `step`

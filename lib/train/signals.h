@@ -1,6 +1,6 @@
 // signals.h: graceful stop on SIGINT/SIGTERM. While a SignalGuard lives, the first SIGINT or
 // SIGTERM only sets a flag; the training loop polls stop_requested() after each step, saves a
-// checkpoint and returns stop_exit_code() (130 or 143, DESIGN.md exit codes). A second SIGINT while
+// checkpoint and returns stop_exit_code() (130 or 143, docs/ARCHITECTURE.md "Run directory and exit codes"). A second SIGINT while
 // that stop is pending ends the process at once with _exit(130) (a user pressing Ctrl-C twice).
 // That is safe because checkpoints, `latest`, summary.json and config.yaml appear only by rename of
 // a finished temp file (atomic_file.h, checkpoint_store.h): an interrupted write leaves a stray

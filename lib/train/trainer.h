@@ -1,4 +1,4 @@
-// trainer.h: the training loop a run executes (DESIGN.md "Precision semantics" for the step):
+// trainer.h: the training loop a run executes (docs/ARCHITECTURE.md "The precision contract" for the step):
 // micro-batches -> forward -> loss x S -> backward into fp32 grads -> optimizer_step (unscale,
 // skip or clip + update + recast, scaler update) -> metrics, evaluation, checkpoints. Resumes
 // exactly from a checkpoint (parameters, optimizer, scaler, data cursor, RNG offset) and stops

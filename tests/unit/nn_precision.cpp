@@ -1,4 +1,4 @@
-// nn_precision.cpp: layers under fp16/bf16 policies. Checks the rounding points of DESIGN.md:
+// nn_precision.cpp: layers under fp16/bf16 policies. Checks the rounding points of docs/ARCHITECTURE.md:
 // outputs and activation gradients are stored in the compute dtype (every value representable),
 // weight gradients stay fp32, GEMM outputs equal the rounding of the fp32-accumulated product of
 // the rounded operands, and results track the fp32 model within the dtype's tolerance. A layer
