@@ -1,20 +1,13 @@
 // spec_resolve.cpp: cross-field resolution and checks.
 #include "config/spec_resolve.h"
 
-#include <sstream>
-
 #include "config/output_dir.h"
+#include "core/text.h"
 #include "precision/dtype_policy.h"
 
 namespace mp {
 
 namespace {
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 // The precision section: loss_scale.mode `auto` as the policy resolves it (resolve_dtype_policy
 // holds the rule; the resolved spec shows the result), and the dynamic scale's start above its floor.
@@ -24,8 +17,8 @@ void resolve_precision(PrecisionSpec& p, const SpecOrigins& origins) {
   ls.mode = loss_scale_mode_name(policy.loss_scale);
   if (policy.loss_scale == LossScaleMode::Dynamic && !(ls.init >= ls.min_scale))
     origins.fail("precision.loss_scale.init",
-                 "expected a value >= precision.loss_scale.min_scale (" + num(ls.min_scale) +
-                     "), got " + num(ls.init));
+                 "expected a value >= precision.loss_scale.min_scale (" + num_text(ls.min_scale) +
+                     "), got " + num_text(ls.init));
 }
 
 }  // namespace

@@ -4,20 +4,14 @@
 #include <algorithm>
 #include <cmath>
 #include <numbers>
-#include <sstream>
 #include <string>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace mp {
 
 namespace {
-
-std::string num(double v) {
-  std::ostringstream os;
-  os << v;
-  return os.str();
-}
 
 LrScheduleKind parse_kind(const std::string& t) {
   if (t == "constant") return LrScheduleKind::Constant;
@@ -33,19 +27,19 @@ LrScheduleKind parse_kind(const std::string& t) {
 LrSchedule::LrSchedule(const ScheduleSpec& spec, double base_lr)
     : kind_(parse_kind(spec.type)), spec_(spec), base_(base_lr) {
   if (!(std::isfinite(base_lr) && base_lr > 0.0))
-    throw ConfigError("optimizer.lr: expected a positive number, got " + num(base_lr));
+    throw ConfigError("optimizer.lr: expected a positive number, got " + num_text(base_lr));
   if (spec.warmup_steps < 0)
     throw ConfigError("schedule.warmup_steps: expected an integer >= 0, got " +
                       std::to_string(spec.warmup_steps));
   if (!(spec.min_lr_ratio >= 0.0 && spec.min_lr_ratio <= 1.0))
     throw ConfigError("schedule.min_lr_ratio: expected a number in [0, 1], got " +
-                      num(spec.min_lr_ratio));
+                      num_text(spec.min_lr_ratio));
   if (kind_ == LrScheduleKind::Step) {
     if (spec.step_size < 1)
       throw ConfigError("schedule.step_size: expected an integer >= 1, got " +
                         std::to_string(spec.step_size));
     if (!(spec.gamma > 0.0 && spec.gamma <= 1.0))
-      throw ConfigError("schedule.gamma: expected a number in (0, 1], got " + num(spec.gamma));
+      throw ConfigError("schedule.gamma: expected a number in (0, 1], got " + num_text(spec.gamma));
   }
 }
 

@@ -4,16 +4,11 @@
 #include <cstdio>
 
 #include "core/error.h"
+#include "core/text.h"
 
 namespace mp {
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 // CSV number: shortest round trip, empty for NaN/inf (no figure).
 std::string csv_num(double v) { return std::isfinite(v) ? format_number(v) : ""; }
@@ -33,7 +28,7 @@ std::string md_escape(const std::string& s) {
 
 std::string md_code(const std::string& s) { return "`" + md_escape(s) + "`"; }
 
-std::string md_num(const char* f, double v) { return std::isfinite(v) ? fmt(f, v) : "–"; }
+std::string md_num(const char* f, double v) { return std::isfinite(v) ? printf_text(f, v) : "–"; }
 
 std::string exit_code_name(int code) {
   switch (code) {
@@ -75,9 +70,9 @@ std::string differing_values(const std::vector<GridAxis>& axes, const GridPoint&
 
 std::string md_bytes(int64_t b) {
   const double v = static_cast<double>(b);
-  if (b < 1024 * 1024) return fmt("%.1f KiB", v / 1024.0);
-  if (b < int64_t{1024} * 1024 * 1024) return fmt("%.1f MiB", v / (1024.0 * 1024.0));
-  return fmt("%.2f GiB", v / (1024.0 * 1024.0 * 1024.0));
+  if (b < 1024 * 1024) return printf_text("%.1f KiB", v / 1024.0);
+  if (b < int64_t{1024} * 1024 * 1024) return printf_text("%.1f MiB", v / (1024.0 * 1024.0));
+  return printf_text("%.2f GiB", v / (1024.0 * 1024.0 * 1024.0));
 }
 
 }  // namespace
@@ -194,7 +189,7 @@ std::string md_results_table(const SweepInfo& info, const std::vector<PointResul
       md += " " + md_num("%.4g", s.final_train_loss) + " | " + md_num("%.4g", s.best_val_loss) +
             " | " + md_num("%.4f", s.final_val_accuracy) + " | " + std::to_string(s.steps) + " | " +
             std::to_string(s.skipped_steps) + " | " + md_num("%.0f", s.samples_per_s) + " | ";
-      md += ref && has_speed(r) ? fmt("%.2fx", s.samples_per_s / ref->summary->samples_per_s) : "–";
+      md += ref && has_speed(r) ? printf_text("%.2fx", s.samples_per_s / ref->summary->samples_per_s) : "–";
       md += " | " + md_bytes(s.peak_memory_bytes) + " | " + md_num("%.3g", s.wall_s) + " |\n";
     } else {
       md += " – | – | – | – | – | – | – | – | " + md_num("%.3g", wall_of(r)) + " |\n";
@@ -215,7 +210,7 @@ std::string md_throughput(const SweepInfo& info, const std::vector<PointResult>&
     md +=
         "Training samples per second (summary.json `samples_per_s`: time inside training steps, "
         "without evaluation and checkpoints) of each completed point relative to the first, " +
-        md_code(ref->point.label) + " (" + fmt("%.0f", base) + " samples/s" +
+        md_code(ref->point.label) + " (" + printf_text("%.0f", base) + " samples/s" +
         (ref->reused ? ", measured by an earlier invocation" : "") + "):\n\n";
     size_t compared = 0;
     for (const PointResult& r : results) {
@@ -223,9 +218,9 @@ std::string md_throughput(const SweepInfo& info, const std::vector<PointResult>&
       ++compared;
       const double sps = r.summary->samples_per_s;
       md += "- " + md_escape(differing_values(info.axes, r.point, ref->point)) + " " +
-            fmt("%.2fx", sps / base) + " " +
+            printf_text("%.2fx", sps / base) + " " +
             md_escape(differing_values(info.axes, ref->point, r.point)) + " (" +
-            md_code(r.point.label) + ": " + fmt("%.0f", sps) + " vs " + fmt("%.0f", base) +
+            md_code(r.point.label) + ": " + printf_text("%.0f", sps) + " vs " + printf_text("%.0f", base) +
             " samples/s" + (r.reused ? "; measured by an earlier invocation" : "") + ")\n";
     }
     if (compared == 0) md += "- (no other point completed)\n";

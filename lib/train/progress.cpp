@@ -8,15 +8,11 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/text.h"
+
 namespace mp {
 
 namespace {
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
-}
 
 std::string format_eta(double s) {
   if (s < 0 || !std::isfinite(s)) return "--:--";
@@ -44,9 +40,9 @@ std::string render_progress(const ProgressLine& l, int width) {
   const double frac =
       std::clamp(static_cast<double>(l.step) / static_cast<double>(total), 0.0, 1.0);
   const std::string head = "step " + std::to_string(l.step) + "/" + std::to_string(l.total) + " ";
-  const std::string tail = " " + fmt("%3.0f%%", frac * 100) + " loss " + fmt("%.4g", l.loss) +
-                           " lr " + fmt("%.2e", l.lr) + " scale " + fmt("%g", l.loss_scale) + " " +
-                           fmt("%.0f", l.samples_per_s) + " samples/s ETA " + format_eta(l.eta_s);
+  const std::string tail = " " + printf_text("%3.0f%%", frac * 100) + " loss " + printf_text("%.4g", l.loss) +
+                           " lr " + printf_text("%.2e", l.lr) + " scale " + printf_text("%g", l.loss_scale) + " " +
+                           printf_text("%.0f", l.samples_per_s) + " samples/s ETA " + format_eta(l.eta_s);
   const int limit = std::max(width - 1, 1);  // never touch the last column: some terminals wrap
   const int room = limit - static_cast<int>(head.size() + tail.size()) - 2;
   std::string line = head;
