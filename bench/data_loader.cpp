@@ -13,7 +13,7 @@
 int main(int argc, char** argv) {
   const std::string file =
       argc > 1 ? argv[1]
-               : (std::filesystem::path(__FILE__).parent_path() / "../datasets/mnist/mnist.h5").string();
+               : (std::filesystem::path(MPTRAIN_SOURCE_DIR) / "datasets/mnist/mnist.h5").string();
   const int epochs = argc > 2 ? std::atoi(argv[2]) : 5;
   std::printf("%-10s %-9s %9s %10s %12s\n", "mode", "prefetch", "batches", "batches/s", "samples/s");
   for (bool in_memory : {true, false}) {

@@ -253,7 +253,7 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 Options parse(int argc, char** argv) {
   Options o;
-  o.data = (std::filesystem::path(__FILE__).parent_path() / "../datasets/mnist/mnist.h5")
+  o.data = (std::filesystem::path(MPTRAIN_SOURCE_DIR) / "datasets/mnist/mnist.h5")
                .lexically_normal()
                .string();
   for (int i = 1; i < argc; ++i) {
@@ -375,14 +375,14 @@ void breakdown(Run& r, const Options& o, dnnl::stream& strm, const std::vector<G
 }
 
 std::string spec_path() {
-  return (std::filesystem::path(__FILE__).parent_path() / "../configs/mnist_mlp.yaml")
+  return (std::filesystem::path(MPTRAIN_SOURCE_DIR) / "configs/mnist_mlp.yaml")
       .lexically_normal()
       .string();
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int run_bench(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const double load0 = load_average();
   std::vector<std::unique_ptr<Run>> runs;
@@ -603,4 +603,13 @@ int main(int argc, char** argv) {
     std::fclose(f);
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  try {
+    return run_bench(argc, argv);
+  } catch (const std::exception& e) {  // a missing config or data file, a backend error
+    std::fprintf(stderr, "bench_train_mlp: error: %s\n", e.what());
+    return 1;
+  }
 }
