@@ -6,6 +6,7 @@
 #include "app/commands.h"
 #include "data/describe_h5.h"
 #include "checkpoint/checkpoint_summary.h"
+#include "train/evaluate.h"
 #include "train/trainer.h"
 
 namespace mp {

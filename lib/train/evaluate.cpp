@@ -4,9 +4,13 @@
 
 #include <limits>
 
+#include "checkpoint/checkpoint_compat.h"
+#include "checkpoint/checkpoint_io.h"
 #include "data/data_loader.h"
 #include "nn/layer.h"
+#include "precision/dtype_policy.h"
 #include "train/device_batch.h"
+#include "train/model_setup.h"
 
 namespace mp {
 
@@ -52,6 +56,24 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
   r.loss = loss_sum / n;
   r.accuracy = loss.classification() ? static_cast<double>(correct) / n : -1.0;
   return r;
+}
+
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint) {
+  const DTypePolicy policy = resolve_dtype_policy(spec.precision);
+  auto be = make_backend({spec.device, static_cast<int>(spec.threads), spec.precision.allow_tf32});
+  const std::string file = resolve_data_file(spec);
+  if (spec.data.val.x.empty())
+    throw ConfigError("data.val.x: mptrain eval needs a validation split; set data.val.x and data.val.y");
+  auto val = Split::open(file, spec.data.val, spec.data.in_memory);
+  const Shape in_shape = spec.model.input_shape.empty() ? val->sample_shape() : spec.model.input_shape;
+  auto model = Model::build(*be, spec.model.layers, in_shape,
+                            model_options(policy, static_cast<uint64_t>(spec.seed)));
+  const CheckpointData ck = read_checkpoint(checkpoint);
+  check_compatible(ck, checkpoint, make_model_signature(model->params()), policy.compute);
+  for (const CheckpointTensor& t : ck.params)
+    set_parameter_values(*be, *model->find_param(t.name), from_host_floats(*be, t.values, t.shape, DType::F32));
+  auto loss = make_loss(spec.model.loss, spec.model.ignore_index);
+  return evaluate(*be, *model, *loss, val, spec.data);
 }
 
 }  // namespace mp

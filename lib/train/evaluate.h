@@ -13,4 +13,7 @@ namespace mp {
 EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
                     const DataSpec& data);
 
+// Evaluate the parameters of `checkpoint` on the validation split (`mptrain eval`), on spec.device.
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint);
+
 }  // namespace mp

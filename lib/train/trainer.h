@@ -40,7 +40,4 @@ class Trainer {
   std::unique_ptr<TrainerImpl> impl_;
 };
 
-// Evaluate the parameters of `checkpoint` on the validation split (`mptrain eval`), on spec.device.
-EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint);
-
 }  // namespace mp

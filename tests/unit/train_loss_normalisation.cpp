@@ -20,6 +20,7 @@
 #include "checkpoint/checkpoint_io.h"
 #include "config/spec_loader.h"
 #include "data/h5_write.h"
+#include "train/evaluate.h"
 #include "train/trainer.h"
 #include "unit/data_test_files.h"
 #include "unit/train_csv_util.h"
