@@ -35,6 +35,8 @@ const char* const kFooter = R"(Examples:
       continue from the newest checkpoint in that run directory
   mptrain sweep --config run.yaml --grid precision.policy=fp32,fp16,bf16
   mptrain eval --config run.yaml --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5
+  mptrain export --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5 --dtype bf16 --out m.h5
+  mptrain eval --config run.yaml --checkpoint m.h5 --set precision.policy=bf16 --compare fp32
   mptrain inspect datasets/mnist/mnist.h5
 
 Every spec key with its default: configs/REFERENCE.md.
@@ -63,8 +65,13 @@ struct SweepArgs {
 
 struct EvalArgs {
   CLI::App* cmd = nullptr;
-  std::string config, checkpoint, device;
+  std::string config, checkpoint, device, compare;
   std::vector<std::string> sets;
+};
+
+struct ExportArgs {
+  CLI::App* cmd = nullptr;
+  std::string checkpoint, dtype, out;
 };
 
 struct InspectArgs {
@@ -163,24 +170,56 @@ void add_sweep_command(CLI::App& app, SweepArgs& a) {
 }
 
 void add_eval_command(CLI::App& app, EvalArgs& a) {
-  a.cmd = app.add_subcommand("eval", "evaluate a checkpoint on the spec's validation split");
+  a.cmd = app.add_subcommand(
+      "eval", "evaluate a checkpoint or export file on the spec's validation split, in the spec's "
+              "precision.policy (whatever policy trained it)");
   a.cmd->add_option("--config", a.config, "run spec (e.g. --config configs/mnist_mlp.yaml)")
       ->type_name("FILE")
       ->required();
   a.cmd->add_option("--checkpoint", a.checkpoint,
-                    "checkpoint file (e.g. --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5)")
+                    "checkpoint or export file (e.g. --checkpoint "
+                    "runs/mnist_mlp/checkpoints/step_00000500.h5)")
       ->type_name("PATH")
       ->required();
   add_set_option(*a.cmd, a.sets);
   add_device_option(*a.cmd, a.device);
+  a.cmd->add_option("--compare", a.compare,
+                    "also evaluate the same weights in fp32 and print the loss and accuracy "
+                    "differences (e.g. --compare fp32)")
+      ->type_name("fp32")
+      ->check(CLI::IsMember({"fp32"}));
   a.cmd->footer(
-      "Example:\n  mptrain eval --config configs/mnist_mlp.yaml --checkpoint "
-      "runs/mnist_mlp/checkpoints/step_00000500.h5");
+      "Examples:\n  mptrain eval --config configs/mnist_mlp.yaml --checkpoint "
+      "runs/mnist_mlp/checkpoints/step_00000500.h5\n  mptrain eval --config "
+      "configs/mnist_mlp.yaml --checkpoint model_bf16.h5 --set precision.policy=bf16 --compare fp32");
+}
+
+void add_export_command(CLI::App& app, ExportArgs& a) {
+  a.cmd = app.add_subcommand(
+      "export", "write a checkpoint's parameters (no optimizer state) in fp32, bf16 or fp16 to an "
+                "HDF5 file that mptrain eval and h5py read");
+  a.cmd->add_option("--checkpoint", a.checkpoint,
+                    "checkpoint to export (e.g. --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5)")
+      ->type_name("PATH")
+      ->required();
+  a.cmd->add_option("--dtype", a.dtype,
+                    "stored dtype, each value rounded to nearest even from the fp32 masters; fp16 "
+                    "refuses values beyond its range (exit 4) (e.g. --dtype bf16)")
+      ->type_name("fp32|bf16|fp16")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->required();
+  a.cmd->add_option("--out", a.out, "the file to write, atomically (e.g. --out model_bf16.h5)")
+      ->type_name("FILE.h5")
+      ->required();
+  a.cmd->footer(
+      "Example:\n  mptrain export --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5 "
+      "--dtype bf16 --out mnist_bf16.h5");
 }
 
 void add_inspect_command(CLI::App& app, InspectArgs& a) {
   a.cmd = app.add_subcommand(
-      "inspect", "list the datasets of an HDF5 file (data or checkpoint): names, shapes, dtypes");
+      "inspect",
+      "list the datasets of an HDF5 file (data, checkpoint or export): names, shapes, dtypes");
   a.cmd->add_option("file", a.file, "HDF5 file (e.g. datasets/mnist/mnist.h5)")
       ->type_name("FILE.h5")
       ->required();
@@ -201,7 +240,7 @@ void refuse_train_options(const RunArgs& run) {
 int run_train(RunArgs& run, int verbosity) {
   if (run.config.empty())
     usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
-                "subcommand: sweep, eval, inspect");
+                "subcommand: sweep, eval, export, inspect");
   if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
   const RunSpec spec = load_for_run(run.config, run.sets, run.device, run.out);
   if (run.print_config) {
@@ -229,10 +268,12 @@ int run_cli(int argc, char** argv) {
   SweepArgs sweep;
   EvalArgs eval;
   InspectArgs inspect;
+  ExportArgs exp;
   add_train_options(app, run);
   add_sweep_command(app, sweep);
   add_eval_command(app, eval);
   add_inspect_command(app, inspect);
+  add_export_command(app, exp);
 
   try {
     app.parse(argc, argv);
@@ -249,11 +290,14 @@ int run_cli(int argc, char** argv) {
     std::printf("%s\n%s%s\n", kReferenceBegin, reference_markdown().c_str(), kReferenceEnd);
     return kExitOk;
   }
-  if (sweep.cmd->parsed() || eval.cmd->parsed() || inspect.cmd->parsed()) refuse_train_options(run);
+  if (sweep.cmd->parsed() || eval.cmd->parsed() || inspect.cmd->parsed() || exp.cmd->parsed())
+    refuse_train_options(run);
   if (sweep.cmd->parsed()) return cmd_sweep(sweep.config, sweep.grid, sweep.sets, sweep.out, verbosity);
   if (inspect.cmd->parsed()) return cmd_inspect(inspect.file);
+  if (exp.cmd->parsed()) return cmd_export(exp.checkpoint, exp.dtype, exp.out);
   if (eval.cmd->parsed())
-    return cmd_eval(load_for_run(eval.config, eval.sets, eval.device, ""), eval.checkpoint);
+    return cmd_eval(load_for_run(eval.config, eval.sets, eval.device, ""), eval.checkpoint,
+                    !eval.compare.empty());
   return run_train(run, verbosity);
 }
 

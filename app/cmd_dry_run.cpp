@@ -1,7 +1,7 @@
 // cmd_dry_run.cpp: `mptrain --config F --dry-run`: open and check both splits exactly as training
 // would (missing or damaged file, shapes, labels, and the NaN/Inf scan when data.check_finite),
 // build the model on the CPU and print each layer with its output shape and parameter count, the
-// total, and the memory estimate for the policy.
+// total, and the memory estimate for the policy (policy auto: decided by the spec's device first).
 #include <cstdio>
 
 #include "app/commands.h"
@@ -12,7 +12,11 @@
 
 namespace mp {
 
-int cmd_dry_run(const RunSpec& spec) {
+int cmd_dry_run(RunSpec spec) {
+  if (spec.precision.policy == "auto") {  // the device decides it: ask the run's own backend
+    auto device = make_backend({spec.device, static_cast<int>(spec.threads), false});
+    std::printf("%s\n", resolve_auto_policy(spec.precision, device->native_low_precision()).c_str());
+  }
   const DTypePolicy policy = resolve_dtype_policy(spec.precision);
   const RunData data = open_run_data(spec);
   auto be = make_cpu_backend(1);

@@ -10,9 +10,10 @@
 namespace mp {
 
 // The spec already holds the command line's --device and --out (applied once, in cli.cpp).
-int cmd_dry_run(const RunSpec& spec);
+int cmd_dry_run(RunSpec spec);
 int cmd_train(const RunSpec& spec, const TrainerOptions& opt);
-int cmd_eval(const RunSpec& spec, const std::string& checkpoint);
+int cmd_eval(const RunSpec& spec, const std::string& checkpoint, bool compare_fp32);
+int cmd_export(const std::string& checkpoint, const std::string& dtype, const std::string& out);
 int cmd_inspect(const std::string& file);
 int cmd_sweep(const std::string& config, const std::vector<std::string>& grid,
               const std::vector<std::string>& sets, const std::string& out_dir, int verbosity);

@@ -46,6 +46,7 @@ class TimingBackend final : public Backend {
 
   Device device() const override { return in_->device(); }
   std::string name() const override { return in_->name(); }
+  NativeLowPrecision native_low_precision() const override { return in_->native_low_precision(); }
   void synchronize() override { in_->synchronize(); }
   size_t peak_memory_bytes() const override { return in_->peak_memory_bytes(); }
 

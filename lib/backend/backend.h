@@ -105,6 +105,15 @@ struct GradCheck {
   prefix void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) \
       suffix;
 
+// Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
+// fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
+struct NativeLowPrecision {
+  bool gpu = false;   // a GPU engine (fp16 there means tensor cores, and dynamic loss scaling)
+  bool bf16 = false;
+  bool fp16 = false;
+  std::string detail;  // "this CPU has AVX512-BF16", "sm_75 (no bf16 tensor cores)", ...
+};
+
 struct GemmDesc;  // gemm_desc.h: a GEMM's resolved shapes, as the engines receive them
 
 // The interface every engine implements, as a non-virtual public front door over protected hooks.
@@ -120,6 +129,9 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual std::string name() const = 0;  // "cpu (oneDNN 2.6, 2 threads)" / "cuda (H200, sm_90)"
+  // A capability query, not an op (so not among the hooks): CPU from CPUID, CUDA from the
+  // compute capability.
+  virtual NativeLowPrecision native_low_precision() const = 0;
 
   // ---- memory -------------------------------------------------------------------------------
   Tensor empty(const Shape& shape, DType dtype);

@@ -98,20 +98,26 @@ void check_signature_consistent(const CheckpointData& ckpt, const std::string& c
   }
 }
 
+void check_same_model(const std::string& stored_signature, const std::string& path,
+                      const std::string& model_signature, bool for_eval) {
+  auto diffs = signature_differences(stored_signature, model_signature);
+  if (diffs.empty()) return;
+  std::string msg = std::string(for_eval ? "cannot evaluate " : "cannot resume from checkpoint ") +
+                    path + ": it was written for a different model:";
+  for (const auto& d : diffs) msg += "\n  " + d;
+  msg += for_eval
+             ? "\nevaluate with the model spec of the run that wrote it (its resolved config is "
+               "stored in the file's `config` attribute and in the run's config.yaml)"
+             : "\nresume with the model spec of the run that wrote it (its resolved config is stored "
+               "in the checkpoint's `config` attribute and in the run's config.yaml), or start a new "
+               "run directory (--out DIR) to train this model from scratch";
+  throw ConfigError(msg);
+}
+
 void check_compatible(const CheckpointData& ckpt, const std::string& checkpoint_path,
                       const std::string& model_signature, DType policy_compute) {
   check_signature_consistent(ckpt, checkpoint_path);
-  auto diffs = signature_differences(ckpt.model_signature, model_signature);
-  if (!diffs.empty()) {
-    std::string msg = "cannot resume from checkpoint " + checkpoint_path +
-                      ": it was written for a different model:";
-    for (const auto& d : diffs) msg += "\n  " + d;
-    msg +=
-        "\nresume with the model spec of the run that wrote it (its resolved config is stored in "
-        "the checkpoint's `config` attribute and in the run's config.yaml), or start a new run "
-        "directory (--out DIR) to train this model from scratch";
-    throw ConfigError(msg);
-  }
+  check_same_model(ckpt.model_signature, checkpoint_path, model_signature, false);
   // The file stores the policy by name; compare it as a dtype (an unknown name differs from all).
   if (parse_policy_dtype(ckpt.policy) != policy_compute) {
     const std::string policy(dtype_name(policy_compute));

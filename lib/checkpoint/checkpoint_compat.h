@@ -31,6 +31,13 @@ std::vector<std::string> signature_differences(const std::string& checkpoint_sig
 // or hand-edited file).
 void check_signature_consistent(const CheckpointData& ckpt, const std::string& checkpoint_path);
 
+// Throws ConfigError when a file's stored signature (a checkpoint's or an export file's, read from
+// `path`) differs from the model's, listing the differences; the advice is for resuming or, with
+// `for_eval`, for evaluating (which compares only the model, not the policy: any policy may
+// evaluate any weights).
+void check_same_model(const std::string& stored_signature, const std::string& path,
+                      const std::string& model_signature, bool for_eval);
+
 // Throws ConfigError when `ckpt` (read from `checkpoint_path`) was written for another model or
 // precision policy (its compute dtype, DTypePolicy::compute), listing what differs and what to do;
 // first check_signature_consistent.

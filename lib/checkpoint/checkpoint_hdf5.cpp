@@ -2,8 +2,11 @@
 #include "checkpoint/checkpoint_hdf5.h"
 
 #include <algorithm>
+#include <optional>
 
+#include "core/error.h"
 #include "data/h5_attr.h"
+#include "data/h5_types.h"
 
 namespace mp {
 
@@ -78,8 +81,9 @@ std::vector<std::string> h5_link_names(hid_t group) {
 
 // ---- datasets -----------------------------------------------------------------------------------
 
-void write_f32_dataset(hid_t parent, const std::string& name, const Shape& shape,
-                       const std::vector<float>& values) {
+void write_float_dataset(hid_t parent, const std::string& name, const Shape& shape, DType dtype,
+                         const void* values) {
+  MP_CHECK(is_float(dtype), "write_float_dataset: " + name + " is not a float dtype");
   const std::string what = "dataset " + name;
   std::vector<hsize_t> dims(shape.begin(), shape.end());
   H5Handle space =
@@ -92,7 +96,7 @@ void write_f32_dataset(hid_t parent, const std::string& name, const Shape& shape
   if (chunked) {
     // One chunk per <= 16 MiB slab: HDF5 caps chunks at 4 GiB, and checksums are per chunk.
     std::vector<hsize_t> chunk = dims;
-    size_t bytes = sizeof(float);
+    size_t bytes = dtype_size(dtype);
     for (hsize_t d : chunk) bytes *= d;
     for (size_t i = 0; i < chunk.size() && bytes > kMaxChunkBytes; ++i) {
       size_t other = bytes / chunk[i];
@@ -103,26 +107,43 @@ void write_f32_dataset(hid_t parent, const std::string& name, const Shape& shape
                     "setting the chunking of " + what);
     h5_check_status(H5Pset_fletcher32(dcpl.get()), "enabling the checksum of " + what);
   }
-  H5Handle ds = h5_check(H5Dcreate2(parent, name.c_str(), H5T_IEEE_F32LE, space.get(), H5P_DEFAULT,
+  // 16-bit values are written as their bits in the layout of the file type (memory = file type).
+  const H5Handle type16 = dtype == DType::F16    ? h5_float16_type()
+                          : dtype == DType::BF16 ? h5_bfloat16_type()
+                                                 : H5Handle();
+  const hid_t file_type = dtype == DType::F32 ? H5T_IEEE_F32LE : type16.get();
+  const hid_t mem_type = dtype == DType::F32 ? H5T_NATIVE_FLOAT : type16.get();
+  H5Handle ds = h5_check(H5Dcreate2(parent, name.c_str(), file_type, space.get(), H5P_DEFAULT,
                                     dcpl.get(), H5P_DEFAULT),
                          "creating " + what);
-  if (!values.empty())
-    h5_check_status(
-        H5Dwrite(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
-        "writing " + what);
+  if (shape_numel(shape) > 0)
+    h5_check_status(H5Dwrite(ds.get(), mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values),
+                    "writing " + what);
   ds.close("closing " + what);
 }
 
-void read_f32_dataset(hid_t parent, const std::string& name, Shape& shape,
-                      std::vector<float>& values) {
+void write_f32_dataset(hid_t parent, const std::string& name, const Shape& shape,
+                       const std::vector<float>& values) {
+  write_float_dataset(parent, name, shape, DType::F32, values.data());
+}
+
+DType read_float_dataset(hid_t parent, const std::string& name, Shape& shape,
+                         std::vector<float>& values, bool allow_16bit) {
   const std::string what = "dataset " + name;
   H5Handle ds = h5_check(H5Dopen2(parent, name.c_str(), H5P_DEFAULT), "opening " + what);
   H5Handle type = h5_check(H5Dget_type(ds.get()), "reading the type of " + what);
   H5T_class_t cls = H5Tget_class(type.get());
   size_t size = H5Tget_size(type.get());
-  if (cls != H5T_FLOAT || size != sizeof(float))
-    throw H5Failure(what + " is " + h5_class_phrase(cls) + " of " + std::to_string(size) +
-                    " bytes, expected 32-bit floats");
+  const std::optional<ElemKind> kind = classify_h5_type(type.get());
+  const bool ok = kind == ElemKind::F32 ||
+                  (allow_16bit && (kind == ElemKind::F16 || kind == ElemKind::BF16));
+  if (!ok)
+    throw H5Failure(what + " is " + (kind ? std::string(elem_kind_name(*kind)) + ", " : "") +
+                    h5_class_phrase(cls) + " of " + std::to_string(size) + " bytes, expected " +
+                    (allow_16bit ? "float32, float16 or bfloat16" : "32-bit floats"));
+  const DType stored = kind == ElemKind::F32 ? DType::F32
+                       : kind == ElemKind::F16 ? DType::F16
+                                               : DType::BF16;
   H5Handle space = h5_check(H5Dget_space(ds.get()), "reading the shape of " + what);
   H5S_class_t sclass = H5Sget_simple_extent_type(space.get());
   shape.clear();
@@ -137,12 +158,23 @@ void read_f32_dataset(hid_t parent, const std::string& name, Shape& shape,
   }
   int64_t n = shape_numel(shape);
   values.assign(static_cast<size_t>(n), 0.0f);
-  if (n == 0) return;
+  if (n == 0) return stored;
   // A dataset whose storage was never written reads back as fill values: refuse it.
   if (!fully_stored(ds.get(), shape, what))
     throw H5Failure(what + " has no (or only part of its) stored data");
-  h5_check_status(H5Dread(ds.get(), H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()),
+  // 16-bit values are read as their bits and widened exactly here (not by HDF5's conversion).
+  const H5Handle mem = memory_type(*kind);
+  std::vector<uint16_t> bits(stored == DType::F32 ? 0 : static_cast<size_t>(n));
+  void* dst = stored == DType::F32 ? static_cast<void*>(values.data()) : bits.data();
+  h5_check_status(H5Dread(ds.get(), mem.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, dst),
                   "reading " + what);
+  if (stored != DType::F32) convert_to_float(*kind, bits.data(), bits.size(), 1.0, values.data());
+  return stored;
+}
+
+void read_f32_dataset(hid_t parent, const std::string& name, Shape& shape,
+                      std::vector<float>& values) {
+  read_float_dataset(parent, name, shape, values, false);
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/tensor.h"  // Shape
 #include "data/h5_handle.h"
 
@@ -28,6 +29,14 @@ std::vector<std::string> h5_link_names(hid_t group);
 
 // Float tensors are stored chunked with a Fletcher-32 checksum, so silent corruption of the values
 // is caught on read, not just truncation.
+// write_float_dataset stores `values` (shape_numel(shape) elements of `dtype`: float, or the bits of
+// half / bfloat16) as float32, IEEE float16 (numpy's float16) or the bfloat16 float layout (h5py
+// reads it as float32, exactly). read_float_dataset widens any of them exactly to fp32 and returns
+// the stored dtype; with allow_16bit false only float32 is accepted (checkpoints).
+void write_float_dataset(hid_t parent, const std::string& name, const Shape& shape, DType dtype,
+                         const void* values);
+DType read_float_dataset(hid_t parent, const std::string& name, Shape& shape,
+                         std::vector<float>& values, bool allow_16bit);
 void write_f32_dataset(hid_t parent, const std::string& name, const Shape& shape,
                        const std::vector<float>& values);
 void read_f32_dataset(hid_t parent, const std::string& name, Shape& shape,

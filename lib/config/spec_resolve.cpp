@@ -11,11 +11,17 @@ namespace {
 
 // The precision section: loss_scale.mode `auto` as the policy resolves it (resolve_dtype_policy
 // holds the rule; the resolved spec shows the result), and the dynamic scale's start above its floor.
+// With policy `auto` the device decides the policy (resolve_auto_policy, once a backend exists), so
+// both stay `auto` here; the scale rule is checked whenever the mode may become dynamic.
 void resolve_precision(PrecisionSpec& p, const SpecOrigins& origins) {
-  const DTypePolicy policy = resolve_dtype_policy(p);
   auto& ls = p.loss_scale;
-  ls.mode = loss_scale_mode_name(policy.loss_scale);
-  if (policy.loss_scale == LossScaleMode::Dynamic && !(ls.init >= ls.min_scale))
+  bool may_be_dynamic = ls.mode == "dynamic" || ls.mode == "auto";
+  if (p.policy != "auto") {
+    const DTypePolicy policy = resolve_dtype_policy(p);
+    ls.mode = loss_scale_mode_name(policy.loss_scale);
+    may_be_dynamic = policy.loss_scale == LossScaleMode::Dynamic;
+  }
+  if (may_be_dynamic && !(ls.init >= ls.min_scale))
     origins.fail("precision.loss_scale.init",
                  "expected a value >= precision.loss_scale.min_scale (" + num_text(ls.min_scale) +
                      "), got " + num_text(ls.init));

@@ -71,8 +71,10 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "cross_entropy: number of classes; 0 = the last layer's output width");
 
   section(v, "precision", "mixed-precision policy");
-  bind(v, "precision.policy", s.precision.policy, one_of({"fp32", "fp16", "bf16"}),
-       "compute dtype of activations and GEMM inputs; weights keep an fp32 master copy");
+  bind(v, "precision.policy", s.precision.policy, one_of({"fp32", "fp16", "bf16", "auto"}),
+       "compute dtype of activations and GEMM inputs; weights keep an fp32 master copy; auto = "
+       "decided from the device at start (bf16 where native, fp16 on GPUs before sm_80, else "
+       "fp32); --print-config shows auto, the run's config.yaml the choice");
   bind(v, "precision.master_weights", s.precision.master_weights, one_of({"fp32", "none"}),
        "fp32: fp32 master weights; none: pure low precision (bf16 rounds updates stochastically)");
   bind(v, "precision.allow_tf32", s.precision.allow_tf32, none(),

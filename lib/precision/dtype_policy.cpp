@@ -41,8 +41,26 @@ LossScaleMode resolve_loss_scale(const std::string& mode, DType compute) {
 
 }  // namespace
 
+AutoPolicy choose_auto_policy(const NativeLowPrecision& caps) {
+  if (caps.bf16) return {DType::BF16, caps.detail};
+  if (caps.gpu && caps.fp16) return {DType::F16, caps.detail + "; fp16 with dynamic loss scaling"};
+  return {DType::F32, caps.detail};
+}
+
+std::string resolve_auto_policy(PrecisionSpec& spec, const NativeLowPrecision& caps) {
+  if (spec.policy != "auto") return "";
+  const AutoPolicy a = choose_auto_policy(caps);
+  spec.policy = std::string(dtype_name(a.compute));
+  if (spec.loss_scale.mode == "auto")
+    spec.loss_scale.mode = loss_scale_mode_name(resolve_loss_scale("auto", a.compute));
+  return "precision.policy auto -> " + spec.policy + " (loss scale " + spec.loss_scale.mode +
+         "): " + a.reason;
+}
+
 DTypePolicy resolve_dtype_policy(const PrecisionSpec& spec) {
   DTypePolicy p;
+  MP_CHECK(spec.policy != "auto",
+           "precision.policy auto reached resolve_dtype_policy: resolve_auto_policy must run first");
   const std::optional<DType> compute = parse_policy_dtype(spec.policy);
   if (!compute)
     throw ConfigError("precision.policy: expected one of fp32, fp16, bf16, got \"" + spec.policy +

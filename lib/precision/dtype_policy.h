@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "backend/backend.h"  // NativeLowPrecision
 #include "core/dtype.h"
 #include "nn/model.h"
 #include "precision/precision_spec.h"
@@ -40,8 +41,26 @@ struct DTypePolicy {
   bool separate_master() const { return master != compute; }
 };
 
+// precision.policy `auto`, decided from what the device computes natively: bf16 where its GEMMs
+// run bf16 in hardware (GPUs from sm_80, CPUs with AVX512-BF16 or AMX-BF16), else fp16 on a GPU
+// with fp16 tensor cores (sm_7x; loss_scale.mode auto then means dynamic), else fp32 (a CPU would
+// only emulate 16-bit GEMMs). `reason` says why, for the log.
+struct AutoPolicy {
+  DType compute = DType::F32;
+  std::string reason;
+};
+AutoPolicy choose_auto_policy(const NativeLowPrecision& caps);
+
+// The one place `auto` is resolved: when spec.policy is "auto", replaces it by choose_auto_policy's
+// choice and a loss_scale.mode "auto" by the mode that policy resolves it to, so the spec (and the
+// config.yaml dumped from it) shows what runs. Returns the log line ("precision.policy auto -> bf16:
+// this CPU has AVX512-BF16"), or "" when the policy was not auto. Call it once the backend exists,
+// before resolve_dtype_policy.
+std::string resolve_auto_policy(PrecisionSpec& spec, const NativeLowPrecision& caps);
+
 // Resolve the spec; unknown spellings throw ConfigError naming the key (the config loader
-// validates first, so this is the second line of defence for specs built in code). This is also
+// validates first, so this is the second line of defence for specs built in code; a policy still
+// "auto" is refused: resolve_auto_policy comes first). This is also
 // where loss_scale.mode `auto` is decided (config's resolve_spec writes the result back).
 DTypePolicy resolve_dtype_policy(const PrecisionSpec& spec);
 

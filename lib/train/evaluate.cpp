@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "checkpoint/checkpoint_compat.h"
-#include "checkpoint/checkpoint_io.h"
+#include "checkpoint/weights_file.h"
 #include "data/data_loader.h"
 #include "nn/layer.h"
 #include "precision/dtype_policy.h"
@@ -58,22 +58,46 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
   return r;
 }
 
-EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint) {
-  const DTypePolicy policy = resolve_dtype_policy(spec.precision);
+namespace {
+
+// The weights in `w` evaluated in `policy`: masters (fp32) set from the stored values, working
+// copies rounded to the policy's dtype, as training would hold them.
+EvalResult evaluate_in(Backend& be, const RunSpec& spec, const DTypePolicy& policy,
+                       std::shared_ptr<const Split> val, const Shape& in_shape,
+                       const WeightsData& w, const std::string& file) {
+  auto model = Model::build(be, spec.model.layers, in_shape,
+                            model_options(policy, static_cast<uint64_t>(spec.seed)));
+  check_same_model(w.model_signature, file, make_model_signature(model->params()), true);
+  for (const CheckpointTensor& t : w.params)
+    set_parameter_values(be, *model->find_param(t.name), from_host_floats(be, t.values, t.shape, DType::F32));
+  auto loss = make_loss(spec.model.loss, spec.model.ignore_index);
+  return evaluate(be, *model, *loss, val, spec.data);
+}
+
+}  // namespace
+
+EvalReport evaluate_weights(const RunSpec& spec_in, const std::string& file, bool compare_fp32) {
+  RunSpec spec = spec_in;
   auto be = make_backend({spec.device, static_cast<int>(spec.threads), spec.precision.allow_tf32});
-  const std::string file = resolve_data_file(spec);
+  EvalReport rep;
+  rep.auto_choice = resolve_auto_policy(spec.precision, be->native_low_precision());
+  const DTypePolicy policy = resolve_dtype_policy(spec.precision);
+  const std::string data_file = resolve_data_file(spec);
   if (spec.data.val.x.empty())
     throw ConfigError("data.val.x: mptrain eval needs a validation split; set data.val.x and data.val.y");
-  auto val = Split::open(file, spec.data.val, spec.data.in_memory);
+  auto val = Split::open(data_file, spec.data.val, spec.data.in_memory);
   const Shape in_shape = spec.model.input_shape.empty() ? val->sample_shape() : spec.model.input_shape;
-  auto model = Model::build(*be, spec.model.layers, in_shape,
-                            model_options(policy, static_cast<uint64_t>(spec.seed)));
-  const CheckpointData ck = read_checkpoint(checkpoint);
-  check_compatible(ck, checkpoint, make_model_signature(model->params()), policy.compute);
-  for (const CheckpointTensor& t : ck.params)
-    set_parameter_values(*be, *model->find_param(t.name), from_host_floats(*be, t.values, t.shape, DType::F32));
-  auto loss = make_loss(spec.model.loss, spec.model.ignore_index);
-  return evaluate(*be, *model, *loss, val, spec.data);
+  const WeightsData w = read_weights_any(file);
+  rep.policy = spec.precision.policy;
+  rep.trained_policy = w.policy;
+  rep.stored = w.dtype;
+  rep.result = evaluate_in(*be, spec, policy, val, in_shape, w, file);
+  if (compare_fp32) rep.fp32 = evaluate_in(*be, spec, DTypePolicy{}, val, in_shape, w, file);
+  return rep;
+}
+
+EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint) {
+  return evaluate_weights(spec, checkpoint, false).result;
 }
 
 }  // namespace mp

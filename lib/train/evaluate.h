@@ -1,7 +1,11 @@
 // evaluate.h: one pass over a split in eval mode (no dropout, no gradients): mean loss and, for
 // classification, accuracy. Used by the trainer's periodic evaluation and by `mptrain eval`.
 #pragma once
+#include <optional>
+#include <string>
+
 #include "backend/backend.h"
+#include "config/run_spec.h"
 #include "data/data_spec.h"
 #include "data/split.h"
 #include "nn/loss.h"
@@ -13,7 +17,21 @@ namespace mp {
 EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
                     const DataSpec& data);
 
-// Evaluate the parameters of `checkpoint` on the validation split (`mptrain eval`), on spec.device.
+// `mptrain eval`: the parameters of `file` (a checkpoint or an export file, weights_file.h) on the
+// validation split, on spec.device, in the SPEC's precision policy whatever policy trained them
+// (fp32 masters from the stored values, working copies rounded to its dtype: low-precision
+// inference); only the model must match the file. With `compare_fp32`, the same weights are also
+// evaluated in fp32.
+struct EvalReport {
+  EvalResult result;               // in the spec's policy
+  std::optional<EvalResult> fp32;  // compare_fp32
+  std::string policy;              // the policy evaluated in (auto resolved)
+  std::string auto_choice;         // the log line of policy auto, "" otherwise
+  std::string trained_policy;      // stored in the file
+  DType stored = DType::F32;       // the file's parameter dtype
+};
+EvalReport evaluate_weights(const RunSpec& spec, const std::string& file, bool compare_fp32);
+// evaluate_weights(spec, checkpoint, false).result
 EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint);
 
 }  // namespace mp

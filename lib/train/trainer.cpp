@@ -83,7 +83,7 @@ class TrainerImpl {
 
   RunSpec spec_;
   TrainerOptions opt_;
-  DTypePolicy policy_;  // spec_.precision resolved, once
+  DTypePolicy policy_;  // spec_.precision resolved, once (in build(): `auto` needs the backend)
   fs::path run_dir_;
   std::unique_ptr<Backend> be_;
   std::shared_ptr<const Split> train_split_, val_split_;
@@ -120,13 +120,16 @@ class TrainerImpl {
 TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
     : spec_(spec),
       opt_(opt),
-      policy_(resolve_dtype_policy(spec.precision)),
       run_dir_(opt.run_dir.empty() ? expand_output_dir(spec) : opt.run_dir) {}
 
 void TrainerImpl::build() {
-  if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
   be_ = make_backend({spec_.device, static_cast<int>(spec_.threads), spec_.precision.allow_tf32});
   spdlog::info("device: {}", be_->name());
+  // Before config.yaml and checkpoints are written from spec_: they show the policy chosen.
+  const std::string chosen = resolve_auto_policy(spec_.precision, be_->native_low_precision());
+  if (!chosen.empty()) spdlog::info("{}", chosen);
+  policy_ = resolve_dtype_policy(spec_.precision);
+  if (!policy_.warning.empty()) spdlog::warn("{}", policy_.warning);
 
   const RunData data = open_run_data(spec_);
   train_split_ = data.train;

@@ -36,6 +36,21 @@ CpuBackend::CpuBackend(int threads)
 
 CpuBackend::~CpuBackend() = default;
 
+// oneDNN runs bf16 GEMMs on AVX512-BF16 or AMX-BF16 natively and emulates them elsewhere; fp16
+// GEMMs are always widened to fp32 here (cpu_gemm_onednn.cpp), so fp16 is never native.
+NativeLowPrecision CpuBackend::native_low_precision() const {
+  __builtin_cpu_init();
+  NativeLowPrecision n;
+  const bool amx = __builtin_cpu_supports("amx-bf16");
+  const bool avx512 = __builtin_cpu_supports("avx512bf16");
+  n.bf16 = amx || avx512;
+  n.detail = amx      ? "this CPU has AMX-BF16"
+             : avx512 ? "this CPU has AVX512-BF16"
+                      : "this CPU has neither AVX512-BF16 nor AMX-BF16, so bf16 and fp16 GEMMs "
+                        "would only be emulated";
+  return n;
+}
+
 std::string CpuBackend::name() const {
   const dnnl_version_t* v = dnnl_version();
   return "cpu (oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +

@@ -20,6 +20,7 @@ class CpuBackend final : public Backend {
 
   Device device() const override { return Device::CPU; }
   std::string name() const override;
+  NativeLowPrecision native_low_precision() const override;
   int threads() const { return threads_; }
 
   void synchronize() override {}

@@ -57,6 +57,19 @@ CudaBackend::~CudaBackend() {
   if (stream_) (void)cudaStreamDestroy(stream_);
 }
 
+// Tensor cores: bf16 from sm_80 (Ampere), fp16 from sm_70 (Volta).
+NativeLowPrecision CudaBackend::native_low_precision() const {
+  NativeLowPrecision n;
+  n.gpu = true;
+  n.bf16 = cc_major_ >= 8;
+  n.fp16 = cc_major_ >= 7;
+  const std::string sm = device_name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_);
+  n.detail = n.bf16   ? sm + " has bf16 tensor cores"
+             : n.fp16 ? sm + " has fp16 but no bf16 tensor cores"
+                      : sm + " has no fp16 or bf16 tensor cores";
+  return n;
+}
+
 std::string CudaBackend::name() const {
   return "cuda (" + device_name_ + ", sm_" + std::to_string(cc_major_) + std::to_string(cc_minor_) +
          (allow_tf32_ ? ", tf32 allowed)" : ")");

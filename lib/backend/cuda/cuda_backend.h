@@ -44,6 +44,7 @@ class CudaBackend final : public Backend {
 
   Device device() const override { return Device::CUDA; }
   std::string name() const override;
+  NativeLowPrecision native_low_precision() const override;
   void synchronize() override;
   size_t peak_memory_bytes() const override;
 
