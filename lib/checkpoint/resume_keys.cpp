@@ -36,7 +36,8 @@ const std::vector<ResumeKey>& resume_keys() {
       {"model", Fixed, "the stored parameters and optimizer state are laid out for this model"},
       {"precision.policy", Fixed,
        "the stored loss-scaler state belongs to its scaling regime (fp16: dynamic, fp32/bf16: none), "
-       "and with master_weights: none the stored weights carry its rounding"},
+       "and with master_weights: none the stored weights carry its rounding; `auto` is compared as "
+       "the device resolved it"},
       {"precision.master_weights", Fixed,
        "it decides whether the stored weights are fp32 masters or low-precision values"},
       {"precision.allow_tf32", Free, "arithmetic of later steps only"},

@@ -314,6 +314,66 @@ PY
     echo "SKIPPED: bad-value and h5py-storage cases ($PY has no h5py)"
   fi
   ;;
+export)
+  # mptrain export, eval in another policy (--compare fp32), export files, and policy auto.
+  expect 0 "done: 30 steps" -- --config run.yaml -q
+  CK=runs/e2e_fp32/checkpoints/step_00000030.h5
+  expect 0 "policy: bf16" -- eval --config run.yaml --checkpoint $CK --set precision.policy=bf16 --compare fp32
+  check "--compare prints both losses and the difference" bash -c 'grep -q "^fp32_val_loss: " <<<"$0" && grep -q "^val_loss_delta: " <<<"$0" && grep -q "^val_accuracy_delta: " <<<"$0"' "$last_out"
+  # bf16 inference of fp32-trained weights: within bf16's rounding of the fp32 loss (2^-8 relative
+  # per rounding; a few roundings deep).
+  check "bf16 eval loss within bf16 tolerance of fp32" awk '/^val_loss:/ {a = $2} /^fp32_val_loss:/ {b = $2}
+    END {d = a - b; if (d < 0) d = -d; exit !(b > 0 && a != b && d <= 0.03 * b + 1e-4)}' <<<"$last_out"
+  expect 0 "policy: fp16" -- eval --config run.yaml --checkpoint $CK --set precision.policy=fp16
+  for dt in fp32 bf16 fp16; do
+    expect 0 "as $dt to m_$dt.h5" -- export --checkpoint $CK --dtype $dt --out m_$dt.h5
+  done
+  expect 0 "stored: bf16 (trained with policy fp32)" -- eval --config run.yaml --checkpoint m_bf16.h5 --set precision.policy=bf16
+  expect 0 "val_accuracy" -- eval --config run.yaml --checkpoint m_fp32.h5 -q
+  expect 0 "export file (mptrain-weights v1): dtype fp16" -- inspect m_fp16.h5
+  expect 0 "" -- export --checkpoint m_bf16.h5 --dtype fp32 --out m_again.h5 -q
+  expect 2 "--dtype" -- export --checkpoint $CK --dtype fp8 --out x.h5
+  expect 2 "--out" -- export --checkpoint $CK --dtype bf16
+  expect 2 "is the checkpoint itself" -- export --checkpoint $CK --dtype bf16 --out $CK
+  expect 3 "nope.h5" -- export --checkpoint nope.h5 --dtype bf16 --out x.h5
+  expect 2 "cannot evaluate m_bf16.h5: it was written for a different model" -- eval --config run.yaml --checkpoint m_bf16.h5 --set model.layers.0.linear.out=16
+  PY=${MPTRAIN_PYTHON:-/usr/bin/python3}
+  if "$PY" -c "import h5py" 2>/dev/null; then
+    check "h5py reads the export files: fp16 as float16, bf16 as the RNE of the fp32 masters" "$PY" -c '
+import h5py, numpy as np, sys
+ck = h5py.File(sys.argv[1], "r")["params"]
+b, h, f = (h5py.File("m_%s.h5" % d, "r") for d in ("bf16", "fp16", "fp32"))
+assert b.attrs["format"] == "mptrain-weights" and b.attrs["dtype"] == "bf16" and b.attrs["step"] == 30
+assert "policy" in b.attrs["config"] and b.attrs["source_checkpoint"] == sys.argv[1]
+for name in ck:
+    m = ck[name][()].astype(np.float32)
+    u = m.view(np.uint32).astype(np.uint64)
+    rne = (((u + 0x7FFF + ((u >> 16) & 1)) >> 16) << 16).astype(np.uint32).view(np.float32)
+    assert h["params"][name].dtype == np.float16, h["params"][name].dtype
+    assert np.array_equal(b["params"][name][()], rne), name
+    assert np.array_equal(h["params"][name][()], m.astype(np.float16)), name
+    assert np.array_equal(f["params"][name][()], m), name
+' "$CK"
+    cp $CK big.h5
+    "$PY" -c "import h5py; f = h5py.File('big.h5', 'r+'); f['params/layers.2.bias'][1] = 1.0e5"
+    expect 4 "layers.2.bias" -- export --checkpoint big.h5 --dtype fp16 --out big16.h5
+    check "fp16 overflow names the value and leaves no file" bash -c '! ls -A | grep -q "big16" && grep -q "100000" <<<"$0"' "$last_out"
+    expect 0 "as bf16" -- export --checkpoint big.h5 --dtype bf16 --out big_bf16.h5
+  else
+    echo "SKIPPED: h5py cases ($PY has no h5py)"
+  fi
+  # policy auto: bf16 where this CPU computes it natively, else fp32; the log says why and the
+  # run's config.yaml shows the choice (--print-config shows auto).
+  if grep -qw -e avx512_bf16 -e amx_bf16 /proc/cpuinfo; then want=bf16 why="-BF16"; else want=fp32 why="emulated"; fi
+  expect 0 "precision.policy auto -> $want" -- --config run.yaml --set precision.policy=auto --set train.steps=5
+  check "auto's reason is logged" grep -qF -- "$why" <<<"$last_out"
+  check "config.yaml shows the chosen policy" grep -qx "  policy: $want" runs/e2e_auto/config.yaml
+  check "config.yaml shows the resolved loss scale" grep -qx "    mode: none" runs/e2e_auto/config.yaml
+  expect 0 "policy: auto" -- --config run.yaml --set precision.policy=auto --print-config
+  expect 0 "precision.policy auto -> $want" -- --config run.yaml --set precision.policy=auto --dry-run
+  expect 0 "done: 10 steps" -- --config run.yaml --set precision.policy=auto --set train.steps=10 --resume auto
+  expect 0 "policy: $want" -- eval --config run.yaml --checkpoint $CK --set precision.policy=auto
+  ;;
 *)
   echo "unknown group $GROUP"
   exit 2

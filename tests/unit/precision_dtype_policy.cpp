@@ -148,3 +148,59 @@ TEST_CASE("model_options carries the policy to the builder: D, masters, the fp32
   CHECK(mix->find_param("layers.0.weight")->master.dtype() == DType::F32);
   CHECK(mix->find_param("layers.0.weight")->working.dtype() == DType::BF16);
 }
+
+// ---- precision.policy auto (resolve_auto_policy / choose_auto_policy) ----------------------------
+
+namespace {
+
+NativeLowPrecision caps(bool gpu, bool bf16, bool fp16, const char* detail) {
+  NativeLowPrecision c;
+  c.gpu = gpu;
+  c.bf16 = bf16;
+  c.fp16 = fp16;
+  c.detail = detail;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("policy auto: bf16 where native, fp16 + dynamic scaling on sm_7x, fp32 on emulating CPUs") {
+  struct Case {
+    NativeLowPrecision c;
+    const char* policy;
+    const char* mode;  // loss_scale.mode auto resolves to
+  };
+  const Case cases[] = {
+      {caps(false, true, false, "this CPU has AVX512-BF16"), "bf16", "none"},
+      {caps(false, false, false, "this CPU has neither"), "fp32", "none"},
+      {caps(true, false, true, "T4, sm_75 has fp16 but no bf16 tensor cores"), "fp16", "dynamic"},
+      {caps(true, true, true, "A100, sm_80 has bf16 tensor cores"), "bf16", "none"},
+      {caps(true, false, false, "sm_61 has no fp16 or bf16 tensor cores"), "fp32", "none"},
+  };
+  for (const Case& k : cases) {
+    CAPTURE(k.c.detail);
+    PrecisionSpec s = spec("auto");
+    const std::string line = resolve_auto_policy(s, k.c);
+    CHECK(s.policy == k.policy);
+    CHECK(s.loss_scale.mode == k.mode);
+    CHECK(line.find(std::string("auto -> ") + k.policy) != std::string::npos);
+    CHECK(line.find(k.c.detail) != std::string::npos);  // the reason is in the log line
+    CHECK(resolve_dtype_policy(s).compute == *parse_policy_dtype(k.policy));
+  }
+}
+
+TEST_CASE("policy auto keeps an explicit loss-scale mode; a fixed policy is left alone") {
+  PrecisionSpec s = spec("auto");
+  s.loss_scale.mode = "static";
+  resolve_auto_policy(s, caps(true, false, true, "sm_75"));
+  CHECK(s.policy == "fp16");
+  CHECK(s.loss_scale.mode == "static");
+  PrecisionSpec f = spec("fp16");
+  CHECK(resolve_auto_policy(f, caps(false, true, false, "cpu")).empty());
+  CHECK(f.policy == "fp16");
+  CHECK(f.loss_scale.mode == "auto");
+}
+
+TEST_CASE("policy auto must be resolved before resolve_dtype_policy") {
+  CHECK_THROWS_AS(resolve_dtype_policy(spec("auto")), InternalError);
+}
