@@ -47,6 +47,25 @@ H5Handle checkpoint_file_access(bool for_writing) {
   return fapl;
 }
 
+bool h5_probe_file(const std::string& path, const std::function<bool(hid_t)>& test) {
+  H5E_auto2_t old_fn = nullptr;
+  void* old_data = nullptr;
+  H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  bool yes = false;
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f >= 0) {
+    try {
+      yes = test(f);
+    } catch (const H5Failure&) {
+      yes = false;
+    }
+    H5Fclose(f);
+  }
+  H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+  return yes;
+}
+
 H5Handle h5_create_ordered_group(hid_t parent, const std::string& name) {
   H5Handle gcpl = h5_check(H5Pcreate(H5P_GROUP_CREATE), "creating a group property list");
   h5_check_status(

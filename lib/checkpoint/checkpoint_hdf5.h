@@ -6,6 +6,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,10 @@ namespace mp {
 // nobody reads a file being written, and locking fails on some network file systems); for writing,
 // the v1.8+ format (link creation order, large attributes, metadata checksums).
 H5Handle checkpoint_file_access(bool for_writing);
+
+// Opens `path` read-only with HDF5's error printing off and returns test(file); false when it does
+// not open as HDF5 or `test` throws H5Failure. For "is this one of our files?" probes.
+bool h5_probe_file(const std::string& path, const std::function<bool(hid_t)>& test);
 
 // A group whose links remember creation order (so params read back in model order).
 H5Handle h5_create_ordered_group(hid_t parent, const std::string& name);

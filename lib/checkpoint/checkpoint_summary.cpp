@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "checkpoint/checkpoint_hdf5.h"
 #include "checkpoint/checkpoint_io.h"
 #include "core/error.h"
 
@@ -12,18 +13,7 @@ namespace mp {
 namespace {
 
 bool has_format_version(const std::string& path) {
-  H5E_auto2_t old_fn = nullptr;
-  void* old_data = nullptr;
-  H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  bool yes = false;
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f >= 0) {
-    yes = H5Aexists(f, "format_version") > 0;
-    H5Fclose(f);
-  }
-  H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
-  return yes;
+  return h5_probe_file(path, [](hid_t f) { return H5Aexists(f, "format_version") > 0; });
 }
 
 }  // namespace

@@ -174,23 +174,10 @@ WeightsData read_weights_file(const std::filesystem::path& path) {
 }
 
 bool is_weights_file(const std::string& path) {
-  H5E_auto2_t old_fn = nullptr;
-  void* old_data = nullptr;
-  H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  bool yes = false;
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f >= 0) {
-    try {
-      yes = h5_attr_exists(f, "format") && h5_attr_class(f, "format") == H5T_STRING &&
-            h5_read_attr_str(f, "format") == kWeightsFormat;
-    } catch (const H5Failure&) {
-      yes = false;
-    }
-    H5Fclose(f);
-  }
-  H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
-  return yes;
+  return h5_probe_file(path, [](hid_t f) {
+    return h5_attr_exists(f, "format") && h5_attr_class(f, "format") == H5T_STRING &&
+           h5_read_attr_str(f, "format") == kWeightsFormat;
+  });
 }
 
 WeightsData read_weights_any(const std::string& path) {

@@ -85,7 +85,7 @@ group_keys() {
   spec map_for_scalar <<< 'train: {epochs: {n: 3}}'
   expect map_for_scalar 2 'train.epochs: expected an integer >= 1, got a map' -- --config map_for_scalar.yaml
   spec list_for_scalar <<< 'precision: {policy: [fp16]}'
-  expect list_for_scalar 2 'precision.policy: expected one of fp32|fp16|bf16, got a list' -- --config list_for_scalar.yaml
+  expect list_for_scalar 2 'precision.policy: expected one of fp32|fp16|bf16|auto, got a list' -- --config list_for_scalar.yaml
   # Keys that were accepted and ignored are gone or narrowed (issue 8 part 6).
   spec removed_deterministic <<< 'train: {deterministic: false}'
   expect removed_deterministic 2 'removed_deterministic.yaml:4:9: train.deterministic: unknown key' -- --config removed_deterministic.yaml
@@ -98,7 +98,7 @@ group_keys() {
   spec negative_lr <<< 'optimizer: {lr: -0.1}'
   expect out_of_range 2 'optimizer.lr: expected a positive number, got "-0.1"' -- --config negative_lr.yaml
   spec policy <<< 'precision: {policy: fp8}'
-  expect unknown_choice 2 'precision.policy: expected one of fp32|fp16|bf16, got "fp8"' -- --config policy.yaml
+  expect unknown_choice 2 'precision.policy: expected one of fp32|fp16|bf16|auto, got "fp8"' -- --config policy.yaml
   spec mode <<< 'precision: {loss_scale: {mode: dynamc}}'
   expect loss_scale_mode 2 'precision.loss_scale.mode: expected one of auto|dynamic|static|none, got "dynamc" (did you mean "dynamic"?)' -- --config mode.yaml
   raw nofile.yaml <<< $'model: {layers: [relu]}'

@@ -104,7 +104,7 @@ TEST_CASE("errors name file:line:col, the key path, what was expected and what w
   CHECK(error_of(base + "trian: {epochs: 2}\n").find("t.yaml:4:1: trian: unknown key (did you mean "
                                                     "\"train\"?); valid at the top level: name,") == 0);
   CHECK(error_of(base + "precision: {policy: fp8}\n") ==
-        "t.yaml:4:21: precision.policy: expected one of fp32|fp16|bf16, got \"fp8\"");
+        "t.yaml:4:21: precision.policy: expected one of fp32|fp16|bf16|auto, got \"fp8\"");
   CHECK(error_of(base + "precision: {loss_scale: {mode: dynamc}}\n") ==
         "t.yaml:4:32: precision.loss_scale.mode: expected one of auto|dynamic|static|none, got "
         "\"dynamc\" (did you mean \"dynamic\"?)");
