@@ -486,7 +486,9 @@ int TrainerImpl::run() {
   const int64_t first_step = step_;
   const int64_t applied_before = optim_->applied_steps();
   open_run_logs();
-  ProgressBar bar(total_steps_, writer_ && opt_.verbosity >= 0 && stdout_is_tty());
+  // Not in a multi-process job: mpirun hands every rank a pseudo-terminal even when its own
+  // output goes to a file, and rank 0 logs plain lines instead.
+  ProgressBar bar(total_steps_, comm_->world_size() == 1 && opt_.verbosity >= 0 && stdout_is_tty());
   bar_ = &bar;
   while (step_ < total_steps_) {
     const StepResult r = train_one_step();
