@@ -14,13 +14,10 @@ if ! "$PY" -c "import h5py, numpy" 2>/dev/null; then
   echo "SKIPPED: no h5py/numpy for $PY (python3-h5py, python3-numpy)"
   exit 77
 fi
+. "$(cd "$(dirname "$0")" && pwd)/checks.sh"
 tmp=$(mktemp -d /tmp/mptrain_dist_${group}_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-mpi=(mpirun --oversubscribe --bind-to none)
-fails=0
 
 # 1300 samples: two ranks get 650 each, so an epoch ends in a short batch on both (650 = 10 x 64
 # + 10); with a third rank the shards differ by one sample and padding comes into play.
@@ -40,24 +37,6 @@ optimizer: {type: adamw, lr: 0.01}
 train: {steps: 20, log_every: 1, eval_every: 10, checkpoint_every: 10}
 YAML
 
-fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-# run NAME WANT CMD...: WANT is an exit code or "nonzero"; output in $out, seconds in $secs
-run() {
-  local name=$1 want=$2
-  shift 2
-  local t0=$SECONDS
-  out=$(timeout 100 "$@" 2>&1)
-  rc=$? secs=$((SECONDS - t0))
-  if { [ "$want" = nonzero ] && [ "$rc" = 0 ]; } || { [ "$want" != nonzero ] && [ "$rc" != "$want" ]; }; then
-    fail "$name: exit $rc, expected $want; output:"
-    echo "$out" | tail -n 20
-  else
-    echo "ok: $name (exit $rc, ${secs}s)"
-  fi
-}
-has() {  # has NAME PATTERN: the last output matches the grep -E pattern
-  grep -qE -- "$2" <<<"$out" || { fail "$1: output lacks /$2/; output:"; echo "$out" | tail -n 20; }
-}
 one() { run "$1" 0 "$mptrain" -q --config run.yaml "${@:2}"; }
 two() { run "$1" 0 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml --set data.batch_size=64 "${@:2}"; }
 # close NAME A.h5 B.h5 MAX_REL [MIN_REL]: every /params tensor within MAX_REL (and, given
