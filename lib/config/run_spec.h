@@ -36,6 +36,7 @@ struct OutputSpec {
 
 struct DebugSpec {
   std::vector<int64_t> inject_nonfinite_grad_steps;  // poison one gradient at these steps (1-based)
+  int64_t inject_rank = -1;  // data parallel: poison only on this rank; -1 = every rank
 };
 
 struct RunSpec {

@@ -81,9 +81,9 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "GPU, fp32 policy: let GEMMs use TF32 tensor cores");
   bind(v, "precision.fp32_layers", s.precision.fp32_layers, none(),
        "names of layers kept in fp32 whatever the policy (same as precision: fp32 on the layer)");
-  bind(v, "precision.allreduce_dtype", s.precision.allreduce_dtype, one_of({"fp32"}),
-       "dtype gradients are all-reduced in across ranks; only fp32 until multi-process training "
-       "exists (weight gradients always accumulate in fp32 buffers)");
+  bind(v, "precision.allreduce_dtype", s.precision.allreduce_dtype, one_of({"fp32", "bf16"}),
+       "dtype of the gradient all-reduce across ranks: fp32, or bf16 (half the bytes; each rank's "
+       "gradient and the sum are rounded to bf16, lossy); weight gradients always accumulate in fp32");
   bind(v, "precision.telemetry_every", s.precision.telemetry_every, non_negative(),
        "steps between precision telemetry rows (overflow and underflow counts); 0 = off");
 
@@ -156,6 +156,8 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   section(v, "debug", "testing aids");
   bind(v, "debug.inject_nonfinite_grad_steps", s.debug.inject_nonfinite_grad_steps, at_least(1),
        "poison one gradient with Inf at these optimizer steps (1-based) to exercise the scaler");
+  bind(v, "debug.inject_rank", s.debug.inject_rank, at_least(-1),
+       "multi-process: poison only this rank's gradient (after the all-reduce); -1 = every rank");
 }
 
 }  // namespace mp

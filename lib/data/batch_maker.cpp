@@ -95,4 +95,15 @@ Batch BatchMaker::make(LoaderCursor c) {
   return b;
 }
 
+void drop_padding_rows(Batch& b) {
+  if (b.num_real == b.size) return;
+  MP_CHECK(b.size > 0 && 0 <= b.num_real && b.num_real < b.size, "drop_padding_rows: bad batch");
+  const auto keep = static_cast<size_t>(b.num_real);
+  b.x.resize(b.x.size() / static_cast<size_t>(b.size) * keep);
+  if (!b.targets.empty()) b.targets.resize(b.targets.size() / static_cast<size_t>(b.size) * keep);
+  if (!b.labels.empty()) b.labels.resize(keep);
+  b.indices.resize(keep);
+  b.size = b.x_shape[0] = b.y_shape[0] = b.num_real;
+}
+
 }  // namespace mp

@@ -23,6 +23,12 @@ struct LoaderOptions {
   int world_size = 1;         // data-parallel processes sharing each epoch
 };
 
+// Keeps only the batch's num_real leading samples: the wrap-around padding that sharding adds to
+// a short last batch (drop_last: false, world_size not dividing the split) is removed, so a
+// data-parallel step or evaluation counts every real sample once, as one process would. The
+// batch may become empty (a rank whose last batch was all padding).
+void drop_padding_rows(Batch& b);
+
 class BatchMaker {
  public:
   // DataError when the options give no batch per epoch (batch larger than this rank's share), or

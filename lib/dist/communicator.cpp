@@ -2,6 +2,8 @@
 // widened to fp32 around the reduction (rounded back once), Mean as a scaled Sum, shard ranges.
 #include "dist/communicator.h"
 
+#include <bit>
+
 #include "backend/backend.h"
 
 namespace mp::dist {
@@ -137,6 +139,31 @@ bool Communicator::any(bool local) {
   int32_t out = 0;
   be_.download(flag, &out);
   return out != 0;
+}
+
+std::vector<uint64_t> Communicator::all_gather_host(const std::vector<uint64_t>& local) {
+  if (world_size() == 1) return local;
+  const auto k = static_cast<int64_t>(local.size());
+  std::vector<uint64_t> all(static_cast<size_t>(k * world_size()));
+  if (k == 0) return all;
+  Tensor full = be_.empty({k * world_size()}, DType::I64);
+  Tensor mine = full.flat_range(k * rank(), k);
+  be_.upload(local.data(), mine);
+  all_gather(mine, full);
+  be_.download(full, all.data());
+  return all;
+}
+
+std::vector<double> Communicator::sum_host(const std::vector<double>& local) {
+  if (world_size() == 1) return local;
+  std::vector<uint64_t> bits(local.size());
+  for (size_t i = 0; i < local.size(); ++i) bits[i] = std::bit_cast<uint64_t>(local[i]);
+  const std::vector<uint64_t> all = all_gather_host(bits);
+  std::vector<double> sum(local.size(), 0.0);
+  for (int r = 0; r < world_size(); ++r)
+    for (size_t i = 0; i < local.size(); ++i)
+      sum[i] += std::bit_cast<double>(all[static_cast<size_t>(r) * local.size() + i]);
+  return sum;
 }
 
 }  // namespace mp::dist

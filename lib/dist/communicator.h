@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -75,6 +76,14 @@ class Communicator {
   void broadcast(Tensor& x, int root);
   // True on every rank when `local` is true on any rank (a found_inf flag): an int32 Max.
   bool any(bool local);
+
+  // Small host values (counts, loss sums, hashes), for control decisions every rank must make
+  // alike. all_gather_host: every rank's `local` (each rank passes the same count k), in rank
+  // order: world_size * k words, the bits of an int64 all_gather. sum_host: element-wise sums of
+  // fp64 values, added in rank order in fp64 on every rank, so every rank gets the same bits and
+  // counts below 2^53 are exact (the fp32 all_reduce would round a loss sum to 24 bits).
+  std::vector<uint64_t> all_gather_host(const std::vector<uint64_t>& local);
+  std::vector<double> sum_host(const std::vector<double>& local);
 
  protected:
   explicit Communicator(Backend& backend) : be_(backend) {}

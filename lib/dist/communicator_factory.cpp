@@ -11,6 +11,7 @@ namespace mp::dist {
 bool mpi_built() { return false; }
 bool mpi_is_initialized() { return false; }
 int finish_process(int exit_code) { return exit_code; }
+std::string process_prefix() { return ""; }
 MpiWorld mpi_world(const LaunchEnv&) {
   throw InternalError("mpi_world: this mptrain was built without MPI");
 }

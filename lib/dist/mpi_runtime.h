@@ -3,6 +3,7 @@
 // communicator_factory.cpp (MPI is then never initialised).
 #pragma once
 #include <cstddef>
+#include <string>
 
 #include "dist/launch_env.h"
 
@@ -22,6 +23,9 @@ bool mpi_is_initialized();
 // process exits without calling this, an exit handler aborts the job with code 1 (a rank that
 // skipped MPI_Finalize would otherwise be reported as a failure anyway, or block a peer).
 int finish_process(int exit_code);
+// "rank R: " while MPI runs this process as one of several, else "": the prefix of the error
+// line main() prints, so a multi-process job's messages name the rank they came from.
+std::string process_prefix();
 
 // ---- for the implementations (mpi/, nccl/) ---------------------------------------------------
 struct MpiWorld {

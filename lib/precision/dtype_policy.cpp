@@ -75,7 +75,8 @@ DTypePolicy resolve_dtype_policy(const PrecisionSpec& spec) {
                       spec.master_weights + "\"");
   p.stochastic_rounding = p.master == DType::BF16;
   p.loss_scale = resolve_loss_scale(spec.loss_scale.mode, p.compute);
-  p.allreduce = parse_choice("precision.allreduce_dtype", spec.allreduce_dtype, {DType::F32});
+  p.allreduce = parse_choice("precision.allreduce_dtype", spec.allreduce_dtype,
+                            {DType::F32, DType::BF16});
   p.fp32_layers = spec.fp32_layers;
   if (p.master == DType::F16)
     p.warning =

@@ -32,7 +32,7 @@ struct DTypePolicy {
   bool stochastic_rounding = false;
   LossScaleMode loss_scale = LossScaleMode::None;  // `auto` resolved: dynamic for fp16, else none
   DType grad_accum = DType::F32;  // parameter gradients accumulate in fp32 (not configurable)
-  DType allreduce = DType::F32;   // gradient all-reduce payload (fp32 only for now)
+  DType allreduce = DType::F32;   // gradient all-reduce payload: fp32 or bf16 (lossy)
   std::vector<std::string> fp32_layers;  // layer names kept in fp32 (per-layer override)
   std::string warning;  // non-empty when the policy is legal but risky (pure fp16): log it once
 

@@ -23,7 +23,7 @@ struct PrecisionSpec {
   std::string master_weights = "fp32";  // fp32 | none (pure low precision)
   bool allow_tf32 = false;              // GPU only, fp32 policy
   std::vector<std::string> fp32_layers; // layer names kept in fp32
-  std::string allreduce_dtype = "fp32";   // fp32 (bf16 once multi-process training exists)
+  std::string allreduce_dtype = "fp32";   // fp32 | bf16: the gradient all-reduce's payload
   int64_t telemetry_every = 0;          // 0 = off
   LossScaleSpec loss_scale;
 };

@@ -15,11 +15,13 @@
 namespace mp {
 
 EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
-                    const DataSpec& data) {
-  LoaderOptions lo = loader_options(data, 0);
+                    const DataSpec& data, dist::Communicator* comm) {
+  const int world = comm ? comm->world_size() : 1;
+  LoaderOptions lo = loader_options(data, 0, comm ? comm->rank() : 0, world);
   lo.shuffle = false;
   lo.drop_last = false;
-  lo.batch_size = std::min<int64_t>(data.batch_size, split->size());
+  const int64_t share = (split->size() + world - 1) / world;  // this rank's samples, with padding
+  lo.batch_size = std::min<int64_t>(data.batch_size, share);
   DataLoader loader(split, lo);
   Context ctx{be, false, 0, 0};
   DeviceBatch db;
@@ -29,7 +31,9 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
   double loss_sum = 0.0;
   int64_t correct = 0, counted = 0;
   for (int64_t i = 0; i < loader.batches_per_epoch(); ++i) {
-    const Batch b = loader.next();
+    Batch b = loader.next();
+    drop_padding_rows(b);
+    if (b.size == 0) continue;
     upload_batch(be, b, db);
     const Tensor& out = model.forward(ctx, db.x);
     loss_sum += loss.compute(be, out, db.target, 0.0f, false);
@@ -45,6 +49,15 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
     }
     counted += loss.counted_rows(b.labels, b.size);
     r.samples += b.size;
+  }
+  if (world > 1) {
+    const std::vector<double> sums = comm->sum_host(
+        {loss_sum, static_cast<double>(correct), static_cast<double>(counted),
+         static_cast<double>(r.samples)});
+    loss_sum = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
+    counted = static_cast<int64_t>(sums[2]);
+    r.samples = static_cast<int64_t>(sums[3]);
   }
   r.counted = counted;
   if (counted == 0)

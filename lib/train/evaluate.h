@@ -1,5 +1,8 @@
 // evaluate.h: one pass over a split in eval mode (no dropout, no gradients): mean loss and, for
 // classification, accuracy. Used by the trainer's periodic evaluation and by `mptrain eval`.
+// Data parallel (`comm` with world_size > 1): each rank evaluates its strided shard of the split
+// (padding rows removed) and the sums are added over ranks in fp64, so every rank returns the
+// whole split's result.
 #pragma once
 #include <optional>
 #include <string>
@@ -8,6 +11,7 @@
 #include "config/run_spec.h"
 #include "data/data_spec.h"
 #include "data/split.h"
+#include "dist/communicator.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "train/trainer.h"
@@ -15,7 +19,7 @@
 namespace mp {
 
 EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
-                    const DataSpec& data);
+                    const DataSpec& data, dist::Communicator* comm = nullptr);
 
 // `mptrain eval`: the parameters of `file` (a checkpoint or an export file, weights_file.h) on the
 // validation split, on spec.device, in the SPEC's precision policy whatever policy trained them

@@ -7,15 +7,15 @@ double StepNormalisation::mean_loss(double loss_sum) const {
 }
 
 StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>& micro_batches,
-                                     double loss_scale) {
+                                     double loss_scale, dist::Communicator* comm) {
   int64_t count = 0;
   for (const Batch& b : micro_batches) {
-    // Padding rows from sharding (num_real < size, world_size > 1 only) would have to be masked
-    // out of the loss kernels as well as out of N; single-process batches have none.
-    MP_CHECK(b.num_real == b.size, "loss normalisation does not mask sharding padding rows yet");
+    // The loss kernels do not mask rows: sharding's padding must be gone (drop_padding_rows).
+    MP_CHECK(b.num_real == b.size, "step_normalisation: a batch still holds sharding padding rows");
     count += loss.counted_rows(b.labels, b.size);
   }
-  // (all-reduce count over ranks here)
+  if (comm && comm->world_size() > 1)  // exact: fp64 sums of counts below 2^53
+    count = static_cast<int64_t>(comm->sum_host({static_cast<double>(count)})[0]);
   return step_normalisation(count, loss_scale);
 }
 

@@ -9,13 +9,16 @@
 // (weights, optimizer moments, LR schedule and loss scale stay; step_without_update). It counts
 // as one of train.steps and as a skipped step (metrics.csv skipped = 1, summary skipped_steps,
 // the checkpoint's step = applied + skipped), but not as an overflow for the scaler.
-// Multi-process training will all-reduce (SUM) N across ranks in step_normalisation(), the one
-// place that counts.
+// Data parallel: N is summed over ranks in step_normalisation(), the one place that counts, so
+// every rank scales by S / (global N) and the all-reduced gradient is the global batch's mean.
+// The trainer removes sharding's wrap-around padding rows from the batches first
+// (drop_padding_rows), so N and the loss count only real samples.
 #pragma once
 #include <cstdint>
 #include <vector>
 
 #include "data/batch.h"
+#include "dist/communicator.h"
 #include "nn/loss.h"
 #include "optim/optimizer_step.h"
 
@@ -29,8 +32,9 @@ struct StepNormalisation {
   double mean_loss(double loss_sum) const;
 };
 
+// `comm`: the data-parallel job whose ranks' counts are summed (null: this process only).
 StepNormalisation step_normalisation(const Loss& loss, const std::vector<Batch>& micro_batches,
-                                     double loss_scale);
+                                     double loss_scale, dist::Communicator* comm = nullptr);
 // The same for a step whose N is known (bench_train_mlp: one batch of labels that all count).
 StepNormalisation step_normalisation(int64_t count, double loss_scale);
 

@@ -1,9 +1,11 @@
 // train_step.h: one training step, as the trainer and bench_train_mlp both run it: for each
 // micro-batch forward, loss with gradient scale S / N (step_normalisation.h) and backward into the
 // fp32 parameter gradients; then the optimizer step (optimizer_step: unscale, skip or clip +
-// update + recast, scaler update), or step_without_update when N = 0.
+// update + recast, scaler update), or step_without_update when N = 0. Data parallel: the
+// gradients are all-reduced first (grad_allreduce.h).
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "nn/layer.h"
@@ -14,6 +16,7 @@
 #include "optim/optimizer_step.h"
 #include "precision/loss_scaler.h"
 #include "precision/telemetry.h"
+#include "train/grad_allreduce.h"
 #include "train/step_normalisation.h"
 
 namespace mp {
@@ -28,6 +31,11 @@ struct TrainStep {
   int64_t total_steps = 0;      // the LR schedule's length
   double grad_clip_norm = 0.0;  // optimizer.grad_clip_norm; 0 = no clipping
   std::vector<int64_t> inject_nonfinite_grad_steps;  // debug.inject_nonfinite_grad_steps
+  // Data parallel (the trainer with world_size > 1): the gradient all-reduce run before the
+  // optimizer step, and found_inf reduced over ranks (MAX, Communicator::any) so every rank
+  // skips together. Null / empty: one process.
+  GradAllReduce* grad_reduce = nullptr;
+  std::function<bool(bool)> reduce_found_inf = nullptr;
 
   // One micro-batch: forward of `x` (with ctx.probe = probe), loss against `target` with its
   // gradient pre-multiplied by `grad_scale` (StepNormalisation::grad_scale), backward (adds into

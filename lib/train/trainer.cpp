@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include "config/output_dir.h"
 #include "config/spec_dump.h"
 #include "data/data_loader.h"
+#include "dist/communicator.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "optim/lr_schedule.h"
@@ -26,8 +28,10 @@
 #include "train/data_setup.h"
 #include "train/device_batch.h"
 #include "train/evaluate.h"
+#include "train/grad_allreduce.h"
 #include "train/model_setup.h"
 #include "train/progress.h"
+#include "train/rank_agreement.h"
 #include "checkpoint/resume_check.h"
 #include "train/run_files.h"
 #include "train/signals.h"
@@ -50,8 +54,9 @@ class TrainerImpl {
     StepOutcome outcome;
     double loss_mean = 0.0;
     double seconds = 0.0;
-    int64_t samples = 0;
+    int64_t samples = 0;  // over all ranks
     bool epoch_ended = false;
+    bool stop = false;  // some rank got SIGINT/SIGTERM: every rank stops after this step
   };
   // The steps since the last metrics row (a row's loss is their mean, its samples/s their rate).
   struct Window {
@@ -62,13 +67,16 @@ class TrainerImpl {
   };
 
   void build();
+  void start_dist();
+  void check_ranks(const RunData& data);
+  void broadcast_params();
   void restore(const CheckpointData& ck);
   void maybe_resume();
   // Runs the micro-batches of one step (TrainStep::micro_batch: forward, loss x S / N, backward
   // into the fp32 grads; N from step_normalisation.h) and returns N. With `probe_step` > 0, the
   // first micro-batch is a probe pass: its rounding points (precision/telemetry.h) go to
   // telemetry.csv.
-  StepNormalisation accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
+  StepNormalisation accumulate(double& loss_sum, int64_t& samples, bool& epoch_ended,
                                int64_t probe_step);
   StepResult train_one_step();
   void record_step(const StepResult& r, ProgressBar& bar);
@@ -86,6 +94,11 @@ class TrainerImpl {
   DTypePolicy policy_;  // spec_.precision resolved, once (in build(): `auto` needs the backend)
   fs::path run_dir_;
   std::unique_ptr<Backend> be_;
+  // The data-parallel job (the single-process communicator outside mpirun/srun). Only rank 0
+  // (writer_) writes the run directory; every rank trains, evaluates its shard and logs warnings.
+  std::unique_ptr<dist::Communicator> comm_;
+  bool writer_ = true;
+  std::unique_ptr<GradAllReduce> grad_reduce_;
   std::shared_ptr<const Split> train_split_, val_split_;
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<Model> model_;
@@ -124,6 +137,7 @@ TrainerImpl::TrainerImpl(const RunSpec& spec, const TrainerOptions& opt)
 
 void TrainerImpl::build() {
   be_ = make_backend({spec_.device, static_cast<int>(spec_.threads), spec_.precision.allow_tf32});
+  start_dist();
   spdlog::info("device: {}", be_->name());
   // Before config.yaml and checkpoints are written from spec_: they show the policy chosen.
   const std::string chosen = resolve_auto_policy(spec_.precision, be_->native_low_precision());
@@ -138,8 +152,11 @@ void TrainerImpl::build() {
                         model_options(policy_, static_cast<uint64_t>(spec_.seed)));
   loss_ = make_loss(spec_.model.loss, spec_.model.ignore_index);
   check_run_data(spec_, data, *model_, *loss_);
+  check_ranks(data);
 
-  loader_ = std::make_unique<DataLoader>(train_split_, loader_options(spec_.data, static_cast<uint64_t>(spec_.seed)));
+  loader_ = std::make_unique<DataLoader>(
+      train_split_, loader_options(spec_.data, static_cast<uint64_t>(spec_.seed), comm_->rank(),
+                                   comm_->world_size()));
   const int64_t per_epoch = loader_->batches_per_epoch() / spec_.train.accum_steps;
   if (spec_.train.steps > 0) {
     total_steps_ = spec_.train.steps;
@@ -158,12 +175,57 @@ void TrainerImpl::build() {
   train_step_.reset(new TrainStep{*be_, *model_, *loss_, *optim_, *schedule_, *scaler_, total_steps_,
                                   spec_.optimizer.grad_clip_norm,
                                   spec_.debug.inject_nonfinite_grad_steps});
+  if (comm_->world_size() > 1) {
+    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->params(), policy_.allreduce);
+    train_step_->grad_reduce = grad_reduce_.get();
+    train_step_->reduce_found_inf = [this](bool local) { return comm_->any(local); };
+    // debug.inject_rank: poison only that rank's (already all-reduced) gradient.
+    if (spec_.debug.inject_rank >= 0 && spec_.debug.inject_rank != comm_->rank())
+      train_step_->inject_nonfinite_grad_steps.clear();
+  }
   zero_grads(*be_, model_->params());
   // The policy's spellings, for the log only.
   spdlog::info("model: {} parameters, policy {} (master weights {}), loss scale {}, {} steps of {} x {} samples",
                model_->num_params(), spec_.precision.policy, spec_.precision.master_weights,
                loss_scale_mode_name(scaler_->mode()), total_steps_, spec_.train.accum_steps,
                spec_.data.batch_size);
+  if (grad_reduce_)
+    spdlog::info("data parallel: {} ranks x {} samples per micro-batch, gradients all-reduced in {} "
+                 "({} bucket{})", comm_->world_size(), spec_.data.batch_size,
+                 dtype_name(policy_.allreduce), grad_reduce_->buckets(),
+                 grad_reduce_->buckets() == 1 ? "" : "s");
+}
+
+void TrainerImpl::start_dist() {
+  comm_ = dist::make_communicator(*be_);
+  writer_ = comm_->rank() == 0;
+  if (comm_->world_size() == 1) return;
+  // Every line names its rank; the other ranks print warnings and errors only (rank 0 speaks
+  // for the job).
+  spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(comm_->rank()) + "] [%l] %v");
+  if (!writer_ && spdlog::get_level() < spdlog::level::warn) spdlog::set_level(spdlog::level::warn);
+  spdlog::info("{}: rank {} of {}", comm_->name(), comm_->rank(), comm_->world_size());
+}
+
+void TrainerImpl::check_ranks(const RunData& data) {
+  std::error_code ec;
+  const auto bytes = fs::file_size(resolve_data_file(spec_), ec);
+  const std::string data_id = std::to_string(ec ? -1 : static_cast<int64_t>(bytes)) + " bytes, " +
+                              std::to_string(data.train->size()) + " train, " +
+                              std::to_string(data.val ? data.val->size() : 0) + " val";
+  check_ranks_agree(*comm_, {{"the resolved spec", dump_spec(spec_)},
+                             {"the model signature", make_model_signature(model_->params())},
+                             {"the data file (size, split lengths)", data_id}});
+}
+
+void TrainerImpl::broadcast_params() {
+  if (comm_->world_size() == 1) return;
+  // Every rank built (or restored) the same values from the same seed or file; rank 0's are
+  // made the truth anyway, bit for bit, and the working copies recast from them.
+  for (Parameter* p : model_->params()) {
+    comm_->broadcast(p->master, 0);
+    sync_working(*be_, *p);
+  }
 }
 
 CheckpointData TrainerImpl::snapshot() const {
@@ -178,6 +240,7 @@ CheckpointData TrainerImpl::snapshot() const {
   ck.config_text = dump_spec(spec_);
   ck.model_signature = make_model_signature(model_->params());
   ck.mptrain_version = "0.1.0";
+  ck.extra_ints["world_size"] = comm_->world_size();  // the data cursor counts this many shards
   for (const Parameter* p : model_->params())
     ck.params.push_back({"", p->name, p->master.shape(), to_host_floats(*be_, p->master)});
   for (const std::string& slot : optim_->slot_names())
@@ -229,29 +292,48 @@ void TrainerImpl::maybe_resume() {
     ck = read_checkpoint(path);
   }
   check_resume(ck, path, spec_, policy_, make_model_signature(model_->params()));
+  // The cursor (batch_in_epoch) counts batches of one rank's shard: another world size would
+  // resume at another place in the epoch. Checkpoints without the attribute are single-process.
+  const auto ws = ck.extra_ints.find("world_size");
+  const int64_t ck_world = ws == ck.extra_ints.end() ? 1 : ws->second;
+  if (ck_world != comm_->world_size())
+    throw ConfigError("resume: checkpoint " + path + " was written by a run of " +
+                      std::to_string(ck_world) + " rank" + (ck_world == 1 ? "" : "s") +
+                      " (its world_size attribute), this run has " +
+                      std::to_string(comm_->world_size()) +
+                      "; its data position cannot be carried over to another world size: resume "
+                      "with " + std::to_string(ck_world) + " rank" + (ck_world == 1 ? "" : "s") +
+                      " (scripts/launch.sh --nproc-per-node), or start a new run");
   restore(ck);
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
 }
 
-StepNormalisation TrainerImpl::accumulate(double& loss_mean, int64_t& samples, bool& epoch_ended,
+StepNormalisation TrainerImpl::accumulate(double& loss_sum, int64_t& samples, bool& epoch_ended,
                                           int64_t probe_step) {
   Context ctx{*be_, true, static_cast<uint64_t>(spec_.seed), 0};
   const int64_t accum = spec_.train.accum_steps;
-  // The whole step's batches first: the gradient scale S / N needs N before the first backward.
+  // The whole step's batches first: the gradient scale S / N needs N (over all ranks) before
+  // the first backward.
   std::vector<Batch> micro(static_cast<size_t>(accum));
-  for (Batch& b : micro) b = loader_->next();
-  const StepNormalisation norm = step_normalisation(*loss_, micro, scaler_->scale());
-  double loss_sum = 0.0;
+  for (Batch& b : micro) {
+    b = loader_->next();
+    drop_padding_rows(b);
+  }
+  const StepNormalisation norm = step_normalisation(*loss_, micro, scaler_->scale(), comm_.get());
+  loss_sum = 0.0;
   samples = 0;
   epoch_ended = false;
+  const auto world = static_cast<uint64_t>(comm_->world_size());
   for (int64_t m = 0; m < accum; ++m) {
     const Batch& b = micro[static_cast<size_t>(m)];
     epoch_ended |= b.last_in_epoch;
+    // Each rank draws its own dropout stream; one process (world 1) keeps offset = micro_.
+    ctx.rng_offset = micro_++ * world + static_cast<uint64_t>(comm_->rank());
+    if (b.size == 0) continue;  // only sharding padding: nothing to add to the gradients
     upload_batch(*be_, b, batch_);
-    ctx.rng_offset = micro_++;
     std::unique_ptr<TelemetryProbe> probe;
     std::unique_ptr<Loss> shadow;
-    if (probe_step > 0 && m == 0) {
+    if (probe_step > 0 && m == 0 && writer_) {  // rank 0's micro-batch stands for the step
       probe = std::make_unique<TelemetryProbe>(*be_, probe_step, scaler_->scale());
       shadow = make_loss(spec_.model.loss, spec_.model.ignore_index);
     }
@@ -261,17 +343,16 @@ StepNormalisation TrainerImpl::accumulate(double& loss_mean, int64_t& samples, b
       for (const TelemetryRow& r : probe->rows()) telemetry_->append_row(telemetry_csv_line(r));
     samples += b.size;
   }
-  loss_mean = norm.mean_loss(loss_sum);
   return norm;
 }
 
 void TrainerImpl::run_eval() {
   if (!val_split_ || last_eval_step_ == step_) return;
-  last_eval_ = evaluate(*be_, *model_, *loss_, val_split_, spec_.data);
+  last_eval_ = evaluate(*be_, *model_, *loss_, val_split_, spec_.data, comm_.get());
   clear_bar();
   last_eval_step_ = step_;
   best_val_loss_ = std::min(best_val_loss_, last_eval_.loss);
-  eval_log_->append(step_, last_eval_.loss, last_eval_.accuracy);
+  if (writer_) eval_log_->append(step_, last_eval_.loss, last_eval_.accuracy);
   if (last_eval_.accuracy >= 0)
     spdlog::info("eval step {}: val_loss {:.5f} val_accuracy {:.4f}", step_, last_eval_.loss, last_eval_.accuracy);
   else
@@ -279,7 +360,7 @@ void TrainerImpl::run_eval() {
 }
 
 void TrainerImpl::write_checkpoint() {
-  if (last_ckpt_step_ == step_) return;
+  if (last_ckpt_step_ == step_ || !writer_) return;
   const fs::path p = save_checkpoint(run_dir_, snapshot(), spec_.train.keep_checkpoints);
   last_ckpt_step_ = step_;
   clear_bar();
@@ -287,6 +368,7 @@ void TrainerImpl::write_checkpoint() {
 }
 
 void TrainerImpl::write_summary(double wall_s) {
+  if (!writer_) return;
   Summary s;
   s.final_train_loss = last_loss_;
   s.best_val_loss = std::isfinite(best_val_loss_) ? best_val_loss_ : NAN;
@@ -298,7 +380,7 @@ void TrainerImpl::write_summary(double wall_s) {
   s.wall_s = wall_s;
   s.policy = dtype_name(policy_.compute);
   s.device = std::string(device_name(be_->device()));
-  s.world_size = 1;
+  s.world_size = comm_->world_size();
   write_summary_json(run_dir_ / "summary.json", s);
 }
 
@@ -307,14 +389,22 @@ TrainerImpl::StepResult TrainerImpl::train_one_step() {
   StepResult r;
   const int64_t every = spec_.precision.telemetry_every;
   const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
+  double loss_sum = 0.0;
   const StepNormalisation norm =
-      accumulate(r.loss_mean, r.samples, r.epoch_ended, telemetry_step ? step_ + 1 : 0);
-  if (norm.empty()) {
+      accumulate(loss_sum, r.samples, r.epoch_ended, telemetry_step ? step_ + 1 : 0);
+  r.outcome = train_step_->finish(norm);
+  // The logged loss and sample count are the job's (fp64 sums in rank order), and a stop
+  // request on any rank stops every rank after this same step.
+  const std::vector<double> sums =
+      comm_->sum_host({loss_sum, static_cast<double>(r.samples), stop_requested() ? 1.0 : 0.0});
+  r.loss_mean = norm.mean_loss(sums[0]);
+  r.samples = static_cast<int64_t>(sums[1]);
+  r.stop = sums[2] > 0;
+  if (norm.empty() && writer_) {
     clear_bar();
     spdlog::warn("step {}: every label of its {} samples is model.ignore_index ({}); no update",
                  step_ + 1, r.samples, spec_.model.ignore_index);
   }
-  r.outcome = train_step_->finish(norm);
   r.seconds = std::chrono::duration<double>(Clock::now() - s0).count();
   ++step_;
   return r;
@@ -335,7 +425,7 @@ void TrainerImpl::record_step(const StepResult& r, ProgressBar& bar) {
     const double row_loss = window_.loss / static_cast<double>(window_.steps);
     MetricsRow row{step_, loader_->cursor().epoch, row_loss, o.lr, o.loss_scale,
                    o.grad_norm, o.skipped, sps, elapsed_s()};
-    metrics_->append(row);
+    if (writer_) metrics_->append(row);
     if (o.skipped) clear_bar();
     if ((!bar.enabled() || o.skipped) && opt_.verbosity >= 0)
       spdlog::info("step {}/{} loss {:.5f} lr {:.3g} scale {:g} grad_norm {:.4g}{} {:.0f} samples/s",
@@ -351,6 +441,7 @@ void TrainerImpl::record_step(const StepResult& r, ProgressBar& bar) {
 }
 
 void TrainerImpl::open_run_logs() {
+  if (!writer_) return;
   write_file_atomic(run_dir_ / "config.yaml", dump_spec(spec_));
   metrics_ = std::make_unique<MetricsLog>(run_dir_ / "metrics.csv", step_);
   eval_log_ = std::make_unique<EvalLog>(run_dir_ / "eval.csv", step_);
@@ -371,6 +462,7 @@ void TrainerImpl::require_some_update(int64_t first_step, int64_t applied_before
 }
 
 void TrainerImpl::print_result() const {
+  if (!writer_) return;
   // The result line is printed even with -q.
   std::printf("done: %lld steps (%lld skipped), final loss %.5f%s; results in %s\n",
               static_cast<long long>(step_), static_cast<long long>(scaler_->total_skips()), last_loss_,
@@ -382,19 +474,24 @@ void TrainerImpl::print_result() const {
 int TrainerImpl::run() {
   t0_ = Clock::now();
   SignalGuard signals(SignalPhase::StartUp);  // a signal before the first step quits at once
-  fs::create_directories(run_dir_);
-  remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
-  build();
+  build();  // creates the communicator: from here on rank 0 alone writes the run directory
+  if (writer_) {
+    fs::create_directories(run_dir_);
+    remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
+  }
   maybe_resume();
+  broadcast_params();
   if (step_ >= total_steps_) {  // a finished run: leave every file of the run directory as it is
-    std::printf("%s\n", finished_run_message(step_, total_steps_, spec_).c_str());
+    if (writer_) std::printf("%s\n", finished_run_message(step_, total_steps_, spec_).c_str());
     std::fflush(stdout);
     return 0;
   }
   const int64_t first_step = step_;
   const int64_t applied_before = optim_->applied_steps();
   open_run_logs();
-  ProgressBar bar(total_steps_, opt_.verbosity >= 0 && stdout_is_tty());
+  // Not in a multi-process job: mpirun hands every rank a pseudo-terminal even when its own
+  // output goes to a file, and rank 0 logs plain lines instead.
+  ProgressBar bar(total_steps_, comm_->world_size() == 1 && opt_.verbosity >= 0 && stdout_is_tty());
   bar_ = &bar;
   while (step_ < total_steps_) {
     const StepResult r = train_one_step();
@@ -404,18 +501,24 @@ int TrainerImpl::run() {
         (spec_.train.eval_every == 0 && r.epoch_ended))
       run_eval();
     if (spec_.train.checkpoint_every > 0 && step_ % spec_.train.checkpoint_every == 0) write_checkpoint();
-    if (stop_requested()) {
+    if (r.stop) {  // agreed by every rank (train_one_step)
       bar.finish();
-      spdlog::warn("stop requested by signal {}: saving a checkpoint at step {}", stop_signal(), step_);
+      // A rank that got no signal itself stops for its peer's: as after SIGTERM.
+      const int code = stop_signal() != 0 ? stop_exit_code() : 128 + SIGTERM;
+      if (writer_)
+        spdlog::warn("stop requested by signal {}: saving a checkpoint at step {}",
+                     stop_signal() != 0 ? stop_signal() : SIGTERM, step_);
       write_checkpoint();
       write_summary(elapsed_s());
-      return stop_exit_code();
+      comm_->barrier();  // no rank ends the job (a non-zero exit aborts it) before rank 0 wrote
+      return code;
     }
   }
   bar.finish();
   run_eval();
   write_checkpoint();
   write_summary(elapsed_s());
+  comm_->barrier();
   require_some_update(first_step, applied_before);
   print_result();
   return 0;

@@ -91,8 +91,8 @@ group_keys() {
   expect removed_deterministic 2 'removed_deterministic.yaml:4:9: train.deterministic: unknown key' -- --config removed_deterministic.yaml
   spec removed_grad_accum <<< 'precision: {grad_accum_dtype: bf16}'
   expect removed_grad_accum 2 'removed_grad_accum.yaml:4:13: precision.grad_accum_dtype: unknown key' -- --config removed_grad_accum.yaml
-  spec allreduce_bf16 <<< 'precision: {allreduce_dtype: bf16}'
-  expect allreduce_bf16 2 'precision.allreduce_dtype: expected one of fp32, got "bf16"' -- --config allreduce_bf16.yaml
+  spec allreduce_fp8 <<< 'precision: {allreduce_dtype: fp8}'
+  expect allreduce_fp8 2 'precision.allreduce_dtype: expected one of fp32|bf16, got "fp8"' -- --config allreduce_fp8.yaml
   spec scalar_for_section <<< 'optimizer: adamw'
   expect scalar_for_section 2 'optimizer: expected a map of keys (type, lr,' -- --config scalar_for_section.yaml
   spec negative_lr <<< 'optimizer: {lr: -0.1}'

@@ -9,41 +9,7 @@ if [ "$have_mpi" != 1 ] || ! command -v mpirun >/dev/null; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-fails=0
-# Root needs the two OMPI_ALLOW_* variables; 3 ranks on 2 cores need --oversubscribe; idle
-# OpenMP threads must sleep when ranks share cores.
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-mpi=(mpirun --oversubscribe --bind-to none)
-
-# run NAME EXPECT CMD...: EXPECT is 0 or "nonzero"; keeps the output in $out, the time in $secs
-run() {
-  local name=$1 want=$2
-  shift 2
-  local t0=$SECONDS
-  out=$(timeout 100 "$@" 2>&1)
-  rc=$? secs=$((SECONDS - t0))
-  if { [ "$want" = 0 ] && [ "$rc" != 0 ]; } || { [ "$want" = nonzero ] && [ "$rc" = 0 ]; }; then
-    echo "FAIL: $name: exit $rc, expected $want; output:"
-    echo "$out"
-    fails=$((fails + 1))
-  else
-    echo "ok: $name (exit $rc, ${secs}s)"
-  fi
-}
-has() {  # has NAME PATTERN: the last output matches the grep -E pattern
-  if ! grep -qE -- "$2" <<<"$out"; then
-    echo "FAIL: $1: output lacks /$2/; output:"
-    echo "$out"
-    fails=$((fails + 1))
-  fi
-}
-quick() {  # the job ended within 60 s (and not by the 100 s guard of run)
-  if [ "$secs" -ge 60 ] || [ "$rc" = 124 ]; then
-    echo "FAIL: $1: took ${secs}s (exit $rc); a failed rank must end the job within 60 s"
-    fails=$((fails + 1))
-  fi
-}
+. "$(dirname "$0")/checks.sh"
 
 case "$group" in
   collectives_np2|collectives_np3)

@@ -74,10 +74,12 @@ TEST_CASE("explicit loss-scale modes override auto") {
   CHECK(std::string(loss_scale_mode_name(LossScaleMode::Dynamic)) == "dynamic");
 }
 
-TEST_CASE("all-reduce dtype: fp32 only until multi-process training reads it") {
+TEST_CASE("all-reduce dtype: fp32 (default) or bf16, nothing else") {
   PrecisionSpec s = spec("bf16");
   CHECK(resolve_dtype_policy(s).allreduce == DType::F32);
   s.allreduce_dtype = "bf16";
+  CHECK(resolve_dtype_policy(s).allreduce == DType::BF16);
+  s.allreduce_dtype = "fp8";
   CHECK_THROWS_WITH_AS(resolve_dtype_policy(s), doctest::Contains("precision.allreduce_dtype"),
                        ConfigError);
 }

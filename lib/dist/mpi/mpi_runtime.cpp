@@ -106,6 +106,13 @@ int finish_process(int exit_code) {
   return exit_code;
 }
 
+std::string process_prefix() {
+  if (!mpi_is_initialized()) return "";
+  int size = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  return size > 1 ? "rank " + std::to_string(world_rank()) + ": " : "";
+}
+
 MpiWorld mpi_world(const LaunchEnv& env) {
   init_once();
   MpiWorld w;

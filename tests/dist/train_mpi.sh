@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# train_mpi.sh HAVE_MPI MPTRAIN MAKE_SYNTHETIC GROUP: data-parallel training through the real
+# mptrain binary under `mpirun -np 2` on synthetic data (see CMakeLists.txt for the groups).
+# Parameters are compared with h5py (python3-h5py, scripts/packages.txt): per tensor,
+# |a - b| / |a| over the whole tensor (L2 norms).
+set -uo pipefail
+have_mpi=$1 mptrain=$2 synth=$3 group=$4
+if [ "$have_mpi" != 1 ] || ! command -v mpirun >/dev/null; then
+  echo "SKIPPED: this build has no MPI or mpirun is not installed (openmpi-bin)"
+  exit 77
+fi
+PY=${MPTRAIN_PYTHON:-/usr/bin/python3}
+if ! "$PY" -c "import h5py, numpy" 2>/dev/null; then
+  echo "SKIPPED: no h5py/numpy for $PY (python3-h5py, python3-numpy)"
+  exit 77
+fi
+. "$(cd "$(dirname "$0")" && pwd)/checks.sh"
+tmp=$(mktemp -d /tmp/mptrain_dist_${group}_XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
+
+# 1300 samples: two ranks get 650 each, so an epoch ends in a short batch on both (650 = 10 x 64
+# + 10); with a third rank the shards differ by one sample and padding comes into play.
+"$synth" classification data.h5 1300 256 12 4 5 >/dev/null || exit 1
+cat > run.yaml <<'YAML'
+name: dp
+seed: 3
+device: cpu
+threads: 1
+data: {file: data.h5, batch_size: 128, drop_last: false}
+model:
+  layers:
+    - linear: {out: 32}
+    - relu
+    - linear: {out: 4}
+optimizer: {type: adamw, lr: 0.01}
+train: {steps: 20, log_every: 1, eval_every: 10, checkpoint_every: 10}
+YAML
+
+one() { run "$1" 0 "$mptrain" -q --config run.yaml "${@:2}"; }
+two() { run "$1" 0 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml --set data.batch_size=64 "${@:2}"; }
+# close NAME A.h5 B.h5 MAX_REL [MIN_REL]: every /params tensor within MAX_REL (and, given
+# MIN_REL, at least one differing by more: the setting under test had an effect)
+close() {
+  local res
+  res=$("$PY" - "$2" "$3" "$4" "${5:-0}" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+hi, lo = float(sys.argv[3]), float(sys.argv[4])
+worst = 0.0
+for k in a["params"]:
+    x = a["params"][k][()].astype(np.float64)
+    y = b["params"][k][()].astype(np.float64)
+    worst = max(worst, np.linalg.norm(x - y) / np.linalg.norm(x))
+ok = worst <= hi and (lo == 0 or worst > lo)
+print(("ok" if ok else "BAD") + " worst relative difference %.3g (allowed %g, above %g)" % (worst, hi, lo))
+PYEOF
+)
+  echo "  $1: $res"
+  [[ "$res" == ok* ]] || fail "$1: $res"
+}
+# same NAME A.h5 B.h5: /params and /optimizer bit for bit
+same() {
+  local res
+  res=$("$PY" - "$2" "$3" <<'PYEOF'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+bad = []
+def walk(name, obj):
+    if isinstance(obj, h5py.Dataset) and name.startswith(("params/", "optimizer/", "scaler/")):
+        if name not in b or a[name][()].tobytes() != b[name][()].tobytes(): bad.append(name)
+a.visititems(walk)
+print("ok" if not bad else "BAD differ: " + ", ".join(bad[:5]))
+PYEOF
+)
+  echo "  $1: $res"
+  [[ "$res" == ok* ]] || fail "$1: $res"
+}
+ck=checkpoints/step_00000020.h5
+
+case "$group" in
+  equivalence)
+    # 2 ranks x 64 == 1 rank x 128: same samples per step, gradients summed over ranks.
+    one "1 rank x 128" --out r1
+    two "2 ranks x 64" --out r2
+    has "rank 0 reports the whole job" "done: 20 steps \(0 skipped\)"
+    close "fp32: 2 x 64 vs 1 x 128" r1/$ck r2/$ck 1e-6
+    grep -q '"world_size": 2' r2/summary.json || fail "summary.json lacks world_size 2"
+    [ "$(wc -l < r2/metrics.csv)" = 21 ] || fail "metrics.csv should have 20 rows (one writer)"
+    # bf16 all-reduce: rounded twice per step (each rank's gradient, the sum); lossy but close
+    two "2 ranks x 64, bf16 all-reduce" --set precision.allreduce_dtype=bf16 --out r2b
+    close "bf16 all-reduce: within 1e-2, but not fp32's result" r1/$ck r2b/$ck 1e-2 1e-6
+    # the same under a bf16 policy (loss scale none), sgd
+    one "1 rank x 128, bf16 policy, sgd" --set precision.policy=bf16 --set optimizer.type=sgd \
+      --set optimizer.lr=0.1 --out p1
+    two "2 ranks x 64, bf16 policy, sgd" --set precision.policy=bf16 --set optimizer.type=sgd \
+      --set optimizer.lr=0.1 --out p2
+    close "bf16 policy: 2 x 64 vs 1 x 128" p1/$ck p2/$ck 1e-6
+    # 3 ranks of 43 (129 a step): shards of 434 and 433 samples, padding dropped from the last
+    # batch; one epoch of 1300 samples as one process with batch 129 sees it.
+    one "1 rank x 129, one epoch" --set data.batch_size=129 --set train.steps=0 --out e1
+    run "3 ranks x 43, one epoch" 0 "${mpi[@]}" -np 3 "$mptrain" -q --config run.yaml \
+      --set data.batch_size=43 --set train.steps=0 --out e3
+    e1ck=$(cat e1/checkpoints/latest) e3ck=$(cat e3/checkpoints/latest)
+    [ "$e1ck" = "$e3ck" ] || fail "one epoch: 1 rank ended at $e1ck, 3 ranks at $e3ck"
+    close "3 x 43 vs 1 x 129 over an epoch with a padded last batch" e1/checkpoints/$e1ck \
+      e3/checkpoints/$e3ck 1e-6
+    grep -q "^11,.*" e3/eval.csv && [ "$(tail -1 e1/eval.csv | cut -d, -f3)" = \
+      "$(tail -1 e3/eval.csv | cut -d, -f3)" ] || fail "val accuracy of 3 ranks != 1 rank"
+    ;;
+  overflow)
+    # A non-finite gradient on rank 1 only: found_inf is MAXed, so every rank skips step 5 and
+    # the dynamic scale backs off once (65536 -> 32768); the run still equals one process that
+    # skipped step 5.
+    # fp32 with a dynamic scale: the comparison with one process stays at fp32 roundoff (an fp16
+    # policy would turn the GEMMs' order differences into flipped fp16 roundings).
+    set_ovf=(--set precision.loss_scale.mode=dynamic --set "debug.inject_nonfinite_grad_steps=[5]")
+    one "1 rank, overflow at step 5" "${set_ovf[@]}" --out o1
+    two "2 ranks, overflow at step 5 on rank 1 only" "${set_ovf[@]}" --set debug.inject_rank=1 --out o2
+    has "one step skipped" "done: 20 steps \(1 skipped\)"
+    row() { sed -n "$(($2 + 1))p" "$1/metrics.csv" | cut -d, -f5,7; }  # loss_scale,skipped
+    [ "$(row o2 4)" = "65536,0" ] || fail "step 4: want scale 65536 applied, got $(row o2 4)"
+    [ "$(row o2 5)" = "65536,1" ] || fail "step 5 (rank 0's metrics): want skipped, got $(row o2 5)"
+    [ "$(row o2 6)" = "32768,0" ] || fail "step 6: want scale 32768 (one back-off), got $(row o2 6)"
+    [ "$(row o2 20)" = "32768,0" ] || fail "step 20: want scale 32768, got $(row o2 20)"
+    close "2 ranks with rank 1's overflow vs 1 rank's" o1/$ck o2/$ck 1e-6
+    ;;
+  kill)
+    # SIGKILL one rank mid-training: mpirun ends the job, non-zero, naming the rank, in < 60 s.
+    "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml --set data.batch_size=64 \
+      --set train.steps=10000000 --set train.checkpoint_every=0 --out k >k.log 2>&1 &
+    job=$!
+    victim=""
+    for _ in $(seq 100); do  # rank 1's pid, once it trains (rank 0 wrote metrics)
+      for c in $(pgrep -P "$job"); do
+        tr '\0' '\n' <"/proc/$c/environ" 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 && victim=$c
+      done
+      [ -n "$victim" ] && [ -s k/metrics.csv ] && break
+      sleep 0.1
+    done
+    if [ -z "$victim" ]; then
+      fail "rank 1 did not start"; kill "$job"
+    else
+      t0=$SECONDS
+      kill -9 "$victim"
+      while kill -0 "$job" 2>/dev/null && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.2; done
+      kill -9 "$job" 2>/dev/null  # still running after 90 s: a hang (the check below fails)
+      wait "$job"
+      rc=$? secs=$((SECONDS - t0))
+      out=$(cat k.log)
+      echo "killed rank 1: exit $rc after ${secs}s"
+      [ "$rc" != 0 ] || fail "the job exited 0 after a rank was killed"
+      [ "$secs" -lt 60 ] || fail "the job took ${secs}s to end after a rank was killed"
+      has "mpirun names the rank" "process rank 1 .*exited on signal 9"
+    fi
+    ;;
+  resume)
+    # A 2-rank run resumed from its step-10 checkpoint with 2 ranks ends bit-exact.
+    two "2 ranks, 20 steps" --out a
+    two "2 ranks, resumed at step 10" --resume a/checkpoints/step_00000010.h5 --out b
+    same "resumed == uninterrupted" a/$ck b/$ck
+    cmp -s <(sed -n 12,21p a/metrics.csv | cut -d, -f1-7) <(sed -n 2,11p b/metrics.csv | cut -d, -f1-7) ||
+      fail "metrics of steps 11-20 differ between the resumed and the uninterrupted run"
+    # Another world size cannot continue the data position: exit 2 on every rank.
+    run "1 rank resumes a 2-rank checkpoint" 2 "$mptrain" -q --config run.yaml \
+      --set data.batch_size=64 --resume a/checkpoints/step_00000010.h5 --out c
+    has "names both world sizes" "written by a run of 2 ranks .*this run has 1"
+    one "1 rank, 10 steps" --set train.steps=10 --out d
+    run "2 ranks resume a 1-rank checkpoint" 2 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml \
+      --resume d/checkpoints/step_00000010.h5 --out e
+    has "rank 1 says it too" "rank 1: error: resume: .*written by a run of 1 rank "
+    # Ranks that disagree on the spec end together with exit 2.
+    run "ranks with different specs" 2 "${mpi[@]}" -np 1 "$mptrain" -q --config run.yaml --out f : \
+      -np 1 "$mptrain" -q --config run.yaml --set optimizer.lr=0.02 --out f
+    has "names the mismatch" "rank 0: error: the 2 ranks of this job do not train the same run: the resolved spec of rank 1 differs"
+    [ ! -e f/metrics.csv ] || fail "a refused job wrote metrics"
+    ;;
+  *) echo "unknown group $group"; exit 2 ;;
+esac
+[ "$fails" = 0 ] || { echo "$fails failure(s)"; exit 1; }
+echo "all passed"
