@@ -111,7 +111,8 @@ CheckpointData read_checkpoint(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
     throw DataError("checkpoint " + path.string() + " does not exist or is not a regular file; " +
-                    "check the path given to --resume (or use --resume auto)");
+                    "check the path (a run's checkpoints are in <run dir>/checkpoints/, the newest named "
+                    "by its `latest` file; training resumes from it with --resume auto)");
   h5_silence_errors();
   CheckpointData d;
   try {

@@ -335,7 +335,8 @@ export)
   expect 2 "--dtype" -- export --checkpoint $CK --dtype fp8 --out x.h5
   expect 2 "--out" -- export --checkpoint $CK --dtype bf16
   expect 2 "is the checkpoint itself" -- export --checkpoint $CK --dtype bf16 --out $CK
-  expect 3 "nope.h5" -- export --checkpoint nope.h5 --dtype bf16 --out x.h5
+  expect 3 "checkpoint nope.h5 does not exist or is not a regular file; check the path" -- export --checkpoint nope.h5 --dtype bf16 --out x.h5
+  check "a missing checkpoint in export: no advice about --resume's argument" bash -c '! grep -qF "given to --resume" <<<"$1"' _ "$last_out"
   expect 2 "cannot evaluate m_bf16.h5: it was written for a different model" -- eval --config run.yaml --checkpoint m_bf16.h5 --set model.layers.0.linear.out=16
   PY=${MPTRAIN_PYTHON:-/usr/bin/python3}
   if "$PY" -c "import h5py" 2>/dev/null; then
