@@ -8,11 +8,15 @@
 #           project's Debian -dev packages on the device
 #   parity  the CUDA parity suites (ctest -R cuda in build mode; the same two test binaries in
 #           bundle mode): exit 77 means "no CUDA device", which here is a failure
+#   debug   test_backend_cuda_parity again with MPTRAIN_CUDA_SYNC_CHECK=1 (a sync + check after
+#           every launch, so a fault names its kernel; <= 60 s), then under compute-sanitizer
+#           --tool memcheck on a filtered subset of small cases ($SANITIZE_CASES; <= 90 s),
+#           skipped with a note when compute-sanitizer is absent
 #   bench   bench_backend_cuda: GEMM TFLOP/s per dtype via the backend vs raw cuBLASLt, and
 #           elementwise/row-wise GB/s vs the device copy
 #   mlp     mptrain on configs/mnist_mlp.yaml, 300 steps at batch 256, per policy (fp32, bf16,
 #           fp16) on cuda and, as the reference measured in the same run, on the CPU
-# Everything goes to $OUT (or ./gpu_check_out): env.log, build.log, parity.log, bench.log,
+# Everything goes to $OUT (or ./gpu_check_out): env.log, build.log, parity.log, debug.log, bench.log,
 # mlp.log and summary.txt, which is written even when a step fails or times out.
 # Exit status: 0 when every step passed, 1 otherwise.
 # Usage (device tool): run(command="bash scripts/gpu_check.sh", carry=["build-gpu-bundle"],
@@ -189,6 +193,42 @@ if [ "$build_ok" = 1 ]; then
   add_result parity "$status" $(( $(date +%s) - t0 )) "$(IFS=';'; echo "${notes[*]:-}")"
 else
   add_result parity SKIP 0 "no binaries"
+fi
+
+# ---- debug: sync check, compute-sanitizer ----------------------------------------------------------
+# Small cases only: memcheck slows kernels down by 10-100x. doctest -tc: comma-separated wildcards.
+SANITIZE_CASES='*scale*,*layernorm*,*softmax*,*mse and argmax*,*gemm edge cases*'
+t0=$(date +%s)
+if [ "$build_ok" = 1 ]; then
+  notes=()
+  dbg_fail=0
+  parity_bin=$(bin_of test_backend_cuda_parity)
+  rc=0
+  run_step sync-check 60 "$OUT/debug.log" "${RUNENV[@]}" env MPTRAIN_CUDA_SYNC_CHECK=1 "$parity_bin" || rc=$?
+  case $rc in
+    0) notes+=("sync-check passed") ;;
+    *) notes+=("sync-check exit $rc"); dbg_fail=1 ;;
+  esac
+  sanitizer=$(command -v compute-sanitizer || true)
+  [ -z "$sanitizer" ] && [ -x /usr/local/cuda/bin/compute-sanitizer ] && sanitizer=/usr/local/cuda/bin/compute-sanitizer
+  if [ -n "$sanitizer" ]; then
+    rc=0
+    run_step memcheck 90 "$OUT/debug.log" "${RUNENV[@]}" "$sanitizer" --tool memcheck --error-exitcode 99 \
+      "$parity_bin" -tc="$SANITIZE_CASES" || rc=$?
+    case $rc in
+      0) notes+=("memcheck clean") ;;
+      99) notes+=("memcheck found errors (debug.log)"); dbg_fail=1 ;;
+      *) notes+=("memcheck exit $rc"); dbg_fail=1 ;;
+    esac
+  else
+    echo "[memcheck] skipped: compute-sanitizer not found (PATH, /usr/local/cuda/bin)" >>"$OUT/debug.log"
+    notes+=("memcheck SKIPPED: no compute-sanitizer")
+  fi
+  status=PASS
+  [ "$dbg_fail" = 0 ] || status=FAIL
+  add_result debug "$status" $(( $(date +%s) - t0 )) "$(IFS=';'; echo "${notes[*]}")"
+else
+  add_result debug SKIP 0 "no binaries"
 fi
 
 # ---- bench ----------------------------------------------------------------------------------------

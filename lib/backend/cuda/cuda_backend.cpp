@@ -13,6 +13,9 @@ namespace mp::cuda {
 
 namespace {
 
+// The device this thread last made current through bind_device() (-1: none yet).
+thread_local int t_bound_device = -1;
+
 void check_device_available(int ordinal) {
   const int n = cuda_device_count();
   if (n == 0)
@@ -32,11 +35,13 @@ CudaBackend::CudaBackend(int ordinal, const BackendOptions& opt)
       alloc_(std::make_shared<CachingAllocator>()),
       partials_(alloc_),
       flags_(alloc_) {
+  (void)sync_check_enabled();  // a bad MPTRAIN_CUDA_SYNC_CHECK fails here, as a ConfigError
   check_device_available(ordinal);
   // A GPU that is present but cannot be set up (busy, broken driver state) is an environment
   // problem: a ConfigError, so that --device auto falls back to the CPU engine.
   try {
     MP_CUDA_CHECK(cudaSetDevice(ordinal));
+    t_bound_device = ordinal;
     cudaDeviceProp prop{};
     MP_CUDA_CHECK(cudaGetDeviceProperties(&prop, ordinal));
     device_name_ = prop.name;
@@ -75,15 +80,22 @@ std::string CudaBackend::name() const {
          (allow_tf32_ ? ", tf32 allowed)" : ")");
 }
 
+void CudaBackend::bind_device() {
+  if (t_bound_device == ordinal_) return;
+  MP_CUDA_CHECK(cudaSetDevice(ordinal_));
+  t_bound_device = ordinal_;
+}
+
 size_t CudaBackend::cached_gemm_plans() const { return gemm_->cached_plans(); }
 
-void CudaBackend::sync() { MP_CUDA_CHECK(cudaStreamSynchronize(stream_)); }
+void CudaBackend::sync() { MP_CUDA_CHECK(cudaStreamSynchronize(bound_stream())); }
 void CudaBackend::synchronize() { sync(); }
 
 size_t CudaBackend::peak_memory_bytes() const { return alloc_->peak_bytes(); }
 
 Tensor CudaBackend::empty_impl(const Shape& shape, DType dtype) {
   const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  bind_device();  // cudaMalloc allocates on the current device
   void* p = alloc_->alloc(bytes);
   alloc_->add_live(bytes);
   std::shared_ptr<CachingAllocator> a = alloc_;
@@ -96,7 +108,8 @@ Tensor CudaBackend::empty_impl(const Shape& shape, DType dtype) {
 
 void CudaBackend::upload_impl(const void* host, Tensor& dst) {
   if (dst.nbytes() == 0) return;
-  MP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.nbytes(), cudaMemcpyHostToDevice, stream_));
+  MP_CUDA_CHECK(cudaMemcpyAsync(dst.raw(), host, dst.nbytes(), cudaMemcpyHostToDevice,
+      bound_stream()));
   // From pageable memory the copy has left `host` when cudaMemcpyAsync returns; from page-locked
   // memory it has not, and the caller may reuse `host` as soon as we return: wait for it then.
   cudaPointerAttributes attr{};
@@ -110,7 +123,8 @@ void CudaBackend::upload_impl(const void* host, Tensor& dst) {
 
 void CudaBackend::download_impl(const Tensor& src, void* host) {
   if (src.nbytes() == 0) return;
-  MP_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost, stream_));
+  MP_CUDA_CHECK(cudaMemcpyAsync(host, src.raw(), src.nbytes(), cudaMemcpyDeviceToHost,
+      bound_stream()));
   sync();
 }
 
@@ -120,13 +134,14 @@ void CudaBackend::copy_impl(const Tensor& src, Tensor& dst) {
   char* d = static_cast<char*>(dst.raw());
   if (s == d || bytes == 0) return;
   if (s < d + bytes && d < s + bytes) {  // overlapping views of one storage: through a temporary
+    bind_device();
     void* tmp = alloc_->alloc(bytes);
     MP_CUDA_CHECK(cudaMemcpyAsync(tmp, s, bytes, cudaMemcpyDeviceToDevice, stream_));
     MP_CUDA_CHECK(cudaMemcpyAsync(d, tmp, bytes, cudaMemcpyDeviceToDevice, stream_));
     alloc_->free(tmp, bytes);  // stream-ordered reuse is safe
     return;
   }
-  MP_CUDA_CHECK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, stream_));
+  MP_CUDA_CHECK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, bound_stream()));
 }
 
 Tensor CudaBackend::f32_copy(const Tensor& t) {
@@ -150,6 +165,7 @@ bool CudaBackend::same_dtype(std::initializer_list<const Tensor*> ts) {
 
 void CudaBackend::gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B,
                             float beta, Tensor& C, const Tensor* bias) {
+  bind_device();
   gemm_->run(s, alpha, A, B, beta, C, bias, allow_tf32_);
 }
 

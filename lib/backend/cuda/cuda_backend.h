@@ -12,6 +12,13 @@
 // Every call is queued on the backend's one stream; methods that return host values (sum,
 // unscale_and_check, ...) and download() synchronise that stream. One host thread drives a
 // backend at a time (tensors may be freed from any thread).
+// Device per thread: CUDA's current device is per host thread, so every entry point that touches
+// the device (each hook's launches and copies, through bound_stream(); empty, gemm, synchronize)
+// first makes ordinal_ the calling thread's current device when a thread_local record says it is
+// not. A thread other than the constructing one (a future comm thread, a data thread that uploads)
+// thus needs no setup. Today the data loader's prefetch thread is host-only (BatchMaker builds host
+// Batches; upload_batch runs on the training thread). Code that calls cudaSetDevice itself on a
+// thread that also drives a backend must call bind_device() again (the record would be stale).
 //
 // Operand dtypes: as on the CPU, each float operand of an op may have its own dtype. Kernels are
 // instantiated for the case where every float operand shares one storage type T (what layers
@@ -52,6 +59,13 @@ class CudaBackend final : public Backend {
   void set_allow_tf32(bool allow) { allow_tf32_ = allow; }
   bool allow_tf32() const { return allow_tf32_; }
   cudaStream_t stream() const { return stream_; }
+  // Makes this backend's device the calling thread's current one (a no-op when this thread's
+  // record says it already is), and bound_stream() then returns the backend's stream.
+  void bind_device();
+  cudaStream_t bound_stream() {
+    bind_device();
+    return stream_;
+  }
   int ordinal() const { return ordinal_; }
   size_t live_memory_bytes() const { return alloc_->live_bytes(); }
   size_t reserved_memory_bytes() const { return alloc_->reserved_bytes(); }

@@ -59,8 +59,9 @@ void CudaBackend::fill_impl(Tensor& x, float value) {
   if (n == 0) return;
   dispatch_float(x.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
-    fill_kernel<T><<<blocks_for(n), kThreads, 0, stream_>>>(ptr<T>(x), from_float<T>(value), n);
-    MP_CUDA_LAUNCH_CHECK();
+    fill_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
+        ptr<T>(x), from_float<T>(value), n);
+    MP_CUDA_LAUNCH_CHECK("fill_kernel");
   });
 }
 
@@ -76,8 +77,8 @@ void CudaBackend::cast_impl(const Tensor& src, Tensor& dst) {
     dispatch_float(src.dtype(), "cast", [&](auto from_tag) {
       using Ti = decltype(from_tag);
       cast_kernel<To, Ti>
-          <<<blocks_for(n), kThreads, 0, stream_>>>(ptr<const Ti>(src), ptr<To>(dst), n);
-      MP_CUDA_LAUNCH_CHECK();
+          <<<blocks_for(n), kThreads, 0, bound_stream()>>>(ptr<const Ti>(src), ptr<To>(dst), n);
+      MP_CUDA_LAUNCH_CHECK("cast_kernel");
     });
   });
 }
@@ -87,8 +88,8 @@ void CudaBackend::scale_impl(Tensor& x, float alpha) {
   if (n == 0) return;
   dispatch_float(x.dtype(), "scale", [&](auto tag) {
     using T = decltype(tag);
-    scale_kernel<T><<<blocks_for(n), kThreads, 0, stream_>>>(ptr<T>(x), alpha, n);
-    MP_CUDA_LAUNCH_CHECK();
+    scale_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(ptr<T>(x), alpha, n);
+    MP_CUDA_LAUNCH_CHECK("scale_kernel");
   });
 }
 
@@ -105,8 +106,9 @@ void CudaBackend::add_impl(const Tensor& a, const Tensor& b, Tensor& out) {
   dispatch_float(a.dtype(), "add", [&](auto tag) {
     using T = decltype(tag);
     add_kernel<T>
-        <<<blocks_for(n), kThreads, 0, stream_>>>(ptr<const T>(a), ptr<const T>(b), ptr<T>(out), n);
-    MP_CUDA_LAUNCH_CHECK();
+        <<<blocks_for(n), kThreads, 0, bound_stream()>>>(
+            ptr<const T>(a), ptr<const T>(b), ptr<T>(out), n);
+    MP_CUDA_LAUNCH_CHECK("add_kernel");
   });
 }
 
@@ -128,8 +130,9 @@ void CudaBackend::activation_forward_impl(Act act, const Tensor& x, Tensor& y) {
     using T = decltype(tag);
     dispatch_act(act, "activation_forward", [&](auto op) {
       using Op = decltype(op);
-      act_fwd_kernel<T, Op><<<blocks_for(n), kThreads, 0, stream_>>>(ptr<const T>(x), ptr<T>(y), n);
-      MP_CUDA_LAUNCH_CHECK();
+      act_fwd_kernel<T, Op><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(x), ptr<T>(y), n);
+      MP_CUDA_LAUNCH_CHECK("act_fwd_kernel");
     });
   });
 }
@@ -148,9 +151,9 @@ void CudaBackend::activation_backward_impl(Act act, const Tensor& x, const Tenso
     using T = decltype(tag);
     dispatch_act(act, "activation_backward", [&](auto op) {
       using Op = decltype(op);
-      act_bwd_kernel<T, Op><<<blocks_for(n), kThreads, 0, stream_>>>(
+      act_bwd_kernel<T, Op><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
           ptr<const T>(x), ptr<const T>(dy), ptr<T>(dx), n);
-      MP_CUDA_LAUNCH_CHECK();
+      MP_CUDA_LAUNCH_CHECK("act_bwd_kernel");
     });
   });
 }
@@ -174,7 +177,7 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
     using T = decltype(tag);
     dropout_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(ptr<const T>(x), ptr<T>(y), p, scale,
                                                               seed, offset, n);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("dropout_kernel");
   });
 }
 
@@ -182,12 +185,12 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
 
 void CudaBackend::dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
                                        uint64_t offset) {
-  dropout_map(*this, stream_, x, y, p, seed, offset);
+  dropout_map(*this, bound_stream(), x, y, p, seed, offset);
 }
 
 void CudaBackend::dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
                                         uint64_t offset) {
-  dropout_map(*this, stream_, dy, dx, p, seed, offset);
+  dropout_map(*this, bound_stream(), dy, dx, p, seed, offset);
 }
 
 }  // namespace mp::cuda

@@ -1,6 +1,15 @@
 // cuda_gemm.cpp: GemmEngine (cuda_gemm.h): the cuBLASLt plan cache (descriptor, layouts, heuristic
 // algorithm per shape key), the row-major -> column-major operand swap, and the choice between the
 // BIAS epilogue and the epilogue kernel. Operands arrive checked and resolved (gemm_desc.h).
+// Correctness rules of the heuristic query:
+//   - split-K partial sums are reduced in the compute type (fp32) only
+//     (CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK = COMPUTE_TYPE): the INPLACE and OUTPUT_TYPE
+//     schemes would round each partial to a 16-bit C before the sum, not once at the end;
+//   - a BIAS-epilogue plan is queried with the real bias pointer set, and its alignment is part
+//     of the plan key (the heuristic may pick vectorised bias loads for aligned pointers);
+//   - the heuristic returns up to kAlgoCandidates algorithms, best first; a plan's first
+//     execution tries them in order (CandidateChoice) and keeps the first that cuBLASLt does not
+//     refuse with CUBLAS_STATUS_NOT_SUPPORTED; the GEMM fails only when all were refused.
 #include "backend/cuda/cuda_gemm.h"
 
 #include <cublasLt.h>
@@ -8,6 +17,9 @@
 #include <string>
 #include <unordered_map>
 
+#include <vector>
+
+#include "backend/candidate_choice.h"
 #include "backend/cuda/cuda_check.h"
 
 #define MP_CUBLAS_CHECK(call)                                                                     \
@@ -25,6 +37,7 @@ namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;  // cuBLAS's recommendation for Hopper
 constexpr size_t kMaxPlans = 1024;
+constexpr int kAlgoCandidates = 8;  // heuristic results requested per plan
 
 struct PlanKey {
   int64_t batch, M, N, K;
@@ -34,6 +47,7 @@ struct PlanKey {
   bool bias;  // BIAS epilogue (bias has dtype d)
   bool tf32;
   uint32_t align_a, align_b, align_c;  // of our A, B, C (bytes, <= 256)
+  uint32_t align_bias;                 // of the bias pointer when bias, else 0
   bool operator==(const PlanKey&) const = default;
 };
 
@@ -44,6 +58,7 @@ struct PlanKeyHash {
                         uint64_t(k.tf32));
     h = hash_mix(h, (uint64_t(k.ab) << 8) | uint64_t(k.d));
     h = hash_mix(h, (uint64_t(k.align_a) << 32) | (uint64_t(k.align_b) << 16) | k.align_c);
+    h = hash_mix(h, k.align_bias);
     return static_cast<size_t>(h);
   }
 };
@@ -52,9 +67,9 @@ struct Plan {
   cublasLtMatmulDesc_t op = nullptr;
   // cuBLASLt's operands: "A" = our B, "B" = our A, C = D = our C.
   cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
-  cublasLtMatmulAlgo_t algo{};
-  size_t workspace = 0;
-  bool ok = false;  // the heuristic found an algorithm
+  std::vector<cublasLtMatmulHeuristicResult_t> algos;  // the heuristic's, best first
+  CandidateChoice choice;                              // which one runs (see matmul)
+  bool ok() const { return !algos.empty(); }
   Plan() = default;
   Plan(const Plan&) = delete;
   Plan& operator=(const Plan&) = delete;
@@ -125,7 +140,8 @@ struct GemmEngine::Impl {
   }
 
   // The cached plan of key k, which `s` (the shapes k was made from) describes.
-  Plan& plan(const PlanKey& k, const GemmDesc& s) {
+  // `bias` is the bias pointer of a BIAS-epilogue key (k.bias), set before the heuristic query.
+  Plan& plan(const PlanKey& k, const GemmDesc& s, const void* bias) {
     auto it = plans.find(k);
     if (it != plans.end()) return *it->second;
     if (plans.size() >= kMaxPlans) plans.clear();
@@ -146,6 +162,8 @@ struct GemmEngine::Impl {
           cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
       MP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
                                                      &bias_type, sizeof(bias_type)));
+      MP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p->op, CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+                                                     &bias, sizeof(bias)));
     }
     // Stored (row-major) shapes: our B is [K, N] or, transposed, [N, K]; our A is [M, K] or [K, M].
     p->la = make_layout(k.ab, s.b, k.batch);
@@ -156,10 +174,14 @@ struct GemmEngine::Impl {
     MP_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref));
     const uint64_t ws = kWorkspaceBytes;
     const uint32_t al_a = k.align_b, al_b = k.align_a, al_c = k.align_c;  // swapped operands
-    cublasLtMatmulHeuristicResult_t res{};
+    const uint32_t reduction = CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE;  // NONE (0) always allowed
+    cublasLtMatmulHeuristicResult_t res[kAlgoCandidates] = {};
     int found = 0;
     cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
         pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws));
+    if (st == CUBLAS_STATUS_SUCCESS)
+      st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK,
+                                                &reduction, sizeof(reduction));
     if (st == CUBLAS_STATUS_SUCCESS)
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES,
                                                 &al_a, sizeof(al_a));
@@ -173,28 +195,44 @@ struct GemmEngine::Impl {
       st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                                 &al_c, sizeof(al_c));
     if (st == CUBLAS_STATUS_SUCCESS)
-      st = cublasLtMatmulAlgoGetHeuristic(handle, p->op, p->la, p->lb, p->lc, p->lc, pref, 1, &res,
-                                          &found);
+      st = cublasLtMatmulAlgoGetHeuristic(handle, p->op, p->la, p->lb, p->lc, p->lc, pref,
+                                          kAlgoCandidates, res, &found);
     cublasLtMatmulPreferenceDestroy(pref);
     // NOT_SUPPORTED (or no result) means "no algorithm for this combination", not a failure.
     if (st != CUBLAS_STATUS_SUCCESS && st != CUBLAS_STATUS_NOT_SUPPORTED) MP_CUBLAS_CHECK(st);
-    if (st == CUBLAS_STATUS_SUCCESS && found > 0 && res.state == CUBLAS_STATUS_SUCCESS) {
-      p->algo = res.algo;
-      p->workspace = res.workspaceSize;
-      p->ok = true;
-    }
+    if (st == CUBLAS_STATUS_SUCCESS)
+      for (int i = 0; i < found && i < kAlgoCandidates; ++i)
+        if (res[i].state == CUBLAS_STATUS_SUCCESS && res[i].workspaceSize <= kWorkspaceBytes)
+          p->algos.push_back(res[i]);
+    p->choice = CandidateChoice(static_cast<int>(p->algos.size()));
     return *plans.emplace(k, std::move(p)).first->second;
   }
 
   // D = alpha * op(A) op(B) + beta * C (+ bias by the epilogue when the plan has one); C and D
-  // are the same memory.
-  void matmul(Plan& p, float alpha, const void* a, const void* b, float beta, void* c,
+  // are the same memory. Runs the plan's remembered algorithm, or on its first execution the
+  // heuristic's candidates in order until one is not refused. Returns false when every candidate
+  // was refused (nothing was launched); any other cuBLASLt error throws.
+  bool matmul(Plan& p, float alpha, const void* a, const void* b, float beta, void* c,
               const void* bias) {
     if (bias)
       MP_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
                                                      sizeof(bias)));
-    MP_CUBLAS_CHECK(cublasLtMatmul(handle, p.op, &alpha, b, p.la, a, p.lb, &beta, c, p.lc, c, p.lc,
-                                   &p.algo, workspace, p.workspace, stream));
+    const int used = p.choice.run([&](int i) {
+      const cublasLtMatmulHeuristicResult_t& r = p.algos[static_cast<size_t>(i)];
+      const cublasStatus_t st = cublasLtMatmul(handle, p.op, &alpha, b, p.la, a, p.lb, &beta, c,
+                                               p.lc, c, p.lc, &r.algo, workspace, r.workspaceSize,
+                                               stream);
+      if (st == CUBLAS_STATUS_NOT_SUPPORTED) return false;
+      MP_CUBLAS_CHECK(st);
+      return true;
+    });
+    if (used >= 0 && sync_check_enabled()) {
+      const cudaError_t err = cudaDeviceSynchronize();
+      if (err != cudaSuccess)
+        cuda_fail(__FILE__, __LINE__,
+                  "cublasLtMatmul (MPTRAIN_CUDA_SYNC_CHECK: synchronised after it)", err);
+    }
+    return used >= 0;
   }
 };
 
@@ -229,18 +267,26 @@ void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tens
             allow_tf32 && ab == DType::F32,
             alignment(A.raw(), d.batch, d.a.batch_stride(), es),
             alignment(B.raw(), d.batch, d.b.batch_stride(), es),
-            alignment(C.raw(), d.batch, d.c.batch_stride(), dtype_size(C.dtype()))};
-  auto no_algo = [&](const PlanKey& key) {
-    MP_CHECK(false, "gemm: cuBLASLt has no algorithm for M=" + std::to_string(key.M) +
+            alignment(C.raw(), d.batch, d.c.batch_stride(), dtype_size(C.dtype())),
+            0};
+  // The plan of `key` run (no bias epilogue), or an error naming the GEMM when cuBLASLt has no
+  // algorithm or refused every candidate.
+  auto run_plain = [&](const PlanKey& key, float beta_, void* c) {
+    Plan& p = im.plan(key, d, nullptr);
+    if (p.ok() && im.matmul(p, alpha, A.raw(), B.raw(), beta_, c, nullptr)) return;
+    MP_CHECK(false, "gemm: cuBLASLt " +
+                        std::string(p.ok() ? "refused all " + std::to_string(p.algos.size()) +
+                                                 " algorithms of its heuristic"
+                                           : "has no algorithm") +
+                        " for batch=" + std::to_string(key.batch) + " M=" + std::to_string(key.M) +
                         " N=" + std::to_string(key.N) + " K=" + std::to_string(key.K) + " (" +
-                        std::string(dtype_name(key.ab)) + " -> " + std::string(dtype_name(key.d)) +
+                        std::string(dtype_name(key.ab)) + " x " + std::string(dtype_name(key.ab)) +
+                        " -> " + std::string(dtype_name(key.d)) + (key.tf32 ? ", tf32" : "") +
                         "): " + gemm_operands(d, A, B, C));
   };
 
   if (!bias) {
-    Plan& p = im.plan(k, d);
-    if (!p.ok) no_algo(k);
-    im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), nullptr);
+    run_plain(k, beta, C.raw());
     return;
   }
   // Bias through the epilogue: fp32 math, before the one rounding of the output.
@@ -248,16 +294,13 @@ void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tens
       (reinterpret_cast<uintptr_t>(bias_ptr) % 16) == 0) {
     PlanKey kb = k;
     kb.bias = true;
-    Plan& p = im.plan(kb, d);
-    if (p.ok) {
-      im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), bias_ptr);
-      return;
-    }
+    kb.align_bias = alignment(bias_ptr, 0, 0, 1);
+    Plan& p = im.plan(kb, d, bias_ptr);
+    if (p.ok() && im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), bias_ptr)) return;
+    // No epilogue algorithm, or all refused: the paths below add the bias themselves.
   }
   if (C.dtype() == DType::F32) {  // C = alpha*AB + beta*C, then C += bias, all fp32
-    Plan& p = im.plan(k, d);
-    if (!p.ok) no_algo(k);
-    im.matmul(p, alpha, A.raw(), B.raw(), beta, C.raw(), nullptr);
+    run_plain(k, beta, C.raw());
     launch_gemm_finish(im.stream, static_cast<const float*>(C.raw()), bias_ptr, bias_dt, 0.0f,
                        C.raw(), DType::F32, C.numel(), d.N);
     return;
@@ -267,9 +310,7 @@ void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tens
   PlanKey kw = k;
   kw.d = DType::F32;
   kw.align_c = alignment(w, 0, 0, 4);
-  Plan& p = im.plan(kw, d);
-  if (!p.ok) no_algo(kw);
-  im.matmul(p, alpha, A.raw(), B.raw(), 0.0f, w, nullptr);
+  run_plain(kw, 0.0f, w);
   launch_gemm_finish(im.stream, w, bias_ptr, bias_dt, beta, C.raw(), C.dtype(), C.numel(), d.N);
 }
 

@@ -12,8 +12,11 @@
 //   - C fp16/bf16: the GEMM writes alpha*op(A)op(B) into an fp32 workspace, then one kernel
 //     rounds workspace + bias + beta*C into C (the CPU engine's fp16 path, step for step).
 // K = 0 is that kernel alone (C = beta*C + bias). Batched GEMMs use strided batches.
-// Plans (matmul descriptor, layouts, the heuristic's algorithm) are cached per shape key,
-// including each pointer's alignment, which restricts the algorithms cuBLASLt may pick.
+// Plans (matmul descriptor, layouts, the heuristic's algorithms) are cached per shape key,
+// including each pointer's alignment (the bias pointer's too), which restricts the algorithms
+// cuBLASLt may pick. Split-K partial sums are reduced in fp32 only; the heuristic's candidates are
+// tried in order at a plan's first execution, and the GEMM fails (naming its shape and dtypes)
+// only when cuBLASLt refuses all of them (cuda_gemm.cpp).
 #pragma once
 #include <cuda_runtime_api.h>
 

@@ -36,7 +36,7 @@ void launch_gemm_finish(cudaStream_t stream, const float* w, const void* bias, D
       gemm_finish_kernel<T, float><<<blocks_for(count), kThreads, 0, stream>>>(
           w, static_cast<const float*>(bias), beta, static_cast<T*>(c), count, N);
     }
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("gemm_finish_kernel");
   });
 }
 

@@ -63,12 +63,12 @@ void CudaBackend::sgd_step_impl(Tensor& param, const Tensor& grad, Tensor* momen
     dispatch_float(grad.dtype(), "sgd_step", [&](auto gtag) {
       using G = decltype(gtag);
       if (use_m)
-        sgd_kernel<P, G, true><<<blocks_for(n), kThreads, 0, stream_>>>(
+        sgd_kernel<P, G, true><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
             ptr<P>(param), ptr<const G>(grad), mom, c, stochastic, r.seed, r.offset, n);
       else
-        sgd_kernel<P, G, false><<<blocks_for(n), kThreads, 0, stream_>>>(
+        sgd_kernel<P, G, false><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
             ptr<P>(param), ptr<const G>(grad), nullptr, c, stochastic, r.seed, r.offset, n);
-      MP_CUDA_LAUNCH_CHECK();
+      MP_CUDA_LAUNCH_CHECK("sgd_kernel");
     });
   });
 }
@@ -84,10 +84,11 @@ void CudaBackend::adamw_step_impl(Tensor& param, const Tensor& grad, Tensor& m, 
     using P = decltype(ptag);
     dispatch_float(grad.dtype(), "adamw_step", [&](auto gtag) {
       using G = decltype(gtag);
-      adamw_kernel<P, G><<<blocks_for(n), kThreads, 0, stream_>>>(ptr<P>(param), ptr<const G>(grad),
+      adamw_kernel<P, G><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
+          ptr<P>(param), ptr<const G>(grad),
                                                                   ptr<float>(m), ptr<float>(v), c,
                                                                   stochastic, r.seed, r.offset, n);
-      MP_CUDA_LAUNCH_CHECK();
+      MP_CUDA_LAUNCH_CHECK("adamw_kernel");
     });
   });
 }

@@ -38,8 +38,9 @@ void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t se
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_uniform", [&](auto tag) {
     using T = decltype(tag);
-    uniform_kernel<T><<<blocks_for(n), kThreads, 0, stream_>>>(ptr<T>(x), lo, hi, seed, offset, n);
-    MP_CUDA_LAUNCH_CHECK();
+    uniform_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
+        ptr<T>(x), lo, hi, seed, offset, n);
+    MP_CUDA_LAUNCH_CHECK("uniform_kernel");
   });
 }
 
@@ -50,8 +51,8 @@ void CudaBackend::random_normal_impl(Tensor& x, float mean, float std, uint64_t 
   dispatch_float(x.dtype(), "random_normal", [&](auto tag) {
     using T = decltype(tag);
     normal_kernel<T>
-        <<<blocks_for(n), kThreads, 0, stream_>>>(ptr<T>(x), mean, std, seed, offset, n);
-    MP_CUDA_LAUNCH_CHECK();
+        <<<blocks_for(n), kThreads, 0, bound_stream()>>>(ptr<T>(x), mean, std, seed, offset, n);
+    MP_CUDA_LAUNCH_CHECK("normal_kernel");
   });
 }
 

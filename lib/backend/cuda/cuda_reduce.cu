@@ -106,7 +106,7 @@ void launch_colsum_finish(cudaStream_t stream, const float* part, int64_t blocks
                           int64_t n, float beta, float* out) {
   if (n == 0) return;
   colsum_finish_kernel<<<blocks_for(n), kThreads, 0, stream>>>(part, blocks, stride, n, beta, out);
-  MP_CUDA_LAUNCH_CHECK();
+  MP_CUDA_LAUNCH_CHECK("colsum_finish_kernel");
 }
 
 namespace {
@@ -121,7 +121,7 @@ double reduce_sum(const Tensor& x, cudaStream_t stream, DeviceScratch& scratch,
   dispatch_float(x.dtype(), kSquares ? "sum_squares" : "sum", [&](auto tag) {
     using T = decltype(tag);
     sum_kernel<T, kSquares><<<g, kThreads, 0, stream>>>(ptr<const T>(x), n, part);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("sum_kernel");
   });
   double* h = host.get_as<double>(g);
   MP_CUDA_CHECK(cudaMemcpyAsync(h, part, g * sizeof(double), cudaMemcpyDeviceToHost, stream));
@@ -134,25 +134,26 @@ double reduce_sum(const Tensor& x, cudaStream_t stream, DeviceScratch& scratch,
 }  // namespace
 
 double CudaBackend::sum_impl(const Tensor& x) {
-  return reduce_sum<false>(x, stream_, partials_, host_);
+  return reduce_sum<false>(x, bound_stream(), partials_, host_);
 }
 
 double CudaBackend::sum_squares_impl(const Tensor& x) {
-  return reduce_sum<true>(x, stream_, partials_, host_);
+  return reduce_sum<true>(x, bound_stream(), partials_, host_);
 }
 
 bool CudaBackend::unscale_and_check_impl(Tensor& x, float inv_scale) {
   const int64_t n = x.numel();
   if (n == 0) return false;
   int* found = flags_.get_as<int>(1);
-  MP_CUDA_CHECK(cudaMemsetAsync(found, 0, sizeof(int), stream_));
+  MP_CUDA_CHECK(cudaMemsetAsync(found, 0, sizeof(int), bound_stream()));
   dispatch_float(x.dtype(), "unscale_and_check", [&](auto tag) {
     using T = decltype(tag);
-    unscale_kernel<T><<<blocks_for(n), kThreads, 0, stream_>>>(ptr<T>(x), inv_scale, n, found);
-    MP_CUDA_LAUNCH_CHECK();
+    unscale_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
+        ptr<T>(x), inv_scale, n, found);
+    MP_CUDA_LAUNCH_CHECK("unscale_kernel");
   });
   int* h = host_.get_as<int>(1);
-  MP_CUDA_CHECK(cudaMemcpyAsync(h, found, sizeof(int), cudaMemcpyDeviceToHost, stream_));
+  MP_CUDA_CHECK(cudaMemcpyAsync(h, found, sizeof(int), cudaMemcpyDeviceToHost, bound_stream()));
   sync();
   return *h != 0;
 }
@@ -171,12 +172,12 @@ void CudaBackend::magnitude_stats_impl(const Tensor& x, float factor, float thre
   dispatch_float(x.dtype(), "magnitude_stats", [&](auto tag) {
     using T = decltype(tag);
     magnitude_kernel<T>
-        <<<g, kThreads, 0, stream_>>>(ptr<const T>(x), factor, threshold, n, counts, maxima);
-    MP_CUDA_LAUNCH_CHECK();
+        <<<g, kThreads, 0, bound_stream()>>>(ptr<const T>(x), factor, threshold, n, counts, maxima);
+    MP_CUDA_LAUNCH_CHECK("magnitude_kernel");
   });
   char* h = host_.get_as<char>(g * (sizeof(int64_t) + sizeof(float)));
   MP_CUDA_CHECK(cudaMemcpyAsync(h, part, g * (sizeof(int64_t) + sizeof(float)),
-                                cudaMemcpyDeviceToHost, stream_));
+                                cudaMemcpyDeviceToHost, bound_stream()));
   sync();
   const int64_t* hc = reinterpret_cast<const int64_t*>(h);
   const float* hm = reinterpret_cast<const float*>(h + g * sizeof(int64_t));
@@ -197,11 +198,11 @@ void CudaBackend::bias_grad_impl(const Tensor& dy, Tensor& db, float beta) {
       const dim3 grid(static_cast<unsigned>((N + kThreads - 1) / kThreads),
                       static_cast<unsigned>(blocks < kMaxGridY ? blocks : kMaxGridY));
       bias_grad_partial_kernel<T>
-          <<<grid, kThreads, 0, stream_>>>(ptr<const T>(dy), part, M, N, blocks);
-      MP_CUDA_LAUNCH_CHECK();
+          <<<grid, kThreads, 0, bound_stream()>>>(ptr<const T>(dy), part, M, N, blocks);
+      MP_CUDA_LAUNCH_CHECK("bias_grad_partial_kernel");
     });
   }
-  launch_colsum_finish(stream_, part, blocks, N, N, beta, ptr<float>(db));
+  launch_colsum_finish(bound_stream(), part, blocks, N, N, beta, ptr<float>(db));
 }
 
 }  // namespace mp::cuda

@@ -180,10 +180,10 @@ void CudaBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, c
   }
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    layernorm_fwd_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+    layernorm_fwd_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
         ptr<const T>(x), ptr<const T>(gamma), ptr<const T>(beta), eps, ptr<T>(y), ptr<float>(mean),
         ptr<float>(rstd), rows, cols);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("layernorm_fwd_kernel");
   });
 }
 
@@ -210,17 +210,19 @@ void CudaBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, con
     const dim3 grid(static_cast<unsigned>((cols + kThreads - 1) / kThreads),
                     static_cast<unsigned>(blocks));
     layernorm_dgb_partial_kernel<T>
-        <<<grid, kThreads, 0, stream_>>>(ptr<const T>(dy), ptr<const T>(x), ptr<const float>(mean),
+        <<<grid, kThreads, 0, bound_stream()>>>(
+            ptr<const T>(dy), ptr<const T>(x), ptr<const float>(mean),
                                          ptr<const float>(rstd), part, rows, cols, per_block);
-    MP_CUDA_LAUNCH_CHECK();
-    layernorm_bwd_dx_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+    MP_CUDA_LAUNCH_CHECK("layernorm_dgb_partial_kernel");
+    layernorm_bwd_dx_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
         ptr<const T>(dy), ptr<const T>(x), ptr<const T>(gamma), ptr<const float>(mean),
         ptr<const float>(rstd), ptr<T>(dx), rows, cols);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("layernorm_bwd_dx_kernel");
   });
   // dgamma[j] += sum of block partials, dbeta likewise (fp64, block order).
-  launch_colsum_finish(stream_, part, blocks, 2 * cols, cols, 1.0f, ptr<float>(dgamma));
-  launch_colsum_finish(stream_, part + cols, blocks, 2 * cols, cols, 1.0f, ptr<float>(dbeta));
+  launch_colsum_finish(bound_stream(), part, blocks, 2 * cols, cols, 1.0f, ptr<float>(dgamma));
+  launch_colsum_finish(bound_stream(), part + cols, blocks, 2 * cols, cols, 1.0f,
+      ptr<float>(dbeta));
 }
 
 void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
@@ -236,22 +238,23 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
     return;
   }
   long long* bad = flags_.get_as<long long>(1);
-  MP_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(long long), stream_));  // 0x7f7f...: "none"
+  MP_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(long long),
+      bound_stream()));  // 0x7f7f...: "none"
   dispatch_float(logits.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+    softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
         ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
         ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
   });
   long long* h = host_.get_as<long long>(1);
-  MP_CUDA_CHECK(cudaMemcpyAsync(h, bad, sizeof(long long), cudaMemcpyDeviceToHost, stream_));
+  MP_CUDA_CHECK(cudaMemcpyAsync(h, bad, sizeof(long long), cudaMemcpyDeviceToHost, bound_stream()));
   sync();
   const long long r = *h;
   if (r < rows) {
     int32_t label = 0;
     MP_CUDA_CHECK(cudaMemcpyAsync(&label, ptr<const int32_t>(labels) + r, sizeof(label),
-                                  cudaMemcpyDeviceToHost, stream_));
+                                  cudaMemcpyDeviceToHost, bound_stream()));
     sync();
     throw op_checks::bad_label(r, label, C, ignore_index);
   }
@@ -271,10 +274,10 @@ void CudaBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_
   }
   dispatch_float(pred.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    mse_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(
+    mse_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
         ptr<const T>(pred), ptr<const T>(target), grad_scale, ptr<float>(losses),
         dpred ? ptr<T>(*dpred) : nullptr, rows, cols);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("mse_kernel");
   });
 }
 
@@ -282,9 +285,9 @@ void CudaBackend::argmax_rows_impl(const Tensor& x, Tensor& out_i32) {
   const int64_t rows = x.rows(), cols = x.cols();
   dispatch_float(x.dtype(), "argmax_rows", [&](auto tag) {
     using T = decltype(tag);
-    argmax_kernel<T><<<row_blocks(rows), kThreads, 0, stream_>>>(ptr<const T>(x),
+    argmax_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(ptr<const T>(x),
                                                                  ptr<int32_t>(out_i32), rows, cols);
-    MP_CUDA_LAUNCH_CHECK();
+    MP_CUDA_LAUNCH_CHECK("argmax_kernel");
   });
 }
 
