@@ -13,10 +13,8 @@
 #include "config/spec_loader.h"
 #include "config/spec_reference.h"
 #include "core/error.h"
+#include "core/version.h"
 
-#ifndef MPTRAIN_VERSION
-#define MPTRAIN_VERSION "unknown"
-#endif
 
 namespace mp {
 
@@ -260,7 +258,7 @@ int run_cli(int argc, char** argv) {
   CLI::App app{"mptrain: mixed-precision (fp32/fp16/bf16) trainer driven by a YAML run spec",
                "mptrain"};
   app.footer(kFooter);
-  app.set_version_flag("--version", std::string("mptrain ") + MPTRAIN_VERSION);
+  app.set_version_flag("--version", std::string("mptrain ") + mptrain_version());
   app.require_subcommand(0, 1);
   app.fallthrough();  // subcommands added below pass options they do not know up to here
 

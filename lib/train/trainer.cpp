@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "backend/backend.h"
+#include "core/version.h"
 #include "config/output_dir.h"
 #include "config/spec_dump.h"
 #include "data/data_loader.h"
@@ -239,7 +240,7 @@ CheckpointData TrainerImpl::snapshot() const {
   ck.policy = dtype_name(policy_.compute);  // stored by name (the file format)
   ck.config_text = dump_spec(spec_);
   ck.model_signature = make_model_signature(model_->params());
-  ck.mptrain_version = "0.1.0";
+  ck.mptrain_version = mptrain_version();
   ck.extra_ints["world_size"] = comm_->world_size();  // the data cursor counts this many shards
   for (const Parameter* p : model_->params())
     ck.params.push_back({"", p->name, p->master.shape(), to_host_floats(*be_, p->master)});

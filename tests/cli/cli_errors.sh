@@ -190,7 +190,10 @@ group_usage() {
 group_ok() {
   expect help 0 'Examples:' -- --help
   expect help_documents_set 0 '--set KEY=VALUE' -- --help
-  expect version 0 'mptrain 0.1' -- --version
+  # --version prints project()'s version from CMakeLists.txt (checkpoints record the same).
+  proj_version=$(sed -n 's/^project(mptrain VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
+  [ -n "$proj_version" ] || proj_version="(no version found in CMakeLists.txt)"
+  expect version 0 "mptrain $proj_version" -- --version
   expect sweep_help 0 'Example:' -- sweep --help
   expect print_config 0 'name: mnist_mlp' -- --config "$SRC/configs/mnist_mlp.yaml" --print-config
   expect print_config_overrides 0 '    mode: dynamic' -- --config "$SRC/configs/mnist_mlp.yaml" --set precision.policy=fp16 --print-config

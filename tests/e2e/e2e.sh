@@ -58,6 +58,10 @@ run)
   check "metrics header" grep -qx "step,epoch,loss,lr,loss_scale,grad_norm,skipped,samples_per_s,time_s" runs/e2e_fp32/metrics.csv
   check "7 metrics rows (5..30)" test "$(wc -l < runs/e2e_fp32/metrics.csv)" -eq 7
   check "latest names step 30" grep -q "step_00000030.h5" runs/e2e_fp32/checkpoints/latest
+  version=$("$MPTRAIN" --version | sed -n 's/^mptrain //p')
+  check "checkpoint records this build's version ($version)" \
+    grep -qF "@mptrain_version = \"$version\"" <<<"$("$MPTRAIN" inspect runs/e2e_fp32/checkpoints/step_00000030.h5)"
+  check "the version is the project's x.y.z" grep -qE '^[0-9]+\.[0-9]+\.[0-9]+$' <<<"$version"
   check "summary has the contract's keys" bash -c 'for k in final_train_loss best_val_loss final_val_accuracy steps skipped_steps samples_per_s peak_memory_bytes wall_s policy device world_size; do grep -q "\"$k\"" runs/e2e_fp32/summary.json || exit 1; done'
   expect 0 "val_accuracy" -- eval --config run.yaml --checkpoint runs/e2e_fp32/checkpoints/step_00000030.h5
   expect 0 "format_version" -- inspect runs/e2e_fp32/checkpoints/step_00000030.h5
