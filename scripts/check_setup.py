@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""check_setup.py: prove that scripts/packages.txt (what scripts/setup.sh installs) covers every
+"""check_setup.py: prove that the package list in scripts/setup.sh (what it installs) covers every
 file the build and the scripts use, so that the README's commands work on a fresh Debian 12
 machine and not only on one where the missing package happens to be installed already.
 
@@ -16,7 +16,7 @@ The files checked:
     /usr/bin/python3 (the Python the scripts call).
 
 Each file's Debian package (dpkg-query -S, one call; a symlink is checked together with its
-target) must be listed in packages.txt, or be reachable from a listed package through
+target) must be listed in setup.sh, or be reachable from a listed package through
 Depends/Pre-Depends (Recommends and Suggests do not count: setup.sh installs with
 --no-install-recommends), or from Debian's Essential packages, which every Debian system has.
 Alternatives (`a | b`) count through whichever alternative is installed here; virtual packages
@@ -69,14 +69,18 @@ def run(cmd, **kw):
 
 # ---- the package list and its Depends/Pre-Depends closure --------------------------------------
 
-def read_package_list(path):
+def read_package_list(path, text=None):
+    """The list in setup.sh's format: one package per line, "optional" after a name, # comments.
+    `text` is the list itself (from `setup.sh --list`); otherwise it is read from the file `path`."""
     required, optional = [], []
-    with open(path) as f:
-        for line in f:
-            words = line.split("#", 1)[0].split()
-            if not words:
-                continue
-            (optional if len(words) > 1 and words[1] == "optional" else required).append(words[0])
+    if text is None:
+        with open(path) as f:
+            text = f.read()
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        (optional if len(words) > 1 and words[1] == "optional" else required).append(words[0])
     if not required:
         die(f"{path}: expected one Debian package name per line, found none")
     return required, optional
@@ -404,8 +408,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-dir", default=os.environ.get("BUILD_DIR", "build"),
                     help="the build to check (default: $BUILD_DIR or build, relative to the source dir)")
-    ap.add_argument("--packages", default=os.path.join(here, "packages.txt"),
-                    help="the package list (default: %(default)s)")
+    ap.add_argument("--packages", default=None,
+                    help="a package list file in setup.sh's format (default: the list in "
+                         "scripts/setup.sh, as `setup.sh --list` prints it)")
     ap.add_argument("--source-dir", default=os.path.dirname(here), help="the source tree (default: %(default)s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list every file with its package")
     args = ap.parse_args()
@@ -413,12 +418,19 @@ def main():
     build = os.path.realpath(os.path.join(src, args.build_dir))
     if not os.path.isfile(os.path.join(build, "CMakeCache.txt")):
         die(f"{build}/CMakeCache.txt: not found; build first (scripts/build.sh), or pass --build-dir")
-    if not os.path.exists(args.packages):
+    list_text = None
+    if args.packages is None:
+        setup = os.path.join(here, "setup.sh")
+        r = subprocess.run(["bash", setup, "--list"], capture_output=True, text=True)
+        if r.returncode != 0:
+            die(f"{setup} --list failed: {r.stderr.strip()}")
+        args.packages, list_text = setup, r.stdout
+    elif not os.path.exists(args.packages):
         die(f"{args.packages}: package list not found")
     own_trees = [src, build] + cache_source_dirs(build)
     inside = lambda p: any(os.path.realpath(p).startswith(d + "/") or os.path.realpath(p) == d for d in own_trees)
 
-    required, optional = read_package_list(args.packages)
+    required, optional = read_package_list(args.packages, list_text)
     db = PackageDb()
     problems, notes = [], set()
     for p in required:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # check_setup.sh: check that every Debian package a file of the build or of the scripts comes from
-# is in scripts/packages.txt (what setup.sh installs) or a Depends/Pre-Depends of a package there,
+# is in the package list of scripts/setup.sh (what it installs) or a Depends/Pre-Depends of one there,
 # so the README's commands work on a fresh Debian 12 machine. Run after a build; test.sh does.
 #   scripts/check_setup.sh [--build-dir DIR] [--packages FILE] [-v]    (BUILD_DIR=DIR works too)
 # Exit 0 when covered, 1 naming each missing package and the files that need it.

@@ -1,20 +1,50 @@
 #!/usr/bin/env bash
-# setup.sh: install the Debian packages mptrain needs, as listed in scripts/packages.txt (the list
-# scripts/check_setup.sh also reads, so the two cannot drift). Idempotent and quiet when all are
-# present. Works as root or through sudo. The CUDA toolkit (nvcc, cuBLAS, NCCL) is optional and
+# setup.sh: install the Debian packages mptrain needs, as listed below (the one list: `setup.sh
+# --list` prints it for scripts/check_setup.sh, so the two cannot drift). Idempotent and quiet when
+# all are present. Works as root or through sudo. The CUDA toolkit (nvcc, cuBLAS, NCCL) is optional and
 # not installed here: when /usr/local/cuda/bin/nvcc exists the CUDA backend is built as well.
 set -euo pipefail
 
-LIST="$(dirname "$0")/packages.txt"
+package_list() {
+  cat <<'LIST'
+# The Debian 12 packages mptrain needs: the one list that this script installs
+# (apt-get install --no-install-recommends) and scripts/check_setup.sh checks the build against.
+# One package per line; "optional" after a name: setup.sh tries to install it but carries on
+# without it, and check_setup.sh does not count it. Everything else a file of the build or of the
+# scripts comes from must be a Depends/Pre-Depends (not a Recommends) of a package listed here,
+# or Essential in Debian.
+build-essential
+cmake
+ninja-build
+pkg-config
+libcli11-dev
+libyaml-cpp-dev
+libspdlog-dev
+libhdf5-dev
+doctest-dev
+libopenmpi-dev
+openmpi-bin
+libdnnl-dev
+# Debian's dnnl-config.cmake calls find_dependency(OpenCL) (libdnnl-dev is built with the OpenCL
+# GPU runtime), but OpenCL's development files are only a Recommends of libdnnl-dev.
+ocl-icd-opencl-dev
+python3
+python3-h5py
+python3-numpy
+python3-matplotlib
+# clang builds the libFuzzer target (scripts/fuzz_spec.sh); the normal build does not need it.
+clang optional
+LIST
+}
+
 PKGS=()
 OPTIONAL=()
 while read -r name flag _; do
   case "$name" in ''|'#'*) continue ;; esac
   if [ "$flag" = optional ]; then OPTIONAL+=("$name"); else PKGS+=("$name"); fi
-done <"$LIST"
-if [ "${1:-}" = --list ]; then  # what would be installed, one per line (optional ones marked)
-  for p in "${PKGS[@]}"; do echo "$p"; done
-  for p in "${OPTIONAL[@]}"; do echo "$p optional"; done
+done < <(package_list)
+if [ "${1:-}" = --list ]; then  # the list as written above, comments included
+  package_list
   exit 0
 fi
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # train_mpi.sh HAVE_MPI MPTRAIN MAKE_SYNTHETIC GROUP: data-parallel training through the real
 # mptrain binary under `mpirun -np 2` on synthetic data (see CMakeLists.txt for the groups).
-# Parameters are compared with h5py (python3-h5py, scripts/packages.txt): per tensor,
+# Parameters are compared with h5py (python3-h5py, in scripts/setup.sh): per tensor,
 # |a - b| / |a| over the whole tensor (L2 norms).
 set -uo pipefail
 have_mpi=$1 mptrain=$2 synth=$3 group=$4

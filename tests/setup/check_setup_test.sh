@@ -5,9 +5,10 @@
 set -uo pipefail
 src=$1 build=$2 mptrain=$3 group=$4
 check="$src/scripts/check_setup.sh"
-list="$src/scripts/packages.txt"
+list=$(mktemp)  # the real list, as setup.sh prints it
+bash "$src/scripts/setup.sh" --list >"$list"
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp" "$list"' EXIT
 fails=0
 
 # run NAME EXPECTED_RC ARGS...: runs the check, keeps its output in $out
