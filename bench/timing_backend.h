@@ -1,6 +1,7 @@
 // timing_backend.h: a Backend decorator for benchmarks that forwards every call to a real backend
 // and adds the call's wall time to a per-op total (GEMMs by shape and transposes). Used by
-// bench_train_mlp --breakdown to show where a training step's time goes. Its hooks forward to the
+// bench_train_mlp --breakdown to show where a training step's time goes, and by bench_train_spec to
+// count a step's GEMM flops. Its hooks forward to the
 // inner backend's public ops (which check the arguments again: a benchmark can afford it).
 #pragma once
 #include <chrono>
@@ -41,7 +42,12 @@ class TimingBackend final : public Backend {
     long long calls = 0;
   };
   const std::map<std::string, Stat>& stats() const { return stats_; }
-  void reset() { stats_.clear(); }
+  // Floating-point operations of the GEMMs run since the last reset (2 M N K per matrix product).
+  double gemm_flop() const { return gemm_flop_; }
+  void reset() {
+    stats_.clear();
+    gemm_flop_ = 0;
+  }
   Backend& inner() { return *in_; }
 
   Device device() const override { return in_->device(); }
@@ -66,6 +72,7 @@ class TimingBackend final : public Backend {
 
   void gemm_impl(const GemmDesc& s, float alpha, const Tensor& A, const Tensor& B, float beta,
                  Tensor& C, const Tensor* bias) override {
+    gemm_flop_ += 2.0 * double(s.M) * double(s.N) * double(s.K) * double(s.batched ? s.batch : 1);
     if (s.batched) {
       T("gemm_batched", [&] { in_->gemm_batched(s.trans_a, s.trans_b, alpha, A, B, beta, C); });
       return;
@@ -168,6 +175,7 @@ class TimingBackend final : public Backend {
  private:
   std::unique_ptr<Backend> in_;
   std::map<std::string, Stat> stats_;
+  double gemm_flop_ = 0;
 };
 
 }  // namespace mp::bench

@@ -49,63 +49,23 @@
 #include "optim/optimizer_step.h"
 #include "precision/dtype_policy.h"
 #include "precision/loss_scaler.h"
+#include "bench_run.h"
+#include "bench_timing.h"
 #include "timing_backend.h"
 #include "train/device_batch.h"
 #include "train/step_normalisation.h"
 #include "train/train_step.h"
 
 using namespace mp;
+using mp::bench::load_average;
+using mp::bench::now;
+using mp::bench::split_commas;
+using mp::bench::Timed;
 
 namespace {
 
 constexpr int64_t kBatch = 256;
 constexpr double kClipNorm = 1.0;
-constexpr int64_t kScheduleSteps = 1000000;  // the LR schedule's length: far beyond any bench run
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-double load_average() {
-  double l1 = -1;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &l1) != 1) l1 = -1;
-    std::fclose(f);
-  }
-  return l1;
-}
-
-// A timed operation: `reps` calls per round, seconds per call of each round.
-struct Timed {
-  std::function<void()> f;
-  int reps = 1;
-  std::vector<double> calls;  // seconds of every timed call
-  void calibrate(double round_s, int warmup) {
-    for (int i = 0; i < warmup; ++i) f();
-    const double t0 = now();
-    f();
-    f();
-    reps = std::max(3, static_cast<int>(round_s / std::max((now() - t0) / 2, 1e-7)));
-  }
-  // `reps` timed calls, cut short after 3 x round_s (a burst of load must not stretch the run).
-  void round(double round_s) {
-    const double t0 = now();
-    double t = t0;
-    for (int i = 0; i < reps && t - t0 < 3 * round_s; ++i) {
-      f();
-      const double t1 = now();
-      calls.push_back(t1 - t);
-      t = t1;
-    }
-  }
-  double pct(double q) const {
-    std::vector<double> v = calls;
-    std::sort(v.begin(), v.end());
-    return v.empty() ? 0 : v[static_cast<size_t>(q * double(v.size() - 1))];
-  }
-  double med() const { return pct(0.5); }
-  double p10() const { return pct(0.1); }
-};
 
 // ---- raw oneDNN matmuls (the ceilings) -----------------------------------------------------
 
@@ -186,20 +146,8 @@ double gemm_flops(const std::vector<GemmShape>& v) {
 
 // ---- one dtype's training setup --------------------------------------------------------------
 
-struct Run {
-  std::string policy;
-  RunSpec spec;
-  std::unique_ptr<Backend> be;
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Loss> loss;
-  std::unique_ptr<Optimizer> opt;
-  std::unique_ptr<LrSchedule> sched;
-  std::unique_ptr<LossScaler> scaler;
-  std::unique_ptr<TrainStep> step_fn;  // the trainer's step (train/train_step.h)
-  DType compute = DType::F32;          // the policy's compute dtype
+struct Run : bench::TrainRun {
   Tensor x, y;
-  uint64_t micro = 0;
-  int64_t steps = 0;
   Timed fwd, fwdbwd, step, loader_step;
   std::unique_ptr<DataLoader> loader;
   DeviceBatch db;
@@ -213,11 +161,7 @@ struct Run {
 
   // One full step as the trainer runs it; every label counts, so N = the batch size.
   void train_step(const Tensor& in, const Tensor& target) {
-    Context ctx{*be, true, static_cast<uint64_t>(spec.seed), micro++};
-    const StepNormalisation norm = step_normalisation(in.dim(0), scaler->scale());
-    step_fn->micro_batch(ctx, in, target, norm.grad_scale);
-    step_fn->finish(norm);
-    ++steps;
+    bench::TrainRun::train_step(in, target, in.dim(0));
   }
 };
 
@@ -239,17 +183,6 @@ struct Options {
       0;  // --only-steps S: just run full steps of each dtype for S seconds (profiling)
   bool breakdown = false;  // --breakdown: time per backend op and per phase (no table)
 };
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> v;
-  size_t p = 0;
-  while (p <= s.size()) {
-    const size_t q = std::min(s.find(',', p), s.size());
-    if (q > p) v.push_back(s.substr(p, q - p));
-    p = q + 1;
-  }
-  return v;
-}
 
 Options parse(int argc, char** argv) {
   Options o;
@@ -397,31 +330,16 @@ static int run_bench(int argc, char** argv) {
 
   for (const std::string& policy : o.dtypes) {
     auto r = std::make_unique<Run>();
-    r->policy = policy;
-    r->spec =
+    RunSpec spec =
         load_spec(spec_path(),
                   {"precision.policy=" + policy, "data.batch_size=" + std::to_string(kBatch),
                    "threads=" + std::to_string(o.threads), "data.in_memory=true",
                    "data.file=" + o.data, "optimizer.grad_clip_norm=" + std::to_string(kClipNorm)});
-    if (o.breakdown)
-      r->be = std::make_unique<bench::TimingBackend>(make_cpu_backend(o.threads));
-    else
-      r->be = make_cpu_backend(o.threads);
-    device_name = r->be->name();
-    const DTypePolicy pol = resolve_dtype_policy(r->spec.precision);
-    r->compute = pol.compute;
-    r->model = Model::build(*r->be, r->spec.model.layers, r->spec.model.input_shape,
-                            model_options(pol, static_cast<uint64_t>(r->spec.seed)));
+    std::unique_ptr<Backend> be = make_cpu_backend(o.threads);
+    if (o.breakdown) be = std::make_unique<bench::TimingBackend>(std::move(be));
+    device_name = be->name();
+    r->build(std::move(spec), std::move(be));
     params = r->model->num_params();
-    r->loss = make_loss(r->spec.model.loss, r->spec.model.ignore_index);
-    r->opt = make_optimizer(r->spec.optimizer, static_cast<uint64_t>(r->spec.seed));
-    r->opt->set_stochastic_rounding(pol.stochastic_rounding);
-    r->sched = std::make_unique<LrSchedule>(r->spec.schedule, r->spec.optimizer.lr);
-    r->scaler =
-        std::make_unique<LossScaler>(LossScaler::from_policy(pol, r->spec.precision.loss_scale));
-    r->step_fn.reset(new TrainStep{*r->be, *r->model, *r->loss, *r->opt, *r->sched, *r->scaler,
-                                   kScheduleSteps, kClipNorm, {}});
-    zero_grads(*r->be, r->model->params());
     // Synthetic batch: pixels in [0, 1] like MNIST after input_scale, labels 0..9.
     r->x = r->be->empty({kBatch, 784}, DType::F32);
     r->be->random_uniform(r->x, 0.0f, 1.0f, 7, 0);

@@ -78,6 +78,7 @@ class Layer {
   // False for the first layer of a model: its input gradient is never used, so backward() may
   // skip computing it (and then returns an undefined tensor).
   virtual void set_need_input_grad(bool need) { need_dx_ = need; }
+  bool need_input_grad() const { return need_dx_; }
 
  protected:
   // `x` in this layer's dtype: x itself, or a cast copy in `buf`.

@@ -16,7 +16,12 @@ const Tensor& Sequential::forward(Context& ctx, const Tensor& x) {
 
 const Tensor& Sequential::backward(Context& ctx, const Tensor& dy) {
   const Tensor* cur = &dy;
-  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) cur = &(*it)->backward(ctx, *cur);
+  for (auto it = layers_.rbegin(); it != layers_.rend(); ++it) {
+    cur = &(*it)->backward(ctx, *cur);
+    // Nothing below needs this layer's input gradient (set_need_input_grad): the layers before
+    // it have no parameters, so their backward has nothing to do.
+    if (!(*it)->need_input_grad()) return *cur;
+  }
   return *cur;
 }
 
@@ -30,9 +35,18 @@ std::vector<Layer*> Sequential::children() {
   return v;
 }
 
+// When the input gradient is not needed, neither is that of any leading layer without parameters
+// (flatten, dropout, an activation): the first layer with parameters is told so too and skips its
+// input-gradient GEMM, and backward() stops there.
 void Sequential::set_need_input_grad(bool need) {
   need_dx_ = need;
-  if (!layers_.empty()) layers_.front()->set_need_input_grad(need);
+  for (auto& l : layers_) {
+    l->set_need_input_grad(need);
+    if (need) break;
+    ParamList p;
+    l->collect_params(p);
+    if (!p.empty()) break;
+  }
 }
 
 Shape Residual::infer(const Shape& in) {
