@@ -14,10 +14,9 @@ reported (the step also at its 10th percentile). Prints a table; --csv FILE writ
 dtype,step_s,step_p10_s,fwd_s,fwdbwd_s rows. Benchmark only (Debian's python3-torch), never a test.
 """
 import argparse
-import os
-import statistics
 import sys
-import time
+
+from torch_bench_timing import Timed, measure
 
 
 def main():
@@ -75,39 +74,18 @@ def main():
             torch.nn.utils.clip_grad_norm_(r.model.parameters(), 1.0)
             r.opt.step()
 
-        r.ops = {"step": step, "fwd": fwd, "fwdbwd": fwdbwd}
-        r.reps, r.times = {}, {k: [] for k in r.ops}
-        for k, f in r.ops.items():
-            for _ in range(20 if k == "step" else 5):
-                f()
-            t0 = time.perf_counter()
-            f()
-            f()
-            r.reps[k] = max(3, int(a.round_s / max((time.perf_counter() - t0) / 2, 1e-7)))
+        r.timed = {"step": Timed(step, 20), "fwd": Timed(fwd, 5), "fwdbwd": Timed(fwdbwd, 5)}
         runs.append(r)
 
-    load0 = os.getloadavg()[0]
-    for _ in range(a.rounds):
-        for r in runs:
-            for k, f in r.ops.items():
-                t0 = t = time.perf_counter()
-                for _ in range(r.reps[k]):
-                    f()
-                    t1 = time.perf_counter()
-                    r.times[k].append(t1 - t)
-                    t = t1
-                    if t - t0 > 3 * a.round_s:
-                        break
-    load1 = os.getloadavg()[0]
-
+    load0, load1 = measure(runs, a.rounds, a.round_s)
     print(f"bench_torch_mlp: PyTorch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"MKLDNN {torch.backends.mkldnn.is_available()}; load average (1 min) {load0:.2f} at start, "
           f"{load1:.2f} at end; {a.rounds} passes; medians of all timed calls")
     print(f"{'dtype':6} {'fwd ms':>8} {'fwd+bwd':>9} {'step ms':>8} {'steps/s':>9} {'samples/s':>10}")
     rows = []
     for r in runs:
-        med = {k: statistics.median(v) for k, v in r.times.items()}
-        p10 = sorted(r.times["step"])[int(0.1 * (len(r.times["step"]) - 1))]
+        med = {k: t.median() for k, t in r.timed.items()}
+        p10 = r.timed["step"].p10()
         print(f"{r.dt:6} {med['fwd'] * 1e3:8.3f} {med['fwdbwd'] * 1e3:9.3f} {med['step'] * 1e3:8.3f} "
               f"{1 / med['step']:9.1f} {B / med['step']:10.0f}")
         rows.append((r.dt, med["step"], p10, med["fwd"], med["fwdbwd"]))

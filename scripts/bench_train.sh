@@ -6,50 +6,16 @@
 # processes falls on both; the medians over rounds are compared, and also the 10th percentiles.
 #
 # Usage: scripts/bench_train.sh [threads] [rounds]    (defaults 2 and 3)
-# On a shared machine, other processes' bursts distort a 2-core benchmark badly (threads wait at
-# every barrier for a preempted sibling); before each program the script waits up to IDLE_WAIT
-# seconds (default 120; 0 = do not wait) for the CPUs to be >= 90 % idle, and says when they were not.
-# Builds bench_train_mlp into $BUILD_DIR (default build-cpu). PyTorch is a benchmark-only
-# dependency (not in scripts/setup.sh): Debian's python3-torch is installed with apt-get when
-# /usr/bin/python3 cannot import torch. Debian's torch does its fp32 GEMMs in the system BLAS, so
-# libopenblas0-openmp is installed too and the reference runs with OpenBLAS's AVX-512 kernel named
-# (OPENBLAS_CORETYPE=SkylakeX: OpenBLAS cannot identify this virtual CPU and would fall back to an
-# SSE3 kernel, which would make the reference ~5x too slow). bf16 autocast runs on oneDNN inside torch.
+# Waits for an idle machine before each program, installs the PyTorch reference when missing and
+# builds bench_train_mlp into $BUILD_DIR (default build-cpu): scripts/bench_common.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${BUILD_DIR:-build-cpu}
 THREADS=${1:-2}
 ROUNDS=${2:-3}
-PY=/usr/bin/python3
-OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
-
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-if ! "$PY" -c 'import torch' 2>/dev/null || [ ! -e "$OPENBLAS_DIR/libblas.so.3" ]; then
-  echo "bench_train.sh: installing the PyTorch reference (python3-torch, libopenblas0-openmp)" >&2
-  as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-torch libopenblas0-openmp >/dev/null
-fi
-
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-fi
-cmake --build "$BUILD_DIR" --target bench_train_mlp -j "${JOBS:-2}" >/dev/null
-
-IDLE_WAIT=${IDLE_WAIT:-120}
-# Waits until the CPUs were >= 90 % idle for 2 s in a row, or IDLE_WAIT seconds have passed.
-wait_idle() {
-  [ "$IDLE_WAIT" -gt 0 ] || return 0
-  local start=$SECONDS ok=0 u n s i w x y z t1 i1 t2 i2 idle
-  while [ $((SECONDS - start)) -lt "$IDLE_WAIT" ]; do
-    read -r _ u n s i w x y z _ < /proc/stat; t1=$((u + n + s + i + w + x + y + z)); i1=$i
-    sleep 1
-    read -r _ u n s i w x y z _ < /proc/stat; t2=$((u + n + s + i + w + x + y + z)); i2=$i
-    idle=$((100 * (i2 - i1) / (t2 - t1 > 0 ? t2 - t1 : 1)))
-    if [ "$idle" -ge 90 ]; then ok=$((ok + 1)); else ok=0; fi
-    [ "$ok" -ge 2 ] && return 0
-  done
-  echo "bench_train.sh: the machine stayed busy for ${IDLE_WAIT}s (${idle}% idle); measuring anyway" >&2
-}
+. scripts/bench_common.sh
+ensure_torch
+build_bench bench_train_mlp
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -60,8 +26,7 @@ for r in $(seq 1 "$ROUNDS"); do
   "$BUILD_DIR/bench/bench_train_mlp" --threads "$THREADS" --csv "$TMP/mp_$r.csv" > "$TMP/mp_$r.txt"
   wait_idle
   echo "== round $r/$ROUNDS: PyTorch" >&2
-  OPENBLAS_CORETYPE=SkylakeX LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-    "$PY" scripts/bench_torch_mlp.py --threads "$THREADS" --csv "$TMP/pt_$r.csv" > "$TMP/pt_$r.txt"
+  torch_env "$PY" scripts/bench_torch_mlp.py --threads "$THREADS" --csv "$TMP/pt_$r.csv" > "$TMP/pt_$r.txt"
 done
 
 "$PY" - "$TMP" "$ROUNDS" <<'EOF'

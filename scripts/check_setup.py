@@ -46,7 +46,7 @@ import time
 
 # Modules some script imports that setup.sh deliberately does not install.
 OPTIONAL_MODULES = {
-    "torch": "scripts/bench_train.sh installs python3-torch itself when it runs",
+    "torch": "the PyTorch benchmarks install python3-torch themselves (scripts/bench_common.sh)",
 }
 DEBIAN_PYTHON = "/usr/bin/python3"
 
