@@ -43,10 +43,7 @@ int cmd_tune_precision(const RunSpec& spec, int64_t steps, const std::string& ca
   o.steps = steps;
   if (!candidates.empty()) o.candidates = parse_candidates(candidates);
   o.verbosity = verbosity;
-  if (steps < 1)
-    throw ConfigError("--steps " + std::to_string(steps) +
-                      ": a probe needs at least 1 step (e.g. --steps 50)");
-  if (!write.empty()) check_writable(write);
+  if (!write.empty()) check_writable(write);  // tune_precision checks the rest before probing
   const TuneReport rep = tune_precision(o);
   std::fputs(tune_report_text(rep).c_str(), stdout);
   if (!write.empty()) {
