@@ -44,7 +44,14 @@ int cmd_tune_precision(const RunSpec& spec, int64_t steps, const std::string& ca
   if (!candidates.empty()) o.candidates = parse_candidates(candidates);
   o.verbosity = verbosity;
   if (!write.empty()) check_writable(write);  // tune_precision checks the rest before probing
-  const TuneReport rep = tune_precision(o);
+  TuneReport rep;
+  try {
+    rep = tune_precision(o);
+  } catch (const ProbeStopped& s) {  // SIGINT/SIGTERM during a probe: no recommendation
+    std::fprintf(stderr, "mptrain tune-precision: stopped by a signal during a probe; nothing "
+                         "recommended or written\n");
+    return s.code;
+  }
   std::fputs(tune_report_text(rep).c_str(), stdout);
   if (!write.empty()) {
     try {
