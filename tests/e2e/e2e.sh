@@ -116,6 +116,7 @@ YAML
   report=$last_out
   echo "$report" | sed -n '/^candidate/,$p' | head -12 | sed 's/^/    /'
   check "fp16 keeps exactly [norm] in fp32" grep -qF "fp32 layers [norm] -> passes" <<<"$report"
+  check "the probes print no done: lines of their own" test "$(grep -c '^done:' <<<"$report")" -eq 0
   # The per-layer table: norm fp32 (its fp16 input overflowed first), the five others fp16.
   table=$(sed -n '/^candidate fp16/,/^$/p' <<<"$report")
   check "table row: norm fp32, the first overflow" \
