@@ -36,6 +36,7 @@ const char* const kFooter = R"(Examples:
   mptrain export --checkpoint runs/mnist_mlp/checkpoints/step_00000500.h5 --dtype bf16 --out m.h5
   mptrain eval --config run.yaml --checkpoint m.h5 --set precision.policy=bf16 --compare fp32
   mptrain inspect datasets/mnist/mnist.h5
+  mptrain tune-precision --config run.yaml --write run_tuned.yaml
 
 Every spec key with its default: configs/REFERENCE.md.
 Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 data error,
@@ -70,6 +71,13 @@ struct EvalArgs {
 struct ExportArgs {
   CLI::App* cmd = nullptr;
   std::string checkpoint, dtype, out;
+};
+
+struct TuneArgs {
+  CLI::App* cmd = nullptr;
+  std::string config, device, candidates, write;
+  std::vector<std::string> sets;
+  int64_t steps = 50;
 };
 
 struct InspectArgs {
@@ -224,6 +232,31 @@ void add_inspect_command(CLI::App& app, InspectArgs& a) {
   a.cmd->footer("Example:\n  mptrain inspect datasets/mnist/mnist.h5");
 }
 
+void add_tune_command(CLI::App& app, TuneArgs& a) {
+  a.cmd = app.add_subcommand(
+      "tune-precision",
+      "probe the spec for a few steps in fp32 and in each candidate policy, decide which layers "
+      "must stay fp32, and print the recommended precision: section");
+  a.cmd->add_option("--config", a.config, "run spec to tune (e.g. --config configs/mnist_mlp.yaml)")
+      ->type_name("FILE")
+      ->required();
+  add_set_option(*a.cmd, a.sets);
+  add_device_option(*a.cmd, a.device);
+  a.cmd->add_option("--steps", a.steps, "training steps of each probe (default 50; e.g. --steps 100)")
+      ->type_name("N");
+  a.cmd->add_option("--candidates", a.candidates,
+                    "policies to try besides the fp32 reference, comma-separated (default bf16,fp16; "
+                    "e.g. --candidates fp16)")
+      ->type_name("LIST");
+  a.cmd->add_option("--write", a.write,
+                    "also write the whole spec with the recommended precision: section, atomically "
+                    "(e.g. --write tuned.yaml)")
+      ->type_name("OUT.yaml");
+  a.cmd->footer(
+      "Example:\n  mptrain tune-precision --config configs/mnist_mlp.yaml --steps 50 --write "
+      "mnist_tuned.yaml");
+}
+
 // A subcommand was given: the training options before it are a mistake, not ignored.
 void refuse_train_options(const RunArgs& run) {
   for (const CLI::Option* o : run.train_only)
@@ -238,7 +271,7 @@ void refuse_train_options(const RunArgs& run) {
 int run_train(RunArgs& run, int verbosity) {
   if (run.config.empty())
     usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
-                "subcommand: sweep, eval, export, inspect");
+                "subcommand: sweep, eval, export, inspect, tune-precision");
   if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
   const RunSpec spec = load_for_run(run.config, run.sets, run.device, run.out);
   if (run.print_config) {
@@ -267,11 +300,13 @@ int run_cli(int argc, char** argv) {
   EvalArgs eval;
   InspectArgs inspect;
   ExportArgs exp;
+  TuneArgs tune;
   add_train_options(app, run);
   add_sweep_command(app, sweep);
   add_eval_command(app, eval);
   add_inspect_command(app, inspect);
   add_export_command(app, exp);
+  add_tune_command(app, tune);
 
   try {
     app.parse(argc, argv);
@@ -288,11 +323,15 @@ int run_cli(int argc, char** argv) {
     std::printf("%s\n%s%s\n", kReferenceBegin, reference_markdown().c_str(), kReferenceEnd);
     return kExitOk;
   }
-  if (sweep.cmd->parsed() || eval.cmd->parsed() || inspect.cmd->parsed() || exp.cmd->parsed())
+  if (sweep.cmd->parsed() || eval.cmd->parsed() || inspect.cmd->parsed() || exp.cmd->parsed() ||
+      tune.cmd->parsed())
     refuse_train_options(run);
   if (sweep.cmd->parsed()) return cmd_sweep(sweep.config, sweep.grid, sweep.sets, sweep.out, verbosity);
   if (inspect.cmd->parsed()) return cmd_inspect(inspect.file);
   if (exp.cmd->parsed()) return cmd_export(exp.checkpoint, exp.dtype, exp.out);
+  if (tune.cmd->parsed())
+    return cmd_tune_precision(load_for_run(tune.config, tune.sets, tune.device, ""), tune.steps,
+                              tune.candidates, tune.write, verbosity);
   if (eval.cmd->parsed())
     return cmd_eval(load_for_run(eval.config, eval.sets, eval.device, ""), eval.checkpoint,
                     !eval.compare.empty());

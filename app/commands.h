@@ -17,6 +17,9 @@ int cmd_export(const std::string& checkpoint, const std::string& dtype, const st
 int cmd_inspect(const std::string& file);
 int cmd_sweep(const std::string& config, const std::vector<std::string>& grid,
               const std::vector<std::string>& sets, const std::string& out_dir, int verbosity);
+// `candidates`: "" = bf16,fp16; `write`: "" = print only.
+int cmd_tune_precision(const RunSpec& spec, int64_t steps, const std::string& candidates,
+                       const std::string& write, int verbosity);
 
 // -q: warnings and errors only; -v: debug detail; default: info. Set once, for every command.
 void set_log_level(int verbosity);

@@ -463,7 +463,7 @@ void TrainerImpl::require_some_update(int64_t first_step, int64_t applied_before
 }
 
 void TrainerImpl::print_result() const {
-  if (!writer_) return;
+  if (!writer_ || !opt_.print_result) return;
   // The result line is printed even with -q.
   std::printf("done: %lld steps (%lld skipped), final loss %.5f%s; results in %s\n",
               static_cast<long long>(step_), static_cast<long long>(scaler_->total_skips()), last_loss_,

@@ -18,6 +18,7 @@ struct TrainerOptions {
   std::string run_dir;  // "" = output.dir of the spec with its placeholders filled
   std::string resume;   // "" | "auto" | checkpoint path
   int verbosity = 0;    // -1 quiet, 0 normal, 1 verbose
+  bool print_result = true;  // the "done: ..." line; false when the caller reports (tune-precision)
 };
 
 struct EvalResult {
