@@ -101,7 +101,7 @@ void drop_padding_rows(Batch& b) {
   const auto keep = static_cast<size_t>(b.num_real);
   b.x.resize(b.x.size() / static_cast<size_t>(b.size) * keep);
   if (!b.targets.empty()) b.targets.resize(b.targets.size() / static_cast<size_t>(b.size) * keep);
-  if (!b.labels.empty()) b.labels.resize(keep);
+  if (!b.labels.empty()) b.labels.resize(b.labels.size() / static_cast<size_t>(b.size) * keep);  // [B] or [B, T]
   b.indices.resize(keep);
   b.size = b.x_shape[0] = b.y_shape[0] = b.num_real;
 }

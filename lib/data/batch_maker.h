@@ -21,6 +21,7 @@ struct LoaderOptions {
   uint64_t seed = 0;          // shuffle seed (the run seed)
   int rank = 0;               // this process's rank in [0, world_size)
   int world_size = 1;         // data-parallel processes sharing each epoch
+  int64_t context = 0;        // token streams (token_windows.h): tokens per window T, >= 1
 };
 
 // Keeps only the batch's num_real leading samples: the wrap-around padding that sharding adds to

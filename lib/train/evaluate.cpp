@@ -71,18 +71,24 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
   return r;
 }
 
-namespace {
-
-// The weights in `w` evaluated in `policy`: masters (fp32) set from the stored values, working
-// copies rounded to the policy's dtype, as training would hold them.
-EvalResult evaluate_in(Backend& be, const RunSpec& spec, const DTypePolicy& policy,
-                       std::shared_ptr<const Split> val, const Shape& in_shape,
-                       const WeightsData& w, const std::string& file) {
+std::unique_ptr<Model> build_model_with_weights(Backend& be, const RunSpec& spec,
+                                                const DTypePolicy& policy, const Shape& in_shape,
+                                                const WeightsData& w, const std::string& file) {
   auto model = Model::build(be, spec.model.layers, in_shape,
                             model_options(policy, static_cast<uint64_t>(spec.seed)));
   check_same_model(w.model_signature, file, make_model_signature(model->params()), true);
   for (const CheckpointTensor& t : w.params)
     set_parameter_values(be, *model->find_param(t.name), from_host_floats(be, t.values, t.shape, DType::F32));
+  return model;
+}
+
+namespace {
+
+// The weights in `w` evaluated in `policy`.
+EvalResult evaluate_in(Backend& be, const RunSpec& spec, const DTypePolicy& policy,
+                       std::shared_ptr<const Split> val, const Shape& in_shape,
+                       const WeightsData& w, const std::string& file) {
+  auto model = build_model_with_weights(be, spec, policy, in_shape, w, file);
   auto loss = make_loss(spec.model.loss, spec.model.ignore_index);
   return evaluate(be, *model, *loss, val, spec.data);
 }
