@@ -11,6 +11,7 @@
 #include "config/run_spec.h"
 #include "data/data_spec.h"
 #include "data/split.h"
+#include "data/token_stream.h"
 #include "dist/communicator.h"
 #include "nn/loss.h"
 #include "nn/model.h"
@@ -21,6 +22,10 @@
 namespace mp {
 
 EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
+                    const DataSpec& data, dist::Communicator* comm = nullptr);
+// data.format: tokens: the non-overlapping windows of data.context tokens of the stream, in order
+// (token_windows.h); the loss is per token.
+EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const TokenStream> tokens,
                     const DataSpec& data, dist::Communicator* comm = nullptr);
 
 // `mptrain eval`: the parameters of `file` (a checkpoint or an export file, weights_file.h) on the
