@@ -11,9 +11,7 @@ namespace mp {
 BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& opt)
     : split_(std::move(split)), opt_(opt) {
   MP_CHECK(split_ != nullptr, "BatchMaker: null split");
-  MP_CHECK(opt_.batch_size >= 1, "BatchMaker: batch_size must be >= 1");
-  MP_CHECK(opt_.world_size >= 1 && 0 <= opt_.rank && opt_.rank < opt_.world_size,
-           "BatchMaker: rank must be in [0, world_size)");
+  check_loader_options(opt_, "BatchMaker");
   const int64_t n = split_->size();
   plan_ = shard_plan(n, opt_.world_size, opt_.batch_size, opt_.drop_last);
   real_count_ = shard_real_count(n, opt_.rank, opt_.world_size, opt_.drop_last);
@@ -44,10 +42,13 @@ BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& 
   }
 }
 
-LoaderCursor BatchMaker::advance(LoaderCursor c) const {
-  return c.batch + 1 >= plan_.batches ? LoaderCursor{c.epoch + 1, 0}
-                                      : LoaderCursor{c.epoch, c.batch + 1};
+void check_loader_options(const LoaderOptions& opt, const char* who) {
+  MP_CHECK(opt.batch_size >= 1, std::string(who) + ": batch_size must be >= 1");
+  MP_CHECK(opt.world_size >= 1 && 0 <= opt.rank && opt.rank < opt.world_size,
+           std::string(who) + ": rank must be in [0, world_size)");
 }
+
+LoaderCursor BatchMaker::advance(LoaderCursor c) const { return next_cursor(c, plan_.batches); }
 
 Batch BatchMaker::make(LoaderCursor c) {
   MP_CHECK(c.epoch >= 0 && c.batch >= 0 && c.batch < plan_.batches, "BatchMaker: bad cursor");

@@ -24,6 +24,10 @@ struct LoaderOptions {
   int64_t context = 0;        // token streams (token_windows.h): tokens per window T, >= 1
 };
 
+// Internal errors for options no caller should build: batch_size < 1, rank outside
+// [0, world_size). `who` names the caller.
+void check_loader_options(const LoaderOptions& opt, const char* who);
+
 // Keeps only the batch's num_real leading samples: the wrap-around padding that sharding adds to
 // a short last batch (drop_last: false, world_size not dividing the split) is removed, so a
 // data-parallel step or evaluation counts every real sample once, as one process would. The

@@ -17,9 +17,7 @@ constexpr uint64_t kTokenStreamKey = 0x7A3C5E9B1F2D4C68ull;
 TokenBatchMaker::TokenBatchMaker(std::shared_ptr<const TokenStream> stream, const LoaderOptions& opt)
     : stream_(std::move(stream)), opt_(opt) {
   MP_CHECK(stream_ != nullptr, "TokenBatchMaker: null stream");
-  MP_CHECK(opt_.batch_size >= 1, "TokenBatchMaker: batch_size must be >= 1");
-  MP_CHECK(opt_.world_size >= 1 && 0 <= opt_.rank && opt_.rank < opt_.world_size,
-           "TokenBatchMaker: rank must be in [0, world_size)");
+  check_loader_options(opt_, "TokenBatchMaker");
   stream_->check_context(opt_.context);
   const int64_t len = stream_->size(), t = opt_.context;
   windows_ = opt_.shuffle ? len / t : (len - 1) / t;
@@ -38,10 +36,7 @@ TokenBatchMaker::TokenBatchMaker(std::shared_ptr<const TokenStream> stream, cons
   }
 }
 
-LoaderCursor TokenBatchMaker::advance(LoaderCursor c) const {
-  return c.batch + 1 >= plan_.batches ? LoaderCursor{c.epoch + 1, 0}
-                                      : LoaderCursor{c.epoch, c.batch + 1};
-}
+LoaderCursor TokenBatchMaker::advance(LoaderCursor c) const { return next_cursor(c, plan_.batches); }
 
 int64_t TokenBatchMaker::window_start(int64_t epoch, int64_t k) const {
   const int64_t t = opt_.context;

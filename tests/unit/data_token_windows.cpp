@@ -16,6 +16,7 @@
 using namespace mp;
 using mp::test::check_has;
 using mp::test::data_error_message;
+using mp::test::take;
 using mp::test::TempDir;
 
 namespace {
@@ -67,12 +68,6 @@ void check_windows(const Batch& b, int64_t t, int64_t len) {
       CHECK(b.labels[static_cast<size_t>(i * t + j)] == tok_at(s + j + 1));
     }
   }
-}
-
-std::vector<Batch> take(DataLoader& l, int64_t n) {
-  std::vector<Batch> out;
-  for (int64_t i = 0; i < n; ++i) out.push_back(l.next());
-  return out;
 }
 
 struct Fixture {
