@@ -65,12 +65,8 @@ Batch BatchMaker::make(LoaderCursor c) {
     }
     cached_epoch_ = c.epoch;
   }
-  Batch b;
-  b.at = c;
-  b.last_in_epoch = c.batch + 1 == plan_.batches;
+  Batch b = batch_at(c, plan_, opt_.batch_size, real_count_);
   const int64_t begin = c.batch * opt_.batch_size;
-  b.size = std::min(opt_.batch_size, plan_.per_rank - begin);
-  b.num_real = std::clamp<int64_t>(real_count_ - begin, 0, b.size);
   b.indices.resize(static_cast<size_t>(b.size));
   for (int64_t i = 0; i < b.size; ++i)
     b.indices[static_cast<size_t>(i)] =
@@ -93,6 +89,16 @@ Batch BatchMaker::make(LoaderCursor c) {
     targets = b.targets.data();
   }
   s.read(b.indices.data(), b.indices.size(), opt_.input_scale, b.x.data(), labels, targets);
+  return b;
+}
+
+Batch batch_at(LoaderCursor c, const ShardPlan& plan, int64_t batch_size, int64_t real_count) {
+  Batch b;
+  b.at = c;
+  b.last_in_epoch = c.batch + 1 == plan.batches;
+  const int64_t begin = c.batch * batch_size;
+  b.size = std::min(batch_size, plan.per_rank - begin);
+  b.num_real = std::clamp<int64_t>(real_count - begin, 0, b.size);
   return b;
 }
 

@@ -28,6 +28,11 @@ struct LoaderOptions {
 // [0, world_size). `who` names the caller.
 void check_loader_options(const LoaderOptions& opt, const char* who);
 
+// A batch at cursor `c` with its place filled in (at, last_in_epoch, size, num_real) for a rank
+// whose shard of plan.per_rank samples starts with `real_count` real ones; the data is the
+// caller's. Its first sample is the shard's sample c.batch * batch_size.
+Batch batch_at(LoaderCursor c, const ShardPlan& plan, int64_t batch_size, int64_t real_count);
+
 // Keeps only the batch's num_real leading samples: the wrap-around padding that sharding adds to
 // a short last batch (drop_last: false, world_size not dividing the split) is removed, so a
 // data-parallel step or evaluation counts every real sample once, as one process would. The

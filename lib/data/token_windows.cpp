@@ -52,12 +52,8 @@ int64_t TokenBatchMaker::window_start(int64_t epoch, int64_t k) const {
 Batch TokenBatchMaker::make(LoaderCursor c) const {
   MP_CHECK(c.epoch >= 0 && c.batch >= 0 && c.batch < plan_.batches, "TokenBatchMaker: bad cursor");
   const int64_t t = opt_.context;
-  Batch b;
-  b.at = c;
-  b.last_in_epoch = c.batch + 1 == plan_.batches;
+  Batch b = batch_at(c, plan_, opt_.batch_size, real_count_);
   const int64_t begin = c.batch * opt_.batch_size;
-  b.size = std::min(opt_.batch_size, plan_.per_rank - begin);
-  b.num_real = std::clamp<int64_t>(real_count_ - begin, 0, b.size);
   b.x_shape = {b.size, t};
   b.y_shape = {b.size, t};
   b.x.resize(static_cast<size_t>(b.size * t));
