@@ -37,6 +37,7 @@ const char* const kFooter = R"(Examples:
   mptrain eval --config run.yaml --checkpoint m.h5 --set precision.policy=bf16 --compare fp32
   mptrain inspect datasets/mnist/mnist.h5
   mptrain tune-precision --config run.yaml --write run_tuned.yaml
+  mptrain sample --config lm.yaml --checkpoint m.h5 --prompt "In the beginning" --tokens 300 --seed 1
 
 Every spec key with its default: configs/REFERENCE.md.
 Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 data error,
@@ -78,6 +79,13 @@ struct TuneArgs {
   std::string config, device, candidates, write;
   std::vector<std::string> sets;
   int64_t steps = 50;
+};
+
+struct SampleArgs {
+  CLI::App* cmd = nullptr;
+  std::string config, device;
+  std::vector<std::string> sets;
+  SampleOptions opt;
 };
 
 struct InspectArgs {
@@ -255,6 +263,46 @@ void add_tune_command(CLI::App& app, TuneArgs& a) {
   a.cmd->footer(
       "Example:\n  mptrain tune-precision --config configs/mnist_mlp.yaml --steps 50 --write "
       "mnist_tuned.yaml");
+void add_sample_command(CLI::App& app, SampleArgs& a) {
+  a.cmd = app.add_subcommand(
+      "sample", "print text from a token model (data.format: tokens): the prompt, then --tokens "
+                "tokens drawn one at a time from the model's next-token distribution, in the "
+                "spec's precision.policy");
+  a.cmd->add_option("--config", a.config, "run spec of the model (e.g. --config configs/charlm_gpt.yaml)")
+      ->type_name("FILE")
+      ->required();
+  a.cmd->add_option("--checkpoint", a.opt.checkpoint,
+                    "checkpoint or export file (e.g. --checkpoint runs/charlm_gpt/checkpoints/"
+                    "step_00002000.h5)")
+      ->type_name("PATH")
+      ->required();
+  a.cmd->add_option("--prompt", a.opt.prompt,
+                    "text to continue; every character must be in the data file's /vocab "
+                    "(e.g. --prompt \"In the beginning\")")
+      ->type_name("TEXT")
+      ->required();
+  a.cmd->add_option("--tokens", a.opt.tokens, "tokens to generate")
+      ->capture_default_str()
+      ->type_name("N")
+      ->check(CLI::NonNegativeNumber);
+  a.cmd->add_option("--temperature", a.opt.temperature,
+                    "divides the logits before the softmax; 0 = greedy (always the likeliest token)")
+      ->capture_default_str()
+      ->type_name("T")
+      ->check(CLI::NonNegativeNumber);
+  a.cmd->add_option("--top-k", a.opt.top_k, "draw from the K likeliest tokens only; 0 = all, 1 = greedy")
+      ->capture_default_str()
+      ->type_name("K")
+      ->check(CLI::NonNegativeNumber);
+  a.cmd->add_option("--seed", a.opt.seed, "seed of the draws: same seed, same text")
+      ->capture_default_str()
+      ->type_name("S");
+  add_set_option(*a.cmd, a.sets);
+  add_device_option(*a.cmd, a.device);
+  a.cmd->footer(
+      "Example:\n  mptrain sample --config configs/charlm_gpt.yaml --checkpoint "
+      "runs/charlm_gpt/checkpoints/step_00002000.h5 --prompt \"In the beginning\" --tokens 300 "
+      "--temperature 0.8 --top-k 20 --seed 1");
 }
 
 // A subcommand was given: the training options before it are a mistake, not ignored.
@@ -272,6 +320,7 @@ int run_train(RunArgs& run, int verbosity) {
   if (run.config.empty())
     usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
                 "subcommand: sweep, eval, export, inspect, tune-precision");
+                "subcommand: sweep, eval, export, inspect, sample");
   if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
   const RunSpec spec = load_for_run(run.config, run.sets, run.device, run.out);
   if (run.print_config) {
@@ -301,12 +350,14 @@ int run_cli(int argc, char** argv) {
   InspectArgs inspect;
   ExportArgs exp;
   TuneArgs tune;
+  SampleArgs sample;
   add_train_options(app, run);
   add_sweep_command(app, sweep);
   add_eval_command(app, eval);
   add_inspect_command(app, inspect);
   add_export_command(app, exp);
   add_tune_command(app, tune);
+  add_sample_command(app, sample);
 
   try {
     app.parse(argc, argv);
@@ -324,7 +375,7 @@ int run_cli(int argc, char** argv) {
     return kExitOk;
   }
   if (sweep.cmd->parsed() || eval.cmd->parsed() || inspect.cmd->parsed() || exp.cmd->parsed() ||
-      tune.cmd->parsed())
+      tune.cmd->parsed() || sample.cmd->parsed())
     refuse_train_options(run);
   if (sweep.cmd->parsed()) return cmd_sweep(sweep.config, sweep.grid, sweep.sets, sweep.out, verbosity);
   if (inspect.cmd->parsed()) return cmd_inspect(inspect.file);
@@ -335,6 +386,8 @@ int run_cli(int argc, char** argv) {
   if (eval.cmd->parsed())
     return cmd_eval(load_for_run(eval.config, eval.sets, eval.device, ""), eval.checkpoint,
                     !eval.compare.empty());
+  if (sample.cmd->parsed())
+    return cmd_sample(load_for_run(sample.config, sample.sets, sample.device, ""), sample.opt);
   return run_train(run, verbosity);
 }
 

@@ -21,6 +21,16 @@ int cmd_sweep(const std::string& config, const std::vector<std::string>& grid,
 int cmd_tune_precision(const RunSpec& spec, int64_t steps, const std::string& candidates,
                        const std::string& write, int verbosity);
 
+// `mptrain sample`: text from a token model's checkpoint or export file (cmd_sample.cpp).
+struct SampleOptions {
+  std::string checkpoint, prompt;
+  int64_t tokens = 300;      // tokens to generate
+  double temperature = 1.0;  // <= 0: greedy
+  int64_t top_k = 0;         // 0: all tokens
+  uint64_t seed = 0;
+};
+int cmd_sample(RunSpec spec, const SampleOptions& opt);
+
 // -q: warnings and errors only; -v: debug detail; default: info. Set once, for every command.
 void set_log_level(int verbosity);
 

@@ -32,6 +32,8 @@ python3
 python3-h5py
 python3-numpy
 python3-matplotlib
+# The King James Bible text that datasets/kjv/prepare.sh turns into kjv.h5 (`bible` prints it).
+bible-kjv
 # clang builds the libFuzzer target (scripts/fuzz_spec.sh); the normal build does not need it.
 clang optional
 LIST

@@ -23,6 +23,8 @@ const std::vector<ResumeKey>& resume_keys() {
        "it fixes the shuffling order and the dropout stream the checkpoint is positioned in"},
       {"device", Free, "the state is stored as fp32 on the host; CPU and GPU results are not bit-identical"},
       {"threads", Free, "speed only"},
+      {"data.format", Fixed, kCursor},
+      {"data.context", Fixed, kCursor},
       {"data.file", Fixed, kCursor},
       {"data.train", Fixed, kCursor},
       {"data.val", Free, "evaluation only (the best_val_loss carried over was measured on the old split)"},

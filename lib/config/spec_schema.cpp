@@ -55,6 +55,15 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "also scan every split for NaN/Inf before training (exit 3 naming the first bad sample); "
        "without it, each batch is still checked as it loads and the first bad one ends the run "
        "with exit 3");
+  bind(v, "data.format", s.data.format, one_of({"samples", "tokens"}),
+       "samples: x [N, ...] with one y row per sample; tokens: data.train.x and data.val.x are 1-D "
+       "token-id streams (e.g. /train/tokens) with the vocabulary at /vocab, cut into windows of "
+       "data.context + 1 tokens (inputs: the first context, labels: the next token at each "
+       "position); data.*.y are not used");
+  bind(v, "data.context", s.data.context, non_negative(),
+       "tokens: window length T (model.input_shape must be [T]; [] = [T]); an epoch is "
+       "floor(train tokens / T) windows at seeded random starts (data.shuffle: false: the "
+       "non-overlapping windows in order); validation is always the non-overlapping windows in order");
 
   section(v, "model", "the network and its loss");
   bind(v, "model.input_shape", s.model.input_shape, at_least(1),

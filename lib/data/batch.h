@@ -15,6 +15,13 @@ struct LoaderCursor {
   bool operator==(const LoaderCursor&) const = default;
 };
 
+// The cursor after `c` in a stream of `batches_per_epoch` batches per epoch: the next batch, or
+// batch 0 of the next epoch.
+inline LoaderCursor next_cursor(LoaderCursor c, int64_t batches_per_epoch) {
+  return c.batch + 1 >= batches_per_epoch ? LoaderCursor{c.epoch + 1, 0}
+                                          : LoaderCursor{c.epoch, c.batch + 1};
+}
+
 struct Batch {
   LoaderCursor at;              // where this batch sits in the stream
   bool last_in_epoch = false;   // the epoch's final batch on this rank

@@ -11,9 +11,7 @@ namespace mp {
 BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& opt)
     : split_(std::move(split)), opt_(opt) {
   MP_CHECK(split_ != nullptr, "BatchMaker: null split");
-  MP_CHECK(opt_.batch_size >= 1, "BatchMaker: batch_size must be >= 1");
-  MP_CHECK(opt_.world_size >= 1 && 0 <= opt_.rank && opt_.rank < opt_.world_size,
-           "BatchMaker: rank must be in [0, world_size)");
+  check_loader_options(opt_, "BatchMaker");
   const int64_t n = split_->size();
   plan_ = shard_plan(n, opt_.world_size, opt_.batch_size, opt_.drop_last);
   real_count_ = shard_real_count(n, opt_.rank, opt_.world_size, opt_.drop_last);
@@ -44,10 +42,13 @@ BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& 
   }
 }
 
-LoaderCursor BatchMaker::advance(LoaderCursor c) const {
-  return c.batch + 1 >= plan_.batches ? LoaderCursor{c.epoch + 1, 0}
-                                      : LoaderCursor{c.epoch, c.batch + 1};
+void check_loader_options(const LoaderOptions& opt, const char* who) {
+  MP_CHECK(opt.batch_size >= 1, std::string(who) + ": batch_size must be >= 1");
+  MP_CHECK(opt.world_size >= 1 && 0 <= opt.rank && opt.rank < opt.world_size,
+           std::string(who) + ": rank must be in [0, world_size)");
 }
+
+LoaderCursor BatchMaker::advance(LoaderCursor c) const { return next_cursor(c, plan_.batches); }
 
 Batch BatchMaker::make(LoaderCursor c) {
   MP_CHECK(c.epoch >= 0 && c.batch >= 0 && c.batch < plan_.batches, "BatchMaker: bad cursor");
@@ -64,12 +65,8 @@ Batch BatchMaker::make(LoaderCursor c) {
     }
     cached_epoch_ = c.epoch;
   }
-  Batch b;
-  b.at = c;
-  b.last_in_epoch = c.batch + 1 == plan_.batches;
+  Batch b = batch_at(c, plan_, opt_.batch_size, real_count_);
   const int64_t begin = c.batch * opt_.batch_size;
-  b.size = std::min(opt_.batch_size, plan_.per_rank - begin);
-  b.num_real = std::clamp<int64_t>(real_count_ - begin, 0, b.size);
   b.indices.resize(static_cast<size_t>(b.size));
   for (int64_t i = 0; i < b.size; ++i)
     b.indices[static_cast<size_t>(i)] =
@@ -95,13 +92,23 @@ Batch BatchMaker::make(LoaderCursor c) {
   return b;
 }
 
+Batch batch_at(LoaderCursor c, const ShardPlan& plan, int64_t batch_size, int64_t real_count) {
+  Batch b;
+  b.at = c;
+  b.last_in_epoch = c.batch + 1 == plan.batches;
+  const int64_t begin = c.batch * batch_size;
+  b.size = std::min(batch_size, plan.per_rank - begin);
+  b.num_real = std::clamp<int64_t>(real_count - begin, 0, b.size);
+  return b;
+}
+
 void drop_padding_rows(Batch& b) {
   if (b.num_real == b.size) return;
   MP_CHECK(b.size > 0 && 0 <= b.num_real && b.num_real < b.size, "drop_padding_rows: bad batch");
   const auto keep = static_cast<size_t>(b.num_real);
   b.x.resize(b.x.size() / static_cast<size_t>(b.size) * keep);
   if (!b.targets.empty()) b.targets.resize(b.targets.size() / static_cast<size_t>(b.size) * keep);
-  if (!b.labels.empty()) b.labels.resize(keep);
+  if (!b.labels.empty()) b.labels.resize(b.labels.size() / static_cast<size_t>(b.size) * keep);  // [B] or [B, T]
   b.indices.resize(keep);
   b.size = b.x_shape[0] = b.y_shape[0] = b.num_real;
 }

@@ -21,7 +21,17 @@ struct LoaderOptions {
   uint64_t seed = 0;          // shuffle seed (the run seed)
   int rank = 0;               // this process's rank in [0, world_size)
   int world_size = 1;         // data-parallel processes sharing each epoch
+  int64_t context = 0;        // token streams (token_windows.h): tokens per window T, >= 1
 };
+
+// Internal errors for options no caller should build: batch_size < 1, rank outside
+// [0, world_size). `who` names the caller.
+void check_loader_options(const LoaderOptions& opt, const char* who);
+
+// A batch at cursor `c` with its place filled in (at, last_in_epoch, size, num_real) for a rank
+// whose shard of plan.per_rank samples starts with `real_count` real ones; the data is the
+// caller's. Its first sample is the shard's sample c.batch * batch_size.
+Batch batch_at(LoaderCursor c, const ShardPlan& plan, int64_t batch_size, int64_t real_count);
 
 // Keeps only the batch's num_real leading samples: the wrap-around padding that sharding adds to
 // a short last batch (drop_last: false, world_size not dividing the split) is removed, so a

@@ -15,14 +15,34 @@ LoaderOptions loader_options(const DataSpec& spec, uint64_t seed, int rank, int 
   o.seed = seed;
   o.rank = rank;
   o.world_size = world_size;
+  o.context = spec.context;
   return o;
 }
 
 DataLoader::DataLoader(std::shared_ptr<const Split> split, const LoaderOptions& opt,
                        LoaderCursor start)
-    : split_(std::move(split)), opt_(opt), maker_(split_, opt_) {
+    : DataLoader(BatchMaker(split, opt), split, split->file() + ": split " + split->paths().x, opt,
+                 start) {}
+
+DataLoader::DataLoader(std::shared_ptr<const TokenStream> tokens, const LoaderOptions& opt,
+                       LoaderCursor start)
+    : DataLoader(TokenBatchMaker(tokens, opt), nullptr,
+                 tokens->file() + ": token stream " + tokens->path(), opt, start) {}
+
+DataLoader::DataLoader(Maker maker, std::shared_ptr<const Split> split, std::string source,
+                       const LoaderOptions& opt, LoaderCursor start)
+    : split_(std::move(split)), source_(std::move(source)), opt_(opt), maker_(std::move(maker)) {
   MP_CHECK(opt_.prefetch >= 0, "DataLoader: prefetch must be >= 0");
   seek(start);
+}
+
+const ShardPlan& DataLoader::plan() const {
+  return std::visit([](const auto& m) -> const ShardPlan& { return m.plan(); }, maker_);
+}
+
+const Split& DataLoader::split() const {
+  MP_CHECK(split_ != nullptr, "DataLoader::split: a token-stream loader has no split");
+  return *split_;
 }
 
 DataLoader::~DataLoader() { stop_thread(); }
@@ -30,12 +50,13 @@ DataLoader::~DataLoader() { stop_thread(); }
 void DataLoader::seek(LoaderCursor c) {
   const int64_t per_epoch = batches_per_epoch();
   if (c.epoch < 0 || c.batch < 0 || c.batch > per_epoch) {
-    throw DataError(split_->file() + ": split " + split_->paths().x + ": cannot resume at epoch " +
+    throw DataError(source_ + ": cannot resume at epoch " +
                     std::to_string(c.epoch) + ", batch " + std::to_string(c.batch) +
                     ": expected a batch in 0.." + std::to_string(per_epoch - 1) +
                     " (this loader makes " + std::to_string(per_epoch) +
                     " batches per epoch); the checkpoint was written with a different data set, "
-                    "batch size or world size — resume with the same settings or start afresh");
+                    "batch size, context or world size — resume with the same settings or start "
+                    "afresh");
   }
   if (c.batch == per_epoch) c = {c.epoch + 1, 0};
   stop_thread();
@@ -47,8 +68,8 @@ void DataLoader::start_thread() {
   queue_ = std::make_unique<BoundedQueue<Batch>>(static_cast<size_t>(opt_.prefetch));
   thread_ = std::thread([q = queue_.get(), maker = maker_, c = cursor_]() mutable {
     try {
-      for (;; c = maker.advance(c)) {
-        if (!q->push(maker.make(c))) return;
+      for (;; c = std::visit([&](auto& m) { return m.advance(c); }, maker)) {
+        if (!q->push(std::visit([&](auto& m) { return m.make(c); }, maker))) return;
       }
     } catch (...) {
       q->fail(std::current_exception());
@@ -70,9 +91,9 @@ Batch DataLoader::next() {
     b = std::move(*v);
     MP_CHECK(b.at == cursor_, "DataLoader: prefetch thread out of step with the cursor");
   } else {
-    b = maker_.make(cursor_);
+    b = std::visit([&](auto& m) { return m.make(cursor_); }, maker_);
   }
-  cursor_ = maker_.advance(cursor_);
+  cursor_ = std::visit([&](auto& m) { return m.advance(cursor_); }, maker_);
   return b;
 }
 

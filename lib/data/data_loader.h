@@ -1,5 +1,5 @@
 // data_loader.h: the batch stream a trainer consumes — batches of one split in the seeded,
-// sharded order of epoch_order.h, built ahead by a background thread into a bounded queue of
+// sharded order of epoch_order.h, or context windows of a token stream (token_windows.h), built ahead by a background thread into a bounded queue of
 // `prefetch` batches. The stream is a pure function of its options: cursor() saved in a
 // checkpoint and passed back (constructor or seek) continues with exactly the batches the
 // original run would have produced next.
@@ -7,12 +7,14 @@
 #include <cstdint>
 #include <memory>
 #include <thread>
+#include <variant>
 
 #include "data/batch.h"
 #include "data/batch_maker.h"
 #include "data/batch_queue.h"
 #include "data/data_spec.h"
 #include "data/split.h"
+#include "data/token_windows.h"
 
 namespace mp {
 
@@ -24,6 +26,9 @@ class DataLoader {
   // DataError when an epoch would have no batch (see BatchMaker). Starts the prefetch thread
   // (when opt.prefetch > 0) at `start`.
   DataLoader(std::shared_ptr<const Split> split, const LoaderOptions& opt, LoaderCursor start = {});
+  // Windows of opt.context tokens from `tokens` (token_windows.h); DataError when they do not fit.
+  DataLoader(std::shared_ptr<const TokenStream> tokens, const LoaderOptions& opt,
+             LoaderCursor start = {});
   ~DataLoader();  // stops and joins the prefetch thread
   DataLoader(const DataLoader&) = delete;
   DataLoader& operator=(const DataLoader&) = delete;
@@ -39,18 +44,23 @@ class DataLoader {
   // c.batch == batches_per_epoch() is accepted as the start of the next epoch.
   void seek(LoaderCursor c);
 
-  int64_t batches_per_epoch() const { return maker_.plan().batches; }
-  int64_t samples_per_epoch() const { return maker_.plan().per_rank; }  // this rank, with padding
-  const Split& split() const { return *split_; }
+  int64_t batches_per_epoch() const { return plan().batches; }
+  int64_t samples_per_epoch() const { return plan().per_rank; }  // this rank, with padding
+  const Split& split() const;  // a loader of samples only
   const LoaderOptions& options() const { return opt_; }
 
  private:
+  using Maker = std::variant<BatchMaker, TokenBatchMaker>;
+  DataLoader(Maker maker, std::shared_ptr<const Split> split, std::string source,
+             const LoaderOptions& opt, LoaderCursor start);
+  const ShardPlan& plan() const;
   void start_thread();
   void stop_thread();
 
-  std::shared_ptr<const Split> split_;
+  std::shared_ptr<const Split> split_;  // null for a token stream
+  std::string source_;                  // "file: split /train/x" for messages
   LoaderOptions opt_;
-  BatchMaker maker_;  // used by next() without prefetch; the thread has its own copy
+  Maker maker_;  // used by next() without prefetch; the thread has its own copy
   LoaderCursor cursor_;
   std::unique_ptr<BoundedQueue<Batch>> queue_;
   std::thread thread_;

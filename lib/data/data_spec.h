@@ -12,6 +12,9 @@ struct SplitSpec {
 };
 
 struct DataSpec {
+  std::string format = "samples";  // "samples": x [N, ...] and y per sample; "tokens": train.x and
+                                   // val.x are 1-D token streams cut into windows (token_windows.h)
+  int64_t context = 0;             // tokens: window length T (model.input_shape is [T])
   std::string file;                // HDF5 file (relative paths: against the working directory,
                                    // then the spec file's folder)
   SplitSpec train{"/train/x", "/train/y", "training"};

@@ -9,6 +9,14 @@ namespace mp {
 RunData open_run_data(const RunSpec& spec) {
   const std::string file = resolve_data_file(spec);
   RunData d;
+  if (spec.data.format == "tokens") {
+    d.train_tokens = TokenStream::open(file, spec.data.train.x, "training");
+    if (!spec.data.val.x.empty()) d.val_tokens = TokenStream::open(file, spec.data.val.x, "validation");
+    for (const auto& s : {d.train_tokens, d.val_tokens})
+      if (s) s->check_context(spec.data.context);
+    d.input_shape = {spec.data.context};  // spec_resolve.cpp: model.input_shape is [context]
+    return d;
+  }
   d.train = Split::open(file, spec.data.train, spec.data.in_memory);
   if (!spec.data.val.x.empty()) d.val = Split::open(file, spec.data.val, spec.data.in_memory);
   d.input_shape = spec.model.input_shape.empty() ? d.train->sample_shape() : spec.model.input_shape;
@@ -23,6 +31,16 @@ RunData open_run_data(const RunSpec& spec) {
 }
 
 void check_run_data(const RunSpec& spec, const RunData& data, const Model& model, const Loss& loss) {
+  if (data.train_tokens) {  // ids are checked against /vocab at open; the logits must cover it
+    const Shape want{spec.data.context, data.train_tokens->vocab_size()};
+    if (!loss.classification() || model.output_shape() != want)
+      throw ConfigError("model.layers: data.format: tokens needs cross_entropy over a model that "
+                        "outputs " + shape_str(want) + " (context x vocabulary of " +
+                        data.train_tokens->file() + ") per window, but it outputs " +
+                        shape_str(model.output_shape()) + " with model.loss " + spec.model.loss +
+                        "; end the model with an lm_head over the vocabulary");
+    return;
+  }
   if (loss.classification()) {
     const int64_t classes =
         spec.model.num_classes > 0 ? spec.model.num_classes : shape_numel(model.output_shape());

@@ -14,15 +14,42 @@
 
 namespace mp {
 
-EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
-                    const DataSpec& data, dist::Communicator* comm) {
+namespace {
+
+// Evaluation reads every sample (or window) once in order: no shuffle, no drop_last, batches no
+// larger than this rank's share of `n` (with padding).
+LoaderOptions eval_loader_options(const DataSpec& data, dist::Communicator* comm, int64_t n) {
   const int world = comm ? comm->world_size() : 1;
   LoaderOptions lo = loader_options(data, 0, comm ? comm->rank() : 0, world);
   lo.shuffle = false;
   lo.drop_last = false;
-  const int64_t share = (split->size() + world - 1) / world;  // this rank's samples, with padding
-  lo.batch_size = std::min<int64_t>(data.batch_size, share);
-  DataLoader loader(split, lo);
+  lo.batch_size = std::min<int64_t>(data.batch_size, (n + world - 1) / world);
+  return lo;
+}
+
+EvalResult evaluate_loader(Backend& be, Model& model, Loss& loss, DataLoader& loader,
+                           dist::Communicator* comm);
+
+}  // namespace
+
+EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
+                    const DataSpec& data, dist::Communicator* comm) {
+  DataLoader loader(split, eval_loader_options(data, comm, split->size()));
+  return evaluate_loader(be, model, loss, loader, comm);
+}
+
+EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const TokenStream> tokens,
+                    const DataSpec& data, dist::Communicator* comm) {
+  const int64_t windows = (tokens->size() - 1) / std::max<int64_t>(data.context, 1);
+  DataLoader loader(tokens, eval_loader_options(data, comm, windows));
+  return evaluate_loader(be, model, loss, loader, comm);
+}
+
+namespace {
+
+EvalResult evaluate_loader(Backend& be, Model& model, Loss& loss, DataLoader& loader,
+                           dist::Communicator* comm) {
+  const int world = comm ? comm->world_size() : 1;
   Context ctx{be, false, 0, 0};
   DeviceBatch db;
   Tensor pred;
@@ -71,18 +98,27 @@ EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const
   return r;
 }
 
-namespace {
+}  // namespace
 
-// The weights in `w` evaluated in `policy`: masters (fp32) set from the stored values, working
-// copies rounded to the policy's dtype, as training would hold them.
-EvalResult evaluate_in(Backend& be, const RunSpec& spec, const DTypePolicy& policy,
-                       std::shared_ptr<const Split> val, const Shape& in_shape,
-                       const WeightsData& w, const std::string& file) {
+std::unique_ptr<Model> build_model_with_weights(Backend& be, const RunSpec& spec,
+                                                const DTypePolicy& policy, const Shape& in_shape,
+                                                const WeightsData& w, const std::string& file) {
   auto model = Model::build(be, spec.model.layers, in_shape,
                             model_options(policy, static_cast<uint64_t>(spec.seed)));
   check_same_model(w.model_signature, file, make_model_signature(model->params()), true);
   for (const CheckpointTensor& t : w.params)
     set_parameter_values(be, *model->find_param(t.name), from_host_floats(be, t.values, t.shape, DType::F32));
+  return model;
+}
+
+namespace {
+
+// The weights in `w` evaluated in `policy` on `val` (a Split or a TokenStream).
+template <class Source>
+EvalResult evaluate_in(Backend& be, const RunSpec& spec, const DTypePolicy& policy,
+                       std::shared_ptr<const Source> val, const Shape& in_shape,
+                       const WeightsData& w, const std::string& file) {
+  auto model = build_model_with_weights(be, spec, policy, in_shape, w, file);
   auto loss = make_loss(spec.model.loss, spec.model.ignore_index);
   return evaluate(be, *model, *loss, val, spec.data);
 }
@@ -98,14 +134,22 @@ EvalReport evaluate_weights(const RunSpec& spec_in, const std::string& file, boo
   const std::string data_file = resolve_data_file(spec);
   if (spec.data.val.x.empty())
     throw ConfigError("data.val.x: mptrain eval needs a validation split; set data.val.x and data.val.y");
-  auto val = Split::open(data_file, spec.data.val, spec.data.in_memory);
-  const Shape in_shape = spec.model.input_shape.empty() ? val->sample_shape() : spec.model.input_shape;
   const WeightsData w = read_weights_any(file);
   rep.policy = spec.precision.policy;
   rep.trained_policy = w.policy;
   rep.stored = w.dtype;
-  rep.result = evaluate_in(*be, spec, policy, val, in_shape, w, file);
-  if (compare_fp32) rep.fp32 = evaluate_in(*be, spec, DTypePolicy{}, val, in_shape, w, file);
+  auto run = [&](auto val, const Shape& in_shape) {
+    rep.result = evaluate_in(*be, spec, policy, val, in_shape, w, file);
+    if (compare_fp32) rep.fp32 = evaluate_in(*be, spec, DTypePolicy{}, val, in_shape, w, file);
+  };
+  if (spec.data.format == "tokens") {
+    auto val = TokenStream::open(data_file, spec.data.val.x, "validation");
+    val->check_context(spec.data.context);
+    run(val, Shape{spec.data.context});
+  } else {
+    auto val = Split::open(data_file, spec.data.val, spec.data.in_memory);
+    run(val, spec.model.input_shape.empty() ? val->sample_shape() : spec.model.input_shape);
+  }
   return rep;
 }
 

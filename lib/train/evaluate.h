@@ -11,14 +11,21 @@
 #include "config/run_spec.h"
 #include "data/data_spec.h"
 #include "data/split.h"
+#include "data/token_stream.h"
 #include "dist/communicator.h"
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "checkpoint/weights_file.h"
+#include "precision/dtype_policy.h"
 #include "train/trainer.h"
 
 namespace mp {
 
 EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const Split> split,
+                    const DataSpec& data, dist::Communicator* comm = nullptr);
+// data.format: tokens: the non-overlapping windows of data.context tokens of the stream, in order
+// (token_windows.h); the loss is per token.
+EvalResult evaluate(Backend& be, Model& model, Loss& loss, std::shared_ptr<const TokenStream> tokens,
                     const DataSpec& data, dist::Communicator* comm = nullptr);
 
 // `mptrain eval`: the parameters of `file` (a checkpoint or an export file, weights_file.h) on the
@@ -35,6 +42,14 @@ struct EvalReport {
   DType stored = DType::F32;       // the file's parameter dtype
 };
 EvalReport evaluate_weights(const RunSpec& spec, const std::string& file, bool compare_fp32);
+
+// The model of `spec` built in `policy` for per-sample input `in_shape`, with the parameters of
+// `w` (read from `file`, a checkpoint or export file: read_weights_any): fp32 masters set from the
+// stored values, working copies rounded to the policy's dtype, as training would hold them.
+// ConfigError naming `file` when the file holds another model. (mptrain eval, mptrain sample.)
+std::unique_ptr<Model> build_model_with_weights(Backend& be, const RunSpec& spec,
+                                                const DTypePolicy& policy, const Shape& in_shape,
+                                                const WeightsData& w, const std::string& file);
 // evaluate_weights(spec, checkpoint, false).result
 EvalResult evaluate_checkpoint(const RunSpec& spec, const std::string& checkpoint);
 

@@ -101,6 +101,7 @@ class TrainerImpl {
   bool writer_ = true;
   std::unique_ptr<GradAllReduce> grad_reduce_;
   std::shared_ptr<const Split> train_split_, val_split_;
+  std::shared_ptr<const TokenStream> val_tokens_;  // data.format: tokens
   std::unique_ptr<DataLoader> loader_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Loss> loss_;
@@ -149,15 +150,17 @@ void TrainerImpl::build() {
   const RunData data = open_run_data(spec_);
   train_split_ = data.train;
   val_split_ = data.val;
+  val_tokens_ = data.val_tokens;
   model_ = Model::build(*be_, spec_.model.layers, data.input_shape,
                         model_options(policy_, static_cast<uint64_t>(spec_.seed)));
   loss_ = make_loss(spec_.model.loss, spec_.model.ignore_index);
   check_run_data(spec_, data, *model_, *loss_);
   check_ranks(data);
 
-  loader_ = std::make_unique<DataLoader>(
-      train_split_, loader_options(spec_.data, static_cast<uint64_t>(spec_.seed), comm_->rank(),
-                                   comm_->world_size()));
+  const LoaderOptions lo = loader_options(spec_.data, static_cast<uint64_t>(spec_.seed),
+                                          comm_->rank(), comm_->world_size());
+  loader_ = data.train_tokens ? std::make_unique<DataLoader>(data.train_tokens, lo)
+                              : std::make_unique<DataLoader>(train_split_, lo);
   const int64_t per_epoch = loader_->batches_per_epoch() / spec_.train.accum_steps;
   if (spec_.train.steps > 0) {
     total_steps_ = spec_.train.steps;
@@ -212,8 +215,8 @@ void TrainerImpl::check_ranks(const RunData& data) {
   std::error_code ec;
   const auto bytes = fs::file_size(resolve_data_file(spec_), ec);
   const std::string data_id = std::to_string(ec ? -1 : static_cast<int64_t>(bytes)) + " bytes, " +
-                              std::to_string(data.train->size()) + " train, " +
-                              std::to_string(data.val ? data.val->size() : 0) + " val";
+                              std::to_string(data.train_size()) + " train, " +
+                              std::to_string(data.val_size()) + " val";
   check_ranks_agree(*comm_, {{"the resolved spec", dump_spec(spec_)},
                              {"the model signature", make_model_signature(model_->params())},
                              {"the data file (size, split lengths)", data_id}});
@@ -348,8 +351,9 @@ StepNormalisation TrainerImpl::accumulate(double& loss_sum, int64_t& samples, bo
 }
 
 void TrainerImpl::run_eval() {
-  if (!val_split_ || last_eval_step_ == step_) return;
-  last_eval_ = evaluate(*be_, *model_, *loss_, val_split_, spec_.data, comm_.get());
+  if ((!val_split_ && !val_tokens_) || last_eval_step_ == step_) return;
+  last_eval_ = val_tokens_ ? evaluate(*be_, *model_, *loss_, val_tokens_, spec_.data, comm_.get())
+                           : evaluate(*be_, *model_, *loss_, val_split_, spec_.data, comm_.get());
   clear_bar();
   last_eval_step_ = step_;
   best_val_loss_ = std::min(best_val_loss_, last_eval_.loss);

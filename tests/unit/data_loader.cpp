@@ -11,6 +11,7 @@
 #include "data_test_files.h"
 
 using namespace mp;
+using mp::test::take;
 using mp::test::TempDir;
 
 namespace {
@@ -33,12 +34,6 @@ void check_same(const Batch& a, const Batch& b) {
   CHECK(a.labels == b.labels);
   CHECK(a.x_shape == b.x_shape);
   CHECK(a.last_in_epoch == b.last_in_epoch);
-}
-
-std::vector<Batch> take(DataLoader& l, int64_t n) {
-  std::vector<Batch> out;
-  for (int64_t i = 0; i < n; ++i) out.push_back(l.next());
-  return out;
 }
 
 struct Fixture {

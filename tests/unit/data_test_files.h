@@ -61,6 +61,13 @@ inline void write_simple_split(const std::string& path, int64_t n, int64_t dim, 
 // The row index stored in x by write_simple_split (x[i][0] == i).
 inline int64_t simple_row(const float* x_row) { return static_cast<int64_t>(x_row[0]); }
 
+// The next n batches of a DataLoader.
+template <class Loader> auto take(Loader& l, int64_t n) {
+  std::vector<decltype(l.next())> out;
+  for (int64_t i = 0; i < n; ++i) out.push_back(l.next());
+  return out;
+}
+
 // Expects fn() to throw DataError whose message contains every fragment; returns the message.
 template <class Fn> std::string data_error_message(Fn fn) {
   try {
