@@ -263,6 +263,8 @@ void add_tune_command(CLI::App& app, TuneArgs& a) {
   a.cmd->footer(
       "Example:\n  mptrain tune-precision --config configs/mnist_mlp.yaml --steps 50 --write "
       "mnist_tuned.yaml");
+}
+
 void add_sample_command(CLI::App& app, SampleArgs& a) {
   a.cmd = app.add_subcommand(
       "sample", "print text from a token model (data.format: tokens): the prompt, then --tokens "
@@ -319,8 +321,7 @@ void refuse_train_options(const RunArgs& run) {
 int run_train(RunArgs& run, int verbosity) {
   if (run.config.empty())
     usage_error("--config is required (e.g. mptrain --config configs/mnist_mlp.yaml), or a "
-                "subcommand: sweep, eval, export, inspect, tune-precision");
-                "subcommand: sweep, eval, export, inspect, sample");
+                "subcommand: sweep, eval, export, inspect, sample, tune-precision");
   if (run.threads >= 0) run.sets.push_back("threads=" + std::to_string(run.threads));
   const RunSpec spec = load_for_run(run.config, run.sets, run.device, run.out);
   if (run.print_config) {
