@@ -195,6 +195,41 @@ WeightsData read_weights_any(const std::string& path) {
   return w;
 }
 
+WeightsData read_params_any(const std::string& path) {
+  const bool ours = is_weights_file(path) ||
+                    h5_probe_file(path, [](hid_t f) { return h5_attr_exists(f, "format_version"); });
+  if (ours) return read_weights_any(path);
+  WeightsData w;
+  w.source_checkpoint = path;
+  h5_silence_errors();
+  try {
+    H5Handle fapl = checkpoint_file_access(false);
+    H5Handle file = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), "opening the file");
+    if (!h5_link_exists(file.get(), "params"))
+      throw H5Failure("it has no /params group (expected /params/<parameter name> datasets, as "
+                      "mptrain checkpoints and export files have)");
+    H5Handle params = h5_open_group(file.get(), "params");
+    bool first = true;
+    for (const std::string& name : h5_link_names(params.get())) {
+      CheckpointTensor t;
+      t.name = name;
+      DType stored = DType::F32;
+      try {
+        stored = read_float_dataset(params.get(), name, t.shape, t.values, true);
+      } catch (const H5Failure& e) {
+        throw H5Failure("/params/" + name + ": " + e.what() +
+                        " (each /params entry must be a float32, float16 or bfloat16 dataset)");
+      }
+      if (first || stored == DType::F32) w.dtype = stored;
+      first = false;
+      w.params.push_back(std::move(t));
+    }
+  } catch (const H5Failure& e) {
+    throw DataError("cannot read parameters from " + path + ": " + e.what());
+  }
+  return w;
+}
+
 std::optional<std::string> describe_weights(const std::string& path) {
   if (!is_weights_file(path)) return std::nullopt;
   std::ostringstream o;
