@@ -37,8 +37,8 @@ std::vector<std::string> select_params(const std::vector<std::string>& names,
       msg += (i ? ", \"" : "\"") + unmatched[i] + "\"" + did_you_mean(unmatched[i], layers);
     msg += unmatched.size() == 1 ? " matches no parameter of the model"
                                  : " match no parameter of the model";
-    msg += "; entries are parameter names or prefixes ending at a dot (\"fc1\" selects fc1.weight "
-           "and fc1.bias) or with a trailing *; the parameters are: " + join(names);
+    msg += "; an entry is a parameter name, a layer name (\"fc1\" selects fc1.weight and fc1.bias) "
+           "or a prefix ending in * (\"fc*\"); the parameters are: " + join(names);
     throw ConfigError(msg);
   }
   for (const std::string& n : names)
