@@ -53,7 +53,7 @@ struct TrainRun {
     scaler = std::make_unique<LossScaler>(LossScaler::from_policy(pol, spec.precision.loss_scale));
     step_fn.reset(new TrainStep{*be, *model, *loss, *opt, *sched, *scaler, kScheduleSteps,
                                 spec.optimizer.grad_clip_norm, {}});
-    zero_grads(*be, model->params());
+    zero_grads(*be, model->trainable_params());
   }
 
   // One full step as the trainer runs it, with `count` samples (or tokens) entering the loss.

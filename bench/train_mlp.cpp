@@ -20,8 +20,12 @@
 // shared virtual machine, outside load can halve the speed for seconds at a time). The load
 // average is printed.
 //
+// --freeze LIST (e.g. layers.1, the 784x1024 layer) adds a row "<dtype>+frz" per dtype whose model
+// has those parameters frozen (optimizer.freeze: no weight-gradient GEMM, no optimizer update),
+// timed in the same alternating passes, and a table of the step-time saving.
+//
 // Usage: bench_train_mlp [--threads N] [--rounds R] [--round-s S] [--dtypes fp32,bf16,fp16]
-//                        [--data FILE.h5] [--csv FILE] [--no-loader]
+//                        [--data FILE.h5] [--csv FILE] [--no-loader] [--freeze LIST]
 #include <omp.h>
 
 #include <algorithm>
@@ -54,6 +58,7 @@
 #include "timing_backend.h"
 #include "train/device_batch.h"
 #include "train/step_normalisation.h"
+#include "train/param_select.h"
 #include "train/train_step.h"
 
 using namespace mp;
@@ -147,6 +152,7 @@ double gemm_flops(const std::vector<GemmShape>& v) {
 // ---- one dtype's training setup --------------------------------------------------------------
 
 struct Run : bench::TrainRun {
+  bool frozen = false;  // --freeze: the row label gets "+frz"
   Tensor x, y;
   Timed fwd, fwdbwd, step, loader_step;
   std::unique_ptr<DataLoader> loader;
@@ -175,6 +181,7 @@ struct Options {
   int rounds = 5;
   double round_s = 0.4;
   std::vector<std::string> dtypes = {"fp32", "bf16", "fp16"};
+  std::vector<std::string> freeze;  // --freeze: parameters frozen in the extra "+frz" rows
   std::string data;
   std::string csv;
   bool loader = true;
@@ -210,6 +217,8 @@ Options parse(int argc, char** argv) {
       o.data = val();
     else if (a == "--csv")
       o.csv = val();
+    else if (a == "--freeze")
+      o.freeze = split_commas(val());
     else if (a == "--no-loader")
       o.loader = false;
     else if (a == "--verbose" || a == "-v")
@@ -224,6 +233,7 @@ Options parse(int argc, char** argv) {
           "usage: bench_train_mlp [--threads N] [--rounds R] [--round-s S] [--dtypes "
           "fp32,bf16,fp16]\n"
           "                       [--data FILE.h5] [--csv FILE] [--no-loader] [--verbose]\n"
+          "                       [--freeze layers.1,...]  (extra rows with those frozen)\n"
           "                       [--only-steps SECONDS]  (profiling: full steps only, no table)\n"
           "                       [--breakdown]  (time per backend op and phase, best of "
           "rounds)\n");
@@ -328,7 +338,12 @@ static int run_bench(int argc, char** argv) {
   std::string device_name;
   int64_t params = 0;
 
+  std::vector<std::pair<std::string, bool>> variants;  // (dtype, frozen)
   for (const std::string& policy : o.dtypes) {
+    variants.emplace_back(policy, false);
+    if (!o.freeze.empty()) variants.emplace_back(policy, true);
+  }
+  for (const auto& [policy, frozen] : variants) {
     auto r = std::make_unique<Run>();
     RunSpec spec =
         load_spec(spec_path(),
@@ -340,6 +355,11 @@ static int run_bench(int argc, char** argv) {
     device_name = be->name();
     r->build(std::move(spec), std::move(be));
     params = r->model->num_params();
+    r->frozen = frozen;
+    if (frozen) {
+      r->policy += "+frz";
+      freeze_params(r->model->params(), o.freeze);
+    }
     // Synthetic batch: pixels in [0, 1] like MNIST after input_scale, labels 0..9.
     r->x = r->be->empty({kBatch, 784}, DType::F32);
     r->be->random_uniform(r->x, 0.0f, 1.0f, 7, 0);
@@ -419,7 +439,7 @@ static int run_bench(int argc, char** argv) {
       }
       std::sort(each.begin(), each.end());
       std::printf("%s: %zu steps, ms/step mean %.3f median %.3f p10 %.3f min %.3f\n",
-                  policy.c_str(), each.size(), (now() - t0) / double(each.size()) * 1e3,
+                  r->policy.c_str(), each.size(), (now() - t0) / double(each.size()) * 1e3,
                   each[each.size() / 2] * 1e3, each[each.size() / 10] * 1e3, each[0] * 1e3);
       continue;
     }
@@ -452,11 +472,11 @@ static int run_bench(int argc, char** argv) {
       device_name.c_str(), load0, load1, o.rounds);
   std::printf("GEMM flops per step %.3f G (exact); model flops 6 x params x batch = %.3f G\n",
               step_gemm_flop * 1e-9, 6.0 * double(params) * kBatch * 1e-9);
-  std::printf("\n%-6s %8s %9s %8s %9s %10s %9s\n", "dtype", "fwd ms", "fwd+bwd", "step ms",
+  std::printf("\n%-8s %8s %9s %8s %9s %10s %9s\n", "dtype", "fwd ms", "fwd+bwd", "step ms",
               "steps/s", "samples/s", "peak MiB");
   for (auto& r : runs) {
     const double st = r->step.med();
-    std::printf("%-6s %8.3f %9.3f %8.3f %9.1f %10.0f %9.1f\n", r->policy.c_str(),
+    std::printf("%-8s %8.3f %9.3f %8.3f %9.1f %10.0f %9.1f\n", r->policy.c_str(),
                 r->fwd.med() * 1e3, r->fwdbwd.med() * 1e3, st * 1e3, 1.0 / st, kBatch / st,
                 r->peak_bytes / (1024.0 * 1024.0));
   }
@@ -466,6 +486,7 @@ static int run_bench(int argc, char** argv) {
     std::printf("\n%s\n%-6s %9s %9s %10s %10s %9s %9s %9s %9s\n", title, "dtype", "GEMM GF/s",
                 "6N GF/s", "set GF/s", "sq GF/s", "GEMM/set", "GEMM/sq", "6N/set", "6N/sq");
     for (auto& r : runs) {
+      if (r->frozen) continue;  // fewer GEMM flops than step_gemm_flop: not comparable here
       const double st = ((r->step).*stat)();
       const double g = step_gemm_flop / st, m = 6.0 * double(params) * kBatch / st;
       const double set = r->set_flop / ((r->set).*stat)(), sq = r->sq_flop / ((r->sq).*stat)();
@@ -479,6 +500,23 @@ static int run_bench(int argc, char** argv) {
       "raw oneDNN on the step's 8 GEMMs, sq = raw oneDNN 2048^3 (fp16: fp32 ceilings, emulated)",
       &Timed::med);
   util("The same at the 10th percentile of every measurement", &Timed::p10);
+  if (!o.freeze.empty()) {
+    std::string list;
+    for (const std::string& f : o.freeze) list += (list.empty() ? "" : ", ") + f;
+    std::printf("\noptimizer.freeze [%s]: medians (10th percentiles), same alternating passes\n"
+                "%-6s %17s %17s %8s %17s %17s\n", list.c_str(), "dtype", "step ms", "frozen ms",
+                "saving", "fwd+bwd ms", "frozen ms");
+    for (size_t i = 0; i + 1 < runs.size(); ++i) {
+      const Run& a = *runs[i];
+      const Run& b = *runs[i + 1];
+      if (a.frozen || !b.frozen) continue;
+      std::printf("%-6s %8.3f (%6.3f) %8.3f (%6.3f) %7.1f%% %8.3f (%6.3f) %8.3f (%6.3f)\n",
+                  a.policy.c_str(), a.step.med() * 1e3, a.step.p10() * 1e3, b.step.med() * 1e3,
+                  b.step.p10() * 1e3, 100.0 * (1.0 - b.step.med() / a.step.med()),
+                  a.fwdbwd.med() * 1e3, a.fwdbwd.p10() * 1e3, b.fwdbwd.med() * 1e3,
+                  b.fwdbwd.p10() * 1e3);
+    }
+  }
   if (o.loader) {
     std::printf("\nWith the data loader (MNIST %s, in_memory, prefetch %lld): full steps/s\n",
                 o.data.c_str(),

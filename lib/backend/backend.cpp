@@ -205,16 +205,16 @@ void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor
   a.floats(dx, "dx");
   a.dtype(mean, DType::F32, "mean");
   a.dtype(rstd, DType::F32, "rstd");
-  a.dtype(dgamma, DType::F32, "dgamma");
-  a.dtype(dbeta, DType::F32, "dbeta");
+  if (dgamma.defined()) a.dtype(dgamma, DType::F32, "dgamma");
+  if (dbeta.defined()) a.dtype(dbeta, DType::F32, "dbeta");
   const int64_t rows = x.rows(), cols = x.cols();
   a.rows(dy, rows, cols, "dy");
   a.rows(dx, rows, cols, "dx");
   a.numel(gamma, cols, "gamma");
   a.numel(mean, rows, "mean");
   a.numel(rstd, rows, "rstd");
-  a.numel(dgamma, cols, "dgamma");
-  a.numel(dbeta, cols, "dbeta");
+  if (dgamma.defined()) a.numel(dgamma, cols, "dgamma");
+  if (dbeta.defined()) a.numel(dbeta, cols, "dbeta");
   if (rows == 0 || cols == 0) return;
   layernorm_backward_impl(dy, x, gamma, mean, rstd, dx, dgamma, dbeta);
 }

@@ -170,7 +170,8 @@ class Backend {
   // LayerNorm over the last dim. mean/rstd are fp32 [rows]; gamma/beta any float dtype [cols].
   void layernorm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
                          Tensor& y, Tensor& mean, Tensor& rstd);
-  // dx (overwritten); dgamma, dbeta fp32, accumulated into (beta = 1).
+  // dx (overwritten); dgamma, dbeta fp32, accumulated into (beta = 1). An undefined dgamma or
+  // dbeta (Tensor()) is not computed: a frozen or non-affine layernorm's parameter gradients.
   void layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                           const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
                           Tensor& dbeta);

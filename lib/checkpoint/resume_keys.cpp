@@ -54,6 +54,9 @@ const std::vector<ResumeKey>& resume_keys() {
        "the stored loss-scaler state (scale, growth and hysteresis counters) belongs to this mode"},
       {"optimizer", Free, "hyperparameters of later updates; the optimizer state keeps its meaning"},
       {"optimizer.type", Fixed, "the stored optimizer state (/optimizer/<slot>) belongs to this optimizer"},
+      {"optimizer.freeze", Fixed,
+       "frozen parameters have no optimizer state in the checkpoint (and the others' state was "
+       "built without them)"},
       {"optimizer.momentum", OnOff,
        "sgd keeps a momentum buffer only when momentum > 0; other changes are free"},
       {"schedule", Free, "the lr is recomputed every step from the applied-step count"},
@@ -66,6 +69,9 @@ const std::vector<ResumeKey>& resume_keys() {
       {"train.eval_every", Free, "what is written, not what is trained"},
       {"train.checkpoint_every", Free, "what is written, not what is trained"},
       {"train.keep_checkpoints", Free, "what is written, not what is trained"},
+      {"train.init_from", Free,
+       "only the start of a fresh run reads it; a resumed run restores its checkpoint instead"},
+      {"train.init_exclude", Free, "only the start of a fresh run reads it"},
       {"output", Free, "where results go (--resume auto looks for checkpoints there)"},
       {"debug", Free, "testing aid"},
   };

@@ -56,6 +56,20 @@ void write_all(hid_t file, const WeightsData& w) {
   h5_write_attr_str(file, "mptrain_version", w.mptrain_version.empty() ? "unknown" : w.mptrain_version);
 }
 
+// /params/<name> of `params`, widened exactly to fp32; `stored` receives its dtype. H5Failure
+// naming the dataset (followed by `advice`) when it does not read.
+CheckpointTensor read_param(hid_t params, const std::string& name, DType& stored,
+                            const std::string& advice = "") {
+  CheckpointTensor t;
+  t.name = name;
+  try {
+    stored = read_float_dataset(params, name, t.shape, t.values, true);
+  } catch (const H5Failure& e) {
+    throw H5Failure("/params/" + name + ": " + e.what() + advice);
+  }
+  return t;
+}
+
 void read_all(hid_t file, WeightsData& w) {
   if (!h5_attr_exists(file, "format") || h5_read_attr_str(file, "format") != kWeightsFormat)
     throw H5Failure(std::string("it has no root attribute format = \"") + kWeightsFormat +
@@ -78,14 +92,8 @@ void read_all(hid_t file, WeightsData& w) {
   w.mptrain_version = h5_read_attr_str(file, "mptrain_version");
   H5Handle params = h5_open_group(file, "params");
   for (const std::string& name : h5_link_names(params.get())) {
-    CheckpointTensor t;
-    t.name = name;
     DType stored = DType::F32;
-    try {
-      stored = read_float_dataset(params.get(), name, t.shape, t.values, true);
-    } catch (const H5Failure& e) {
-      throw H5Failure("/params/" + name + ": " + e.what());
-    }
+    CheckpointTensor t = read_param(params.get(), name, stored);
     if (stored != w.dtype)
       throw H5Failure("/params/" + name + " is stored as " + std::string(dtype_name(stored)) +
                       " but the file's dtype attribute says " + dtype);
@@ -192,6 +200,36 @@ WeightsData read_weights_any(const std::string& path) {
   w.model_signature = ck.model_signature;
   w.mptrain_version = ck.mptrain_version;
   w.params = ck.params;
+  return w;
+}
+
+WeightsData read_params_any(const std::string& path) {
+  const bool ours = is_weights_file(path) ||
+                    h5_probe_file(path, [](hid_t f) { return h5_attr_exists(f, "format_version"); });
+  if (ours) return read_weights_any(path);
+  WeightsData w;
+  w.source_checkpoint = path;
+  h5_silence_errors();
+  try {
+    H5Handle fapl = checkpoint_file_access(false);
+    H5Handle file = h5_check(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()), "opening the file");
+    if (!h5_link_exists(file.get(), "params"))
+      throw H5Failure("it has no /params group (expected /params/<parameter name> datasets, as "
+                      "mptrain checkpoints and export files have)");
+    H5Handle params = h5_open_group(file.get(), "params");
+    bool first = true;
+    for (const std::string& name : h5_link_names(params.get())) {
+      DType stored = DType::F32;
+      CheckpointTensor t = read_param(params.get(), name, stored,
+                                      " (each /params entry must be a float32, float16 or "
+                                      "bfloat16 dataset)");
+      if (first || stored == DType::F32) w.dtype = stored;
+      first = false;
+      w.params.push_back(std::move(t));
+    }
+  } catch (const H5Failure& e) {
+    throw DataError("cannot read parameters from " + path + ": " + e.what());
+  }
   return w;
 }
 

@@ -51,6 +51,12 @@ bool is_weights_file(const std::string& path);
 // The parameters of a checkpoint or of an export file, as WeightsData (a checkpoint's are fp32).
 WeightsData read_weights_any(const std::string& path);
 
+// The /params of any HDF5 file (train.init_from): a checkpoint or an export file as
+// read_weights_any (fully validated); any other file's /params/<name> datasets (float32, IEEE
+// float16 or bfloat16, each widened exactly to fp32; `dtype` is the widest stored, policy and
+// signature empty). Throws DataError naming the file and the dataset when one does not read.
+WeightsData read_params_any(const std::string& path);
+
 // The header `mptrain inspect` prints for an export file; nullopt when `path` is not one.
 std::optional<std::string> describe_weights(const std::string& path);
 

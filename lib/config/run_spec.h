@@ -28,6 +28,8 @@ struct TrainSpec {
   int64_t eval_every = 0;       // steps between evaluations; 0 = at the end of each epoch
   int64_t checkpoint_every = 0; // steps between checkpoints; 0 = only at the end
   int64_t keep_checkpoints = 3; // newest checkpoints kept, >= 1
+  std::string init_from;        // "" or an HDF5 file whose /params start the run (fine-tuning)
+  std::vector<std::string> init_exclude;  // names or prefixes init_from leaves at the initialiser
 };
 
 struct OutputSpec {

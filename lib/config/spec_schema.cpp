@@ -131,6 +131,10 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "sgd: Nesterov momentum (needs momentum > 0)");
   bind(v, "optimizer.grad_clip_norm", s.optimizer.grad_clip_norm, non_negative(),
        "clip the global norm of the unscaled gradients to this; 0 = off");
+  bind(v, "optimizer.freeze", s.optimizer.freeze, none(),
+       "parameter names or prefixes not trained (\"fc1\" = fc1.weight and fc1.bias; a trailing * "
+       "matches any continuation): no weight-gradient GEMM, no optimizer state; input gradients "
+       "still flow through them; an entry that matches no parameter is an error");
 
   section(v, "schedule", "learning-rate schedule (a skipped step does not advance it)");
   bind(v, "schedule.type", s.schedule.type, one_of({"constant", "cosine", "linear", "step"}),
@@ -156,6 +160,13 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "steps between checkpoints; 0 = only at the end");
   bind(v, "train.keep_checkpoints", s.train.keep_checkpoints, at_least(1),
        "newest checkpoints kept on disk");
+  bind(v, "train.init_from", s.train.init_from, none(),
+       "fine-tuning: an mptrain checkpoint, export file or any HDF5 file with /params/<name> "
+       "(fp32/fp16/bf16) whose values start the run; optimizer, loss scale, data position and "
+       "step start fresh; ignored when --resume restores a checkpoint; \"\" = off");
+  bind(v, "train.init_exclude", s.train.init_exclude, none(),
+       "with init_from: parameter names or prefixes left at their initialiser (a new head); they "
+       "may be missing or of another shape in the file");
 
   section(v, "output", "where results go");
   bind(v, "output.dir", s.output.dir, non_empty(),

@@ -4,7 +4,8 @@
 //   backward: xhat = (x - mean) * rstd,  g = dy * gamma,
 //             dx = rstd * (g - mean(g) - xhat * mean(g * xhat)),
 //             dgamma += dy * xhat,  dbeta += dy   (fp32 accumulators supplied by the caller, so a
-//             backend chooses how rows are combined: per-block partials, atomics, ...).
+//             backend chooses how rows are combined: per-block partials, atomics, ...; null
+//             accumulators are skipped: frozen or non-affine parameters).
 // Device-safe; sums use the lane-split reductions of row_reduce.h.
 #pragma once
 #include <math.h>
@@ -79,8 +80,8 @@ MP_HD void layernorm_row_backward(const T* dy, const T* x, const G* gamma, RowSt
   const float mean_g = sums.g * inv_n, mean_gx = sums.gx * inv_n;
   for (int64_t i = 0; i < n; ++i) {
     const float d = to_float(dy[i]), xv = to_float(x[i]);
-    dgamma[i] += d * ((xv - s.mean) * s.rstd);
-    dbeta[i] += d;
+    if (dgamma) dgamma[i] += d * ((xv - s.mean) * s.rstd);
+    if (dbeta) dbeta[i] += d;
     dx[i] = from_float<T>(layernorm_dx(d, xv, to_float(gamma[i]), s, mean_g, mean_gx));
   }
 }

@@ -21,8 +21,6 @@ void LayerNorm::create_params(Backend& be, bool master_fp32) {
   } else {
     ones_ = one;
     zeros_ = zero;
-    dgamma_scratch_ = be.empty({cols_}, DType::F32);
-    dbeta_scratch_ = be.empty({cols_}, DType::F32);
   }
 }
 
@@ -51,15 +49,15 @@ const Tensor& LayerNorm::backward(Context& ctx, const Tensor& dy_in) {
   Tensor dy2 = dy.reshape({rows, cols_}), x2 = x_.reshape({rows, cols_}),
          dx2 = dx_.reshape({rows, cols_});
   const Tensor& gamma = affine_ ? gamma_.working : ones_;
+  // No parameter gradients (undefined tensors: not computed) when non-affine or frozen.
+  Tensor none;
   ctx.be.layernorm_backward(dy2, x2, gamma, mean_, rstd_, dx2,
-                            affine_ ? gamma_.grad : dgamma_scratch_,
-                            affine_ ? beta_.grad : dbeta_scratch_);
+                            affine_ && gamma_.trainable() ? gamma_.grad : none,
+                            affine_ && beta_.trainable() ? beta_.grad : none);
   observe(ctx, RoundingPoint::InputGrad, dx_, [&](Tensor& exact) {
-    // Scratch parameter gradients: the real ones accumulate and must not be added to twice.
+    // dx only: the real parameter gradients accumulate and must not be added to twice.
     Tensor e2 = exact.reshape({rows, cols_});
-    Tensor dg = ctx.be.empty({cols_}, DType::F32), db = ctx.be.empty({cols_}, DType::F32);
-    ctx.be.fill(dg, 0.0f);
-    ctx.be.fill(db, 0.0f);
+    Tensor dg, db;
     ctx.be.layernorm_backward(dy2, x2, gamma, mean_, rstd_, e2, dg, db);
   });
   return dx_;

@@ -20,7 +20,6 @@ class LayerNorm : public Layer {
   int64_t cols_ = 0;
   Parameter gamma_, beta_;
   Tensor ones_, zeros_;                   // gamma/beta stand-ins when affine is false
-  Tensor dgamma_scratch_, dbeta_scratch_; // gradient sinks when affine is false
   Tensor x_, xcast_, dycast_, y_, dx_, mean_, rstd_;
 };
 

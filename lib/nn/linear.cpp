@@ -53,9 +53,10 @@ const Tensor& Linear::backward(Context& ctx, const Tensor& dy_in) {
   const int64_t rows = dy.numel() / out_;
   Tensor dy2 = dy.reshape({rows, out_});
   Tensor x2 = x_.reshape({rows, in_});
-  // dW[out,in] += dy^T x, fp32 accumulation buffer
-  ctx.be.gemm(true, false, 1.0f, dy2, x2, 1.0f, w_.grad);
-  if (has_bias_) ctx.be.bias_grad(dy2, b_.grad, 1.0f);
+  // dW[out,in] += dy^T x, fp32 accumulation buffer; a frozen weight skips the GEMM (it has no
+  // gradient buffer), while dx below still flows through it
+  if (w_.trainable()) ctx.be.gemm(true, false, 1.0f, dy2, x2, 1.0f, w_.grad);
+  if (has_bias_ && b_.trainable()) ctx.be.bias_grad(dy2, b_.grad, 1.0f);
   if (!need_dx_) return dx_;
   ensure_buffer(ctx.be, dx_, x_.shape(), dtype());
   Tensor dx2 = dx_.reshape({rows, in_});

@@ -103,6 +103,13 @@ Parameter* Model::find_param(const std::string& name) const {
   return nullptr;
 }
 
+ParamList Model::trainable_params() const {
+  ParamList out;
+  for (Parameter* p : params_)
+    if (p->trainable()) out.push_back(p);
+  return out;
+}
+
 int64_t Model::num_params() const {
   int64_t n = 0;
   for (const Parameter* p : params_) n += p->master.numel();

@@ -39,7 +39,11 @@ class Model {
   // Accumulates parameter gradients; returns d/d(input) when built with need_input_grad.
   const Tensor& backward(Context& ctx, const Tensor& dy) { return root_.backward(ctx, dy); }
 
+  // Every parameter, in model order (checkpoints, export, eval, the model signature).
   const ParamList& params() const { return params_; }
+  // The parameters that are not frozen (Parameter::trainable), in model order: what gradients,
+  // the all-reduce, the global norm and the optimizer see.
+  ParamList trainable_params() const;
   Parameter* find_param(const std::string& name) const;
   int64_t num_params() const;
   const Shape& input_shape() const { return input_shape_; }

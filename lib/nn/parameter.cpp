@@ -38,4 +38,9 @@ void sync_working(Backend& be, Parameter& p) {
   if (p.working.raw() != p.master.raw()) be.cast(p.master, p.working);
 }
 
+void freeze_parameter(Parameter& p) {
+  p.frozen = true;
+  p.grad = Tensor();
+}
+
 }  // namespace mp

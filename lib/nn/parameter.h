@@ -12,8 +12,14 @@ struct Parameter {
   std::string name;  // "layers.3.weight": the checkpoint key /params/<name>
   Tensor master;     // fp32 master values; with master_weights: none, the working tensor itself
   Tensor working;    // what forward/backward read (compute dtype); same tensor as master for fp32
-  Tensor grad;       // fp32, accumulated across micro-batches (GEMMs write with beta = 1)
+  Tensor grad;       // fp32, accumulated across micro-batches (GEMMs write with beta = 1);
+                     // undefined (no buffer) while frozen
   bool decay = true; // weight decay applies (false for biases and normalisation parameters)
+  bool frozen = false;  // optimizer.freeze: no gradient, no optimizer state (freeze_parameter)
+
+  // A layer's backward computes this parameter's gradient only when true: the pattern every layer
+  // follows, `if (w_.trainable()) <weight-gradient op>`, so a frozen weight costs no GEMM.
+  bool trainable() const { return !frozen; }
 };
 
 using ParamList = std::vector<Parameter*>;
@@ -33,5 +39,7 @@ Parameter make_parameter(Backend& be, std::string name, const Shape& shape, DTyp
 void set_parameter_values(Backend& be, Parameter& p, const Tensor& values_f32);
 // working <- RNE(master) where they are distinct tensors.
 void sync_working(Backend& be, Parameter& p);
+// Marks `p` frozen and releases its gradient buffer (its values stay: forward, checkpoints, export).
+void freeze_parameter(Parameter& p);
 
 }  // namespace mp

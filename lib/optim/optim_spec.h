@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mp {
 
@@ -15,6 +16,7 @@ struct OptimizerSpec {
   double momentum = 0.0;       // sgd, [0, 1)
   bool nesterov = false;       // sgd (needs momentum > 0)
   double grad_clip_norm = 0.0; // 0 = off; else clip the global norm of unscaled grads
+  std::vector<std::string> freeze;  // parameter names or prefixes that are not trained
 };
 
 struct ScheduleSpec {

@@ -17,9 +17,11 @@ double TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& targe
 
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
   if (norm.empty())
-    return step_without_update(be, model.params(), optim, schedule, total_steps, scaler);
-  if (grad_reduce) grad_reduce->run(model.params());
-  return optimizer_step(be, model.params(), optim, schedule, total_steps, scaler, grad_clip_norm,
+    return step_without_update(be, model.trainable_params(), optim, schedule, total_steps, scaler);
+  // Frozen parameters have no gradient: not reduced, not in the norm, no update.
+  const ParamList params = model.trainable_params();
+  if (grad_reduce) grad_reduce->run(params);
+  return optimizer_step(be, params, optim, schedule, total_steps, scaler, grad_clip_norm,
                         reduce_found_inf ? reduce_found_inf : found_inf_local,
                         inject_nonfinite_grad_steps);
 }

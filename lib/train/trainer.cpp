@@ -30,7 +30,11 @@
 #include "train/device_batch.h"
 #include "train/evaluate.h"
 #include "train/grad_allreduce.h"
+#include "train/init_from.h"
+#include "data/data_file_path.h"
+#include "config/did_you_mean.h"
 #include "train/model_setup.h"
+#include "train/param_select.h"
 #include "train/progress.h"
 #include "train/rank_agreement.h"
 #include "checkpoint/resume_check.h"
@@ -72,7 +76,8 @@ class TrainerImpl {
   void check_ranks(const RunData& data);
   void broadcast_params();
   void restore(const CheckpointData& ck);
-  void maybe_resume();
+  bool maybe_resume();  // true when a checkpoint was restored
+  void init_from();     // train.init_from, on a run that did not resume
   // Runs the micro-batches of one step (TrainStep::micro_batch: forward, loss x S / N, backward
   // into the fp32 grads; N from step_normalisation.h) and returns N. With `probe_step` > 0, the
   // first micro-batch is a probe pass: its rounding points (precision/telemetry.h) go to
@@ -156,6 +161,12 @@ void TrainerImpl::build() {
   loss_ = make_loss(spec_.model.loss, spec_.model.ignore_index);
   check_run_data(spec_, data, *model_, *loss_);
   check_ranks(data);
+  // Before the optimizer, the all-reduce and the gradients see the parameters: frozen ones have
+  // no gradient buffer and no optimizer state.
+  const std::vector<std::string> frozen = freeze_params(model_->params(), spec_.optimizer.freeze);
+  if (!frozen.empty())
+    spdlog::info("optimizer.freeze: {} parameter tensors frozen (no weight gradient, no optimizer "
+                 "state): {}", frozen.size(), join(frozen));
 
   const LoaderOptions lo = loader_options(spec_.data, static_cast<uint64_t>(spec_.seed),
                                           comm_->rank(), comm_->world_size());
@@ -180,14 +191,14 @@ void TrainerImpl::build() {
                                   spec_.optimizer.grad_clip_norm,
                                   spec_.debug.inject_nonfinite_grad_steps});
   if (comm_->world_size() > 1) {
-    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->params(), policy_.allreduce);
+    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->trainable_params(), policy_.allreduce);
     train_step_->grad_reduce = grad_reduce_.get();
     train_step_->reduce_found_inf = [this](bool local) { return comm_->any(local); };
     // debug.inject_rank: poison only that rank's (already all-reduced) gradient.
     if (spec_.debug.inject_rank >= 0 && spec_.debug.inject_rank != comm_->rank())
       train_step_->inject_nonfinite_grad_steps.clear();
   }
-  zero_grads(*be_, model_->params());
+  zero_grads(*be_, model_->trainable_params());
   // The policy's spellings, for the log only.
   spdlog::info("model: {} parameters, policy {} (master weights {}), loss scale {}, {} steps of {} x {} samples",
                model_->num_params(), spec_.precision.policy, spec_.precision.master_weights,
@@ -263,7 +274,7 @@ void TrainerImpl::restore(const CheckpointData& ck) {
     MP_CHECK(p != nullptr, "check_compatible let through unknown parameter " + t.name);
     set_parameter_values(*be_, *p, from_host_floats(*be_, t.values, t.shape, DType::F32));
   }
-  optim_->init_state(*be_, model_->params());
+  optim_->init_state(*be_, model_->trainable_params());
   for (const CheckpointTensor& t : ck.optimizer) optim_->set_slot(*be_, t.slot, t.name, t.values);
   optim_->set_applied_steps(ck.applied_steps);
   scaler_->set_state(ck.scaler);
@@ -275,8 +286,8 @@ void TrainerImpl::restore(const CheckpointData& ck) {
   last_ckpt_step_ = ck.step;
 }
 
-void TrainerImpl::maybe_resume() {
-  if (opt_.resume.empty()) return;
+bool TrainerImpl::maybe_resume() {
+  if (opt_.resume.empty()) return false;
   CheckpointData ck;
   std::string path;
   if (opt_.resume == "auto") {
@@ -285,7 +296,7 @@ void TrainerImpl::maybe_resume() {
     for (const auto& w : warnings) spdlog::warn("{}", w);
     if (!found) {
       spdlog::info("--resume auto: no checkpoint in {}, starting from scratch", run_dir_.string());
-      return;
+      return false;
     }
     path = found->path.string();
     ck = std::move(found->data);
@@ -310,6 +321,17 @@ void TrainerImpl::maybe_resume() {
                       " (scripts/launch.sh --nproc-per-node), or start a new run");
   restore(ck);
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
+  if (!spec_.train.init_from.empty())
+    spdlog::info("train.init_from ignored: the resumed checkpoint's parameters win");
+  return true;
+}
+
+void TrainerImpl::init_from() {
+  if (spec_.train.init_from.empty()) return;
+  const InitFromReport r =
+      init_from_file(*be_, model_->params(), resolve_data_file(spec_.train.init_from, spec_.source),
+                     spec_.train.init_exclude);
+  spdlog::info("{}", init_from_log_line(r, model_->params().size()));
 }
 
 StepNormalisation TrainerImpl::accumulate(double& loss_sum, int64_t& samples, bool& epoch_ended,
@@ -484,7 +506,7 @@ int TrainerImpl::run() {
     fs::create_directories(run_dir_);
     remove_temp_files(run_dir_);  // left by a writer that was killed mid-write
   }
-  maybe_resume();
+  if (!maybe_resume()) init_from();
   broadcast_params();
   if (step_ >= total_steps_) {  // a finished run: leave every file of the run directory as it is
     if (writer_) std::printf("%s\n", finished_run_message(step_, total_steps_, spec_).c_str());

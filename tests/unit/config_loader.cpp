@@ -100,7 +100,7 @@ TEST_CASE("errors name file:line:col, the key path, what was expected and what w
         "t.yaml:5:7: optimizer.lr: expected a positive number, got \"fast\"");
   CHECK(error_of(base + "optimizer:\n  lrr: 0.1\n") ==
         "t.yaml:5:3: optimizer.lrr: unknown key (did you mean \"lr\"?); valid in optimizer: type, "
-        "lr, weight_decay, beta1, beta2, eps, momentum, nesterov, grad_clip_norm");
+        "lr, weight_decay, beta1, beta2, eps, momentum, nesterov, grad_clip_norm, freeze");
   CHECK(error_of(base + "trian: {epochs: 2}\n").find("t.yaml:4:1: trian: unknown key (did you mean "
                                                     "\"train\"?); valid at the top level: name,") == 0);
   CHECK(error_of(base + "precision: {policy: fp8}\n") ==

@@ -13,7 +13,8 @@
 
 namespace mp::cpu {
 
-class CpuBackend final : public Backend {
+// Not final: tests derive a counting engine from it (tests/unit/train_freeze.cpp counts GEMMs).
+class CpuBackend : public Backend {
  public:
   explicit CpuBackend(int threads);
   ~CpuBackend() override;

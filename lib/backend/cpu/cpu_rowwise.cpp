@@ -49,7 +49,9 @@ void CpuBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, cons
   constexpr int64_t kMaxBlocks = 64;
   const int64_t per_block = (rows + kMaxBlocks - 1) / kMaxBlocks;
   const int64_t blocks = (rows + per_block - 1) / per_block;
-  float* g = op_scratch_.get_as<float>(static_cast<size_t>(cols * (1 + 2 * blocks)));
+  // Without dgamma and dbeta (frozen or non-affine) no partials are summed at all.
+  const bool param_grads = dgamma.defined() || dbeta.defined();
+  float* g = op_scratch_.get_as<float>(static_cast<size_t>(cols * (1 + (param_grads ? 2 * blocks : 0))));
   float* part = g + cols;  // [blocks][2][cols]: dgamma then dbeta partials
   load_floats(gamma.raw(), gamma.dtype(), cols, g);
   size_t stride = 0;
@@ -60,9 +62,9 @@ void CpuBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, cons
 #pragma omp parallel for schedule(static) num_threads(threads_) if (par)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     float* mine = ts + stride * static_cast<size_t>(thread_id());
-    float* pg = part + blk * 2 * cols;
-    float* pb = pg + cols;
-    for (int64_t j = 0; j < 2 * cols; ++j) pg[j] = 0.0f;
+    float* pg = param_grads ? part + blk * 2 * cols : nullptr;
+    float* pb = param_grads ? pg + cols : nullptr;
+    for (int64_t j = 0; param_grads && j < 2 * cols; ++j) pg[j] = 0.0f;
     const int64_t r1 = std::min(rows, (blk + 1) * per_block);
     for (int64_t r = blk * per_block; r < r1; ++r) {
       const float* dys = f32_in(dy, r * cols, cols, mine);
@@ -72,16 +74,16 @@ void CpuBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, cons
       f32_commit(dx, r * cols, cols, dxs);
     }
   }
-  float* dg = dgamma.data<float>();
-  float* db = dbeta.data<float>();
-  for (int64_t j = 0; j < cols; ++j) {
+  float* dg = dgamma.defined() ? dgamma.data<float>() : nullptr;
+  float* db = dbeta.defined() ? dbeta.data<float>() : nullptr;
+  for (int64_t j = 0; param_grads && j < cols; ++j) {
     double sg = 0.0, sb = 0.0;
     for (int64_t blk = 0; blk < blocks; ++blk) {
       sg += part[blk * 2 * cols + j];
       sb += part[blk * 2 * cols + cols + j];
     }
-    dg[j] = static_cast<float>(dg[j] + sg);
-    db[j] = static_cast<float>(db[j] + sb);
+    if (dg) dg[j] = static_cast<float>(dg[j] + sg);
+    if (db) db[j] = static_cast<float>(db[j] + sb);
   }
 }
 

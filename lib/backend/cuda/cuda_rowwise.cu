@@ -203,26 +203,32 @@ void CudaBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, con
   constexpr int64_t kMaxRowBlocks = 64;
   const int64_t per_block = (rows + kMaxRowBlocks - 1) / kMaxRowBlocks;
   const int64_t blocks = (rows + per_block - 1) / per_block;
-  float* part = partials_.get_as<float>(static_cast<size_t>(2 * cols * blocks));
+  // Without dgamma and dbeta (frozen or non-affine) the partials are not computed at all.
+  const bool param_grads = dgamma.defined() || dbeta.defined();
+  float* part = param_grads ? partials_.get_as<float>(static_cast<size_t>(2 * cols * blocks)) : nullptr;
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     // dgamma/dbeta partials first: dx may alias dy.
     const dim3 grid(static_cast<unsigned>((cols + kThreads - 1) / kThreads),
                     static_cast<unsigned>(blocks));
-    layernorm_dgb_partial_kernel<T>
-        <<<grid, kThreads, 0, bound_stream()>>>(
-            ptr<const T>(dy), ptr<const T>(x), ptr<const float>(mean),
-                                         ptr<const float>(rstd), part, rows, cols, per_block);
-    MP_CUDA_LAUNCH_CHECK("layernorm_dgb_partial_kernel");
+    if (param_grads) {
+      layernorm_dgb_partial_kernel<T>
+          <<<grid, kThreads, 0, bound_stream()>>>(
+              ptr<const T>(dy), ptr<const T>(x), ptr<const float>(mean),
+                                           ptr<const float>(rstd), part, rows, cols, per_block);
+      MP_CUDA_LAUNCH_CHECK("layernorm_dgb_partial_kernel");
+    }
     layernorm_bwd_dx_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
         ptr<const T>(dy), ptr<const T>(x), ptr<const T>(gamma), ptr<const float>(mean),
         ptr<const float>(rstd), ptr<T>(dx), rows, cols);
     MP_CUDA_LAUNCH_CHECK("layernorm_bwd_dx_kernel");
   });
   // dgamma[j] += sum of block partials, dbeta likewise (fp64, block order).
-  launch_colsum_finish(bound_stream(), part, blocks, 2 * cols, cols, 1.0f, ptr<float>(dgamma));
-  launch_colsum_finish(bound_stream(), part + cols, blocks, 2 * cols, cols, 1.0f,
-      ptr<float>(dbeta));
+  if (dgamma.defined())
+    launch_colsum_finish(bound_stream(), part, blocks, 2 * cols, cols, 1.0f, ptr<float>(dgamma));
+  if (dbeta.defined())
+    launch_colsum_finish(bound_stream(), part + cols, blocks, 2 * cols, cols, 1.0f,
+        ptr<float>(dbeta));
 }
 
 void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
