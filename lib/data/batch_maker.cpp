@@ -17,6 +17,7 @@ BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& 
   const int64_t n = split_->size();
   plan_ = shard_plan(n, opt_.world_size, opt_.batch_size, opt_.drop_last);
   real_count_ = shard_real_count(n, opt_.rank, opt_.world_size, opt_.drop_last);
+  split_->check_label_layout();
   if (opt_.shuffle && n > kMaxShuffledSamples) {
     throw DataError(split_->file() + ": dataset " + split_->paths().x + ": " + std::to_string(n) +
                     " samples are more than a shuffled split may hold (" +

@@ -56,15 +56,18 @@ Split::Split(const std::string& file, const SplitSpec& paths, bool in_memory)
                     "sample), found shape " + shape_str(x_.shape()) + ": one bare value per "
                     "sample; store x as [N, 1] (numpy: x[:, None])");
   }
-  if (has_labels() && y_.row_numel() != 1 && y_.row_shape() != x_.row_shape()) {
-    throw DataError(where(y_) + "expected one integer label per sample (shape [N] or [N, 1]) or "
-                    "one per input token (shape [N, T] like " + paths.x + " " +
-                    shape_str(x_.shape()) + "), found shape " + shape_str(y_.shape()) +
-                    "; store class indices (not one-hot rows), or next-token ids shaped like x");
-  }
   if (x_.row_numel() == 0) {
     throw DataError(where(x_) + "expected samples with at least one value, found per-sample shape " +
                     shape_str(x_.row_shape()) + "; fix the dataset's shape");
+  }
+}
+
+void Split::check_label_layout() const {
+  if (has_labels() && y_.row_numel() != 1 && y_.row_shape() != x_.row_shape()) {
+    throw DataError(where(y_) + "expected one integer label per sample (shape [N] or [N, 1]) or "
+                    "one per input token (shape [N, T] like " + paths_.x + " " +
+                    shape_str(x_.shape()) + "), found shape " + shape_str(y_.shape()) +
+                    "; store class indices (not one-hot rows), or next-token ids shaped like x");
   }
 }
 

@@ -18,8 +18,7 @@ class Split {
  public:
   // Opens `file` and the datasets `paths.x`, `paths.y`. DataError when the file is missing or not
   // HDF5, a dataset is missing (the message lists the file's datasets), an element type is not
-  // supported, x and y differ in length, integer y is neither one label per sample nor shaped like
-  // x (token labels), or the split is empty. `in_memory` loads both datasets
+  // supported, x and y differ in length, or the split is empty. `in_memory` loads both datasets
   // at open; otherwise rows are read from the file on demand.
   Split(const std::string& file, const SplitSpec& paths, bool in_memory);
 
@@ -49,6 +48,9 @@ class Split {
   // loss and accuracy of 0 that mean nothing). Scans the whole split; the message names the
   // first bad sample.
   void check_labels(int64_t num_classes, int64_t ignore_index, int64_t per_sample = 1) const;
+  // DataError when integer y is neither one label per sample ([N] or [N, 1]) nor one per input
+  // token (shaped like x, [N, T]): what batches can be made of (BatchMaker checks it).
+  void check_label_layout() const;
   // DataError unless y holds float targets of per-sample shape `expected` ([] and [1] are the
   // same: one value per sample).
   void check_targets(const Shape& expected) const;

@@ -47,48 +47,50 @@ struct Builder {
     return *e;
   }
 
+  // The layer configured and placed after `shape`, which becomes its output shape.
+  template <class L>
+  std::unique_ptr<L> place(std::unique_ptr<L> l, const std::string& name, const LayerSpec& s,
+                           DType dt, Shape& shape) {
+    l->configure(name, s.type, dt, s.where);
+    shape = l->infer(shape);
+    return l;
+  }
+  // ... with its parameters created and initialised from a Philox stream of their own.
+  template <class L> std::unique_ptr<L> with_params(std::unique_ptr<L> l) {
+    l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
+    return l;
+  }
+
   std::unique_ptr<Layer> make(const LayerSpec& s, const std::string& default_name, Shape& shape) {
     const std::string given = s.params.count("name") ? s.get_str("name") : std::string();
     const std::string name = given.empty() ? default_name : given;
     const DType dt = layer_compute_dtype(opt.compute, opt.fp32_layers, s, name);
     std::unique_ptr<Layer> layer;
-    if (s.type == "linear") {
-      auto l = std::make_unique<Linear>(s.get_int("out"), s.get_bool("bias"), s.get_str("init"),
-                                        s.get_float("init_std"));
-      l->configure(name, s.type, dt, s.where);
-      shape = l->infer(shape);
-      l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
-      return l;
-    }
+    if (s.type == "linear")
+      return with_params(place(std::make_unique<Linear>(s.get_int("out"), s.get_bool("bias"),
+                                                        s.get_str("init"), s.get_float("init_std")),
+                               name, s, dt, shape));
     if (s.type == "embedding") {
-      auto l = std::make_unique<Embedding>(s.get_int("vocab"), s.get_int("dim"), s.get_str("init"),
-                                           s.get_float("init_std"));
-      l->configure(name, s.type, dt, s.where);
-      shape = l->infer(shape);
-      l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
+      auto l = with_params(place(std::make_unique<Embedding>(s.get_int("vocab"), s.get_int("dim"),
+                                                             s.get_str("init"), s.get_float("init_std")),
+                                 name, s, dt, shape));
       embeddings.push_back(l.get());
       return l;
     }
-    if (s.type == "positional_embedding") {
-      auto l = std::make_unique<PositionalEmbedding>(s.get_int("max_len"), "normal",
-                                                     s.get_float("init_std"));
-      l->configure(name, s.type, dt, s.where);
-      shape = l->infer(shape);
-      l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
-      return l;
-    }
+    if (s.type == "positional_embedding")
+      return with_params(place(std::make_unique<PositionalEmbedding>(s.get_int("max_len"), "normal",
+                                                                     s.get_float("init_std")),
+                               name, s, dt, shape));
     if (s.type == "lm_head") {
       if (!s.get_bool("tie") && !s.get_str("tie_to").empty())
         throw ConfigError(s.where + ": lm_head: tie_to is set but tie is false; set tie: true to "
                           "share the embedding's weight, or drop tie_to");
-      auto l = std::make_unique<Linear>(s.get_int("vocab"), s.get_bool("bias"), "normal",
-                                        s.get_float("init_std"));
-      l->configure(name, s.type, dt, s.where);
-      const Shape in = shape;
-      shape = l->infer(shape);
-      if (s.get_bool("tie")) l->tie_weight(tie_target(s, in.back(), dt).weight());
-      l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
-      return l;
+      const int64_t in = shape.empty() ? 0 : shape.back();
+      auto l = place(std::make_unique<Linear>(s.get_int("vocab"), s.get_bool("bias"), "normal",
+                                              s.get_float("init_std")),
+                     name, s, dt, shape);
+      if (s.get_bool("tie")) l->tie_weight(tie_target(s, in, dt).weight());
+      return with_params(std::move(l));
     }
     if (s.type == "layernorm") {
       auto l = std::make_unique<LayerNorm>(s.get_float("eps"), s.get_bool("affine"));

@@ -37,27 +37,7 @@ train: {steps: 150, log_every: 50, eval_every: 75}
 output: {dir: "runs/{name}_{precision.policy}"}
 YAML
 
-fails=0
-passes=0
-expect() {  # expect CODE FRAGMENT -- ARGS...
-  local code=$1 frag=$2
-  shift 3
-  local out rc
-  out=$("$MPTRAIN" "$@" 2>&1)
-  rc=$?
-  if [ "$rc" -ne "$code" ] || ! grep -qF -- "$frag" <<<"$out"; then
-    echo "FAIL: mptrain $* -> exit $rc (want $code), output lacks: $frag"
-    echo "$out" | tail -n 15 | sed 's/^/    /'
-    fails=$((fails + 1))
-  else
-    passes=$((passes + 1))
-  fi
-}
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1
-  shift
-  if "$@"; then passes=$((passes + 1)); else echo "FAIL: $what"; fails=$((fails + 1)); fi
-}
+source "$SRC_DIR/tests/e2e/expect.sh"  # expect, check, the pass/fail counts
 last_val_loss() { tail -n 1 "$1/eval.csv" | cut -d, -f2; }
 below() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a + 0 < b + 0) }'; }
 
@@ -95,7 +75,7 @@ PY
 expect 3 "layer layers.0 (embedding, vocab 16): token id 16 at sample 3, position 5 of the batch is not an integer in [0, 16)" -- \
   --config lm.yaml --out runs/badid --set data.file=badid.h5
 expect 3 "label 20 at sample 2, position 7 is out of range" -- --config lm.yaml --out runs/badlabel --set data.file=badlabel.h5
-expect 3 "one per input token (shape [N, T] like /val/x [64, 12]), found shape [64, 11]" -- \
+expect 3 "dataset /val/y: expected 12 integer labels per sample (one per position of the model's [12, 16] output: shape [N, 12]), found shape [64, 11]" -- \
   --config lm.yaml --out runs/badshape --set data.file=badshape.h5
 # Tie mistakes are config errors (exit 2) at the head's line: a head wider than the table, no
 # embedding of the name tie_to gives.

@@ -2,7 +2,7 @@
 // like x [N, T] (one next-token label per input position) opens, reads T labels per sample, batches
 // as labels [B, T] (also after dropping sharding padding), and is checked against the model's
 // [T, vocab] output (labels per sample, range with sample and position); y of another shape is a
-// DataError at open.
+// DataError when batches are made.
 #include "data/batch_maker.h"
 #include "data/split.h"
 #include "unit/data_test_files.h"
@@ -59,7 +59,7 @@ TEST_CASE("token labels [N, T]: read, batched as [B, T], padding dropped per sam
 TEST_CASE("token labels: shape and range errors name the dataset, sample and position") {
   TempDir d;
   write_tokens(d.file("short.h5"), 6, 5, 9, 4);
-  check_has(data_error_message([&] { Split::open(d.file("short.h5"), kTrainSplit, false); }),
+  check_has(data_error_message([&] { BatchMaker(Split::open(d.file("short.h5"), kTrainSplit, false), {}); }),
             {"dataset /train/y: expected one integer label per sample (shape [N] or [N, 1]) or one per input token",
              "(shape [N, T] like /train/x [6, 5]), found shape [6, 4]"});
   write_tokens(d.file("tok.h5"), 6, 5, 9, 5);

@@ -12,39 +12,12 @@
 
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "unit/nn_test_util.h"
 
 using namespace mp;
-using Vec = std::vector<double>;
+using namespace mp::nn_test;
 
 namespace {
-
-Vec random_vec(size_t n, std::mt19937_64& g, double lo = 0.1, double hi = 1.0) {
-  std::uniform_real_distribution<double> mag(lo, hi);
-  std::bernoulli_distribution sign(0.5);
-  Vec v(n);
-  for (auto& x : v) x = static_cast<float>((sign(g) ? -1 : 1) * mag(g));
-  return v;
-}
-std::vector<float> to_f(const Vec& v) { return std::vector<float>(v.begin(), v.end()); }
-Vec to_d(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
-double dot(const Vec& a, const Vec& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-void check_close(const Vec& got, const Vec& want, double tol, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double mx = 0;
-  for (double w : want) mx = std::max(mx, std::abs(w));
-  int bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(got[i] - want[i]);
-    if (err > tol * (std::abs(want[i]) + 1e-2 * mx) && bad++ < 3)
-      FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
-  }
-  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements off");
-}
 
 // max |got - want| <= tol * max |want| (low-precision results against fp32: the error scales with
 // the largest value, not with each element's own size, which may be a cancellation near 0).
@@ -58,11 +31,9 @@ void check_within(const Vec& got, const Vec& want, double tol, const std::string
   CHECK_MESSAGE(err <= tol * mx, what << ": max error " << err << " > " << tol << " x max " << mx);
 }
 
-LayerSpec spec(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
-  LayerSpec s = default_layer_spec(type);
-  for (auto& [k, v] : kv) s.params[k] = v;
-  s.where = "run.yaml:7:5";
-  return s;
+// A catalog layer located at a spec line (messages name it).
+LayerSpec layer(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
+  return nn_test::spec(type, std::move(kv), "run.yaml:7:5");
 }
 
 // Token ids as fp32 with repeats (B * T of them, in [0, vocab)).
@@ -154,7 +125,7 @@ TEST_CASE("embedding: gather forward and scatter-add gradient (repeated ids) vs 
   for (auto [B, T, V, D] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{2, 5, 7, 3}, {1, 1, 1, 1}, {3, 9, 4, 17}}) {
     CAPTURE(V);
     CAPTURE(D);
-    auto model = build(*be, {spec("embedding", {{"vocab", V}, {"dim", D}})}, {T});
+    auto model = build(*be, {layer("embedding", {{"vocab", V}, {"dim", D}})}, {T});
     CHECK(model->output_shape() == Shape{T, D});
     std::mt19937_64 g(1);
     const Vec ids = random_ids(static_cast<size_t>(B * T), V, g);
@@ -168,7 +139,7 @@ TEST_CASE("positional_embedding: y = x + P[0:T], dP = sum over the batch, dx = d
   auto be = make_cpu_backend(1);
   for (auto [B, T, D, max_len] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{3, 4, 5, 0}, {1, 1, 1, 0}, {2, 3, 7, 6}}) {
     CAPTURE(max_len);
-    auto model = build(*be, {spec("positional_embedding", {{"max_len", max_len}})}, {T, D}, DType::F32, true);
+    auto model = build(*be, {layer("positional_embedding", {{"max_len", max_len}})}, {T, D}, DType::F32, true);
     REQUIRE(model->params().size() == 1);
     CHECK(model->params()[0]->master.shape() == Shape{max_len ? max_len : T, D});
     std::mt19937_64 g(2);
@@ -179,7 +150,7 @@ TEST_CASE("positional_embedding: y = x + P[0:T], dP = sum over the batch, dx = d
                   return y;
                 }, true);
   }
-  CHECK_THROWS_WITH_AS(build(*be, {spec("positional_embedding", {{"max_len", int64_t{3}}})}, {4, 2}),
+  CHECK_THROWS_WITH_AS(build(*be, {layer("positional_embedding", {{"max_len", int64_t{3}}})}, {4, 2}),
                        doctest::Contains("run.yaml:7:5: positional_embedding: the input has 4 positions but max_len is 3"),
                        ConfigError);
 }
@@ -187,7 +158,7 @@ TEST_CASE("positional_embedding: y = x + P[0:T], dP = sum over the batch, dx = d
 TEST_CASE("lm_head untied: a linear map to vocab logits (normal init, no bias by default)") {
   auto be = make_cpu_backend(1);
   const int64_t B = 2, T = 3, D = 5, V = 6;
-  auto model = build(*be, {spec("lm_head", {{"vocab", V}})}, {T, D}, DType::F32, true);
+  auto model = build(*be, {layer("lm_head", {{"vocab", V}})}, {T, D}, DType::F32, true);
   REQUIRE(model->params().size() == 1);
   std::mt19937_64 g(3);
   check_model(*be, *model, random_vec(static_cast<size_t>(B * T * D), g), {B, T, D},
@@ -199,8 +170,8 @@ TEST_CASE("lm_head tied: one parameter whose gradient is the sum of both paths (
   const int64_t B = 2, T = 4, D = 6, V = 9;
   for (bool bias : {false, true}) {
     CAPTURE(bias);
-    auto model = build(*be, {spec("embedding", {{"vocab", V}, {"dim", D}}), spec("layernorm"),
-                             spec("lm_head", {{"vocab", V}, {"tie", true}, {"bias", bias}})},
+    auto model = build(*be, {layer("embedding", {{"vocab", V}, {"dim", D}}), layer("layernorm"),
+                             layer("lm_head", {{"vocab", V}, {"tie", true}, {"bias", bias}})},
                        {T});
     // listed once: embedding weight, layernorm gamma/beta, (lm_head bias)
     REQUIRE(model->params().size() == (bias ? 4u : 3u));
@@ -232,28 +203,28 @@ TEST_CASE("lm_head tied: one parameter whose gradient is the sum of both paths (
 
 TEST_CASE("lm_head tie: errors at build time name the spec location") {
   auto be = make_cpu_backend(1);
-  auto no_emb = [&] { build(*be, {spec("lm_head", {{"vocab", int64_t{5}}, {"tie", true}})}, {3, 4}); };
+  auto no_emb = [&] { build(*be, {layer("lm_head", {{"vocab", int64_t{5}}, {"tie", true}})}, {3, 4}); };
   CHECK_THROWS_WITH_AS(no_emb(), doctest::Contains("run.yaml:7:5: lm_head: tie: true needs an embedding layer before it"),
                        ConfigError);
   auto mismatch = [&] {
-    build(*be, {spec("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
-                spec("lm_head", {{"vocab", int64_t{6}}, {"tie", true}})}, {3});
+    build(*be, {layer("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
+                layer("lm_head", {{"vocab", int64_t{6}}, {"tie", true}})}, {3});
   };
   CHECK_THROWS_WITH_AS(mismatch(), doctest::Contains("embedding layers.0 has [5, 4]"), ConfigError);
   auto named = [&] {
-    build(*be, {spec("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
-                spec("lm_head", {{"vocab", int64_t{5}}, {"tie", true}, {"tie_to", std::string("tok")}})}, {3});
+    build(*be, {layer("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
+                layer("lm_head", {{"vocab", int64_t{5}}, {"tie", true}, {"tie_to", std::string("tok")}})}, {3});
   };
   CHECK_THROWS_WITH_AS(named(), doctest::Contains("needs the embedding named \"tok\""), ConfigError);
   auto not_tied = [&] {
-    build(*be, {spec("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
-                spec("lm_head", {{"vocab", int64_t{5}}, {"tie_to", std::string("layers.0")}})}, {3});
+    build(*be, {layer("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
+                layer("lm_head", {{"vocab", int64_t{5}}, {"tie_to", std::string("layers.0")}})}, {3});
   };
   CHECK_THROWS_WITH_AS(not_tied(), doctest::Contains("tie_to is set but tie is false"), ConfigError);
   // tie_to picks the named table among several
-  auto m = build(*be, {spec("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
-                       spec("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}, {"name", std::string("tok")}}),
-                       spec("lm_head", {{"vocab", int64_t{5}}, {"tie", true}, {"tie_to", std::string("tok")}})},
+  auto m = build(*be, {layer("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}}),
+                       layer("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{4}}, {"name", std::string("tok")}}),
+                       layer("lm_head", {{"vocab", int64_t{5}}, {"tie", true}, {"tie_to", std::string("tok")}})},
                  {3});
   CHECK(m->params().size() == 2);
 }
@@ -287,7 +258,7 @@ TEST_CASE("embedding gradient is deterministic: 1 and 2 threads give the same bi
 
 TEST_CASE("bad token ids are DataErrors naming the id, its position and the layer") {
   auto be = make_cpu_backend(1);
-  auto model = build(*be, {spec("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{3}}})}, {4});
+  auto model = build(*be, {layer("embedding", {{"vocab", int64_t{5}}, {"dim", int64_t{3}}})}, {4});
   Context ctx{*be, true, 0, 0};
   for (auto [bad, text] : {std::pair<float, const char*>{5.0f, "token id 5 at"}, {-1.0f, "token id -1 at"},
                            {2.5f, "token id 2.5 at"}, {NAN, "token id nan at"}}) {
@@ -312,9 +283,9 @@ TEST_CASE("sequence model in fp16 and bf16: logits within the dtype's tolerance 
   const int64_t B = 3, T = 8, V = 11, D = 16;
   std::mt19937_64 g(6);
   const std::vector<float> ids = to_f(random_ids(static_cast<size_t>(B * T), V, g));
-  auto layers = std::vector<LayerSpec>{spec("embedding", {{"vocab", V}, {"dim", D}, {"init_std", 0.5}}),
-                                       spec("positional_embedding", {{"init_std", 0.5}}), spec("layernorm"),
-                                       spec("lm_head", {{"vocab", V}, {"tie", true}})};
+  auto layers = std::vector<LayerSpec>{layer("embedding", {{"vocab", V}, {"dim", D}, {"init_std", 0.5}}),
+                                       layer("positional_embedding", {{"init_std", 0.5}}), layer("layernorm"),
+                                       layer("lm_head", {{"vocab", V}, {"tie", true}})};
   auto run = [&](DType dt, std::vector<float>* grad) {
     auto m = build(*be, layers, {T}, dt);
     Context ctx{*be, true, 0, 0};
