@@ -97,22 +97,10 @@ void run_case(const Case& c) {
   // L(x, params) = sum(r * f(x, params)); central differences in fp64.
   auto L = [&](const Vec& xx, const std::vector<Vec>& pp) { return dot(r, c.ref(xx, pp)); };
   const double h = 1e-6;
-  Vec fd_x(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    Vec xp = x, xm = x;
-    xp[i] += h;
-    xm[i] -= h;
-    fd_x[i] = (L(xp, params) - L(xm, params)) / (2 * h);
-  }
-  check_close(dx, fd_x, 1e-3, "dL/dx");
+  check_close(dx, fd_gradient([&](const Vec& xx) { return L(xx, params); }, x, h), 1e-3, "dL/dx");
   for (size_t k = 0; k < params.size(); ++k) {
-    Vec fd(params[k].size());
-    for (size_t i = 0; i < fd.size(); ++i) {
-      auto pp = params, pm = params;
-      pp[k][i] += h;
-      pm[k][i] -= h;
-      fd[i] = (L(x, pp) - L(x, pm)) / (2 * h);
-    }
+    auto pp = params;
+    const Vec fd = fd_gradient([&](const Vec& pk) { pp[k] = pk; return L(x, pp); }, params[k], h);
     check_close(to_d(to_host_floats(*be, model->params()[k]->grad)), fd, 1e-3,
                 "dL/d" + model->params()[k]->name);
   }

@@ -67,24 +67,12 @@ void check_model(Backend& be, Model& model, const Vec& x, const Shape& xs, const
   const Tensor& dx = model.backward(ctx, rt);
   auto L = [&](const Vec& xx, const std::vector<Vec>& pp) { return dot(r, ref(xx, pp)); };
   const double h = 1e-6;
-  if (x_grad) {
-    Vec fd(x.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      Vec xp = x, xm = x;
-      xp[i] += h;
-      xm[i] -= h;
-      fd[i] = (L(xp, params) - L(xm, params)) / (2 * h);
-    }
-    check_close(to_d(to_host_floats(be, dx)), fd, 1e-3, "dL/dx");
-  }
+  if (x_grad)
+    check_close(to_d(to_host_floats(be, dx)),
+                fd_gradient([&](const Vec& xx) { return L(xx, params); }, x, h), 1e-3, "dL/dx");
   for (size_t k = 0; k < params.size(); ++k) {
-    Vec fd(params[k].size());
-    for (size_t i = 0; i < fd.size(); ++i) {
-      auto pp = params, pm = params;
-      pp[k][i] += h;
-      pm[k][i] -= h;
-      fd[i] = (L(x, pp) - L(x, pm)) / (2 * h);
-    }
+    auto pp = params;
+    const Vec fd = fd_gradient([&](const Vec& pk) { pp[k] = pk; return L(x, pp); }, params[k], h);
     check_close(to_d(to_host_floats(be, model.params()[k]->grad)), fd, 1e-3,
                 "dL/d" + model.params()[k]->name);
   }

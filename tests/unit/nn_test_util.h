@@ -48,6 +48,21 @@ inline void check_close(const Vec& got, const Vec& want, double tol, const std::
   CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements off");
 }
 
+// Central differences of f at v, one per element of v: (f(v + h e_i) - f(v - h e_i)) / 2h.
+template <class F> Vec fd_gradient(F&& f, const Vec& v, double h = 1e-6) {
+  Vec g(v.size());
+  Vec w = v;
+  for (size_t i = 0; i < v.size(); ++i) {
+    w[i] = v[i] + h;
+    const double up = f(w);
+    w[i] = v[i] - h;
+    const double down = f(w);
+    w[i] = v[i];
+    g[i] = (up - down) / (2 * h);
+  }
+  return g;
+}
+
 // The catalog's defaults for `type` with `kv` set, located at `where` (messages name it).
 inline LayerSpec spec(const std::string& type, std::map<std::string, ParamValue> kv = {},
                       const std::string& where = "test") {
