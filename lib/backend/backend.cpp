@@ -335,6 +335,41 @@ void Backend::random_normal(Tensor& x, float mean, float std, uint64_t seed, uin
   random_normal_impl(x, mean, std, seed, offset);
 }
 
+// ---- embedding ----------------------------------------------------------------------------------
+
+namespace {
+
+// The arguments both embedding ops share: fp32 ids of N elements (N < 2^31: the engines index
+// positions in int32) and a [V, D] table `table` (weight or dweight) with V, D > 0.
+void check_embedding_args(const Args& a, const Tensor& ids, const Tensor& table, const char* tn) {
+  a.dtype(ids, DType::F32, "ids");
+  MP_CHECK(ids.numel() < (int64_t{1} << 31), "embedding: more than 2^31 token ids in one call");
+  MP_CHECK(table.ndim() == 2 && table.dim(0) > 0 && table.dim(1) > 0,
+           std::string("embedding: ") + tn + " must be a [vocab, dim] table, got " + table.describe());
+}
+
+}  // namespace
+
+void Backend::embedding_forward(const Tensor& ids, const Tensor& weight, Tensor& out) {
+  const Args a(device(), "embedding_forward");
+  a.floats(weight, "weight");
+  check_embedding_args(a, ids, weight, "weight");
+  a.dtype(out, weight.dtype(), "out");
+  a.rows(out, ids.numel(), weight.dim(1), "out");
+  if (ids.numel() == 0) return;
+  embedding_forward_impl(ids, weight, out);
+}
+
+void Backend::embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dweight) {
+  const Args a(device(), "embedding_backward");
+  a.dtype(dweight, DType::F32, "dweight");
+  check_embedding_args(a, ids, dweight, "dweight");
+  a.floats(dy, "dy");
+  a.rows(dy, ids.numel(), dweight.dim(1), "dy");
+  if (ids.numel() == 0) return;
+  embedding_backward_impl(ids, dy, dweight);
+}
+
 // ---- the default fused hooks: the separate ops ------------------------------------------------
 
 GradCheck Backend::check_grad_impl(const Tensor& grad, float inv_scale) {

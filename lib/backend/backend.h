@@ -103,7 +103,9 @@ struct GradCheck {
   prefix void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset)   \
       suffix;                                                                                      \
   prefix void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) \
-      suffix;
+      suffix;                                                                                      \
+  prefix void embedding_forward_impl(const Tensor& ids, const Tensor& weight, Tensor& out) suffix; \
+  prefix void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dweight) suffix;
 
 // Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
 // fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
@@ -222,6 +224,16 @@ class Backend {
   // ---- random ---------------------------------------------------------------------------------
   void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset);
   void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset);
+
+  // ---- embedding (token ids -> rows of a table) --------------------------------------------------
+  // out[i, :] = weight[ids[i], :] for fp32 token ids (any shape, N elements), weight [V, D] and
+  // out [N, D] of one float dtype (an exact copy: no rounding). An id that is not an integer in
+  // [0, V) is a DataError naming it and its sample/position (token_index::bad_token).
+  void embedding_forward(const Tensor& ids, const Tensor& weight, Tensor& out);
+  // dweight[v, :] += sum of dy[i, :] over the i with ids[i] == v; dweight fp32 [V, D], dy [N, D].
+  // Deterministic: each row sums its positions in ascending order in fp32 (no float atomics), so
+  // the bits do not depend on the thread count or the engine's launch order. Ids as above.
+  void embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dweight);
 
  protected:
   MP_BACKEND_HOOKS(virtual, = 0)

@@ -15,12 +15,7 @@ BatchMaker::BatchMaker(std::shared_ptr<const Split> split, const LoaderOptions& 
   const int64_t n = split_->size();
   plan_ = shard_plan(n, opt_.world_size, opt_.batch_size, opt_.drop_last);
   real_count_ = shard_real_count(n, opt_.rank, opt_.world_size, opt_.drop_last);
-  if (split_->has_labels() && split_->target_numel() != 1) {
-    throw DataError(split_->file() + ": dataset " + split_->paths().y + ": expected one integer "
-                    "label per sample (shape [N] or [N, 1]), found shape " +
-                    shape_str(Shape{n}) + " + " + shape_str(split_->target_shape()) +
-                    "; store class indices, not one-hot rows");
-  }
+  split_->check_label_layout();
   if (opt_.shuffle && n > kMaxShuffledSamples) {
     throw DataError(split_->file() + ": dataset " + split_->paths().x + ": " + std::to_string(n) +
                     " samples are more than a shuffled split may hold (" +
@@ -81,8 +76,9 @@ Batch BatchMaker::make(LoaderCursor c) {
   int32_t* labels = nullptr;
   float* targets = nullptr;
   if (s.has_labels()) {
-    b.y_shape = {b.size};
-    b.labels.resize(static_cast<size_t>(b.size));
+    // One label per sample: [B]; token labels (y [N, T] like x): [B, T].
+    if (s.target_numel() == 1) b.y_shape = {b.size};
+    b.labels.resize(static_cast<size_t>(b.size * s.target_numel()));
     labels = b.labels.data();
   } else {
     b.targets.resize(static_cast<size_t>(b.size * s.target_numel()));

@@ -62,6 +62,15 @@ Split::Split(const std::string& file, const SplitSpec& paths, bool in_memory)
   }
 }
 
+void Split::check_label_layout() const {
+  if (has_labels() && y_.row_numel() != 1 && y_.row_shape() != x_.row_shape()) {
+    throw DataError(where(y_) + "expected one integer label per sample (shape [N] or [N, 1]) or "
+                    "one per input token (shape [N, T] like " + paths_.x + " " +
+                    shape_str(x_.shape()) + "), found shape " + shape_str(y_.shape()) +
+                    "; store class indices (not one-hot rows), or next-token ids shaped like x");
+  }
+}
+
 std::shared_ptr<const Split> Split::open(const std::string& file, const SplitSpec& paths,
                                          bool in_memory) {
   return std::make_shared<const Split>(file, paths, in_memory);
@@ -86,7 +95,6 @@ void Split::read(const int64_t* idx, size_t n, double input_scale, float* x, int
   const size_t yn = n * static_cast<size_t>(y_.row_numel());
   if (labels) {
     MP_CHECK(has_labels(), "Split::read: labels requested from float targets");
-    MP_CHECK(y_.row_numel() == 1, "Split::read: labels need one value per sample");
     for (size_t i = 0; i < yn; ++i) {
       const int64_t v = elem_to_int64(y_.kind(), raw.data(), i);
       labels[i] = static_cast<int32_t>(std::clamp<int64_t>(

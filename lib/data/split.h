@@ -42,11 +42,15 @@ class Split {
 
   // DataError unless the per-sample input shape equals `expected` (the model's input shape).
   void check_input_shape(const Shape& expected) const;
-  // DataError unless y holds one integer label per sample, each in [0, num_classes) or equal to
+  // DataError unless y holds `per_sample` integer labels per sample (1: classification; T: token
+  // labels [N, T], one per position of a [T, classes] output), each in [0, num_classes) or equal to
   // ignore_index, and at least one is not ignore_index (a split of only ignored labels gives a
   // loss and accuracy of 0 that mean nothing). Scans the whole split; the message names the
   // first bad sample.
-  void check_labels(int64_t num_classes, int64_t ignore_index) const;
+  void check_labels(int64_t num_classes, int64_t ignore_index, int64_t per_sample = 1) const;
+  // DataError when integer y is neither one label per sample ([N] or [N, 1]) nor one per input
+  // token (shaped like x, [N, T]): what batches can be made of (BatchMaker checks it).
+  void check_label_layout() const;
   // DataError unless y holds float targets of per-sample shape `expected` ([] and [1] are the
   // same: one value per sample).
   void check_targets(const Shape& expected) const;
@@ -62,7 +66,8 @@ class Split {
 
   // Samples idx[0..n) (each in [0, size()), any order) into
   //   x:       n * sample_numel() floats, each input times input_scale (see convert_to_float);
-  //   labels:  n int32 (has_labels(); values saturate at the int32 range), or nullptr;
+  //   labels:  n * target_numel() int32 (has_labels(); one per sample, or T per sample for token
+  //            labels [N, T]; values saturate at the int32 range), or nullptr;
   //   targets: n * target_numel() floats (!has_labels()), or nullptr.
   // Thread-safe. DataError when the file cannot be read, or when an input or target is NaN or
   // Inf once converted (and scaled): the message names the sample's row and the split's role.

@@ -51,29 +51,37 @@ void Split::check_input_shape(const Shape& expected) const {
                   "; make model.input_shape match the data or point data.file at matching data");
 }
 
-void Split::check_labels(int64_t num_classes, int64_t ignore_index) const {
+void Split::check_labels(int64_t num_classes, int64_t ignore_index, int64_t per_sample) const {
   MP_CHECK(num_classes >= 1, "check_labels: num_classes must be positive");
   if (!has_labels()) {
     throw DataError(where(y_) + "expected integer class labels for a classification loss, found " +
                     std::string(elem_kind_name(y_.kind())) +
                     " targets; store labels as integers, or use a regression loss (mse)");
   }
-  if (y_.row_numel() != 1) {
-    throw DataError(where(y_) + "expected one integer label per sample (shape [N] or [N, 1]), "
-                    "found shape " + shape_str(y_.shape()) + "; store class indices, not one-hot rows");
+  if (y_.row_numel() != per_sample) {
+    throw DataError(where(y_) + (per_sample == 1
+        ? "expected one integer label per sample (shape [N] or [N, 1]), found shape " +
+              shape_str(y_.shape()) + "; store class indices, not one-hot rows"
+        : "expected " + std::to_string(per_sample) + " integer labels per sample (one per "
+              "position of the model's [" + std::to_string(per_sample) + ", " +
+              std::to_string(num_classes) + "] output: shape [N, " + std::to_string(per_sample) +
+              "]), found shape " + shape_str(y_.shape()) +
+              "; store next-token ids shaped like the inputs, or fix model.input_shape"));
   }
   const ElemKind k = y_.kind();
   int64_t kept = 0;
   scan_rows(y_, [&](int64_t row0, const unsigned char* raw, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; i < n * per_sample; ++i) {
       const int64_t v = elem_to_int64(k, raw, static_cast<size_t>(i));
       if (v == ignore_index) continue;
       if (v >= 0 && v < num_classes) {
         ++kept;
         continue;
       }
-      throw DataError(where(y_) + "label " + std::to_string(v) + " at sample " +
-                      std::to_string(row0 + i) + " is out of range: expected 0.." +
+      const std::string at = std::to_string(row0 + i / per_sample) +
+                             (per_sample == 1 ? "" : ", position " + std::to_string(i % per_sample));
+      throw DataError(where(y_) + "label " + std::to_string(v) + " at sample " + at +
+                      " is out of range: expected 0.." +
                       std::to_string(num_classes - 1) + " for " + std::to_string(num_classes) +
                       " classes" + " (or ignore_index " + std::to_string(ignore_index) +
                       "); fix the labels, or set model.num_classes / the last layer's width to "
@@ -109,7 +117,7 @@ void Split::check_targets(const Shape& expected) const {
 void Split::check_readable() const {
   const int64_t idx[2] = {0, size() - 1};
   std::vector<float> x(static_cast<size_t>(2 * sample_numel()));
-  std::vector<int32_t> labels(has_labels() ? 2 : 0);
+  std::vector<int32_t> labels(has_labels() ? static_cast<size_t>(2 * target_numel()) : 0);
   std::vector<float> targets(has_labels() ? 0 : static_cast<size_t>(2 * target_numel()));
   read(idx, 2, 1.0, x.data(), has_labels() ? labels.data() : nullptr,
        has_labels() ? nullptr : targets.data());

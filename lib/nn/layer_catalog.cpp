@@ -59,6 +59,25 @@ const std::vector<LayerDesc>& layer_catalog() {
       {"flatten", false, {}, "collapse all but the batch dimension"},
       {"residual", true, {}, "y = x + f(x) for the listed layers f (output shape must match input)"},
       {"sequential", true, {}, "the listed layers applied in order"},
+      {"embedding", false,
+       {p_int("vocab", 0, 1, "number of token ids (ids must be integers in [0, vocab))", true),
+        p_int("dim", 0, 1, "width of each token's vector", true),
+        p_choice("init", "normal", {"normal", "zeros"}, "weight initialiser"),
+        p_float("init_std", 0.02, 0.0, 1e300, false, "standard deviation for init: normal")},
+       "token ids [T] (fp32 integers) -> rows of a learned [vocab, dim] table; the gradient is a "
+       "deterministic fp32 scatter-add"},
+      {"positional_embedding", false,
+       {p_int("max_len", 0, 0, "positions the table holds (0: the input's T)"),
+        p_float("init_std", 0.02, 0.0, 1e300, false, "standard deviation of the normal init")},
+       "y = x + P[0:T] for x [T, dim]: learned absolute positions"},
+      {"lm_head", false,
+       {p_int("vocab", 0, 1, "number of output logits (the vocabulary size)", true),
+        p_bool("tie", false, "share the weight of an earlier embedding layer (one parameter)"),
+        ParamDesc{"tie_to", ParamKind::String, std::string(), false, 0, 0, false, {},
+                  "name of the embedding to tie to (default: the first embedding before this layer)"},
+        p_bool("bias", false, "add a learned bias"),
+        p_float("init_std", 0.02, 0.0, 1e300, false, "standard deviation of the normal init (untied)")},
+       "logits over the vocabulary: y = x W^T (+ b), W [vocab, dim] its own or a tied embedding's"},
   };
   return catalog;
 }

@@ -14,10 +14,12 @@ Shape Linear::infer(const Shape& in) {
 }
 
 void Linear::create_params(Backend& be, bool master_fp32, uint64_t seed, uint64_t offset) {
-  w_ = make_parameter(be, name() + ".weight", Shape{out_, in_}, dtype(), master_fp32, true);
-  Tensor tmp = be.empty(Shape{out_, in_}, DType::F32);
-  init_tensor(be, tmp, init_, init_std_, in_, out_, seed, offset);
-  set_parameter_values(be, w_, tmp);
+  if (!tied_) {
+    w_ = make_parameter(be, name() + ".weight", Shape{out_, in_}, dtype(), master_fp32, true);
+    Tensor tmp = be.empty(Shape{out_, in_}, DType::F32);
+    init_tensor(be, tmp, init_, init_std_, in_, out_, seed, offset);
+    set_parameter_values(be, w_, tmp);
+  }
   if (has_bias_) {
     b_ = make_parameter(be, name() + ".bias", Shape{out_}, dtype(), master_fp32, false);
     Tensor z = be.empty(Shape{out_}, DType::F32);
@@ -35,7 +37,7 @@ const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
   Tensor x2 = x_.reshape({rows, in_});
   Tensor y2 = y_.reshape({rows, out_});
   const Tensor* bias = has_bias_ ? &b_.working : nullptr;
-  ctx.be.gemm(false, true, 1.0f, x2, w_.working, 0.0f, y2, bias);
+  ctx.be.gemm(false, true, 1.0f, x2, w().working, 0.0f, y2, bias);
   observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) {
     Tensor e2 = exact.reshape({rows, out_});
     Tensor b32;  // a gemm's bias is fp32 or C's dtype: the working bias, exactly in fp32
@@ -43,7 +45,7 @@ const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
       b32 = ctx.be.empty(bias->shape(), DType::F32);
       ctx.be.cast(*bias, b32);
     }
-    ctx.be.gemm(false, true, 1.0f, x2, w_.working, 0.0f, e2, bias ? &b32 : nullptr);
+    ctx.be.gemm(false, true, 1.0f, x2, w().working, 0.0f, e2, bias ? &b32 : nullptr);
   });
   return y_;
 }
@@ -55,21 +57,21 @@ const Tensor& Linear::backward(Context& ctx, const Tensor& dy_in) {
   Tensor x2 = x_.reshape({rows, in_});
   // dW[out,in] += dy^T x, fp32 accumulation buffer; a frozen weight skips the GEMM (it has no
   // gradient buffer), while dx below still flows through it
-  if (w_.trainable()) ctx.be.gemm(true, false, 1.0f, dy2, x2, 1.0f, w_.grad);
+  if (w().trainable()) ctx.be.gemm(true, false, 1.0f, dy2, x2, 1.0f, w().grad);
   if (has_bias_ && b_.trainable()) ctx.be.bias_grad(dy2, b_.grad, 1.0f);
   if (!need_dx_) return dx_;
   ensure_buffer(ctx.be, dx_, x_.shape(), dtype());
   Tensor dx2 = dx_.reshape({rows, in_});
-  ctx.be.gemm(false, false, 1.0f, dy2, w_.working, 0.0f, dx2);
+  ctx.be.gemm(false, false, 1.0f, dy2, w().working, 0.0f, dx2);
   observe(ctx, RoundingPoint::InputGrad, dx_, [&](Tensor& exact) {
     Tensor e2 = exact.reshape({rows, in_});
-    ctx.be.gemm(false, false, 1.0f, dy2, w_.working, 0.0f, e2);
+    ctx.be.gemm(false, false, 1.0f, dy2, w().working, 0.0f, e2);
   });
   return dx_;
 }
 
 void Linear::collect_params(ParamList& out) {
-  out.push_back(&w_);
+  if (!tied_) out.push_back(&w_);
   if (has_bias_) out.push_back(&b_);
 }
 

@@ -17,13 +17,21 @@ class Linear : public Layer {
   const Tensor& forward(Context& ctx, const Tensor& x) override;
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
   void collect_params(ParamList& out) override;
+  // Use `shared` ([out, in], e.g. an embedding's table: lm_head with tie) as W instead of a weight
+  // of its own: call before create_params. The layer then reads shared.working, adds its dW into
+  // shared.grad, and leaves the parameter to its owner's collect_params (listed once).
+  void tie_weight(Parameter& shared) { tied_ = &shared; }
+  bool tied() const { return tied_ != nullptr; }
 
  private:
+  Parameter& w() { return tied_ ? *tied_ : w_; }
+
   int64_t in_ = 0, out_;
   bool has_bias_;
   std::string init_;
   double init_std_;
   Parameter w_, b_;
+  Parameter* tied_ = nullptr;
   Tensor x_;             // the input seen by forward, in this layer's dtype
   Tensor xcast_, dycast_, y_, dx_;
 };

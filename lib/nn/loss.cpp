@@ -6,7 +6,9 @@ namespace mp {
 
 int64_t Loss::counted_rows(std::span<const int32_t> labels, int64_t rows) const {
   if (labels.empty()) return rows;
-  MP_CHECK(static_cast<int64_t>(labels.size()) == rows, "counted_rows: one label per row expected");
+  // One label per sample (classification) or per token (sequences: rows samples of T labels).
+  MP_CHECK(rows > 0 && static_cast<int64_t>(labels.size()) % rows == 0,
+           "counted_rows: expected the same number of labels for every sample");
   int64_t n = 0;
   for (const int32_t y : labels) n += counts_label(y);
   return n;

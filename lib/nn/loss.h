@@ -25,8 +25,9 @@ class Loss {
   // Whether a sample with this class label enters the loss and its means (cross_entropy: the
   // label is not ignore_index). Regression losses count every sample.
   virtual bool counts_label(int32_t) const { return true; }
-  // Samples of a batch of `rows` that enter the loss's means: the rows whose label counts, or all
-  // of them when the batch has no labels (regression targets).
+  // Samples of a batch of `rows` that enter the loss's means: the labels that count, or all rows
+  // when the batch has no labels (regression targets). A sequence batch has T labels per sample
+  // (labels [B, T]) and counts tokens: its means are per counted token (nats/token).
   int64_t counted_rows(std::span<const int32_t> labels, int64_t rows) const;
   const Tensor& grad() const { return grad_; }
   const Tensor& sample_losses() const { return losses_; }

@@ -2,10 +2,12 @@
 
 #include "nn/activation.h"
 #include "nn/dropout.h"
+#include "nn/embedding.h"
 #include "nn/flatten.h"
 #include "nn/layer_dtype.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
+#include "nn/positional_embedding.h"
 
 namespace mp {
 
@@ -15,19 +17,80 @@ struct Builder {
   Backend& be;
   const ModelOptions& opt;
   uint64_t next_stream = 0;  // distinct Philox stream per initialised tensor / dropout layer
+  std::vector<Embedding*> embeddings = {};  // built so far, in order (lm_head's tie targets)
+
+  // The embedding an lm_head with tie: true shares: the one named tie_to, else the first; its
+  // table must be [vocab, in] in the head's dtype.
+  Embedding& tie_target(const LayerSpec& s, int64_t in, DType dt) {
+    const std::string& to = s.get_str("tie_to");
+    Embedding* e = nullptr;
+    for (Embedding* c : embeddings)
+      if (to.empty() || c->name() == to) {
+        e = c;
+        break;
+      }
+    const std::string what = to.empty() ? std::string("an embedding layer")
+                                        : "the embedding named \"" + to + "\"";
+    if (!e)
+      throw ConfigError(s.where + ": lm_head: tie: true needs " + what + " before it in " +
+                        "model.layers; add one, or set tie: false");
+    if (e->vocab() != s.get_int("vocab") || e->dim() != in)
+      throw ConfigError(s.where + ": lm_head: tie: true needs a [vocab, dim] table of [" +
+                        std::to_string(s.get_int("vocab")) + ", " + std::to_string(in) +
+                        "], but embedding " + e->name() + " has [" + std::to_string(e->vocab()) +
+                        ", " + std::to_string(e->dim()) + "]; make vocab and dim match");
+    if (e->dtype() != dt)
+      throw ConfigError(s.where + ": lm_head: tie: true shares embedding " + e->name() +
+                        "'s weight, which computes in " + std::string(dtype_name(e->dtype())) +
+                        " while this layer computes in " + std::string(dtype_name(dt)) +
+                        "; give both the same precision (precision / fp32_layers)");
+    return *e;
+  }
+
+  // The layer configured and placed after `shape`, which becomes its output shape.
+  template <class L>
+  std::unique_ptr<L> place(std::unique_ptr<L> l, const std::string& name, const LayerSpec& s,
+                           DType dt, Shape& shape) {
+    l->configure(name, s.type, dt, s.where);
+    shape = l->infer(shape);
+    return l;
+  }
+  // ... with its parameters created and initialised from a Philox stream of their own.
+  template <class L> std::unique_ptr<L> with_params(std::unique_ptr<L> l) {
+    l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
+    return l;
+  }
 
   std::unique_ptr<Layer> make(const LayerSpec& s, const std::string& default_name, Shape& shape) {
     const std::string given = s.params.count("name") ? s.get_str("name") : std::string();
     const std::string name = given.empty() ? default_name : given;
     const DType dt = layer_compute_dtype(opt.compute, opt.fp32_layers, s, name);
     std::unique_ptr<Layer> layer;
-    if (s.type == "linear") {
-      auto l = std::make_unique<Linear>(s.get_int("out"), s.get_bool("bias"), s.get_str("init"),
-                                        s.get_float("init_std"));
-      l->configure(name, s.type, dt, s.where);
-      shape = l->infer(shape);
-      l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
+    if (s.type == "linear")
+      return with_params(place(std::make_unique<Linear>(s.get_int("out"), s.get_bool("bias"),
+                                                        s.get_str("init"), s.get_float("init_std")),
+                               name, s, dt, shape));
+    if (s.type == "embedding") {
+      auto l = with_params(place(std::make_unique<Embedding>(s.get_int("vocab"), s.get_int("dim"),
+                                                             s.get_str("init"), s.get_float("init_std")),
+                                 name, s, dt, shape));
+      embeddings.push_back(l.get());
       return l;
+    }
+    if (s.type == "positional_embedding")
+      return with_params(place(std::make_unique<PositionalEmbedding>(s.get_int("max_len"), "normal",
+                                                                     s.get_float("init_std")),
+                               name, s, dt, shape));
+    if (s.type == "lm_head") {
+      if (!s.get_bool("tie") && !s.get_str("tie_to").empty())
+        throw ConfigError(s.where + ": lm_head: tie_to is set but tie is false; set tie: true to "
+                          "share the embedding's weight, or drop tie_to");
+      const int64_t in = shape.empty() ? 0 : shape.back();
+      auto l = place(std::make_unique<Linear>(s.get_int("vocab"), s.get_bool("bias"), "normal",
+                                              s.get_float("init_std")),
+                     name, s, dt, shape);
+      if (s.get_bool("tie")) l->tie_weight(tie_target(s, in, dt).weight());
+      return with_params(std::move(l));
     }
     if (s.type == "layernorm") {
       auto l = std::make_unique<LayerNorm>(s.get_float("eps"), s.get_bool("affine"));

@@ -42,14 +42,19 @@ void check_run_data(const RunSpec& spec, const RunData& data, const Model& model
     return;
   }
   if (loss.classification()) {
+    // Per sample: [classes] logits and one label, or (a sequence model) [T, classes] logits and
+    // T labels, one per position.
+    const Shape& out = model.output_shape();
     const int64_t classes =
-        spec.model.num_classes > 0 ? spec.model.num_classes : shape_numel(model.output_shape());
-    if (model.output_shape().size() != 1 || shape_numel(model.output_shape()) != classes)
+        spec.model.num_classes > 0 ? spec.model.num_classes : (out.empty() ? 1 : out.back());
+    if (out.empty() || out.size() > 2 || out.back() != classes)
       throw ConfigError("model.loss: cross_entropy needs the last layer to output one logit per class "
-                        "(" + std::to_string(classes) + "), but the model outputs " +
-                        shape_str(model.output_shape()) + " per sample; set the last linear's out");
+                        "(" + std::to_string(classes) + ") per sample or per position, but the "
+                        "model outputs " + shape_str(out) + " per sample; set the last linear's out "
+                        "(or lm_head's vocab)");
+    const int64_t per_sample = out.size() == 2 ? out[0] : 1;
     for (const auto& s : {data.train, data.val})
-      if (s) s->check_labels(classes, spec.model.ignore_index);
+      if (s) s->check_labels(classes, spec.model.ignore_index, per_sample);
   } else {
     for (const auto& s : {data.train, data.val})
       if (s) s->check_targets(model.output_shape());

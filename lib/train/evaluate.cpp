@@ -65,16 +65,19 @@ EvalResult evaluate_loader(Backend& be, Model& model, Loss& loss, DataLoader& lo
     const Tensor& out = model.forward(ctx, db.x);
     loss_sum += loss.compute(be, out, db.target, 0.0f, false);
     if (loss.classification()) {
-      ensure_buffer(be, pred, {b.size}, DType::I32);
-      be.argmax_rows(out.reshape({b.size, out.numel() / b.size}), pred);
-      pred_host.resize(static_cast<size_t>(b.size));
+      // One prediction per label: per sample, or per token for labels [B, T].
+      const auto n = static_cast<int64_t>(b.labels.size());
+      ensure_buffer(be, pred, {n}, DType::I32);
+      be.argmax_rows(out.reshape({n, out.numel() / n}), pred);
+      pred_host.resize(static_cast<size_t>(n));
       be.download(pred, pred_host.data());
-      for (int64_t k = 0; k < b.size; ++k) {
+      for (int64_t k = 0; k < n; ++k) {
         const int32_t y = b.labels[static_cast<size_t>(k)];
         correct += loss.counts_label(y) && pred_host[static_cast<size_t>(k)] == y;
       }
     }
     counted += loss.counted_rows(b.labels, b.size);
+    r.per_token = r.per_token || static_cast<int64_t>(b.labels.size()) > b.size;
     r.samples += b.size;
   }
   if (world > 1) {

@@ -380,7 +380,10 @@ void TrainerImpl::run_eval() {
   last_eval_step_ = step_;
   best_val_loss_ = std::min(best_val_loss_, last_eval_.loss);
   if (writer_) eval_log_->append(step_, last_eval_.loss, last_eval_.accuracy);
-  if (last_eval_.accuracy >= 0)
+  if (last_eval_.per_token)  // bits/token only here: eval.csv's columns are fixed (DESIGN.md)
+    spdlog::info("eval step {}: val_loss {:.5f} nats/token ({:.4f} bits/token) val_accuracy {:.4f}",
+                 step_, last_eval_.loss, last_eval_.loss / std::log(2.0), last_eval_.accuracy);
+  else if (last_eval_.accuracy >= 0)
     spdlog::info("eval step {}: val_loss {:.5f} val_accuracy {:.4f}", step_, last_eval_.loss, last_eval_.accuracy);
   else
     spdlog::info("eval step {}: val_loss {:.6g}", step_, last_eval_.loss);

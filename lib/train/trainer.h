@@ -26,6 +26,7 @@ struct EvalResult {
   double accuracy = -1.0; // fraction of the counted samples classified right; < 0 for regression
   int64_t samples = 0;
   int64_t counted = 0;    // samples whose label is not model.ignore_index (all, for regression)
+  bool per_token = false; // labels [B, T]: loss, accuracy and counted are per token (nats/token)
 };
 
 class TrainerImpl;

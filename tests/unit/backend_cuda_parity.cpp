@@ -668,3 +668,50 @@ TEST_CASE("cuda: allow_tf32 hook") {
   auto opt = make_cuda_backend(0, o);
   CHECK(opt->name().find("tf32") != std::string::npos);
 }
+
+TEST_CASE("cuda: embedding gather and deterministic scatter-add bit for bit, and the bad-id error") {
+  for (DType dt : kFloatTypes)
+    for (auto [V, D, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 5}, {7, 33, 200}, {300, 128, 4095}}) {
+      CAPTURE(name(dt));
+      CAPTURE(V);
+      CAPTURE(D);
+      // ids with heavy repeats (a few hot tokens), as fp32 like the model input [B, T]
+      std::vector<float> idv(static_cast<size_t>(N));
+      for (int64_t i = 0; i < N; ++i) idv[size_t(i)] = float((i * 7 + (i % 3) * 11) % (i % 4 ? std::min<int64_t>(V, 5) : V));
+      Pair ids = pair(idv, {N / 5, 5}, DType::F32);
+      Pair w = pair(rnd(size_t(V * D), -1, 1, 60, dt), {V, D}, dt);
+      Pair y = pair_empty({N, D}, dt);
+      cpu().embedding_forward(ids.c, w.c, y.c);
+      gpu().embedding_forward(ids.g, w.g, y.g);
+      check_bits(y, "embedding_forward");
+      Pair dy = pair(rnd(size_t(N * D), -1, 1, 61, dt), {N, D}, dt);
+      const auto dw0 = rnd(size_t(V * D), -1, 1, 62);
+      Pair dw = pair(dw0, {V, D}, DType::F32);
+      cpu().embedding_backward(ids.c, dy.c, dw.c);
+      gpu().embedding_backward(ids.g, dy.g, dw.g);
+      check_bits(dw, "embedding_backward");  // same per-row order on both engines
+      Tensor again = make(gpu(), dw0, {V, D}, DType::F32);
+      gpu().embedding_backward(ids.g, dy.g, again);
+      CHECK(bytes(gpu(), again) == bytes(gpu(), dw.g));
+    }
+  // A bad id: the same DataError from both engines, and the GPU engine keeps working.
+  Pair ids = pair({0, 1, 2, 3, 9, 1}, {2, 3}, DType::F32);
+  Pair w = pair(rnd(20, -1, 1, 63), {5, 4}, DType::F32), y = pair_empty({6, 4}, DType::F32);
+  std::string msg_c, msg_g;
+  try {
+    cpu().embedding_forward(ids.c, w.c, y.c);
+  } catch (const DataError& e) {
+    msg_c = e.what();
+  }
+  try {
+    gpu().embedding_forward(ids.g, w.g, y.g);
+  } catch (const DataError& e) {
+    msg_g = e.what();
+  }
+  CHECK(msg_c.find("token id 9 at sample 1, position 1 of the batch") != std::string::npos);
+  CHECK(msg_g == msg_c);
+  Pair ok = pair({0, 1, 2, 3, 4, 1}, {2, 3}, DType::F32);
+  cpu().embedding_forward(ok.c, w.c, y.c);
+  gpu().embedding_forward(ok.g, w.g, y.g);
+  check_bits(y, "embedding_forward after the error");
+}

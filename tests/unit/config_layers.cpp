@@ -74,7 +74,7 @@ TEST_CASE("layer errors") {
   CHECK(error_of(spec_with("    - linaer: {out: 3}\n")) ==
         "t.yaml:4:7: model.layers.0: unknown layer type \"linaer\" (did you mean \"linear\"?); "
         "known: linear, relu, gelu, tanh, sigmoid, silu, dropout, layernorm, flatten, residual, "
-        "sequential");
+        "sequential, embedding, positional_embedding, lm_head");
   CHECK(error_of(spec_with("    - Relu\n")).find("unknown layer type \"Relu\" (did you mean \"relu\"?)") != std::string::npos);
   CHECK(error_of(spec_with("    - linear: {out: 3, bais: true}\n")) ==
         "t.yaml:4:24: model.layers.0.linear.bais: unknown parameter of linear (did you mean "

@@ -90,6 +90,7 @@ TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the
       {spec("linear", {{"out", int64_t{13}}})}, {spec("relu")}, {spec("gelu")}, {spec("tanh")},
       {spec("sigmoid")}, {spec("silu")}, {spec("layernorm")},
       {spec("dropout", {{"p", 0.3}})},
+      {spec("lm_head", {{"vocab", int64_t{13}}})},
   };
   for (DType dt : {DType::BF16, DType::F16}) {
     for (const auto& layers : models) {
