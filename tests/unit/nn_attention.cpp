@@ -255,8 +255,12 @@ TEST_CASE("causal_self_attention: fp16 and bf16 forward and gradients within tol
   auto run = [&](DType dt, Vec& y, Vec& dx, Vec& dw) {
     Built m = build(layers, T, C, dt);
     Context ctx{*m.be, true, 3, 0};
-    y = to_d(to_host_floats(*m.be, m.model->forward(ctx, from_host_floats(*m.be, to_f(x), {B, T, C}, DType::F32))));
-    dx = to_d(to_host_floats(*m.be, m.model->backward(ctx, from_host_floats(*m.be, to_f(r), {B, T, C}, DType::F32))));
+    const Tensor& yt = m.model->forward(ctx, from_host_floats(*m.be, to_f(x), {B, T, C}, DType::F32));
+    CHECK(yt.dtype() == dt);  // stored in the compute dtype
+    y = to_d(to_host_floats(*m.be, yt));
+    const Tensor& dxt = m.model->backward(ctx, from_host_floats(*m.be, to_f(r), {B, T, C}, DType::F32));
+    CHECK(dxt.dtype() == dt);
+    dx = to_d(to_host_floats(*m.be, dxt));
     dw = to_d(to_host_floats(*m.be, m.model->params()[0]->grad));
   };
   Vec y32, dx32, dw32;
