@@ -20,13 +20,16 @@ namespace mp::kernels {
 // Visible keys of row `row` of a T x T score block (rows counted across blocks).
 MP_HD int64_t causal_visible(int64_t row, int64_t T) { return row % T + 1; }
 
-// p[0, n) from s[0, n) for a row with `visible` unmasked keys.
-template <class T, class TO>
-MP_HD void causal_softmax_row(const T* s, int64_t n, int64_t visible, TO* p) {
+// p[0, n) from s[0, n) for a row with `visible` unmasked keys, into fp32 (a CPU engine stages
+// low-precision outputs through fp32 and rounds on store). The exponentials are computed once,
+// kept in p, and summed with row_sum's lanes: the same bits as row_sum_exp, at half the exps.
+template <class T>
+MP_HD void causal_softmax_row(const T* s, int64_t n, int64_t visible, float* p) {
   const float m = row_max(s, visible);
-  const float inv = 1.0f / row_sum_exp(s, visible, m);
-  for (int64_t j = 0; j < visible; ++j) p[j] = from_float<TO>(exp_f32(to_float(s[j]) - m) * inv);
-  for (int64_t j = visible; j < n; ++j) p[j] = from_float<TO>(0.0f);
+  for (int64_t j = 0; j < visible; ++j) p[j] = exp_f32(to_float(s[j]) - m);
+  const float inv = 1.0f / row_sum(p, visible);
+  for (int64_t j = 0; j < visible; ++j) p[j] *= inv;
+  for (int64_t j = visible; j < n; ++j) p[j] = 0.0f;
 }
 
 // ds = p * (dp - <p, dp>) over the visible prefix, 0 beyond.

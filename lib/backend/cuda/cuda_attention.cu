@@ -39,7 +39,8 @@ __global__ void causal_softmax_fwd_kernel(const T* s, T* p, int64_t rows, int64_
   const LaneChunk c = lane_chunk(vis, lane);
   const float m = warp_max(kernels::row_max(sr + c.begin, c.len));
   const float inv = 1.0f / warp_sum(kernels::row_sum_exp(sr + c.begin, c.len, m));
-  // The rest is kernels::causal_softmax_row's, given the row's max and sum.
+  // kernels::causal_softmax_row's values, given the row's max and sum (row_sum_exp sums the same
+  // exponentials as its row_sum over the stored ones).
   T* pr = p + r * n;
   for (int64_t j = lane; j < n; j += kWarp)
     pr[j] = from_float<T>(j < vis ? kernels::exp_f32(to_float(sr[j]) - m) * inv : 0.0f);
