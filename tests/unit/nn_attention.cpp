@@ -10,36 +10,16 @@
 #include <random>
 
 #include "nn/model.h"
+#include "unit/nn_gradcheck_util.h"
 
 using namespace mp;
-using Vec = std::vector<double>;
+using namespace mp::test;
 using Params = std::vector<Vec>;
 using RefFn = std::function<Vec(const Vec& x, const Params& p)>;
 
 namespace {
 
-Vec random_vec(size_t n, std::mt19937_64& g, double lo, double hi) {
-  std::uniform_real_distribution<double> mag(lo, hi);
-  std::bernoulli_distribution sign(0.5);
-  Vec v(n);
-  for (auto& x : v) x = static_cast<float>((sign(g) ? -1 : 1) * mag(g));
-  return v;
-}
-std::vector<float> to_f(const Vec& v) { return std::vector<float>(v.begin(), v.end()); }
-Vec to_d(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
 size_t z(int64_t i) { return static_cast<size_t>(i); }
-
-// |got - want| <= tol * (|want| + 1e-2 max|want|) elementwise.
-void check_close(const Vec& got, const Vec& want, double tol, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double mx = 0;
-  for (double w : want) mx = std::max(mx, std::abs(w));
-  int bad = 0;
-  for (size_t i = 0; i < got.size(); ++i)
-    if (!(std::abs(got[i] - want[i]) <= tol * (std::abs(want[i]) + 1e-2 * mx)) && bad++ < 3)
-      FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
-  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements off");
-}
 
 LayerSpec spec(const std::string& type, std::map<std::string, ParamValue> kv) {
   LayerSpec s = default_layer_spec(type);
@@ -163,29 +143,16 @@ void gradcheck(const std::vector<LayerSpec>& layers, int64_t B, int64_t T, int64
   check_close(to_d(to_host_floats(be, y)), ref(x, m.params), 1e-5, "forward");
   const Vec r = random_vec(z(B * T * C), g, 0.1, 1.0);
   const Vec dx = to_d(to_host_floats(be, m.model->backward(ctx, from_host_floats(be, to_f(r), {B, T, C}, DType::F32))));
-  auto L = [&](const Vec& xx, const Params& pp) {
-    const Vec yy = ref(xx, pp);
-    double s = 0;
-    for (size_t i = 0; i < yy.size(); ++i) s += r[i] * yy[i];
-    return s;
-  };
+  auto L = [&](const Vec& xx, const Params& pp) { return dot(r, ref(xx, pp)); };
   const double h = 1e-6;
-  Vec fd(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    Vec xp = x, xm = x;
-    xp[i] += h;
-    xm[i] -= h;
-    fd[i] = (L(xp, m.params) - L(xm, m.params)) / (2 * h);
-  }
-  check_close(dx, fd, 1e-3, "dL/dx");
+  check_close(dx, central_differences(x, h, [&](const Vec& xx) { return L(xx, m.params); }), 1e-3,
+              "dL/dx");
   for (size_t k = 0; k < m.params.size(); ++k) {
-    Vec fdp(m.params[k].size());
-    for (size_t i = 0; i < fdp.size(); ++i) {
-      Params pp = m.params, pm = m.params;
-      pp[k][i] += h;
-      pm[k][i] -= h;
-      fdp[i] = (L(x, pp) - L(x, pm)) / (2 * h);
-    }
+    const Vec fdp = central_differences(m.params[k], h, [&](const Vec& pk) {
+      Params pp = m.params;
+      pp[k] = pk;
+      return L(x, pp);
+    });
     check_close(to_d(to_host_floats(be, m.model->params()[k]->grad)), fdp, 1e-3,
                 "dL/d" + m.model->params()[k]->name);
   }

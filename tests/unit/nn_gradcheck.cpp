@@ -9,44 +9,13 @@
 
 #include "nn/loss.h"
 #include "nn/model.h"
+#include "unit/nn_gradcheck_util.h"
 
 using namespace mp;
-using Vec = std::vector<double>;
+using namespace mp::test;
 using RefFn = std::function<Vec(const Vec& x, const std::vector<Vec>& params)>;
 
 namespace {
-
-// fp32-representable random values away from 0 (so relu's kink is never straddled by FD).
-Vec random_vec(size_t n, std::mt19937_64& g, double lo = 0.1, double hi = 1.0) {
-  std::uniform_real_distribution<double> mag(lo, hi);
-  std::bernoulli_distribution sign(0.5);
-  Vec v(n);
-  for (auto& x : v) x = static_cast<float>((sign(g) ? -1 : 1) * mag(g));
-  return v;
-}
-
-std::vector<float> to_f(const Vec& v) { return std::vector<float>(v.begin(), v.end()); }
-Vec to_d(const std::vector<float>& v) { return Vec(v.begin(), v.end()); }
-
-double dot(const Vec& a, const Vec& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
-  return s;
-}
-
-// |a - b| <= tol * (|b| + 1e-2 * max|b|) elementwise.
-void check_close(const Vec& got, const Vec& want, double tol, const std::string& what) {
-  REQUIRE(got.size() == want.size());
-  double mx = 0;
-  for (double w : want) mx = std::max(mx, std::abs(w));
-  int bad = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double err = std::abs(got[i] - want[i]);
-    if (err > tol * (std::abs(want[i]) + 1e-2 * mx) && bad++ < 3)
-      FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
-  }
-  CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements off");
-}
 
 LayerSpec spec(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
   LayerSpec s = default_layer_spec(type);
@@ -135,22 +104,14 @@ void run_case(const Case& c) {
   // L(x, params) = sum(r * f(x, params)); central differences in fp64.
   auto L = [&](const Vec& xx, const std::vector<Vec>& pp) { return dot(r, c.ref(xx, pp)); };
   const double h = 1e-6;
-  Vec fd_x(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    Vec xp = x, xm = x;
-    xp[i] += h;
-    xm[i] -= h;
-    fd_x[i] = (L(xp, params) - L(xm, params)) / (2 * h);
-  }
-  check_close(dx, fd_x, 1e-3, "dL/dx");
+  check_close(dx, central_differences(x, h, [&](const Vec& xx) { return L(xx, params); }), 1e-3,
+              "dL/dx");
   for (size_t k = 0; k < params.size(); ++k) {
-    Vec fd(params[k].size());
-    for (size_t i = 0; i < fd.size(); ++i) {
-      auto pp = params, pm = params;
-      pp[k][i] += h;
-      pm[k][i] -= h;
-      fd[i] = (L(x, pp) - L(x, pm)) / (2 * h);
-    }
+    const Vec fd = central_differences(params[k], h, [&](const Vec& pk) {
+      auto pp = params;
+      pp[k] = pk;
+      return L(x, pp);
+    });
     check_close(to_d(to_host_floats(*be, model->params()[k]->grad)), fd, 1e-3,
                 "dL/d" + model->params()[k]->name);
   }

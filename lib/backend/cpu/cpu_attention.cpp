@@ -45,13 +45,23 @@ void CpuBackend::merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, i
   permute_heads(threads_, out, x, parts, heads, false);
 }
 
-void CpuBackend::causal_softmax_forward_impl(const Tensor& s, Tensor& p) {
-  const int64_t rows = s.rows(), T = s.cols();
+namespace {
+
+// f(row, visible keys, the calling thread's `per_row` fp32 scratch rows of T) for every row.
+template <class F>
+void for_each_causal_row(CpuBackend& be, int64_t rows, int64_t T, int per_row, F&& f) {
   size_t stride = 0;
-  float* ts = thread_scratch(static_cast<size_t>(2 * T), &stride);
-  for_each_row(threads_, rows, T, [&](int64_t r) {
-    float* mine = ts + stride * static_cast<size_t>(omp_get_thread_num());
-    const int64_t vis = kernels::causal_visible(r, T);
+  float* ts = be.thread_scratch(static_cast<size_t>(per_row * T), &stride);
+  for_each_row(be.threads(), rows, T, [&](int64_t r) {
+    f(r, kernels::causal_visible(r, T), ts + stride * static_cast<size_t>(omp_get_thread_num()));
+  });
+}
+
+}  // namespace
+
+void CpuBackend::causal_softmax_forward_impl(const Tensor& s, Tensor& p) {
+  const int64_t T = s.cols();
+  for_each_causal_row(*this, s.rows(), T, 2, [&](int64_t r, int64_t vis, float* mine) {
     const float* ss = f32_in(s, r * T, vis, mine);  // the masked tail is never read
     float* ps = f32_out(p, r * T, mine + T);
     kernels::causal_softmax_row(ss, T, vis, ps);
@@ -60,12 +70,8 @@ void CpuBackend::causal_softmax_forward_impl(const Tensor& s, Tensor& p) {
 }
 
 void CpuBackend::causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) {
-  const int64_t rows = p.rows(), T = p.cols();
-  size_t stride = 0;
-  float* ts = thread_scratch(static_cast<size_t>(3 * T), &stride);
-  for_each_row(threads_, rows, T, [&](int64_t r) {
-    float* mine = ts + stride * static_cast<size_t>(omp_get_thread_num());
-    const int64_t vis = kernels::causal_visible(r, T);
+  const int64_t T = p.cols();
+  for_each_causal_row(*this, p.rows(), T, 3, [&](int64_t r, int64_t vis, float* mine) {
     const float* ps = f32_in(p, r * T, vis, mine);
     const float* dps = f32_in(dp, r * T, vis, mine + T);
     float* dss = f32_out(ds, r * T, mine + 2 * T);
