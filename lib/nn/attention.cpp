@@ -112,6 +112,12 @@ const Tensor& CausalSelfAttention::backward(Context& ctx, const Tensor& dy) {
   return qkv_.backward(ctx, dqkv_);
 }
 
+int64_t CausalSelfAttention::activation_elems() const {
+  if (out_shape_.size() != 2) return 0;
+  const int64_t T = out_shape_[0];
+  return (18 * T * C_ + (p_ > 0.0f ? 4 : 3) * heads_ * T * T + 1) / 2;
+}
+
 void CausalSelfAttention::collect_params(ParamList& out) {
   qkv_.collect_params(out);
   proj_.collect_params(out);

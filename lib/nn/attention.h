@@ -25,6 +25,10 @@ class CausalSelfAttention : public Layer {
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
   void collect_params(ParamList& out) override;
   void set_need_input_grad(bool need) override;
+  // Half of the buffers one step holds per sample (the estimate doubles it): about 18 T x C
+  // (qkv, per-head Q/K/V, their gradients, O, merged, projections' outputs and dx) and
+  // 3-4 H x T x T (scores/dS, P, dropout's P', dP).
+  int64_t activation_elems() const override;
 
  private:
   uint64_t dropout_offset(const Context& ctx) const { return (ctx.rng_offset << 16) + stream_; }

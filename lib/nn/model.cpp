@@ -179,7 +179,7 @@ std::vector<LayerRow> Model::summary() {
     l->collect_params(ps);
     for (const Parameter* p : ps) r.params += p->master.numel();
     const auto kids = l->children();
-    if (kids.empty()) r.activation_elems = shape_numel(r.out_shape);
+    if (kids.empty()) r.activation_elems = l->activation_elems();
     rows.push_back(r);
     for (Layer* c : kids) self(self, c, depth + 1);
   };

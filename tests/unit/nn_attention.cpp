@@ -351,3 +351,11 @@ TEST_CASE("transformer_block: precision fp32 and fp32_layers reach its parts") {
   for (const LayerRow& r : m2->summary())
     CHECK_MESSAGE((r.dtype == DType::F32) == (r.name == "layers.0.attn"), r.name);
 }
+
+TEST_CASE("causal_self_attention: the memory estimate counts the T x T scores") {
+  Built m = build({spec("causal_self_attention", {{"heads", int64_t{4}}})}, 128, 64, DType::F32);
+  const auto rows = m.model->summary();
+  REQUIRE(rows.size() == 1);
+  // 18 T C + 3 H T T buffers per sample, counted as half (values + gradients doubled later).
+  CHECK(rows[0].activation_elems == (18 * 128 * 64 + 3 * 4 * 128 * 128) / 2);
+}
