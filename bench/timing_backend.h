@@ -177,6 +177,18 @@ class TimingBackend final : public Backend {
   void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dw) override {
     T("embedding_backward", [&] { in_->embedding_backward(ids, dy, dw); });
   }
+  void split_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) override {
+    T("split_heads", [&] { in_->split_heads(x, out, parts, heads); });
+  }
+  void merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) override {
+    T("merge_heads", [&] { in_->merge_heads(x, out, parts, heads); });
+  }
+  void causal_softmax_forward_impl(const Tensor& s, Tensor& p) override {
+    T("causal_softmax_forward", [&] { in_->causal_softmax_forward(s, p); });
+  }
+  void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) override {
+    T("causal_softmax_backward", [&] { in_->causal_softmax_backward(p, dp, ds); });
+  }
 
  private:
   std::unique_ptr<Backend> in_;

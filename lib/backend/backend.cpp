@@ -262,6 +262,66 @@ void Backend::argmax_rows(const Tensor& x, Tensor& out_i32) {
   argmax_rows_impl(x, out_i32);
 }
 
+// ---- attention ----------------------------------------------------------------------------------
+
+namespace {
+
+// x [B, T, W] interleaved and y [parts * B * heads, T, d] per head, W = parts * heads * d.
+void check_heads(const Args& a, const char* op, const Tensor& inter, const char* in_name,
+                 const Tensor& per_head, const char* ph_name, int64_t parts, int64_t heads) {
+  a.floats(inter, in_name);
+  a.dtype(per_head, inter.dtype(), ph_name);
+  MP_CHECK(parts >= 1 && heads >= 1, std::string(op) + ": parts " + std::to_string(parts) +
+                                         " and heads " + std::to_string(heads) + " must be >= 1");
+  MP_CHECK(inter.shape().size() == 3 && inter.shape()[2] % (parts * heads) == 0,
+           std::string(op) + ": " + in_name + " is " + inter.describe() + ", expected [B, T, " +
+               std::to_string(parts) + " * " + std::to_string(heads) + " * d]");
+  const int64_t B = inter.shape()[0], T = inter.shape()[1], d = inter.shape()[2] / (parts * heads);
+  MP_CHECK(per_head.shape() == Shape({parts * B * heads, T, d}),
+           std::string(op) + ": " + ph_name + " is " + per_head.describe() + ", expected " +
+               shape_str({parts * B * heads, T, d}));
+}
+
+// s [..., T, T]: rows of T that come in whole T x T blocks.
+void check_scores(const Args& a, const char* op, const Tensor& s, const char* name) {
+  a.floats(s, name);
+  const int64_t T = s.cols();
+  MP_CHECK(s.shape().size() >= 2 && s.shape()[s.shape().size() - 2] == T,
+           std::string(op) + ": " + name + " is " + s.describe() + ", expected [..., T, T] scores");
+}
+
+}  // namespace
+
+void Backend::split_heads(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) {
+  const Args a(device(), "split_heads");
+  check_heads(a, "split_heads", x, "x", out, "out", parts, heads);
+  if (x.numel() > 0) split_heads_impl(x, out, parts, heads);
+}
+
+void Backend::merge_heads(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) {
+  const Args a(device(), "merge_heads");
+  check_heads(a, "merge_heads", out, "out", x, "x", parts, heads);
+  if (x.numel() > 0) merge_heads_impl(x, out, parts, heads);
+}
+
+void Backend::causal_softmax_forward(const Tensor& s, Tensor& p) {
+  const Args a(device(), "causal_softmax_forward");
+  check_scores(a, "causal_softmax_forward", s, "s");
+  a.dtype(p, s.dtype(), "p");
+  a.rows(p, s.rows(), s.cols(), "p");
+  if (s.numel() > 0) causal_softmax_forward_impl(s, p);
+}
+
+void Backend::causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& ds) {
+  const Args a(device(), "causal_softmax_backward");
+  check_scores(a, "causal_softmax_backward", p, "p");
+  a.dtype(dp, p.dtype(), "dp");
+  a.dtype(ds, p.dtype(), "ds");
+  a.rows(dp, p.rows(), p.cols(), "dp");
+  a.rows(ds, p.rows(), p.cols(), "ds");
+  if (p.numel() > 0) causal_softmax_backward_impl(p, dp, ds);
+}
+
 // ---- reductions and the optimizer step ----------------------------------------------------------
 
 double Backend::sum(const Tensor& x) {

@@ -105,7 +105,11 @@ struct GradCheck {
   prefix void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) \
       suffix;                                                                                      \
   prefix void embedding_forward_impl(const Tensor& ids, const Tensor& weight, Tensor& out) suffix; \
-  prefix void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dweight) suffix;
+  prefix void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dweight) suffix; \
+  prefix void split_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
+  prefix void merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
+  prefix void causal_softmax_forward_impl(const Tensor& s, Tensor& p) suffix;                      \
+  prefix void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) suffix;
 
 // Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
 // fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
@@ -188,6 +192,19 @@ class Backend {
   void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
            Tensor* dpred);
   void argmax_rows(const Tensor& x, Tensor& out_i32);
+
+  // ---- attention (kernels/attention.h) ----------------------------------------------------------
+  // Head permutes, exact copies (one dtype): split_heads reads x [B, T, parts * heads * d] as
+  // [B, T, parts, heads, d] and writes out [parts * B * heads, T, d] (part-major: Q, K, V of a
+  // QKV projection); merge_heads is its inverse (x [parts * B * heads, T, d] -> out [B, T, ...]).
+  void split_heads(const Tensor& x, Tensor& out, int64_t parts, int64_t heads);
+  void merge_heads(const Tensor& x, Tensor& out, int64_t parts, int64_t heads);
+  // Causal softmax over rows of T scores s [N, T, T] (already scaled): row r of each T x T block
+  // sees keys j <= r; masked probabilities are exactly 0. fp32 math, one rounding to p's dtype.
+  // s, p (and dp, ds) share one dtype and shape.
+  void causal_softmax_forward(const Tensor& s, Tensor& p);
+  // ds = p * (dp - sum_j p_j dp_j) over each row's visible keys, 0 on masked ones (fp32 math).
+  void causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& ds);
 
   // ---- reductions and the optimizer step -------------------------------------------------------
   double sum(const Tensor& x);  // fp32 accumulation per block, fp64 total

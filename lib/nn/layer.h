@@ -65,6 +65,9 @@ class Layer {
   // Child layers (containers only), for summaries.
   virtual std::vector<Layer*> children() { return {}; }
   virtual bool is_container() const { return false; }
+  // Elements per sample this leaf layer keeps for backward (its output unless it says otherwise);
+  // the memory estimate counts twice this (values and their gradients) in the layer's dtype.
+  virtual int64_t activation_elems() const { return shape_numel(out_shape_); }
 
   // Set by the builder.
   void configure(std::string name, std::string type, DType dtype, std::string where) {

@@ -78,6 +78,23 @@ const std::vector<LayerDesc>& layer_catalog() {
         p_bool("bias", false, "add a learned bias"),
         p_float("init_std", 0.02, 0.0, 1e300, false, "standard deviation of the normal init (untied)")},
        "logits over the vocabulary: y = x W^T (+ b), W [vocab, dim] its own or a tied embedding's"},
+      {"causal_self_attention", false,
+       {p_int("heads", 0, 1, "attention heads (must divide the input width C; head size C / heads)",
+              true),
+        p_float("dropout", 0.0, 0.0, 1.0, true,
+                "dropout on the attention probabilities (training only)"),
+        p_bool("bias", true, "learned biases in the QKV and output projections")},
+       "causal multi-head self-attention over [T, C]: QKV projection, softmax(Q K^T / sqrt(d)) "
+       "with keys after the query masked (fp32 softmax), V, output projection"},
+      {"transformer_block", false,
+       {p_int("heads", 0, 1, "attention heads (must divide the input width C)", true),
+        p_int("mlp_ratio", 4, 1, "MLP hidden width as a multiple of C"),
+        p_float("dropout", 0.0, 0.0, 1.0, true,
+                "dropout on the attention probabilities and after each residual branch"),
+        p_float("eps", 1e-5, 1e-12, 1.0, false, "the layernorms' eps")},
+       "pre-norm GPT block over [T, C]: x + attn(layernorm(x)), then x + mlp(layernorm(x)) with "
+       "mlp = linear(mlp_ratio C), gelu (tanh), linear(C); parameters <name>.ln1, .attn.qkv, "
+       ".attn.proj, .ln2, .mlp.fc, .mlp.proj"},
   };
   return catalog;
 }

@@ -1,6 +1,7 @@
 #include "nn/model.h"
 
 #include "nn/activation.h"
+#include "nn/attention.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/flatten.h"
@@ -119,6 +120,16 @@ struct Builder {
       shape = c->infer(shape);
       return c;
     }
+    if (s.type == "causal_self_attention") {
+      auto l = std::make_unique<CausalSelfAttention>(s.get_int("heads"), s.get_float("dropout"),
+                                                     s.get_bool("bias"), ++next_stream);
+      l->configure(name, s.type, dt, s.where);
+      shape = l->infer(shape);
+      const uint64_t qkv_stream = ++next_stream;
+      l->create_params(be, opt.master_fp32, opt.seed, qkv_stream, ++next_stream);
+      return l;
+    }
+    if (s.type == "transformer_block") return transformer_block(s, name, dt, shape);
     if (s.type == "dropout") layer = std::make_unique<Dropout>(s.get_float("p"), ++next_stream);
     else if (s.type == "flatten") layer = std::make_unique<Flatten>();
     else if (s.type == "relu") layer = std::make_unique<Activation>(Act::Relu);
@@ -134,6 +145,52 @@ struct Builder {
     layer->configure(name, s.type, dt, s.where);
     shape = layer->infer(shape);
     return layer;
+  }
+
+  // A part of a composite: `type` with its defaults, the given params, the parent's name prefix,
+  // `precision` and place in the spec (so fp32 overrides and errors carry over).
+  static LayerSpec part(const LayerSpec& parent, const std::string& type, const std::string& name,
+                        std::map<std::string, ParamValue> kv = {}) {
+    LayerSpec p = default_layer_spec(type);
+    for (auto& [k, v] : kv) p.params[k] = std::move(v);
+    p.params["name"] = name;
+    if (parent.params.count("precision")) p.params["precision"] = parent.params.at("precision");
+    p.where = parent.where;
+    return p;
+  }
+
+  // transformer_block: built from existing layers, so its gradient is theirs (pre-norm GPT):
+  //   residual[layernorm, causal_self_attention, dropout?],
+  //   residual[layernorm, linear(mlp_ratio C), gelu(tanh), linear(C), dropout?]
+  std::unique_ptr<Layer> transformer_block(const LayerSpec& s, const std::string& name, DType dt,
+                                           Shape& shape) {
+    if (shape.empty())
+      throw ConfigError(s.where + ": transformer_block: expected a per-sample input [T, C], got a "
+                        "scalar");
+    const int64_t C = shape.back();
+    const double drop = s.get_float("dropout");
+    const ParamValue eps = s.get_float("eps");
+    LayerSpec attn = part(s, "residual", name + ".attn_res");
+    attn.children.push_back(part(s, "layernorm", name + ".ln1", {{"eps", eps}}));
+    attn.children.push_back(part(s, "causal_self_attention", name + ".attn",
+                                 {{"heads", s.get_int("heads")}, {"dropout", drop}}));
+    LayerSpec mlp = part(s, "residual", name + ".mlp_res");
+    mlp.children.push_back(part(s, "layernorm", name + ".ln2", {{"eps", eps}}));
+    mlp.children.push_back(
+        part(s, "linear", name + ".mlp.fc", {{"out", s.get_int("mlp_ratio") * C}}));
+    mlp.children.push_back(part(s, "gelu", name + ".mlp.gelu"));
+    mlp.children.push_back(part(s, "linear", name + ".mlp.proj", {{"out", C}}));
+    if (drop > 0) {
+      attn.children.push_back(part(s, "dropout", name + ".attn_drop", {{"p", drop}}));
+      mlp.children.push_back(part(s, "dropout", name + ".mlp_drop", {{"p", drop}}));
+    }
+    auto block = std::make_unique<Sequential>();
+    block->configure(name, s.type, dt, s.where);
+    const Shape in = shape;
+    block->add(make(attn, name + ".attn_res", shape));
+    block->add(make(mlp, name + ".mlp_res", shape));
+    shape = block->infer(in);
+    return block;
   }
 };
 
@@ -192,7 +249,7 @@ std::vector<LayerRow> Model::summary() {
     l->collect_params(ps);
     for (const Parameter* p : ps) r.params += p->master.numel();
     const auto kids = l->children();
-    if (kids.empty()) r.activation_elems = shape_numel(r.out_shape);
+    if (kids.empty()) r.activation_elems = l->activation_elems();
     rows.push_back(r);
     for (Layer* c : kids) self(self, c, depth + 1);
   };

@@ -715,3 +715,48 @@ TEST_CASE("cuda: embedding gather and deterministic scatter-add bit for bit, and
   gpu().embedding_forward(ok.g, w.g, y.g);
   check_bits(y, "embedding_forward after the error");
 }
+
+TEST_CASE("cuda: attention ops: head permutes bit for bit, causal softmax within a few ulps") {
+  for (DType dt : kFloatTypes) {
+    CAPTURE(name(dt));
+    for (auto [B, T, P, H, d] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t>{2, 5, 3, 2, 4},
+                                 {1, 1, 1, 1, 1}, {3, 33, 1, 4, 16}}) {
+      const int64_t W = P * H * d;
+      Pair x = pair(rnd(size_t(B * T * W), -2, 2, 60, dt), {B, T, W}, dt);
+      Pair h = pair_empty({P * B * H, T, d}, dt), back = pair_empty({B, T, W}, dt);
+      cpu().split_heads(x.c, h.c, P, H);
+      gpu().split_heads(x.g, h.g, P, H);
+      check_bits(h, "split_heads");
+      cpu().merge_heads(h.c, back.c, P, H);
+      gpu().merge_heads(h.g, back.g, P, H);
+      check_bits(back, "merge_heads");
+    }
+    for (auto [N, T] : {std::pair<int64_t, int64_t>{1, 1}, {3, 7}, {2, 33}, {4, 130}}) {
+      CAPTURE(T);
+      auto sv = rnd(size_t(N * T * T), -8, 8, 61, dt);
+      // Masked scores are never read: inf there must change nothing on either engine.
+      for (size_t i = 0; i < sv.size(); ++i)
+        if (int64_t(i) % T > (int64_t(i) / T) % T) sv[i] = INFINITY;
+      Pair s = pair(sv, {N, T, T}, dt), p = pair_empty({N, T, T}, dt);
+      cpu().causal_softmax_forward(s.c, p.c);
+      gpu().causal_softmax_forward(s.g, p.g);
+      // fp16 subnormals (below 2^-14) have a fixed quantum: one of it allowed absolutely.
+      check_close(p, dt == DType::F32 ? 64 : 2, dt == DType::F16 ? 6e-8 : 0, "causal_softmax p");
+      // Backward from the CPU's probabilities on both, so only the backward is compared.
+      const auto pc = floats(cpu(), p.c);
+      Pair p2 = pair(pc, {N, T, T}, dt);
+      Pair dp = pair(rnd(size_t(N * T * T), -1, 1, 62, dt), {N, T, T}, dt),
+           ds = pair_empty({N, T, T}, dt);
+      cpu().causal_softmax_backward(p2.c, dp.c, ds.c);
+      gpu().causal_softmax_backward(p2.g, dp.g, ds.g);
+      check_close(ds, dt == DType::F32 ? 64 : 2, 1e-6, "causal_softmax ds");
+      // Deterministic, and masked entries exactly zero on the GPU too.
+      Tensor p3 = gpu().empty({N, T, T}, dt);
+      gpu().causal_softmax_forward(s.g, p3);
+      CHECK(bytes(gpu(), p3) == bytes(gpu(), p.g));
+      const auto pg = floats(gpu(), p.g);
+      for (size_t i = 0; i < pg.size(); ++i)
+        if (int64_t(i) % T > (int64_t(i) / T) % T) REQUIRE(pg[i] == 0.0f);
+    }
+  }
+}

@@ -1,4 +1,4 @@
-// nn_test_util.h: helpers of the layer tests (nn_gradcheck.cpp, nn_seq_layers.cpp): fp32-exact
+// nn_test_util.h: helpers of the layer tests (nn_gradcheck.cpp, nn_seq_layers.cpp, nn_attention.cpp): fp32-exact
 // random vectors in fp64, conversions, and the elementwise closeness check against an fp64
 // reference; a catalog LayerSpec with some parameters set.
 #pragma once
@@ -34,7 +34,7 @@ inline double dot(const Vec& a, const Vec& b) {
   return s;
 }
 
-// |a - b| <= tol * (|b| + 1e-2 * max|b|) elementwise.
+// |a - b| <= tol * (|b| + 1e-2 * max|b|) elementwise; a NaN fails.
 inline void check_close(const Vec& got, const Vec& want, double tol, const std::string& what) {
   REQUIRE(got.size() == want.size());
   double mx = 0;
@@ -42,7 +42,7 @@ inline void check_close(const Vec& got, const Vec& want, double tol, const std::
   int bad = 0;
   for (size_t i = 0; i < got.size(); ++i) {
     const double err = std::abs(got[i] - want[i]);
-    if (err > tol * (std::abs(want[i]) + 1e-2 * mx) && bad++ < 3)
+    if (!(err <= tol * (std::abs(want[i]) + 1e-2 * mx)) && bad++ < 3)
       FAIL_CHECK(what << "[" << i << "]: got " << got[i] << ", want " << want[i]);
   }
   CHECK_MESSAGE(bad == 0, what << ": " << bad << " of " << got.size() << " elements off");

@@ -1,0 +1,126 @@
+#include "nn/attention.h"
+
+#include <cmath>
+
+namespace mp {
+
+CausalSelfAttention::CausalSelfAttention(int64_t heads, double dropout, bool bias,
+                                         uint64_t dropout_stream)
+    : heads_(heads),
+      p_(static_cast<float>(dropout)),
+      bias_(bias),
+      stream_(dropout_stream),
+      qkv_(0, bias, "kaiming_uniform", 0.02),
+      proj_(0, bias, "kaiming_uniform", 0.02) {}
+
+Shape CausalSelfAttention::infer(const Shape& in) {
+  if (in.size() != 2)
+    throw ConfigError(where_ + ": causal_self_attention: expected a per-sample input [T, C] "
+                      "(a sequence of C-wide vectors), got " + shape_str(in) +
+                      "; put it after an embedding or a layer that keeps [T, C]");
+  // Containers infer their children again after the parameters exist: keep the projections then.
+  if (C_ != 0) {
+    MP_CHECK(in[1] == C_, where_ + ": causal_self_attention: input width changed from " +
+                              std::to_string(C_) + " to " + std::to_string(in[1]));
+    return out_shape_ = in;
+  }
+  if (heads_ < 1 || in[1] % heads_ != 0)
+    throw ConfigError(where_ + ": causal_self_attention: heads " + std::to_string(heads_) +
+                      " must divide the input width " + std::to_string(in[1]) +
+                      " (each head gets C / heads features); choose a divisor of " +
+                      std::to_string(in[1]));
+  C_ = in[1];
+  d_ = C_ / heads_;
+  qkv_ = Linear(3 * C_, bias_, "kaiming_uniform", 0.02);
+  proj_ = Linear(C_, bias_, "kaiming_uniform", 0.02);
+  qkv_.configure(name() + ".qkv", "linear", dtype(), where_);
+  proj_.configure(name() + ".proj", "linear", dtype(), where_);
+  qkv_.set_need_input_grad(need_dx_);
+  qkv_.infer(in);
+  proj_.infer(in);
+  return out_shape_ = in;
+}
+
+void CausalSelfAttention::create_params(Backend& be, bool master_fp32, uint64_t seed,
+                                        uint64_t qkv_stream, uint64_t proj_stream) {
+  qkv_.create_params(be, master_fp32, seed, qkv_stream);
+  proj_.create_params(be, master_fp32, seed, proj_stream);
+}
+
+void CausalSelfAttention::set_need_input_grad(bool need) {
+  need_dx_ = need;
+  qkv_.set_need_input_grad(need);
+}
+
+const Tensor& CausalSelfAttention::forward(Context& ctx, const Tensor& x) {
+  MP_CHECK(x.ndim() == 3 && x.dim(2) == C_,
+           name() + ": causal_self_attention expects [B, T, " + std::to_string(C_) + "], got " +
+               x.describe());
+  Backend& be = ctx.be;
+  const DType D = dtype();
+  B_ = x.dim(0);
+  T_ = x.dim(1);
+  const int64_t BH = B_ * heads_;
+  const Tensor& qkv = qkv_.forward(ctx, x);
+  ensure_buffer(be, qkvh_, {3 * BH, T_, d_}, D);
+  be.split_heads(qkv, qkvh_, 3, heads_);
+  const Tensor q = qkvh_.slice_rows(0, BH), k = qkvh_.slice_rows(BH, 2 * BH),
+               v = qkvh_.slice_rows(2 * BH, 3 * BH);
+  // The scale inside the GEMM: its fp32 accumulator is scaled before the one rounding to D.
+  const float alpha = 1.0f / std::sqrt(static_cast<float>(d_));
+  ensure_buffer(be, s_, {BH, T_, T_}, D);
+  be.gemm_batched(false, true, alpha, q, k, 0.0f, s_);
+  ensure_buffer(be, p_prob_, {BH, T_, T_}, D);
+  be.causal_softmax_forward(s_, p_prob_);
+  drop_active_ = ctx.training && p_ > 0.0f;
+  const Tensor* pv = &p_prob_;
+  if (drop_active_) {
+    ensure_buffer(be, p_drop_, {BH, T_, T_}, D);
+    be.dropout_forward(p_prob_, p_drop_, p_, ctx.seed, dropout_offset(ctx));
+    pv = &p_drop_;
+  }
+  ensure_buffer(be, o_, {BH, T_, d_}, D);
+  be.gemm_batched(false, false, 1.0f, *pv, v, 0.0f, o_);
+  ensure_buffer(be, merged_, {B_, T_, C_}, D);
+  be.merge_heads(o_, merged_, 1, heads_);
+  return proj_.forward(ctx, merged_);
+}
+
+const Tensor& CausalSelfAttention::backward(Context& ctx, const Tensor& dy) {
+  Backend& be = ctx.be;
+  const DType D = dtype();
+  const int64_t BH = B_ * heads_;
+  const Tensor& dmerged = proj_.backward(ctx, dy);
+  ensure_buffer(be, do_, {BH, T_, d_}, D);
+  be.split_heads(dmerged, do_, 1, heads_);
+  const Tensor q = qkvh_.slice_rows(0, BH), k = qkvh_.slice_rows(BH, 2 * BH),
+               v = qkvh_.slice_rows(2 * BH, 3 * BH);
+  ensure_buffer(be, dqkvh_, {3 * BH, T_, d_}, D);
+  Tensor dq = dqkvh_.slice_rows(0, BH), dk = dqkvh_.slice_rows(BH, 2 * BH),
+         dv = dqkvh_.slice_rows(2 * BH, 3 * BH);
+  const Tensor& pv = drop_active_ ? p_drop_ : p_prob_;
+  be.gemm_batched(true, false, 1.0f, pv, do_, 0.0f, dv);  // dV = P'^T dO
+  ensure_buffer(be, dp_, {BH, T_, T_}, D);
+  be.gemm_batched(false, true, 1.0f, do_, v, 0.0f, dp_);  // dP' = dO V^T
+  if (drop_active_) be.dropout_backward(dp_, dp_, p_, ctx.seed, dropout_offset(ctx));
+  be.causal_softmax_backward(p_prob_, dp_, s_);  // dS, into the scores' buffer
+  const float alpha = 1.0f / std::sqrt(static_cast<float>(d_));
+  be.gemm_batched(false, false, alpha, s_, k, 0.0f, dq);  // dQ = alpha dS K
+  be.gemm_batched(true, false, alpha, s_, q, 0.0f, dk);   // dK = alpha dS^T Q
+  ensure_buffer(be, dqkv_, {B_, T_, 3 * C_}, D);
+  be.merge_heads(dqkvh_, dqkv_, 3, heads_);
+  return qkv_.backward(ctx, dqkv_);
+}
+
+int64_t CausalSelfAttention::activation_elems() const {
+  if (out_shape_.size() != 2) return 0;
+  const int64_t T = out_shape_[0];
+  return (18 * T * C_ + (p_ > 0.0f ? 4 : 3) * heads_ * T * T + 1) / 2;
+}
+
+void CausalSelfAttention::collect_params(ParamList& out) {
+  qkv_.collect_params(out);
+  proj_.collect_params(out);
+}
+
+}  // namespace mp

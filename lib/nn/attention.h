@@ -1,0 +1,49 @@
+// attention.h: causal multi-head self-attention over [B, T, C] (docs/ARCHITECTURE.md, layer
+// table). The QKV and output projections are Linear sub-layers (parameters <name>.qkv.*,
+// <name>.proj.*); in between, per head (d = C / heads):
+//   S = alpha Q K^T        gemm_batched, alpha = 1/sqrt(d) inside the GEMM (fp32 accumulation, so
+//                          fp16 scores never hold the unscaled product), S rounded once to D
+//   P = causal_softmax(S)  fp32 max/sum over the visible keys, P rounded once to D, masked P = 0
+//   P' = dropout(P)        optional, training only, Philox stream of this layer
+//   O = P' V               gemm_batched, rounded to D; heads merged back to [B, T, C]
+// Backward: dP' = dO V^T, dV = P'^T dO, dP = dropout'(dP'), dS = P (dP - <P, dP>) (fp32 math),
+// dQ = alpha dS K, dK = alpha dS^T Q, then the projections. Every buffer is kept across steps.
+#pragma once
+#include "nn/layer.h"
+#include "nn/linear.h"
+
+namespace mp {
+
+class CausalSelfAttention : public Layer {
+ public:
+  CausalSelfAttention(int64_t heads, double dropout, bool bias, uint64_t dropout_stream);
+  // Per-sample input [T, C] with C divisible by heads; configures the projections too.
+  Shape infer(const Shape& in) override;
+  void create_params(Backend& be, bool master_fp32, uint64_t seed, uint64_t qkv_stream,
+                     uint64_t proj_stream);
+  const Tensor& forward(Context& ctx, const Tensor& x) override;
+  const Tensor& backward(Context& ctx, const Tensor& dy) override;
+  void collect_params(ParamList& out) override;
+  void set_need_input_grad(bool need) override;
+  // Half of the buffers one step holds per sample (the estimate doubles it): about 18 T x C
+  // (qkv, per-head Q/K/V, their gradients, O, merged, projections' outputs and dx) and
+  // 3-4 H x T x T (scores/dS, P, dropout's P', dP).
+  int64_t activation_elems() const override;
+
+ private:
+  uint64_t dropout_offset(const Context& ctx) const { return (ctx.rng_offset << 16) + stream_; }
+  int64_t heads_, C_ = 0, d_ = 0;
+  float p_;
+  bool bias_;
+  uint64_t stream_;
+  Linear qkv_, proj_;
+  bool drop_active_ = false;
+  int64_t B_ = 0, T_ = 0;
+  Tensor qkvh_;   // Q, K, V per head: [3 * B * H, T, d]
+  Tensor s_;      // scores, then (backward) their gradient dS: [B * H, T, T]
+  Tensor p_prob_, p_drop_;  // probabilities, and after dropout
+  Tensor o_, merged_;       // P' V per head, and merged to [B, T, C]
+  Tensor do_, dp_, dqkvh_, dqkv_;
+};
+
+}  // namespace mp
