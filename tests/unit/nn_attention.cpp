@@ -177,7 +177,8 @@ TEST_CASE("causal_self_attention: parameter names and a clear error for heads no
   CHECK(m.model->params()[0]->master.shape() == Shape{24, 8});
   auto be = make_cpu_backend(1);
   try {
-    Model::build(*be, {spec("causal_self_attention", {{"heads", int64_t{3}}})}, {4, 8}, {});
+    Model::build(*be, {spec("causal_self_attention", {{"heads", int64_t{3}}}, "test.yaml:1:1")},
+                 {4, 8}, {});
     FAIL("expected a ConfigError");
   } catch (const ConfigError& e) {
     const std::string msg = e.what();
