@@ -17,6 +17,7 @@ class GroupNorm : public Layer {
   const Tensor& forward(Context& ctx, const Tensor& x) override;
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
   void collect_params(ParamList& out) override;
+  int64_t saved_bytes_per_sample() const override { return 2 * 4 * groups_; }  // mean, rstd
 
  private:
   // x as [n, c, rest] for the backend.

@@ -163,6 +163,7 @@ std::vector<LayerRow> Model::summary() {
     for (const Parameter* p : ps) r.params += p->master.numel();
     const auto kids = l->children();
     if (kids.empty()) r.activation_elems = shape_numel(r.out_shape);
+    r.saved_bytes = l->saved_bytes_per_sample();
     rows.push_back(r);
     for (Layer* c : kids) self(self, c, depth + 1);
   };

@@ -27,6 +27,7 @@ struct LayerRow {
   int64_t params = 0;
   DType dtype = DType::F32;
   int64_t activation_elems = 0;  // per sample, saved or produced for backward
+  int64_t saved_bytes = 0;       // per sample, kept beyond those (Layer::saved_bytes_per_sample)
 };
 
 class Model {

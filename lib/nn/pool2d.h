@@ -18,6 +18,9 @@ class Pool2d : public Layer {
   Shape infer(const Shape& in) override;
   const Tensor& forward(Context& ctx, const Tensor& x) override;
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
+  int64_t saved_bytes_per_sample() const override {  // max pooling's int32 argmax
+    return kind_ == PoolKind::Max ? 4 * shape_numel(out_shape_) : 0;
+  }
 
  private:
   Pool2dDesc desc(int64_t batch) const { return make_pool2d_desc(batch, in_.c, in_.h, in_.w, win_); }
