@@ -83,19 +83,15 @@ void check_tracks(const std::vector<float>& lo, const std::vector<float>& ref, d
   CHECK_MESSAGE(std::sqrt(err / std::max(norm, 1e-30)) < tol, what);
 }
 
-}  // namespace
-
-TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the compute dtype") {
-  const std::vector<std::vector<LayerSpec>> models = {
-      {spec("linear", {{"out", int64_t{13}}})}, {spec("relu")}, {spec("gelu")}, {spec("tanh")},
-      {spec("sigmoid")}, {spec("silu")}, {spec("layernorm")},
-      {spec("dropout", {{"p", 0.3}})},
-  };
+// Each model under bf16 and fp16: outputs and input gradients stored in D and representable,
+// weight gradients and masters fp32, all tracking the fp32 model within a few ulps.
+void check_stores_in_d(const std::vector<std::vector<LayerSpec>>& models, int64_t batch, int64_t in,
+                       const Shape& sample = {}) {
   for (DType dt : {DType::BF16, DType::F16}) {
     for (const auto& layers : models) {
       CAPTURE(layers[0].type);
       CAPTURE(dtype_name(dt));
-      Run lo = run(layers, dt, 5, 21), ref = run(layers, DType::F32, 5, 21);
+      Run lo = run(layers, dt, batch, in, {}, sample), ref = run(layers, DType::F32, batch, in, {}, sample);
       CHECK(lo.y_dtype == dt);
       CHECK(lo.dx_dtype == dt);
       check_representable(lo.y, dt, "forward output");
@@ -108,33 +104,26 @@ TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the
   }
 }
 
+}  // namespace
+
+TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the compute dtype") {
+  check_stores_in_d({{spec("linear", {{"out", int64_t{13}}})}, {spec("relu")}, {spec("gelu")}, {spec("tanh")},
+                     {spec("sigmoid")}, {spec("silu")}, {spec("layernorm")},
+                     {spec("dropout", {{"p", 0.3}})}},
+                    5, 21);
+}
+
 TEST_CASE("conv2d, pooling and group_norm under fp16/bf16 store outputs and input gradients in D") {
-  const std::vector<std::vector<LayerSpec>> models = {
-      {spec("conv2d", {{"out", int64_t{5}}, {"kernel", int64_t{3}}, {"padding", int64_t{1}}})},
-      {spec("conv2d", {{"out", int64_t{4}}, {"kernel", int64_t{3}}, {"stride", int64_t{2}},
-                       {"dilation", int64_t{2}}, {"groups", int64_t{2}}})},
-      {spec("max_pool2d", {{"kernel", int64_t{2}}})},
-      {spec("avg_pool2d", {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}})},
-      {spec("global_avg_pool")},
-      {spec("group_norm", {{"groups", int64_t{2}}})},
-  };
   const Shape img{4, 9, 7};
-  for (DType dt : {DType::BF16, DType::F16}) {
-    for (const auto& layers : models) {
-      CAPTURE(layers[0].type);
-      CAPTURE(dtype_name(dt));
-      Run lo = run(layers, dt, 3, shape_numel(img), {}, img);
-      Run ref = run(layers, DType::F32, 3, shape_numel(img), {}, img);
-      CHECK(lo.y_dtype == dt);
-      CHECK(lo.dx_dtype == dt);
-      check_representable(lo.y, dt, "forward output");
-      check_representable(lo.dx, dt, "input gradient");
-      check_tracks(lo.y, ref.y, 4 * ulp_tol(dt), "forward tracks fp32");
-      check_tracks(lo.dx, ref.dx, 8 * ulp_tol(dt), "input gradient tracks fp32");
-      for (size_t k = 0; k < lo.grads.size(); ++k)
-        check_tracks(lo.grads[k], ref.grads[k], 8 * ulp_tol(dt), "param grad");
-    }
-  }
+  check_stores_in_d(
+      {{spec("conv2d", {{"out", int64_t{5}}, {"kernel", int64_t{3}}, {"padding", int64_t{1}}})},
+       {spec("conv2d", {{"out", int64_t{4}}, {"kernel", int64_t{3}}, {"stride", int64_t{2}},
+                        {"dilation", int64_t{2}}, {"groups", int64_t{2}}})},
+       {spec("max_pool2d", {{"kernel", int64_t{2}}})},
+       {spec("avg_pool2d", {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}})},
+       {spec("global_avg_pool")},
+       {spec("group_norm", {{"groups", int64_t{2}}})}},
+      3, shape_numel(img), img);
 }
 
 TEST_CASE("conv2d under bf16/fp16 equals RNE(fp32 accumulation of rounded x and W, plus fp32 bias)") {
