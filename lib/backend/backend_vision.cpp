@@ -44,18 +44,25 @@ void check_pool(const Pool2dDesc& d, const char* op) {
 
 int64_t wnumel(const Conv2dDesc& d) { return d.k * (d.c / d.groups) * d.win.kh * d.win.kw; }
 
+// The operands of a pass that reads `in` (in_numel elements) and w of in's dtype and writes `out`.
+void check_conv_io(Device dev, const char* op, const Conv2dDesc& d, const Tensor& in,
+                   const char* in_name, int64_t in_numel, const Tensor& w, const Tensor& out,
+                   const char* out_name, int64_t out_numel) {
+  check_conv(d, op);
+  check_float(in, dev, op, in_name);
+  check_dtype(w, in.dtype(), dev, op, "w");
+  check_float(out, dev, op, out_name);
+  check_numel(in, in_numel, op, in_name);
+  check_numel(w, wnumel(d), op, "w");
+  check_numel(out, out_numel, op, out_name);
+}
+
 }  // namespace
 
 void Backend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
                              const Conv2dDesc& d) {
   const char* op = "conv2d_forward";
-  check_conv(d, op);
-  check_float(x, device(), op, "x");
-  check_dtype(w, x.dtype(), device(), op, "w");
-  check_float(y, device(), op, "y");
-  check_numel(x, d.n * d.c * d.h * d.w, op, "x");
-  check_numel(w, wnumel(d), op, "w");
-  check_numel(y, d.n * d.k * d.oh * d.ow, op, "y");
+  check_conv_io(device(), op, d, x, "x", d.n * d.c * d.h * d.w, w, y, "y", d.n * d.k * d.oh * d.ow);
   if (bias) {
     check_float(*bias, device(), op, "bias");
     MP_CHECK(bias->dtype() == DType::F32 || bias->dtype() == y.dtype(),
@@ -69,13 +76,8 @@ void Backend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bia
 void Backend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx,
                                    const Conv2dDesc& d) {
   const char* op = "conv2d_backward_data";
-  check_conv(d, op);
-  check_float(dy, device(), op, "dy");
-  check_dtype(w, dy.dtype(), device(), op, "w");
-  check_float(dx, device(), op, "dx");
-  check_numel(dy, d.n * d.k * d.oh * d.ow, op, "dy");
-  check_numel(w, wnumel(d), op, "w");
-  check_numel(dx, d.n * d.c * d.h * d.w, op, "dx");
+  check_conv_io(device(), op, d, dy, "dy", d.n * d.k * d.oh * d.ow, w, dx, "dx",
+                d.n * d.c * d.h * d.w);
   if (d.n == 0) return;
   conv2d_backward_data_impl(dy, w, dx, d);
 }

@@ -104,6 +104,14 @@ void check_stores_in_d(const std::vector<std::vector<LayerSpec>>& models, int64_
   }
 }
 
+// Build options of the rounding tests: compute dtype dt, seed 9.
+ModelOptions low_opts(DType dt) {
+  ModelOptions opt;
+  opt.compute = dt;
+  opt.seed = 9;
+  return opt;
+}
+
 }  // namespace
 
 TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the compute dtype") {
@@ -130,9 +138,7 @@ TEST_CASE("conv2d under bf16/fp16 equals RNE(fp32 accumulation of rounded x and 
   for (DType dt : {DType::BF16, DType::F16}) {
     CAPTURE(dtype_name(dt));
     auto be = make_cpu_backend(1);
-    ModelOptions opt;
-    opt.compute = dt;
-    opt.seed = 9;
+    const ModelOptions opt = low_opts(dt);
     const int64_t n = 2, c = 3, h = 6, w = 5, k = 4, kern = 3;  // padding 1, stride 1
     auto m = Model::build(*be, {spec("conv2d", {{"out", k}, {"kernel", kern}, {"padding", int64_t{1}}})},
                           {c, h, w}, opt);
@@ -174,9 +180,7 @@ TEST_CASE("linear under bf16/fp16 equals RNE(fp32 accumulation of rounded x and 
   for (DType dt : {DType::BF16, DType::F16}) {
     CAPTURE(dtype_name(dt));
     auto be = make_cpu_backend(1);
-    ModelOptions opt;
-    opt.compute = dt;
-    opt.seed = 9;
+    const ModelOptions opt = low_opts(dt);
     const int64_t b = 6, in = 37, out = 11;
     auto m = Model::build(*be, {spec("linear", {{"out", out}})}, {in}, opt);
     Parameter* w = m->params()[0];
