@@ -138,10 +138,12 @@ struct ConvEngine::Impl {
     throw;  // unreachable
   }
 
-  // The dtype a convolution over `dt` data computes in: bf16 natively when oneDNN can.
-  DType compute_dtype(const Conv2dDesc& d, DType dt, bool bias) {
+  // The dtype pass p over `dt` data computes in: bf16 natively when oneDNN can (probed once per
+  // shape: a cached bf16 primitive answers without a new primitive descriptor).
+  DType compute_dtype(const Conv2dDesc& d, Pass p, DType dt, bool bias) {
     if (dt == DType::F32) return dt;
     if (dt == DType::BF16 && bf16_native) {
+      if (cache.count(key_of(d, p, dt, bias))) return dt;
       try {
         (void)fwd_pd(d, dt, bias);
         return dt;
@@ -199,7 +201,7 @@ size_t ConvEngine::cached_primitives() const { return impl_->cache.size(); }
 void ConvEngine::forward(const Conv2dDesc& d, const Tensor& x, const Tensor& w, const Tensor* bias,
                          Tensor& y) {
   Impl& im = *impl_;
-  const DType cd = im.compute_dtype(d, x.dtype(), bias != nullptr);
+  const DType cd = im.compute_dtype(d, Pass::Fwd, x.dtype(), bias != nullptr);
   const void* xs = cd == x.dtype() ? x.raw() : im.f32_of(x, im.x32);
   const void* ws = cd == w.dtype() ? w.raw() : im.f32_of(w, im.w32);
   const float* bs = bias ? im.f32_of(*bias, im.bias32) : nullptr;
@@ -213,7 +215,7 @@ void ConvEngine::forward(const Conv2dDesc& d, const Tensor& x, const Tensor& w, 
 
 void ConvEngine::backward_data(const Conv2dDesc& d, const Tensor& dy, const Tensor& w, Tensor& dx) {
   Impl& im = *impl_;
-  const DType cd = im.compute_dtype(d, dy.dtype(), false);
+  const DType cd = im.compute_dtype(d, Pass::BwdData, dy.dtype(), false);
   const void* dys = cd == dy.dtype() ? dy.raw() : im.f32_of(dy, im.y32);
   const void* ws = cd == w.dtype() ? w.raw() : im.f32_of(w, im.w32);
   void* dxs = im.out_of(dx, cd, im.x32);
@@ -225,7 +227,7 @@ void ConvEngine::backward_data(const Conv2dDesc& d, const Tensor& dy, const Tens
 void ConvEngine::backward_weights(const Conv2dDesc& d, const Tensor& x, const Tensor& dy,
                                   Tensor& dw, Tensor* db) {
   Impl& im = *impl_;
-  const DType cd = im.compute_dtype(d, x.dtype(), db != nullptr);
+  const DType cd = im.compute_dtype(d, Pass::BwdWeights, x.dtype(), db != nullptr);
   const void* xs = cd == x.dtype() ? x.raw() : im.f32_of(x, im.x32);
   const void* dys = cd == dy.dtype() ? dy.raw() : im.f32_of(dy, im.y32);
   float* dws = im.dw32.get_as<float>(static_cast<size_t>(dw.numel()));
