@@ -189,6 +189,35 @@ class TimingBackend final : public Backend {
   void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) override {
     T("causal_softmax_backward", [&] { in_->causal_softmax_backward(p, dp, ds); });
   }
+  void conv2d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
+                           const Conv2dDesc& d) override {
+    T("conv2d_forward", [&] { in_->conv2d_forward(x, w, b, y, d); });
+  }
+  void conv2d_backward_data_impl(const Tensor& dy, const Tensor& w, Tensor& dx,
+                                 const Conv2dDesc& d) override {
+    T("conv2d_backward_data", [&] { in_->conv2d_backward_data(dy, w, dx, d); });
+  }
+  void conv2d_backward_weights_impl(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db,
+                                    const Conv2dDesc& d) override {
+    T("conv2d_backward_weights", [&] { in_->conv2d_backward_weights(x, dy, dw, db, d); });
+  }
+  void pool2d_forward_impl(bool max, const Tensor& x, Tensor& y, Tensor* arg,
+                           const Pool2dDesc& d) override {
+    T("pool2d_forward", [&] { in_->pool2d_forward(max, x, y, arg, d); });
+  }
+  void pool2d_backward_impl(const Tensor& dy, const Tensor* arg, Tensor& dx,
+                            const Pool2dDesc& d) override {
+    T("pool2d_backward", [&] { in_->pool2d_backward(dy, arg, dx, d); });
+  }
+  void group_norm_forward_impl(const Tensor& x, const Tensor& g, const Tensor& b, int64_t groups,
+                               float eps, Tensor& y, Tensor& m, Tensor& r) override {
+    T("group_norm_forward", [&] { in_->group_norm_forward(x, g, b, groups, eps, y, m, r); });
+  }
+  void group_norm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& g, int64_t groups,
+                                const Tensor& m, const Tensor& r, Tensor& dx, Tensor& dg,
+                                Tensor& db) override {
+    T("group_norm_backward", [&] { in_->group_norm_backward(dy, x, g, groups, m, r, dx, dg, db); });
+  }
 
  private:
   std::unique_ptr<Backend> in_;

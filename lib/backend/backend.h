@@ -12,6 +12,7 @@
 #include <string>
 
 #include "core/tensor.h"
+#include "kernels/window2d.h"
 
 namespace mp {
 
@@ -61,6 +62,26 @@ struct GradCheck {
 // layernorm, zero columns). Declared `prefix <hook> suffix;` each: Backend declares them with
 // MP_BACKEND_HOOKS(virtual, = 0), an engine class overrides them all with
 // MP_BACKEND_HOOKS(, override) and defines each in the file of its family of ops.
+// Convolution, pooling and group normalisation (backend_vision.cpp checks them; engines:
+// cpu_conv.cpp, cpu_pool.cpp, cpu_group_norm.cpp; cuda_conv.cu, cuda_pool.cu).
+#define MP_VISION_HOOKS(prefix, suffix)                                                            \
+  prefix void conv2d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y, \
+                                  const Conv2dDesc& d) suffix;                                     \
+  prefix void conv2d_backward_data_impl(const Tensor& dy, const Tensor& w, Tensor& dx,             \
+                                        const Conv2dDesc& d) suffix;                               \
+  prefix void conv2d_backward_weights_impl(const Tensor& x, const Tensor& dy, Tensor& dw,          \
+                                           Tensor* db, const Conv2dDesc& d) suffix;                \
+  prefix void pool2d_forward_impl(bool max, const Tensor& x, Tensor& y, Tensor* argmax,            \
+                                  const Pool2dDesc& d) suffix;                                     \
+  prefix void pool2d_backward_impl(const Tensor& dy, const Tensor* argmax, Tensor& dx,             \
+                                   const Pool2dDesc& d) suffix;                                    \
+  prefix void group_norm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,    \
+                                      int64_t groups, float eps, Tensor& y, Tensor& mean,          \
+                                      Tensor& rstd) suffix;                                        \
+  prefix void group_norm_backward_impl(const Tensor& dy, const Tensor& x, const Tensor& gamma,     \
+                                       int64_t groups, const Tensor& mean, const Tensor& rstd,     \
+                                       Tensor& dx, Tensor& dgamma, Tensor& dbeta) suffix;
+
 #define MP_BACKEND_HOOKS(prefix, suffix)                                                           \
   prefix Tensor empty_impl(const Shape& shape, DType dtype) suffix;                                \
   prefix void upload_impl(const void* host, Tensor& dst) suffix;                                   \
@@ -109,7 +130,8 @@ struct GradCheck {
   prefix void split_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
   prefix void merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
   prefix void causal_softmax_forward_impl(const Tensor& s, Tensor& p) suffix;                      \
-  prefix void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) suffix;
+  prefix void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) suffix; \
+  MP_VISION_HOOKS(prefix, suffix)
 
 // Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
 // fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
@@ -251,6 +273,32 @@ class Backend {
   // Deterministic: each row sums its positions in ascending order in fp32 (no float atomics), so
   // the bits do not depend on the thread count or the engine's launch order. Ids as above.
   void embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dweight);
+
+  // ---- convolution, pooling, group normalisation (NCHW; backend_vision.cpp) -------------------
+  // y[n,k,oh,ow] = sum over the window and the group's input channels of x * w (+ bias[k]):
+  // x [n,c,h,w] and w [k, c/groups, kh, kw] of one dtype D, fp32 accumulation, bias (fp32 or D)
+  // added in fp32, one rounding to y's dtype (D). Sizes are d's (make_conv2d_desc).
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& y,
+                      const Conv2dDesc& d);
+  // dx [n,c,h,w] (overwritten, D) = the transposed convolution of dy [n,k,oh,ow] with w.
+  void conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv2dDesc& d);
+  // dw [k, c/groups, kh, kw] fp32 += the correlation of x with dy; db [k] fp32 += sums of dy over
+  // n, oh, ow (when given): both accumulate (beta = 1), like the GEMM's weight gradient.
+  void conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db,
+                               const Conv2dDesc& d);
+  // Max (argmax: int32 [n,c,oh,ow], the plane index of each window's first maximum) or average
+  // (divisor kh*kw, padding counted as zeros) pooling of x [n,c,h,w] into y [n,c,oh,ow].
+  void pool2d_forward(bool max, const Tensor& x, Tensor& y, Tensor* argmax, const Pool2dDesc& d);
+  // dx (overwritten): average pooling when argmax is null, else max pooling routed by argmax.
+  void pool2d_backward(const Tensor& dy, const Tensor* argmax, Tensor& dx, const Pool2dDesc& d);
+  // GroupNorm of x [n, c, ...] over `groups` groups of c/groups channels: mean/rstd fp32
+  // [n * groups]; gamma/beta [c] any float dtype; y = (x - mean) rstd gamma[c] + beta[c].
+  void group_norm_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, int64_t groups,
+                          float eps, Tensor& y, Tensor& mean, Tensor& rstd);
+  // dx overwritten; dgamma, dbeta fp32 [c], accumulated into (beta = 1).
+  void group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, int64_t groups,
+                           const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
+                           Tensor& dbeta);
 
  protected:
   MP_BACKEND_HOOKS(virtual, = 0)

@@ -62,6 +62,9 @@ class Layer {
   virtual const Tensor& forward(Context& ctx, const Tensor& x) = 0;
   virtual const Tensor& backward(Context& ctx, const Tensor& dy) = 0;
   virtual void collect_params(ParamList& out) { (void)out; }
+  // Bytes per sample a layer keeps for its backward beyond its output and the output's gradient
+  // (max pooling's argmax, normalisation statistics): for the --dry-run memory estimate.
+  virtual int64_t saved_bytes_per_sample() const { return 0; }
   // Child layers (containers only), for summaries.
   virtual std::vector<Layer*> children() { return {}; }
   virtual bool is_container() const { return false; }

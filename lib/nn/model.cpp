@@ -1,14 +1,19 @@
 #include "nn/model.h"
 
+#include <algorithm>
+
 #include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/conv2d.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/flatten.h"
+#include "nn/group_norm.h"
 #include "nn/layer_dtype.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/positional_embedding.h"
+#include "nn/pool2d.h"
 
 namespace mp {
 
@@ -100,6 +105,24 @@ struct Builder {
       l->create_params(be, opt.master_fp32);
       return l;
     }
+    if (s.type == "conv2d") {
+      Conv2dOptions o{s.get_int("out"),     s.get_int("kernel"), s.get_int("stride"),
+                      s.get_int("padding"), s.get_int("dilation"), s.get_int("groups"),
+                      s.get_bool("bias"),   s.get_str("init"),   s.get_float("init_std")};
+      auto l = std::make_unique<Conv2d>(std::move(o));
+      l->configure(name, s.type, dt, s.where);
+      shape = l->infer(shape);
+      l->create_params(be, opt.master_fp32, opt.seed, ++next_stream);
+      return l;
+    }
+    if (s.type == "group_norm") {
+      auto l = std::make_unique<GroupNorm>(s.get_int("groups"), s.get_float("eps"),
+                                           s.get_bool("affine"));
+      l->configure(name, s.type, dt, s.where);
+      shape = l->infer(shape);
+      l->create_params(be, opt.master_fp32);
+      return l;
+    }
     if (s.type == "residual" || s.type == "sequential") {
       std::unique_ptr<Layer> c;
       Sequential* body;
@@ -139,6 +162,11 @@ struct Builder {
     else if (s.type == "tanh") layer = std::make_unique<Activation>(Act::Tanh);
     else if (s.type == "sigmoid") layer = std::make_unique<Activation>(Act::Sigmoid);
     else if (s.type == "silu") layer = std::make_unique<Activation>(Act::Silu);
+    else if (s.type == "max_pool2d" || s.type == "avg_pool2d")
+      layer = std::make_unique<Pool2d>(s.type == "max_pool2d" ? PoolKind::Max : PoolKind::Avg,
+                                       s.get_int("kernel"), s.get_int("stride"), s.get_int("padding"));
+    else if (s.type == "global_avg_pool")
+      layer = std::make_unique<Pool2d>(PoolKind::GlobalAvg, 1, 1, 0);
     else
       throw ConfigError(s.where + ": model.layers: layer type \"" + s.type +
                         "\" is in the catalog but has no implementation yet");
@@ -217,6 +245,18 @@ std::unique_ptr<Model> Model::build(Backend& be, const std::vector<LayerSpec>& l
   return m;
 }
 
+const Tensor& Model::forward(Context& ctx, const Tensor& x) {
+  if (x.shape().size() == input_shape_.size() + 1 &&
+      std::equal(input_shape_.begin(), input_shape_.end(), x.shape().begin() + 1))
+    return root_.forward(ctx, x);
+  MP_CHECK(x.shape().size() >= 1 && x.numel() == x.dim(0) * shape_numel(input_shape_),
+           "Model::forward: input " + x.describe() + " does not have " +
+               std::to_string(shape_numel(input_shape_)) + " values per sample for input shape " +
+               shape_str(input_shape_));
+  x_view_ = x.reshape(batch_shape(x.dim(0), input_shape_));
+  return root_.forward(ctx, x_view_);
+}
+
 Parameter* Model::find_param(const std::string& name) const {
   for (Parameter* p : params_)
     if (p->name == name) return p;
@@ -250,6 +290,7 @@ std::vector<LayerRow> Model::summary() {
     for (const Parameter* p : ps) r.params += p->master.numel();
     const auto kids = l->children();
     if (kids.empty()) r.activation_elems = l->activation_elems();
+    r.saved_bytes = l->saved_bytes_per_sample();
     rows.push_back(r);
     for (Layer* c : kids) self(self, c, depth + 1);
   };

@@ -27,6 +27,7 @@ struct LayerRow {
   int64_t params = 0;
   DType dtype = DType::F32;
   int64_t activation_elems = 0;  // per sample, saved or produced for backward
+  int64_t saved_bytes = 0;       // per sample, kept beyond those (Layer::saved_bytes_per_sample)
 };
 
 class Model {
@@ -35,7 +36,9 @@ class Model {
   static std::unique_ptr<Model> build(Backend& be, const std::vector<LayerSpec>& layers,
                                       const Shape& sample_shape, const ModelOptions& opt);
 
-  const Tensor& forward(Context& ctx, const Tensor& x) { return root_.forward(ctx, x); }
+  // x is [batch] + input_shape(), or [batch] + any shape with as many elements per sample (e.g.
+  // flat [784] pixels for an input_shape [1, 28, 28]): then it is viewed as the input shape.
+  const Tensor& forward(Context& ctx, const Tensor& x);
   // Accumulates parameter gradients; returns d/d(input) when built with need_input_grad.
   const Tensor& backward(Context& ctx, const Tensor& dy) { return root_.backward(ctx, dy); }
 
@@ -54,6 +57,7 @@ class Model {
   Sequential root_;
   ParamList params_;
   Shape input_shape_;
+  Tensor x_view_;  // the input viewed as [batch] + input_shape_
 };
 
 }  // namespace mp

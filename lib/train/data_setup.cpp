@@ -22,7 +22,9 @@ RunData open_run_data(const RunSpec& spec) {
   d.input_shape = spec.model.input_shape.empty() ? d.train->sample_shape() : spec.model.input_shape;
   for (const auto& s : {d.train, d.val}) {
     if (!s) continue;
-    s->check_input_shape(d.input_shape);
+    // A model input of the same size per sample is a view of the data (Model::forward), e.g.
+    // flat [784] MNIST pixels as input_shape [1, 28, 28] for a CNN.
+    if (shape_numel(s->sample_shape()) != shape_numel(d.input_shape)) s->check_input_shape(d.input_shape);
     s->check_readable();
   }
   for (const auto& s : {d.train, d.val})

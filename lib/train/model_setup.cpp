@@ -25,8 +25,8 @@ MemoryEstimate estimate_memory(const RunSpec& spec, Model& model) {
   // Each layer keeps its output for the next layer's backward and one gradient buffer of the
   // same size: 2 x outputs in the layer's dtype, per sample, times the micro-batch.
   for (const LayerRow& r : model.summary())
-    m.activation_bytes += 2 * r.activation_elems * static_cast<int64_t>(dtype_size(r.dtype)) *
-                          spec.data.batch_size;
+    m.activation_bytes += (2 * r.activation_elems * static_cast<int64_t>(dtype_size(r.dtype)) +
+                           r.saved_bytes) * spec.data.batch_size;
   return m;
 }
 

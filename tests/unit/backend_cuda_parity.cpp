@@ -760,3 +760,96 @@ TEST_CASE("cuda: attention ops: head permutes bit for bit, causal softmax within
     }
   }
 }
+
+// ---- conv2d, pooling, group_norm (backend_vision.cpp) --------------------------------------------
+
+TEST_CASE("cuda: conv2d forward, backward data and weights (im2col + GEMM) against oneDNN") {
+  struct C {
+    int64_t n, c, h, w, k, kern, st, pad, dil, groups;
+  };
+  for (const C& s : std::vector<C>{{2, 3, 9, 7, 5, 3, 1, 1, 1, 1},
+                                   {3, 4, 8, 8, 6, 3, 2, 1, 1, 2},
+                                   {1, 2, 11, 9, 3, 3, 1, 2, 2, 1},
+                                   {4, 1, 28, 28, 8, 5, 1, 2, 1, 1}})
+    for (DType dt : kFloatTypes) {
+      CAPTURE(name(dt));
+      CAPTURE(s.groups);
+      CAPTURE(s.dil);
+      const Conv2dDesc d = make_conv2d_desc(
+          s.n, s.c, s.h, s.w, s.k, s.groups,
+          Window2d{s.kern, s.kern, s.st, s.st, s.pad, s.pad, s.dil, s.dil});
+      const Shape xs{s.n, s.c, s.h, s.w}, ws{s.k, s.c / s.groups, s.kern, s.kern},
+          ys{s.n, s.k, d.oh, d.ow};
+      Pair x = pair(rnd(size_t(shape_numel(xs)), -1, 1, 60, dt), xs, dt);
+      Pair w = pair(rnd(size_t(shape_numel(ws)), -0.5f, 0.5f, 61, dt), ws, dt);
+      Pair b = pair(rnd(size_t(s.k), -1, 1, 62), {s.k}, DType::F32);
+      Pair y = pair_empty(ys, dt);
+      cpu().conv2d_forward(x.c, w.c, &b.c, y.c, d);
+      gpu().conv2d_forward(x.g, w.g, &b.g, y.g, d);
+      // fp32 accumulation in another order: a few units of fp32 roundoff over the taps, plus one
+      // rounding to dt (so 2 units of dt's roundoff for fp16/bf16).
+      const double k = dt == DType::F32 ? 64 : 2, tol = 1e-5 * double(s.c * s.kern * s.kern);
+      check_close(y, k, tol, "y");
+      Pair dy = pair(rnd(size_t(shape_numel(ys)), -1, 1, 63, dt), ys, dt);
+      Pair dx = pair_empty(xs, dt);
+      cpu().conv2d_backward_data(dy.c, w.c, dx.c, d);
+      gpu().conv2d_backward_data(dy.g, w.g, dx.g, d);
+      check_close(dx, k, tol, "dx");
+      const auto w0 = rnd(size_t(shape_numel(ws)), -1, 1, 64), b0 = rnd(size_t(s.k), -1, 1, 65);
+      Pair dw = pair(w0, ws, DType::F32), db = pair(b0, {s.k}, DType::F32);
+      cpu().conv2d_backward_weights(x.c, dy.c, dw.c, &db.c, d);
+      gpu().conv2d_backward_weights(x.g, dy.g, dw.g, &db.g, d);
+      const double rows = double(s.n * d.oh * d.ow);
+      check_close(dw, 64, 1e-5 * rows, "dw (accumulated)");
+      check_close(db, 64, 1e-5 * rows, "db (accumulated)");
+    }
+}
+
+TEST_CASE("cuda: max/avg pooling forward and backward bit for bit, group_norm within roundoff") {
+  for (DType dt : kFloatTypes)
+    for (const Window2d& win : {Window2d{2, 2, 2, 2, 0, 0, 1, 1}, Window2d{3, 3, 2, 2, 1, 1, 1, 1},
+                                Window2d{3, 3, 1, 1, 1, 1, 1, 1}})
+      for (bool max : {true, false}) {
+        CAPTURE(name(dt));
+        CAPTURE(max);
+        CAPTURE(win.kh);
+        const Pool2dDesc d = make_pool2d_desc(3, 5, 13, 11, win);
+        const Shape xs{3, 5, 13, 11}, ys{3, 5, d.oh, d.ow};
+        Pair x = pair(rnd(size_t(shape_numel(xs)), -2, 2, 70, dt), xs, dt);
+        Pair y = pair_empty(ys, dt);
+        Pair arg{cpu().empty(ys, DType::I32), gpu().empty(ys, DType::I32)};
+        cpu().pool2d_forward(max, x.c, y.c, max ? &arg.c : nullptr, d);
+        gpu().pool2d_forward(max, x.g, y.g, max ? &arg.g : nullptr, d);
+        check_bits(y, "y");
+        if (max) CHECK(bytes(cpu(), arg.c) == bytes(gpu(), arg.g));
+        Pair dy = pair(rnd(size_t(shape_numel(ys)), -1, 1, 71, dt), ys, dt);
+        Pair dx = pair_empty(xs, dt);
+        cpu().pool2d_backward(dy.c, max ? &arg.c : nullptr, dx.c, d);
+        gpu().pool2d_backward(dy.g, max ? &arg.g : nullptr, dx.g, d);
+        check_bits(dx, "dx");
+      }
+  for (DType dt : kFloatTypes) {
+    CAPTURE(name(dt));
+    const int64_t n = 5, c = 12, groups = 4;
+    const Shape xs{n, c, 7 * 9};
+    Pair x = pair(rnd(size_t(shape_numel(xs)), -2, 3, 80, dt), xs, dt);
+    Pair gamma = pair(rnd(size_t(c), 0.5f, 1.5f, 81, dt), {c}, dt);
+    Pair beta = pair(rnd(size_t(c), -0.5f, 0.5f, 82, dt), {c}, dt);
+    Pair y = pair_empty(xs, dt), mean = pair_empty({n * groups}, DType::F32),
+         rstd = pair_empty({n * groups}, DType::F32);
+    cpu().group_norm_forward(x.c, gamma.c, beta.c, groups, 1e-5f, y.c, mean.c, rstd.c);
+    gpu().group_norm_forward(x.g, gamma.g, beta.g, groups, 1e-5f, y.g, mean.g, rstd.g);
+    const double k = dt == DType::F32 ? 64 : 2;
+    check_close(mean, 64, 1e-6, "mean");
+    check_close(rstd, 64, 1e-6, "rstd");
+    check_close(y, k, 2e-5, "y");
+    Pair dy = pair(rnd(size_t(shape_numel(xs)), -1, 1, 83, dt), xs, dt), dx = pair_empty(xs, dt);
+    const auto g0 = rnd(size_t(c), -1, 1, 84), b0 = rnd(size_t(c), -1, 1, 85);
+    Pair dgamma = pair(g0, {c}, DType::F32), dbeta = pair(b0, {c}, DType::F32);
+    cpu().group_norm_backward(dy.c, x.c, gamma.c, groups, mean.c, rstd.c, dx.c, dgamma.c, dbeta.c);
+    gpu().group_norm_backward(dy.g, x.g, gamma.g, groups, mean.g, rstd.g, dx.g, dgamma.g, dbeta.g);
+    check_close(dx, k, 1e-4, "dx");
+    check_close(dgamma, 64, 1e-4, "dgamma");
+    check_close(dbeta, 64, 1e-4, "dbeta");
+  }
+}

@@ -231,3 +231,45 @@ TEST_CASE("op checks: row-wise and reduction sizes") {
   Tensor out = be.empty({3}, DType::F32);
   CHECK_HAS(rejected([&] { be.argmax_rows(x, out); }), "argmax_rows: out_i32 must be int32");
 }
+
+TEST_CASE("op checks: conv2d, pooling and group_norm shapes, dtypes and windows") {
+  Backend& be = cpu_be();
+  const Conv2dDesc d = make_conv2d_desc(2, 3, 5, 5, 4, 1, Window2d{3, 3, 1, 1, 0, 0, 1, 1});
+  Tensor x = filled({2, 3, 5, 5}, DType::F32, 1), w = filled({4, 3, 3, 3}, DType::F32, 1);
+  Tensor y = filled({2, 4, 3, 3}, DType::F32, 7);
+  Tensor wb = filled({4, 3, 3, 3}, DType::BF16, 1);
+  std::string m = rejected([&] { be.conv2d_forward(x, wb, nullptr, y, d); });
+  CHECK_HAS(m, "conv2d_forward: w must be fp32, got bf16[4, 3, 3, 3] on cpu");
+  Tensor small = filled({2, 4, 2, 2}, DType::F32, 7);
+  m = rejected([&] { be.conv2d_forward(x, w, nullptr, small, d); });
+  CHECK_HAS(m, "conv2d_forward: y has 32 elements");
+  CHECK_HAS(m, "expected 72");
+  Conv2dDesc bad = d;
+  bad.oh = 4;
+  m = rejected([&] { be.conv2d_forward(x, w, nullptr, y, bad); });
+  CHECK_HAS(m, "output plane [4, 3] does not follow from input [5, 5] and the window (expected [3, 3]");
+  Conv2dDesc grp = make_conv2d_desc(2, 3, 5, 5, 4, 2, d.win);
+  m = rejected([&] { be.conv2d_forward(x, w, nullptr, y, grp); });
+  CHECK_HAS(m, "groups 2 must divide the input (3) and output (4) channels");
+  Tensor dw16 = filled({4, 3, 3, 3}, DType::BF16, 0);
+  m = rejected([&] { be.conv2d_backward_weights(x, y, dw16, nullptr, d); });
+  CHECK_HAS(m, "conv2d_backward_weights: dw must be fp32");
+  CHECK(get(be, y)[0] == 7.0f);  // untouched
+
+  const Pool2dDesc p = make_pool2d_desc(2, 3, 5, 5, Window2d{2, 2, 2, 2, 0, 0, 1, 1});
+  Tensor py = filled({2, 3, 2, 2}, DType::F32, 0);
+  m = rejected([&] { be.pool2d_forward(true, x, py, nullptr, p); });
+  CHECK_HAS(m, "pool2d_forward: max pooling needs an argmax tensor");
+  Tensor arg = cpu_be().empty({2, 3, 2, 2}, DType::F32);
+  m = rejected([&] { be.pool2d_forward(true, x, py, &arg, p); });
+  CHECK_HAS(m, "pool2d_forward: argmax must be int32");
+
+  Tensor g = filled({3}, DType::F32, 1), b = filled({3}, DType::F32, 0);
+  Tensor mean = filled({4}, DType::F32, 0), rstd = filled({4}, DType::F32, 0);
+  Tensor gy = filled({2, 3, 5, 5}, DType::F32, 0);
+  m = rejected([&] { be.group_norm_forward(x, g, b, 2, 1e-5f, gy, mean, rstd); });
+  CHECK_HAS(m, "group_norm_forward: groups 2 must divide the 3 channels of x fp32[2, 3, 5, 5]");
+  Tensor mean3 = filled({2}, DType::F32, 0);
+  m = rejected([&] { be.group_norm_forward(x, g, b, 3, 1e-5f, gy, mean3, rstd); });
+  CHECK_HAS(m, "group_norm_forward: mean has 2 elements");
+}

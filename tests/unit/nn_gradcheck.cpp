@@ -63,6 +63,7 @@ struct Case {
   std::vector<LayerSpec> layers;
   int64_t batch, in;
   RefFn ref;
+  Shape sample = {};  // the model's per-sample input shape when not {in} (in = its numel)
 };
 
 // Runs forward/backward of the model and checks against the fp64 reference and its FD gradients.
@@ -72,7 +73,7 @@ void run_case(const Case& c) {
   ModelOptions opt;
   opt.seed = 7;
   opt.need_input_grad = true;
-  auto model = Model::build(*be, c.layers, {c.in}, opt);
+  auto model = Model::build(*be, c.layers, c.sample.empty() ? Shape{c.in} : c.sample, opt);
   // Non-trivial parameters (layernorm starts at gamma=1, beta=0; biases at 0): randomise them.
   std::mt19937_64 g(42);
   std::vector<Vec> params;
@@ -257,4 +258,199 @@ TEST_CASE("mse loss and gradient vs fp64") {
     fd[i] = (ref(p) - ref(m)) / 2e-6;
   }
   check_close(to_d(to_host_floats(*be, loss.grad())), fd, 1e-3, "dMSE/dpred");
+}
+
+// ---- conv2d, pooling, group_norm (NCHW) -----------------------------------------------------------
+namespace {
+
+struct Geo {
+  int64_t n, c, h, w;
+};
+
+size_t at(int64_t a, int64_t b, int64_t c, int64_t d, int64_t B, int64_t C, int64_t D) {
+  return static_cast<size_t>(((a * B + b) * C + c) * D + d);
+}
+
+// Naive fp64 convolution, PyTorch semantics (zero padding, dilation, groups).
+Vec ref_conv(const Vec& x, const Vec& w, const Vec* b, Geo g, int64_t k, int64_t kern, int64_t st,
+             int64_t pad, int64_t dil, int64_t groups) {
+  const int64_t oh = (g.h + 2 * pad - dil * (kern - 1) - 1) / st + 1;
+  const int64_t ow = (g.w + 2 * pad - dil * (kern - 1) - 1) / st + 1;
+  const int64_t cg = g.c / groups, kg = k / groups;
+  Vec y(static_cast<size_t>(g.n * k * oh * ow));
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t o = 0; o < k; ++o)
+      for (int64_t yy = 0; yy < oh; ++yy)
+        for (int64_t xx = 0; xx < ow; ++xx) {
+          double s = b ? (*b)[static_cast<size_t>(o)] : 0.0;
+          for (int64_t ci = 0; ci < cg; ++ci)
+            for (int64_t i = 0; i < kern; ++i)
+              for (int64_t j = 0; j < kern; ++j) {
+                const int64_t iy = yy * st - pad + i * dil, ix = xx * st - pad + j * dil;
+                if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+                const int64_t c = (o / kg) * cg + ci;
+                s += x[at(n, c, iy, ix, g.c, g.h, g.w)] * w[at(o, ci, i, j, cg, kern, kern)];
+              }
+          y[at(n, o, yy, xx, k, oh, ow)] = s;
+        }
+  return y;
+}
+
+// Naive fp64 max / average pooling (average divides by kern^2, padding counted as zero).
+Vec ref_pool(const Vec& x, Geo g, int64_t kern, int64_t st, int64_t pad, bool max) {
+  const int64_t oh = (g.h + 2 * pad - kern) / st + 1, ow = (g.w + 2 * pad - kern) / st + 1;
+  Vec y(static_cast<size_t>(g.n * g.c * oh * ow));
+  for (int64_t p = 0; p < g.n * g.c; ++p)
+    for (int64_t yy = 0; yy < oh; ++yy)
+      for (int64_t xx = 0; xx < ow; ++xx) {
+        double s = max ? -1e300 : 0.0;
+        for (int64_t i = 0; i < kern; ++i)
+          for (int64_t j = 0; j < kern; ++j) {
+            const int64_t iy = yy * st - pad + i, ix = xx * st - pad + j;
+            if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
+            const double v = x[at(0, p, iy, ix, 1, g.h, g.w)];
+            s = max ? std::max(s, v) : s + v;
+          }
+        y[at(0, p, yy, xx, 1, oh, ow)] = max ? s : s / static_cast<double>(kern * kern);
+      }
+  return y;
+}
+
+Vec ref_group_norm(const Vec& x, const Vec& ga, const Vec& be, Geo g, int64_t groups, double eps) {
+  const int64_t hw = g.h * g.w, cg = g.c / groups, row = cg * hw;
+  Vec y(x.size());
+  for (int64_t r = 0; r < g.n * groups; ++r) {
+    double m = 0, v = 0;
+    for (int64_t i = 0; i < row; ++i) m += x[static_cast<size_t>(r * row + i)];
+    m /= static_cast<double>(row);
+    for (int64_t i = 0; i < row; ++i) v += std::pow(x[static_cast<size_t>(r * row + i)] - m, 2);
+    v /= static_cast<double>(row);
+    for (int64_t i = 0; i < row; ++i) {
+      const size_t c = static_cast<size_t>((r % groups) * cg + i / hw);
+      const size_t e = static_cast<size_t>(r * row + i);
+      y[e] = (x[e] - m) / std::sqrt(v + eps) * ga[c] + be[c];
+    }
+  }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: forward, input, weight and bias gradients vs fp64 finite differences") {
+  struct C {
+    std::string label;
+    Geo g;
+    int64_t k, kern, st, pad, dil, groups;
+    bool bias;
+  };
+  const std::vector<C> cases = {
+      {"3x3 plain", {2, 3, 5, 6}, 4, 3, 1, 0, 1, 1, true},
+      {"stride 2 padding 1", {2, 3, 7, 6}, 5, 3, 2, 1, 1, 1, true},
+      {"dilation 2", {1, 2, 7, 7}, 3, 3, 1, 1, 2, 1, false},
+      {"groups 2", {2, 4, 5, 5}, 6, 3, 1, 1, 1, 2, true},
+      {"1x1, 1 channel, odd", {3, 1, 3, 5}, 1, 1, 1, 0, 1, 1, true},
+  };
+  for (const C& c : cases) {
+    LayerSpec s = spec("conv2d", {{"out", c.k}, {"kernel", c.kern}, {"stride", c.st},
+                                  {"padding", c.pad}, {"dilation", c.dil}, {"groups", c.groups},
+                                  {"bias", c.bias}});
+    run_case({"conv2d " + c.label, {s}, c.g.n, c.g.c * c.g.h * c.g.w,
+              [c](const Vec& x, const std::vector<Vec>& p) {
+                return ref_conv(x, p[0], c.bias ? &p[1] : nullptr, c.g, c.k, c.kern, c.st, c.pad,
+                                c.dil, c.groups);
+              },
+              Shape{c.g.c, c.g.h, c.g.w}});
+  }
+  // A per-sample [H, W] input is one channel.
+  run_case({"conv2d on [H, W]", {spec("conv2d", {{"out", int64_t{2}}, {"kernel", int64_t{2}}})}, 2,
+            20,
+            [](const Vec& x, const std::vector<Vec>& p) {
+              return ref_conv(x, p[0], &p[1], {2, 1, 4, 5}, 2, 2, 1, 0, 1, 1);
+            },
+            Shape{4, 5}});
+}
+
+TEST_CASE("max_pool2d, avg_pool2d, global_avg_pool: forward and input gradients vs fp64") {
+  struct C {
+    Geo g;
+    int64_t kern, st, pad;
+  };
+  for (const C& c : std::vector<C>{{{2, 3, 6, 5}, 2, 0, 0},    // stride = kernel, odd width
+                                   {{1, 2, 7, 7}, 3, 2, 1},    // overlapping, padded
+                                   {{2, 1, 5, 4}, 3, 1, 1}}) { // stride 1: many windows per input
+    for (bool max : {true, false}) {
+      LayerSpec s = spec(max ? "max_pool2d" : "avg_pool2d",
+                         {{"kernel", c.kern}, {"stride", c.st}, {"padding", c.pad}});
+      const int64_t st = c.st ? c.st : c.kern;
+      run_case({std::string(max ? "max" : "avg") + "_pool2d k" + std::to_string(c.kern) + " s" +
+                    std::to_string(st) + " p" + std::to_string(c.pad),
+                {s}, c.g.n, c.g.c * c.g.h * c.g.w,
+                [c, st, max](const Vec& x, const std::vector<Vec>&) {
+                  return ref_pool(x, c.g, c.kern, st, c.pad, max);
+                },
+                Shape{c.g.c, c.g.h, c.g.w}});
+    }
+  }
+  run_case({"global_avg_pool", {spec("global_avg_pool")}, 3, 2 * 3 * 5,
+            [](const Vec& x, const std::vector<Vec>&) {
+              Vec y(x.size() / 15);
+              for (size_t p = 0; p < y.size(); ++p) {
+                for (size_t i = 0; i < 15; ++i) y[p] += x[p * 15 + i];
+                y[p] /= 15.0;
+              }
+              return y;
+            },
+            Shape{2, 3, 5}});
+}
+
+TEST_CASE("max_pool2d: the gradient goes to the first maximum of a window (ties)") {
+  auto be = make_cpu_backend(1);
+  ModelOptions opt;
+  opt.need_input_grad = true;
+  auto m = Model::build(*be, {spec("max_pool2d", {{"kernel", int64_t{2}}})}, {1, 2, 4}, opt);
+  Tensor x = from_host_floats(*be, {1, 3, 3, 0, 3, 3, 3, 3}, {1, 1, 2, 4}, DType::F32);
+  Context ctx{*be, true};
+  CHECK(to_host_floats(*be, m->forward(ctx, x)) == std::vector<float>{3, 3});
+  Tensor dy = from_host_floats(*be, {5, 7}, {1, 1, 1, 2}, DType::F32);
+  CHECK(to_host_floats(*be, m->backward(ctx, dy)) == std::vector<float>{0, 5, 7, 0, 0, 0, 0, 0});
+}
+
+TEST_CASE("group_norm: forward and gradients (x, gamma, beta) vs fp64 finite differences") {
+  struct C {
+    Geo g;
+    int64_t groups;
+  };
+  for (const C& c : std::vector<C>{{{2, 4, 3, 3}, 2}, {{3, 6, 1, 5}, 3}, {{1, 3, 4, 2}, 1},
+                                   {{2, 4, 1, 3}, 2}}) {
+    run_case({"group_norm c" + std::to_string(c.g.c) + " g" + std::to_string(c.groups),
+              {spec("group_norm", {{"groups", c.groups}})}, c.g.n, c.g.c * c.g.h * c.g.w,
+              [c](const Vec& x, const std::vector<Vec>& p) {
+                return ref_group_norm(x, p[0], p[1], c.g, c.groups, 1e-5);
+              },
+              Shape{c.g.c, c.g.h, c.g.w}});
+  }
+}
+
+TEST_CASE("conv/pool/group_norm shape errors name the layer and the problem") {
+  auto be = make_cpu_backend(1);
+  auto msg = [&](std::vector<LayerSpec> l, Shape in) {
+    try {
+      Model::build(*be, l, in, ModelOptions{});
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string big = msg({spec("conv2d", {{"out", int64_t{2}}, {"kernel", int64_t{5}}})}, {1, 3, 3});
+  CHECK(big.find("test: conv2d: kernel 5") != std::string::npos);
+  CHECK(big.find("does not fit the input [1, 3, 3]") != std::string::npos);
+  const std::string grp =
+      msg({spec("conv2d", {{"out", int64_t{4}}, {"kernel", int64_t{1}}, {"groups", int64_t{2}}})}, {3, 4, 4});
+  CHECK(grp.find("groups 2 must divide both the input channels (3)") != std::string::npos);
+  CHECK(msg({spec("max_pool2d", {{"kernel", int64_t{2}}})}, {784}).find("expected a per-sample image") !=
+        std::string::npos);
+  CHECK(msg({spec("max_pool2d", {{"kernel", int64_t{2}}, {"padding", int64_t{2}}})}, {1, 8, 8})
+            .find("padding 2 must be at most half the kernel 2") != std::string::npos);
+  CHECK(msg({spec("group_norm", {{"groups", int64_t{4}}})}, {6, 2, 2}).find("groups 4 must divide the 6 channels") !=
+        std::string::npos);
 }

@@ -42,14 +42,14 @@ struct Run {
 };
 
 Run run(const std::vector<LayerSpec>& layers, DType dt, int64_t batch, int64_t in,
-        std::vector<std::string> fp32_layers = {}) {
+        std::vector<std::string> fp32_layers = {}, Shape sample = {}) {
   auto be = make_cpu_backend(1);
   ModelOptions opt;
   opt.compute = dt;
   opt.seed = 3;
   opt.need_input_grad = true;
   opt.fp32_layers = std::move(fp32_layers);
-  auto m = Model::build(*be, layers, {in}, opt);
+  auto m = Model::build(*be, layers, sample.empty() ? Shape{in} : sample, opt);
   Tensor x = from_host_floats(*be, randn(static_cast<size_t>(batch * in), 1), {batch, in}, DType::F32);
   Context ctx{*be, true, 1, 0};
   const Tensor& y = m->forward(ctx, x);
@@ -83,20 +83,15 @@ void check_tracks(const std::vector<float>& lo, const std::vector<float>& ref, d
   CHECK_MESSAGE(std::sqrt(err / std::max(norm, 1e-30)) < tol, what);
 }
 
-}  // namespace
-
-TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the compute dtype") {
-  const std::vector<std::vector<LayerSpec>> models = {
-      {spec("linear", {{"out", int64_t{13}}})}, {spec("relu")}, {spec("gelu")}, {spec("tanh")},
-      {spec("sigmoid")}, {spec("silu")}, {spec("layernorm")},
-      {spec("dropout", {{"p", 0.3}})},
-      {spec("lm_head", {{"vocab", int64_t{13}}})},
-  };
+// Each model under bf16 and fp16: outputs and input gradients stored in D and representable,
+// weight gradients and masters fp32, all tracking the fp32 model within a few ulps.
+void check_stores_in_d(const std::vector<std::vector<LayerSpec>>& models, int64_t batch, int64_t in,
+                       const Shape& sample = {}) {
   for (DType dt : {DType::BF16, DType::F16}) {
     for (const auto& layers : models) {
       CAPTURE(layers[0].type);
       CAPTURE(dtype_name(dt));
-      Run lo = run(layers, dt, 5, 21), ref = run(layers, DType::F32, 5, 21);
+      Run lo = run(layers, dt, batch, in, {}, sample), ref = run(layers, DType::F32, batch, in, {}, sample);
       CHECK(lo.y_dtype == dt);
       CHECK(lo.dx_dtype == dt);
       check_representable(lo.y, dt, "forward output");
@@ -109,13 +104,83 @@ TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the
   }
 }
 
+// Build options of the rounding tests: compute dtype dt, seed 9.
+ModelOptions low_opts(DType dt) {
+  ModelOptions opt;
+  opt.compute = dt;
+  opt.seed = 9;
+  return opt;
+}
+
+}  // namespace
+
+TEST_CASE("every layer under fp16/bf16 stores outputs and input gradients in the compute dtype") {
+  check_stores_in_d({{spec("linear", {{"out", int64_t{13}}})}, {spec("relu")}, {spec("gelu")}, {spec("tanh")},
+                     {spec("sigmoid")}, {spec("silu")}, {spec("layernorm")},
+                     {spec("dropout", {{"p", 0.3}})}, {spec("lm_head", {{"vocab", int64_t{13}}})}},
+                    5, 21);
+}
+
+TEST_CASE("conv2d, pooling and group_norm under fp16/bf16 store outputs and input gradients in D") {
+  const Shape img{4, 9, 7};
+  check_stores_in_d(
+      {{spec("conv2d", {{"out", int64_t{5}}, {"kernel", int64_t{3}}, {"padding", int64_t{1}}})},
+       {spec("conv2d", {{"out", int64_t{4}}, {"kernel", int64_t{3}}, {"stride", int64_t{2}},
+                        {"dilation", int64_t{2}}, {"groups", int64_t{2}}})},
+       {spec("max_pool2d", {{"kernel", int64_t{2}}})},
+       {spec("avg_pool2d", {{"kernel", int64_t{3}}, {"stride", int64_t{2}}, {"padding", int64_t{1}}})},
+       {spec("global_avg_pool")},
+       {spec("group_norm", {{"groups", int64_t{2}}})}},
+      3, shape_numel(img), img);
+}
+
+TEST_CASE("conv2d under bf16/fp16 equals RNE(fp32 accumulation of rounded x and W, plus fp32 bias)") {
+  for (DType dt : {DType::BF16, DType::F16}) {
+    CAPTURE(dtype_name(dt));
+    auto be = make_cpu_backend(1);
+    const ModelOptions opt = low_opts(dt);
+    const int64_t n = 2, c = 3, h = 6, w = 5, k = 4, kern = 3;  // padding 1, stride 1
+    auto m = Model::build(*be, {spec("conv2d", {{"out", k}, {"kernel", kern}, {"padding", int64_t{1}}})},
+                          {c, h, w}, opt);
+    Parameter* bias = m->params()[1];
+    set_parameter_values(*be, *bias, from_host_floats(*be, randn(size_t(k), 4), {k}, DType::F32));
+    const auto ww = to_host_floats(*be, m->params()[0]->working);
+    const auto bw = to_host_floats(*be, bias->working);
+    std::vector<float> xv = randn(size_t(n * c * h * w), 8);
+    Tensor x = from_host_floats(*be, xv, {n, c * h * w}, DType::F32);
+    Context ctx{*be, true, 0, 0};
+    const auto y = to_host_floats(*be, m->forward(ctx, x));
+    int mismatch = 0;
+    size_t o = 0;
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t ko = 0; ko < k; ++ko)
+        for (int64_t yy = 0; yy < h; ++yy)
+          for (int64_t xx = 0; xx < w; ++xx, ++o) {
+            double acc = 0;
+            for (int64_t ci = 0; ci < c; ++ci)
+              for (int64_t i = 0; i < kern; ++i)
+                for (int64_t j = 0; j < kern; ++j) {
+                  const int64_t iy = yy - 1 + i, ix = xx - 1 + j;
+                  if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                  acc += double(round_dt(xv[size_t(((s * c + ci) * h + iy) * w + ix)], dt)) *
+                         ww[size_t(((ko * c + ci) * kern + i) * kern + j)];
+                }
+            const float want = round_dt(static_cast<float>(acc + bw[size_t(ko)]), dt);
+            if (y[o] != want) {  // fp32 vs fp64 accumulation may flip a tie: 1 ulp, rarely
+              ++mismatch;
+              CHECK(std::abs(y[o] - want) <= std::abs(want) * 2 * ulp_tol(dt) + 1e-30);
+            }
+          }
+    CHECK(o == y.size());
+    CHECK(mismatch <= 3);
+  }
+}
+
 TEST_CASE("linear under bf16/fp16 equals RNE(fp32 accumulation of rounded x and W, plus fp32 bias)") {
   for (DType dt : {DType::BF16, DType::F16}) {
     CAPTURE(dtype_name(dt));
     auto be = make_cpu_backend(1);
-    ModelOptions opt;
-    opt.compute = dt;
-    opt.seed = 9;
+    const ModelOptions opt = low_opts(dt);
     const int64_t b = 6, in = 37, out = 11;
     auto m = Model::build(*be, {spec("linear", {{"out", out}})}, {in}, opt);
     Parameter* w = m->params()[0];

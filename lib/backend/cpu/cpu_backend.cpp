@@ -29,7 +29,8 @@ int resolve_threads(int threads) {
 CpuBackend::CpuBackend(int threads)
     : threads_(resolve_threads(threads)),
       mem_(std::make_shared<MemoryCounter>()),
-      gemm_(std::make_unique<GemmEngine>(threads_)) {
+      gemm_(std::make_unique<GemmEngine>(threads_)),
+      conv_(std::make_unique<ConvEngine>(threads_)) {
   // oneDNN's OpenMP runtime sizes its parallel regions from the calling thread's max threads.
   omp_set_num_threads(threads_);
 }

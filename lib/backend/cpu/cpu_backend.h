@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/cpu/cpu_conv.h"
 #include "backend/cpu/cpu_gemm_onednn.h"
 #include "backend/cpu/cpu_memory.h"
 
@@ -28,6 +29,7 @@ class CpuBackend : public Backend {
   size_t peak_memory_bytes() const override;
   size_t live_memory_bytes() const;
   size_t cached_gemm_primitives() const { return gemm_->cached_primitives(); }
+  size_t cached_conv_primitives() const { return conv_->cached_primitives(); }
 
   // Per-thread fp32 scratch: `per_thread` floats for each of threads() threads, 64-byte aligned
   // (per_thread is rounded up to a multiple of 16). Valid until the next call of thread_scratch.
@@ -49,6 +51,7 @@ class CpuBackend : public Backend {
   int threads_;
   std::shared_ptr<MemoryCounter> mem_;
   std::unique_ptr<GemmEngine> gemm_;
+  std::unique_ptr<ConvEngine> conv_;  // conv2d hooks (cpu_conv.cpp)
   ScratchBuffer thread_scratch_;
   ScratchBuffer op_scratch_;
 };
