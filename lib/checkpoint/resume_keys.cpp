@@ -27,7 +27,9 @@ const std::vector<ResumeKey>& resume_keys() {
       {"data.train", Fixed, kCursor},
       {"data.val", Free, "evaluation only (the best_val_loss carried over was measured on the old split)"},
       {"data.input_scale", Fixed, "the weights were trained on inputs scaled by it"},
-      {"data.batch_size", Fixed, kCursor},
+      {"data.batch_size", Global,
+       "the checkpoint's data cursor counts batches of data.batch_size x world_size samples; a "
+       "resume with another number of ranks may change it so that the product stays the same"},
       {"data.shuffle", Fixed, kCursor},
       {"data.drop_last", Fixed, kCursor},
       {"data.in_memory", Free, "how the data is read, not which"},
@@ -65,6 +67,8 @@ const std::vector<ResumeKey>& resume_keys() {
       {"train.checkpoint_every", Free, "what is written, not what is trained"},
       {"train.keep_checkpoints", Free, "what is written, not what is trained"},
       {"output", Free, "where results go (--resume auto looks for checkpoints there)"},
+      {"dist", Free,
+       "checkpoints hold the whole optimizer state whatever the sharding (state_layout_version 2)"},
       {"debug", Free, "testing aid"},
   };
   return table;
@@ -85,7 +89,8 @@ const ResumeKey* find_resume_key(std::string_view path) {
 bool resume_change_refused(const ResumeKey& k, const std::string& before, const std::string& after) {
   if (before == after) return false;
   switch (k.rule) {
-    case Fixed: return true;
+    case Fixed:
+    case Global: return true;  // without another world size (resume_check.cpp)
     case Free: return false;
     case OnOff: return (std::strtod(before.c_str(), nullptr) == 0.0) != (std::strtod(after.c_str(), nullptr) == 0.0);
   }
@@ -97,7 +102,10 @@ std::string resume_keys_markdown() {
   md += "\n| key | on resume | because |\n|---|---|---|\n";
   for (const ResumeKey& k : resume_keys()) {
     md += "| `" + std::string(k.key) + (is_spec_section(k.key) ? ".*" : "") + "` | ";
-    md += k.rule == Fixed ? "**refused**" : k.rule == OnOff ? "**refused** between 0 and non-zero" : "may change";
+    md += k.rule == Fixed    ? "**refused**"
+          : k.rule == OnOff  ? "**refused** between 0 and non-zero"
+          : k.rule == Global ? "**refused** unless x world size stays the same"
+                             : "may change";
     md += " | " + std::string(k.why) + " |\n";
   }
   md += kResumeKeysEnd;

@@ -18,6 +18,10 @@ double TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& targe
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
   if (norm.empty())
     return step_without_update(be, model.params(), optim, schedule, total_steps, scaler);
+  if (zero)
+    return zero->step(model.params(), optim, schedule, total_steps, scaler, grad_clip_norm,
+                      reduce_found_inf ? reduce_found_inf : found_inf_local,
+                      inject_nonfinite_grad_steps);
   if (grad_reduce) grad_reduce->run(model.params());
   return optimizer_step(be, model.params(), optim, schedule, total_steps, scaler, grad_clip_norm,
                         reduce_found_inf ? reduce_found_inf : found_inf_local,
