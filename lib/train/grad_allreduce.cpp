@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <string>
 
 namespace mp {
 
@@ -18,6 +20,18 @@ struct ScopeTimer {
 };
 
 }  // namespace
+
+int64_t bucket_elements_from_env() {
+  const char* v = std::getenv("MPTRAIN_DIST_BUCKET_ELEMENTS");
+  if (!v) return GradAllReduce::kBucketElements;
+  char* end = nullptr;
+  const long long n = std::strtoll(v, &end, 10);
+  if (end == v || *end != '\0' || n < 1)
+    throw ConfigError("MPTRAIN_DIST_BUCKET_ELEMENTS=\"" + std::string(v) +
+                      "\": expected a positive number of elements per gradient bucket; unset it "
+                      "for the default " + std::to_string(GradAllReduce::kBucketElements));
+  return n;
+}
 
 GradAllReduce::GradAllReduce(Backend& be, dist::Communicator& comm, const ParamList& params,
                              DType payload, int64_t bucket_elements)

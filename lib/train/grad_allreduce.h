@@ -28,6 +28,10 @@
 
 namespace mp {
 
+// kBucketElements, or MPTRAIN_DIST_BUCKET_ELEMENTS when set (a positive integer; a testing aid:
+// tests/dist splits a small model into several buckets with it). ConfigError for a bad value.
+int64_t bucket_elements_from_env();
+
 class GradAllReduce {
  public:
   static constexpr int64_t kBucketElements = int64_t{1} << 24;  // 64 MiB of fp32
@@ -40,7 +44,7 @@ class GradAllReduce {
   };
 
   // `payload`: DType::F32 or DType::BF16 (DTypePolicy::allreduce). `bucket_elements`: tests
-  // pass a small value to get several buckets from a small model.
+  // pass a small value to get several buckets from a small model (bucket_elements_from_env).
   GradAllReduce(Backend& be, dist::Communicator& comm, const ParamList& params, DType payload,
                 int64_t bucket_elements = kBucketElements);
   // grads = SUM over ranks, in place. Every rank calls it with the same parameter list.

@@ -183,7 +183,8 @@ void TrainerImpl::build() {
                                   spec_.optimizer.grad_clip_norm,
                                   spec_.debug.inject_nonfinite_grad_steps});
   if (comm_->world_size() > 1 || spec_.dist.zero == 1) {
-    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->params(), policy_.allreduce);
+    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->params(), policy_.allreduce,
+                                                   bucket_elements_from_env());
     train_step_->grad_reduce = grad_reduce_.get();
     if (spec_.dist.zero == 1) {
       zero_ = std::make_unique<ZeroOptimizer>(*be_, *grad_reduce_, model_->params());
