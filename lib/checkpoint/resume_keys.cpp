@@ -28,8 +28,9 @@ const std::vector<ResumeKey>& resume_keys() {
       {"data.val", Free, "evaluation only (the best_val_loss carried over was measured on the old split)"},
       {"data.input_scale", Fixed, "the weights were trained on inputs scaled by it"},
       {"data.batch_size", Global,
-       "the checkpoint's data cursor counts batches of data.batch_size x world_size samples; a "
-       "resume with another number of ranks may change it so that the product stays the same"},
+       "the checkpoint's data cursor counts batches of data.batch_size x world size samples (its "
+       "world_size attribute); another number of ranks may change it so that the product stays "
+       "the same"},
       {"data.shuffle", Fixed, kCursor},
       {"data.drop_last", Fixed, kCursor},
       {"data.in_memory", Free, "how the data is read, not which"},
@@ -104,7 +105,7 @@ std::string resume_keys_markdown() {
     md += "| `" + std::string(k.key) + (is_spec_section(k.key) ? ".*" : "") + "` | ";
     md += k.rule == Fixed    ? "**refused**"
           : k.rule == OnOff  ? "**refused** between 0 and non-zero"
-          : k.rule == Global ? "**refused** unless x world size stays the same"
+          : k.rule == Global ? "**refused**, except with another world size that keeps it x world size"
                              : "may change";
     md += " | " + std::string(k.why) + " |\n";
   }
