@@ -14,7 +14,8 @@ if ! "$PY" -c "import h5py, numpy" 2>/dev/null; then
   echo "SKIPPED: no h5py/numpy for $PY (python3-h5py, python3-numpy)"
   exit 77
 fi
-. "$(cd "$(dirname "$0")" && pwd)/checks.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/checks.sh"
 tmp=$(mktemp -d /tmp/mptrain_dist_${group}_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -240,6 +241,43 @@ case "$group" in
       --resume a/checkpoints/step_00000010.h5 --out f
     cursor=$("$PY" -c "import h5py; f=h5py.File('f/$ck','r'); print(f.attrs['epoch'], f.attrs['batch_in_epoch'])")
     [ "$cursor" = "1 9" ] || fail "1 x 64 after 2 x 64: cursor at step 20 should be epoch 1 batch 9, got $cursor"
+    ;;
+  signal)
+    # Ctrl-C (SIGINT) or SIGTERM to scripts/launch.sh while 2 zero-1 ranks train: mpirun passes
+    # it on, every rank stops after the same step, rank 0 writes its checkpoint (the state
+    # gathered from both ranks), the job exits non-zero within 60 s, and the checkpoint resumes.
+    launch=$here/../../scripts/launch.sh
+    for sig in INT TERM; do
+      set -m  # job control: a background job keeps SIGINT (a script's & jobs would ignore it)
+      MPTRAIN="$mptrain" "$launch" --nproc-per-node 2 -- -q --config run.yaml \
+        --set data.batch_size=64 --set dist.zero=1 --set train.steps=10000000 \
+        --set train.checkpoint_every=0 --out "s$sig" >"s$sig.log" 2>&1 &
+      job=$!
+      set +m
+      for _ in $(seq 300); do [ -s "s$sig/metrics.csv" ] && break; sleep 0.1; done
+      t0=$SECONDS
+      kill "-$sig" "$job"
+      while kill -0 "$job" 2>/dev/null && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.2; done
+      kill -9 "$job" 2>/dev/null
+      wait "$job"
+      rc=$? secs=$((SECONDS - t0))
+      echo "SIG$sig to launch.sh: exit $rc after ${secs}s"
+      [ "$rc" != 0 ] || fail "SIG$sig: the job exited 0"
+      [ "$secs" -lt 60 ] || fail "SIG$sig: the job took ${secs}s to stop"
+      grep -q "stop requested by signal" "s$sig.log" || fail "SIG$sig: rank 0 did not announce the stop"
+      grep -q "launch.sh: stopped by SIG$sig" "s$sig.log" || fail "SIG$sig: launch.sh did not report the signal"
+      latest=$(cat "s$sig/checkpoints/latest" 2>/dev/null)
+      if [ -z "$latest" ]; then
+        fail "SIG$sig: no checkpoint after the stop"; cat "s$sig.log"; continue
+      fi
+      at=$((10#$(sed 's/step_\([0-9]*\).h5/\1/' <<<"$latest")))
+      [ "$at" = "$(($(wc -l <"s$sig/metrics.csv") - 1))" ] ||
+        fail "SIG$sig: checkpoint at step $at, metrics.csv has $(($(wc -l <"s$sig/metrics.csv") - 1)) rows"
+      run "SIG$sig: resume with 2 ranks" 0 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml \
+        --set data.batch_size=64 --set dist.zero=1 --set train.steps=$((at + 3)) \
+        --set train.checkpoint_every=0 --resume auto --out "s$sig"
+      has "SIG$sig: continued to step $((at + 3))" "done: $((at + 3)) steps"
+    done
     ;;
   *) echo "unknown group $group"; exit 2 ;;
 esac
