@@ -20,7 +20,7 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
                         p->name + " keeps " + std::string(dtype_name(p->master.dtype())) + " and " +
                         params.front()->name + " " +
                         std::string(dtype_name(params.front()->master.dtype())) +
-                        " (precision.fp32_layers with master_weights: none); use dist.zero: 0 or "
+                        " (a layer kept in fp32 with master_weights: none); use dist.zero: 0 or "
                         "master_weights: fp32");
   }
   Tensor& shard_grad = reduce_.shard_grad();
