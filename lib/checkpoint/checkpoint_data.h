@@ -15,6 +15,14 @@ namespace mp {
 // Checkpoint file format written by this code; readers reject any other version.
 inline constexpr int64_t kCheckpointFormatVersion = 1;
 
+// How the optimizer state in a checkpoint is laid out (root attribute state_layout_version):
+//   1 (no attribute: checkpoints before dist.zero) and 2: whole tensors, /optimizer/<slot>/<param>
+//     with the parameter's shape, the same whatever world size and dist.zero wrote them (a
+//     sharded run gathers them on rank 0 first). 2 says so explicitly; the data cursor counts
+//     batches of data.batch_size x world_size (its world_size attribute, 1 when absent).
+// Readers accept both and refuse a larger number (a future per-rank layout).
+inline constexpr int64_t kStateLayoutVersion = 2;
+
 // One fp32 tensor: /params/<name> or /optimizer/<slot>/<name>.
 struct CheckpointTensor {
   std::string slot;  // optimizer slot ("exp_avg", "momentum", ...); empty for /params entries

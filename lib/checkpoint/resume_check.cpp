@@ -2,6 +2,7 @@
 #include "checkpoint/resume_check.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "checkpoint/checkpoint_compat.h"
 #include "checkpoint/resume_keys.h"
@@ -46,7 +47,8 @@ RunSpec stored_spec(const CheckpointData& ck, const std::string& path) {
   }
 }
 
-std::vector<Refused> refused_differences(const RunSpec& ck, const RunSpec& now) {
+std::vector<Refused> refused_differences(const RunSpec& ck, const RunSpec& now,
+                                        int64_t ck_world, int64_t world) {
   const std::vector<SpecValue> a = spec_values(ck), b = spec_values(now);
   MP_CHECK(a.size() == b.size(), "spec_values gave different key lists for two specs");
   std::vector<Refused> out;
@@ -54,6 +56,10 @@ std::vector<Refused> refused_differences(const RunSpec& ck, const RunSpec& now) 
     const ResumeKey* k = find_resume_key(a[i].path);
     MP_CHECK(k != nullptr, "key " + a[i].path + " has no entry in the resume_keys table");
     if (!resume_change_refused(*k, a[i].text, b[i].text)) continue;
+    if (k->rule == ResumeRule::Global && ck_world != world &&
+        std::strtoll(a[i].text.c_str(), nullptr, 10) * ck_world ==
+            std::strtoll(b[i].text.c_str(), nullptr, 10) * world)
+      continue;
     if (a[i].path == "model.layers")
       layer_differences(ck, now, k->why, out);
     else
@@ -70,10 +76,18 @@ std::string sentence(const Refused& r) {
 }  // namespace
 
 void check_resume(const CheckpointData& ck, const std::string& path, const RunSpec& spec,
-                  const DTypePolicy& policy, const std::string& model_signature) {
+                  const DTypePolicy& policy, const std::string& model_signature,
+                  int64_t world_size) {
   check_signature_consistent(ck, path);  // a damaged file is a data error before anything else
+  if (auto it = ck.extra_ints.find("state_layout_version");
+      it != ck.extra_ints.end() && (it->second < 1 || it->second > kStateLayoutVersion))
+    throw DataError("checkpoint " + path + ": its state_layout_version attribute is " +
+                    std::to_string(it->second) + ", this mptrain reads layouts 1.." +
+                    std::to_string(kStateLayoutVersion) +
+                    " (use the mptrain version named by its mptrain_version attribute)");
   if (!ck.config_text.empty()) {
-    const std::vector<Refused> diffs = refused_differences(stored_spec(ck, path), spec);
+    const std::vector<Refused> diffs =
+        refused_differences(stored_spec(ck, path), spec, checkpoint_world_size(ck), world_size);
     if (!diffs.empty()) {
       const bool one = diffs.size() == 1;
       std::string msg = "resume: checkpoint " + path;
@@ -97,6 +111,37 @@ void check_resume(const CheckpointData& ck, const std::string& path, const RunSp
     }
   }
   check_compatible(ck, path, model_signature, policy.compute);
+}
+
+int64_t checkpoint_world_size(const CheckpointData& ck) {
+  const auto it = ck.extra_ints.find("world_size");
+  return it == ck.extra_ints.end() ? 1 : it->second;
+}
+
+LoaderCursor resume_cursor(const CheckpointData& ck, const std::string& path, const RunSpec& spec,
+                           int64_t world_size) {
+  const int64_t ck_world = checkpoint_world_size(ck);
+  if (ck_world < 1)
+    throw DataError("checkpoint " + path + ": its world_size attribute is " +
+                    std::to_string(ck_world) + ", expected a number of ranks >= 1");
+  const int64_t b = ck.batch_in_epoch;
+  const int64_t ck_batch = ck.config_text.empty() ? spec.data.batch_size
+                                                  : stored_spec(ck, path).data.batch_size;
+  const int64_t before = ck_batch * ck_world, now = spec.data.batch_size * world_size;
+  if (b == 0 || before == now) return {ck.epoch, b};
+  const int64_t consumed = b * before;
+  if (consumed % now == 0) return {ck.epoch, consumed / now};
+  const auto ranks = [](int64_t n) { return std::to_string(n) + (n == 1 ? " rank" : " ranks"); };
+  throw ConfigError(
+      "resume: checkpoint " + path + " stopped after batch " + std::to_string(b) + " of epoch " +
+      std::to_string(ck.epoch) + ", i.e. " + std::to_string(consumed) + " samples into it (" +
+      ranks(ck_world) + " x data.batch_size " + std::to_string(ck_batch) + " = " +
+      std::to_string(before) + " per batch); this run takes " + std::to_string(now) +
+      " per batch (" + ranks(world_size) + " x " + std::to_string(spec.data.batch_size) +
+      "), which does not divide " + std::to_string(consumed) +
+      ", so the epoch could not go on with each sample seen once. Resume with " + ranks(ck_world) +
+      ", or a world size and data.batch_size whose product divides " + std::to_string(consumed) +
+      ", or from a checkpoint at an epoch boundary");
 }
 
 std::string finished_run_message(int64_t checkpoint_step, int64_t total_steps, const RunSpec& spec) {

@@ -29,7 +29,10 @@ const std::vector<ResumeKey>& resume_keys() {
       {"data.train", Fixed, kCursor},
       {"data.val", Free, "evaluation only (the best_val_loss carried over was measured on the old split)"},
       {"data.input_scale", Fixed, "the weights were trained on inputs scaled by it"},
-      {"data.batch_size", Fixed, kCursor},
+      {"data.batch_size", Global,
+       "the checkpoint's data cursor counts batches of data.batch_size x world size samples (its "
+       "world_size attribute); another number of ranks may change it so that the product stays "
+       "the same"},
       {"data.shuffle", Fixed, kCursor},
       {"data.drop_last", Fixed, kCursor},
       {"data.in_memory", Free, "how the data is read, not which"},
@@ -73,6 +76,8 @@ const std::vector<ResumeKey>& resume_keys() {
        "only the start of a fresh run reads it; a resumed run restores its checkpoint instead"},
       {"train.init_exclude", Free, "only the start of a fresh run reads it"},
       {"output", Free, "where results go (--resume auto looks for checkpoints there)"},
+      {"dist", Free,
+       "checkpoints hold the whole optimizer state whatever the sharding (state_layout_version 2)"},
       {"debug", Free, "testing aid"},
   };
   return table;
@@ -93,7 +98,8 @@ const ResumeKey* find_resume_key(std::string_view path) {
 bool resume_change_refused(const ResumeKey& k, const std::string& before, const std::string& after) {
   if (before == after) return false;
   switch (k.rule) {
-    case Fixed: return true;
+    case Fixed:
+    case Global: return true;  // without another world size (resume_check.cpp)
     case Free: return false;
     case OnOff: return (std::strtod(before.c_str(), nullptr) == 0.0) != (std::strtod(after.c_str(), nullptr) == 0.0);
   }
@@ -105,7 +111,10 @@ std::string resume_keys_markdown() {
   md += "\n| key | on resume | because |\n|---|---|---|\n";
   for (const ResumeKey& k : resume_keys()) {
     md += "| `" + std::string(k.key) + (is_spec_section(k.key) ? ".*" : "") + "` | ";
-    md += k.rule == Fixed ? "**refused**" : k.rule == OnOff ? "**refused** between 0 and non-zero" : "may change";
+    md += k.rule == Fixed    ? "**refused**"
+          : k.rule == OnOff  ? "**refused** between 0 and non-zero"
+          : k.rule == Global ? "**refused**, except with another world size that keeps it x world size"
+                             : "may change";
     md += " | " + std::string(k.why) + " |\n";
   }
   md += kResumeKeysEnd;

@@ -15,6 +15,8 @@ enum class ResumeRule {
   Fixed,  // refused on any change
   OnOff,  // refused when it switches between 0 and non-zero (the state exists only when non-zero)
   Free,   // may change
+  Global, // refused unless the world size changes and value x world_size stays the same (the
+          // data cursor counts global batches; resume_check.cpp has the world sizes)
 };
 
 struct ResumeKey {

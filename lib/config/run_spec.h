@@ -36,6 +36,10 @@ struct OutputSpec {
   std::string dir = "runs/{name}";  // placeholders: {name}, {seed}, any {section.key}
 };
 
+struct DistSpec {
+  int64_t zero = 0;  // 1 = ZeRO-1: optimizer state sharded over the data-parallel ranks
+};
+
 struct DebugSpec {
   std::vector<int64_t> inject_nonfinite_grad_steps;  // poison one gradient at these steps (1-based)
   int64_t inject_rank = -1;  // data parallel: poison only on this rank; -1 = every rank
@@ -53,6 +57,7 @@ struct RunSpec {
   ScheduleSpec schedule;
   TrainSpec train;
   OutputSpec output;
+  DistSpec dist;
   DebugSpec debug;
 
   std::string source;  // the spec file path ("" for specs built in code)

@@ -173,6 +173,12 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
        "run directory; {name}, {seed} and any {section.key} are filled from the resolved spec; "
        "--out overrides it");
 
+  section(v, "dist", "data-parallel training across processes (scripts/launch.sh)");
+  bind(v, "dist.zero", s.dist.zero, range(0, false, 1, false),
+       "1 = ZeRO-1: each rank keeps the optimizer state of 1/world of the parameters' elements "
+       "(gradients reduce-scattered, updated weights all-gathered); same results as 0; one "
+       "process: no effect on memory");
+
   section(v, "debug", "testing aids");
   bind(v, "debug.inject_nonfinite_grad_steps", s.debug.inject_nonfinite_grad_steps, at_least(1),
        "poison one gradient with Inf at these optimizer steps (1-based) to exercise the scaler");

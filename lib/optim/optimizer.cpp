@@ -70,6 +70,13 @@ void Optimizer::step(Backend& be, const ParamList& params, double lr, const Grad
   ++applied_steps_;
 }
 
+int64_t Optimizer::state_bytes() const {
+  int64_t n = 0;
+  for (const auto& kv : state_)
+    for (const Tensor& t : kv.second) n += static_cast<int64_t>(t.nbytes());
+  return n;
+}
+
 std::vector<std::string> Optimizer::param_names() const {
   std::vector<std::string> out;
   for (const auto& kv : state_) out.push_back(kv.first);

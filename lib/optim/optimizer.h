@@ -40,6 +40,8 @@ class Optimizer {
   // Zeroed state for every parameter that has none yet (idempotent). step() calls it; a
   // checkpoint loader calls it before set_slot().
   void init_state(Backend& be, const ParamList& params);
+  // Bytes of state held (every slot of every parameter with state).
+  int64_t state_bytes() const;
   // Parameter names that have state, sorted.
   std::vector<std::string> param_names() const;
   // A slot of one parameter as host floats (the checkpoint writer). The slot and parameter must

@@ -31,7 +31,8 @@ void zero_grads(Backend& be, const ParamList& params) {
 StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                            const LrSchedule& schedule, int64_t total_steps, LossScaler& scaler,
                            double clip_norm, const std::function<bool(bool)>& reduce_found_inf,
-                           const std::vector<int64_t>& inject_nonfinite_steps) {
+                           const std::vector<int64_t>& inject_nonfinite_steps,
+                           const std::function<double(double)>& reduce_sum_squares) {
   StepOutcome out;
   out.attempted_step = opt.applied_steps() + scaler.total_skips() + 1;
   out.loss_scale = scaler.scale();
@@ -76,6 +77,7 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
     out.grad_norm = std::numeric_limits<double>::quiet_NaN();
     zero_grads(be, params);
   } else {
+    if (reduce_sum_squares) sum_squares = reduce_sum_squares(sum_squares);
     out.grad_norm = std::sqrt(sum_squares);
     prep.clip = clip_coefficient(out.grad_norm, clip_norm, prep.clip_coef);
     prep.zero_grad = true;

@@ -16,6 +16,9 @@
 //      a smaller S could not help; loss_scaler.h).
 // reduce_found_inf (a MAX over ranks) is called once for "some unscaled gradient or the norm is
 // non-finite" and, only when that is true, once more for "some scaled gradient is non-finite".
+// reduce_sum_squares (sharded optimizer state, train/zero_optimizer.h: each rank holds part of the
+// gradients) turns the local sum of squares into the global one, the same value on every rank;
+// it is called only when found_inf is false (every rank agrees on that).
 // The reported norm is fp64 and may exceed FLT_MAX when many elements are near it; the step then
 // still applies (every element is finite) and clipping scales by max_norm / (norm + 1e-6).
 // Attempted steps = applied steps (Optimizer::applied_steps) + skipped steps
@@ -50,7 +53,8 @@ bool found_inf_local(bool found_inf);
 StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                            const LrSchedule& schedule, int64_t total_steps, LossScaler& scaler,
                            double clip_norm, const std::function<bool(bool)>& reduce_found_inf,
-                           const std::vector<int64_t>& inject_nonfinite_steps);
+                           const std::vector<int64_t>& inject_nonfinite_steps,
+                           const std::function<double(double)>& reduce_sum_squares = nullptr);
 
 // Fill every gradient with zero (start of an accumulation).
 void zero_grads(Backend& be, const ParamList& params);

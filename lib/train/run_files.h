@@ -115,6 +115,9 @@ struct Summary {
   std::string policy;
   std::string device;
   int64_t world_size = 1;
+  double comm_s_per_step = 0;         // gradient collectives (all-reduce or reduce-scatter +
+                                      // all-gather) per step, rank 0's wall time; 0: one process
+  int64_t optimizer_state_bytes = 0;  // rank 0's optimizer state (dist.zero: 1: its shard)
 };
 
 // The JSON text (an object, keys in the order above, newline-terminated).

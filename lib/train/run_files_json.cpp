@@ -67,7 +67,9 @@ std::string summary_json(const Summary& s) {
   field("wall_s", json_number(s.wall_s));
   field("policy", json_quote(s.policy));
   field("device", json_quote(s.device));
-  field("world_size", std::to_string(s.world_size), true);
+  field("world_size", std::to_string(s.world_size));
+  field("comm_s_per_step", json_number(s.comm_s_per_step));
+  field("optimizer_state_bytes", std::to_string(s.optimizer_state_bytes), true);
   return j + "}\n";
 }
 

@@ -18,8 +18,12 @@ double TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& targe
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
   if (norm.empty())
     return step_without_update(be, model.trainable_params(), optim, schedule, total_steps, scaler);
-  // Frozen parameters have no gradient: not reduced, not in the norm, no update.
+  // Frozen parameters have no gradient: not reduced, not in the norm, no update, no state.
   const ParamList params = model.trainable_params();
+  if (zero)
+    return zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm,
+                      reduce_found_inf ? reduce_found_inf : found_inf_local,
+                      inject_nonfinite_grad_steps);
   if (grad_reduce) grad_reduce->run(params);
   return optimizer_step(be, params, optim, schedule, total_steps, scaler, grad_clip_norm,
                         reduce_found_inf ? reduce_found_inf : found_inf_local,

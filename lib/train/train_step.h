@@ -18,6 +18,7 @@
 #include "precision/telemetry.h"
 #include "train/grad_allreduce.h"
 #include "train/step_normalisation.h"
+#include "train/zero_optimizer.h"
 
 namespace mp {
 
@@ -36,6 +37,9 @@ struct TrainStep {
   // skips together. Null / empty: one process.
   GradAllReduce* grad_reduce = nullptr;
   std::function<bool(bool)> reduce_found_inf = nullptr;
+  // dist.zero: 1: the sharded step (reduce-scatter, update of this rank's shard, all-gather)
+  // replaces the all-reduce and optimizer_step.
+  ZeroOptimizer* zero = nullptr;
 
   // One micro-batch: forward of `x` (with ctx.probe = probe), loss against `target` with its
   // gradient pre-multiplied by `grad_scale` (StepNormalisation::grad_scale), backward (adds into

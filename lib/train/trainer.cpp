@@ -42,6 +42,7 @@
 #include "train/signals.h"
 #include "train/step_normalisation.h"
 #include "train/train_step.h"
+#include "train/zero_optimizer.h"
 
 namespace mp {
 
@@ -75,7 +76,7 @@ class TrainerImpl {
   void start_dist();
   void check_ranks(const RunData& data);
   void broadcast_params();
-  void restore(const CheckpointData& ck);
+  void restore(const CheckpointData& ck, LoaderCursor at);
   bool maybe_resume();  // true when a checkpoint was restored
   void init_from();     // train.init_from, on a run that did not resume
   // Runs the micro-batches of one step (TrainStep::micro_batch: forward, loss x S / N, backward
@@ -93,7 +94,10 @@ class TrainerImpl {
   void run_eval();
   void write_checkpoint();
   void write_summary(double wall_s);
-  CheckpointData snapshot() const;
+  // `optimizer`: the whole optimizer state (dist.zero: 1: gathered by every rank first).
+  CheckpointData snapshot(std::vector<CheckpointTensor> optimizer) const;
+  std::vector<CheckpointTensor> optimizer_state() const;
+  void log_state_bytes();
 
   RunSpec spec_;
   TrainerOptions opt_;
@@ -105,6 +109,7 @@ class TrainerImpl {
   std::unique_ptr<dist::Communicator> comm_;
   bool writer_ = true;
   std::unique_ptr<GradAllReduce> grad_reduce_;
+  std::unique_ptr<ZeroOptimizer> zero_;  // dist.zero: 1
   std::shared_ptr<const Split> train_split_, val_split_;
   std::shared_ptr<const TokenStream> val_tokens_;  // data.format: tokens
   std::unique_ptr<DataLoader> loader_;
@@ -122,6 +127,7 @@ class TrainerImpl {
   Clock::time_point t0_ = Clock::now();
   int64_t total_steps_ = 0;
   int64_t step_ = 0;         // attempted optimizer steps done
+  int64_t first_step_ = 0;   // step_ when this process started training (after a resume)
   uint64_t micro_ = 0;       // micro-batches done: the dropout RNG offset
   int64_t samples_seen_ = 0; // training samples consumed in this process
   Window window_;
@@ -190,9 +196,14 @@ void TrainerImpl::build() {
   train_step_.reset(new TrainStep{*be_, *model_, *loss_, *optim_, *schedule_, *scaler_, total_steps_,
                                   spec_.optimizer.grad_clip_norm,
                                   spec_.debug.inject_nonfinite_grad_steps});
-  if (comm_->world_size() > 1) {
-    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->trainable_params(), policy_.allreduce);
+  if (comm_->world_size() > 1 || spec_.dist.zero == 1) {
+    grad_reduce_ = std::make_unique<GradAllReduce>(*be_, *comm_, model_->trainable_params(),
+                                                   policy_.allreduce, bucket_elements_from_env());
     train_step_->grad_reduce = grad_reduce_.get();
+    if (spec_.dist.zero == 1) {
+      zero_ = std::make_unique<ZeroOptimizer>(*be_, *grad_reduce_, model_->trainable_params());
+      train_step_->zero = zero_.get();
+    }
     train_step_->reduce_found_inf = [this](bool local) { return comm_->any(local); };
     // debug.inject_rank: poison only that rank's (already all-reduced) gradient.
     if (spec_.debug.inject_rank >= 0 && spec_.debug.inject_rank != comm_->rank())
@@ -205,8 +216,9 @@ void TrainerImpl::build() {
                loss_scale_mode_name(scaler_->mode()), total_steps_, spec_.train.accum_steps,
                spec_.data.batch_size);
   if (grad_reduce_)
-    spdlog::info("data parallel: {} ranks x {} samples per micro-batch, gradients all-reduced in {} "
+    spdlog::info("data parallel: {} ranks x {} samples per micro-batch, gradients {} in {} "
                  "({} bucket{})", comm_->world_size(), spec_.data.batch_size,
+                 zero_ ? "reduce-scattered (dist.zero: 1, optimizer state sharded)" : "all-reduced",
                  dtype_name(policy_.allreduce), grad_reduce_->buckets(),
                  grad_reduce_->buckets() == 1 ? "" : "s");
 }
@@ -243,7 +255,32 @@ void TrainerImpl::broadcast_params() {
   }
 }
 
-CheckpointData TrainerImpl::snapshot() const {
+std::vector<CheckpointTensor> TrainerImpl::optimizer_state() const {
+  if (zero_) return zero_->gather_state(*optim_);  // a collective: every rank is here
+  std::vector<CheckpointTensor> out;
+  for (const std::string& slot : optim_->slot_names())
+    for (const std::string& name : optim_->param_names())
+      out.push_back({slot, name, {}, optim_->get_slot(*be_, slot, name)});
+  return out;
+}
+
+// Every rank's optimizer-state bytes, logged by rank 0 (dist.zero: 1 holds 1/world each).
+void TrainerImpl::log_state_bytes() {
+  optim_->init_state(*be_, zero_ ? zero_->shard_params() : model_->trainable_params());
+  const std::vector<uint64_t> all =
+      comm_->all_gather_host({static_cast<uint64_t>(optim_->state_bytes())});
+  std::string per_rank;
+  uint64_t total = 0;
+  for (uint64_t b : all) {
+    per_rank += (per_rank.empty() ? "" : ", ") + std::to_string(b);
+    total += b;
+  }
+  spdlog::info("optimizer state: {} bytes on {} rank{}{} (per rank: {})", total,
+               comm_->world_size(), comm_->world_size() == 1 ? "" : "s",
+               zero_ ? ", sharded" : comm_->world_size() == 1 ? "" : ", replicated", per_rank);
+}
+
+CheckpointData TrainerImpl::snapshot(std::vector<CheckpointTensor> optimizer) const {
   CheckpointData ck;
   ck.step = step_;
   ck.applied_steps = optim_->applied_steps();
@@ -256,29 +293,34 @@ CheckpointData TrainerImpl::snapshot() const {
   ck.model_signature = make_model_signature(model_->params());
   ck.mptrain_version = mptrain_version();
   ck.extra_ints["world_size"] = comm_->world_size();  // the data cursor counts this many shards
+  ck.extra_ints["state_layout_version"] = kStateLayoutVersion;  // whole tensors, any world size
   for (const Parameter* p : model_->params())
     ck.params.push_back({"", p->name, p->master.shape(), to_host_floats(*be_, p->master)});
-  for (const std::string& slot : optim_->slot_names())
-    for (const std::string& name : optim_->param_names())
-      ck.optimizer.push_back({slot, name, model_->find_param(name)->master.shape(),
-                              optim_->get_slot(*be_, slot, name)});
+  for (CheckpointTensor& t : optimizer) {
+    t.shape = model_->find_param(t.name)->master.shape();
+    ck.optimizer.push_back(std::move(t));
+  }
   ck.optimizer_step = optim_->applied_steps();
   ck.scaler = scaler_->state();
   if (std::isfinite(best_val_loss_)) ck.extra_strings["best_val_loss"] = format_number(best_val_loss_);
   return ck;
 }
 
-void TrainerImpl::restore(const CheckpointData& ck) {
+void TrainerImpl::restore(const CheckpointData& ck, LoaderCursor at) {
   for (const CheckpointTensor& t : ck.params) {
     Parameter* p = model_->find_param(t.name);
     MP_CHECK(p != nullptr, "check_compatible let through unknown parameter " + t.name);
     set_parameter_values(*be_, *p, from_host_floats(*be_, t.values, t.shape, DType::F32));
   }
-  optim_->init_state(*be_, model_->trainable_params());
-  for (const CheckpointTensor& t : ck.optimizer) optim_->set_slot(*be_, t.slot, t.name, t.values);
+  if (zero_) {
+    zero_->load_state(*optim_, ck.optimizer);  // this rank's shard of the whole state
+  } else {
+    optim_->init_state(*be_, model_->trainable_params());
+    for (const CheckpointTensor& t : ck.optimizer) optim_->set_slot(*be_, t.slot, t.name, t.values);
+  }
   optim_->set_applied_steps(ck.applied_steps);
   scaler_->set_state(ck.scaler);
-  loader_->seek({ck.epoch, ck.batch_in_epoch});
+  loader_->seek(at);
   step_ = ck.step;
   micro_ = ck.rng_offset;
   if (auto it = ck.extra_strings.find("best_val_loss"); it != ck.extra_strings.end())
@@ -306,20 +348,17 @@ bool TrainerImpl::maybe_resume() {
       throw ConfigError("--resume " + path + ": no such checkpoint file; give a step_*.h5 path or use --resume auto");
     ck = read_checkpoint(path);
   }
-  check_resume(ck, path, spec_, policy_, make_model_signature(model_->params()));
-  // The cursor (batch_in_epoch) counts batches of one rank's shard: another world size would
-  // resume at another place in the epoch. Checkpoints without the attribute are single-process.
-  const auto ws = ck.extra_ints.find("world_size");
-  const int64_t ck_world = ws == ck.extra_ints.end() ? 1 : ws->second;
+  check_resume(ck, path, spec_, policy_, make_model_signature(model_->params()),
+               comm_->world_size());
+  // Checkpoints hold whole tensors (state_layout_version, checkpoint_data.h) whatever world size
+  // and dist.zero wrote them; only the data cursor depends on the world size, and it carries over
+  // where each sample is still seen once per epoch (resume_cursor; ConfigError otherwise).
+  const LoaderCursor at = resume_cursor(ck, path, spec_, comm_->world_size());
+  const int64_t ck_world = checkpoint_world_size(ck);
   if (ck_world != comm_->world_size())
-    throw ConfigError("resume: checkpoint " + path + " was written by a run of " +
-                      std::to_string(ck_world) + " rank" + (ck_world == 1 ? "" : "s") +
-                      " (its world_size attribute), this run has " +
-                      std::to_string(comm_->world_size()) +
-                      "; its data position cannot be carried over to another world size: resume "
-                      "with " + std::to_string(ck_world) + " rank" + (ck_world == 1 ? "" : "s") +
-                      " (scripts/launch.sh --nproc-per-node), or start a new run");
-  restore(ck);
+    spdlog::info("resume: checkpoint written by {} rank{}, continuing with {} at batch {} of epoch {}",
+                 ck_world, ck_world == 1 ? "" : "s", comm_->world_size(), at.batch, at.epoch);
+  restore(ck, at);
   spdlog::info("resumed from {} at step {} (epoch {}, batch {})", path, ck.step, ck.epoch, ck.batch_in_epoch);
   if (!spec_.train.init_from.empty())
     spdlog::info("train.init_from ignored: the resumed checkpoint's parameters win");
@@ -390,9 +429,13 @@ void TrainerImpl::run_eval() {
 }
 
 void TrainerImpl::write_checkpoint() {
-  if (last_ckpt_step_ == step_ || !writer_) return;
-  const fs::path p = save_checkpoint(run_dir_, snapshot(), spec_.train.keep_checkpoints);
+  // Every rank passes here at the same steps (dist.zero: 1 gathers the state collectively).
+  if (last_ckpt_step_ == step_) return;
+  std::vector<CheckpointTensor> optimizer =
+      zero_ || writer_ ? optimizer_state() : std::vector<CheckpointTensor>{};
   last_ckpt_step_ = step_;
+  if (!writer_) return;
+  const fs::path p = save_checkpoint(run_dir_, snapshot(std::move(optimizer)), spec_.train.keep_checkpoints);
   clear_bar();
   spdlog::info("checkpoint: {}", p.string());
 }
@@ -411,6 +454,10 @@ void TrainerImpl::write_summary(double wall_s) {
   s.policy = dtype_name(policy_.compute);
   s.device = std::string(device_name(be_->device()));
   s.world_size = comm_->world_size();
+  s.comm_s_per_step = grad_reduce_ && step_ > first_step_
+                          ? grad_reduce_->comm_seconds() / static_cast<double>(step_ - first_step_)
+                          : 0.0;
+  s.optimizer_state_bytes = optim_->state_bytes();
   write_summary_json(run_dir_ / "summary.json", s);
 }
 
@@ -517,6 +564,8 @@ int TrainerImpl::run() {
     return 0;
   }
   const int64_t first_step = step_;
+  first_step_ = step_;
+  log_state_bytes();
   const int64_t applied_before = optim_->applied_steps();
   open_run_logs();
   // Not in a multi-process job: mpirun hands every rank a pseudo-terminal even when its own

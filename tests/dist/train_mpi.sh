@@ -14,7 +14,8 @@ if ! "$PY" -c "import h5py, numpy" 2>/dev/null; then
   echo "SKIPPED: no h5py/numpy for $PY (python3-h5py, python3-numpy)"
   exit 77
 fi
-. "$(cd "$(dirname "$0")" && pwd)/checks.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/checks.sh"
 tmp=$(mktemp -d /tmp/mptrain_dist_${group}_XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -39,6 +40,9 @@ YAML
 
 one() { run "$1" 0 "$mptrain" -q --config run.yaml "${@:2}"; }
 two() { run "$1" 0 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml --set data.batch_size=64 "${@:2}"; }
+# the same with the info log (rank 0's), for checks on it
+one_log() { run "$1" 0 "$mptrain" --config run.yaml "${@:2}"; }
+two_log() { run "$1" 0 "${mpi[@]}" -np 2 "$mptrain" --config run.yaml --set data.batch_size=64 "${@:2}"; }
 # close NAME A.h5 B.h5 MAX_REL [MIN_REL]: every /params tensor within MAX_REL (and, given
 # MIN_REL, at least one differing by more: the setting under test had an effect)
 close() {
@@ -161,19 +165,131 @@ case "$group" in
     same "resumed == uninterrupted" a/$ck b/$ck
     cmp -s <(sed -n 12,21p a/metrics.csv | cut -d, -f1-7) <(sed -n 2,11p b/metrics.csv | cut -d, -f1-7) ||
       fail "metrics of steps 11-20 differ between the resumed and the uninterrupted run"
-    # Another world size cannot continue the data position: exit 2 on every rank.
-    run "1 rank resumes a 2-rank checkpoint" 2 "$mptrain" -q --config run.yaml \
+    # Another world size continues where each sample is still seen once per epoch (the
+    # zero_resume group); where it cannot, every rank refuses with exit 2: step 10 of 2 x 64 is
+    # 1280 samples into the epoch, not a whole number of 3 x 64 batches.
+    run "3 ranks cannot continue a 2-rank epoch" 2 "${mpi[@]}" -np 3 "$mptrain" -q --config run.yaml \
       --set data.batch_size=64 --resume a/checkpoints/step_00000010.h5 --out c
-    has "names both world sizes" "written by a run of 2 ranks .*this run has 1"
-    one "1 rank, 10 steps" --set train.steps=10 --out d
-    run "2 ranks resume a 1-rank checkpoint" 2 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml \
-      --resume d/checkpoints/step_00000010.h5 --out e
-    has "rank 1 says it too" "rank 1: error: resume: .*written by a run of 1 rank "
+    has "names both global batches" "rank 2: error: resume: .*1280 samples into it \(2 ranks x data.batch_size 64 = 128 per batch\); this run takes 192 per batch \(3 ranks x 64\)"
+    [ ! -e c/metrics.csv ] || fail "a refused resume wrote metrics"
     # Ranks that disagree on the spec end together with exit 2.
     run "ranks with different specs" 2 "${mpi[@]}" -np 1 "$mptrain" -q --config run.yaml --out f : \
       -np 1 "$mptrain" -q --config run.yaml --set optimizer.lr=0.02 --out f
     has "names the mismatch" "rank 0: error: the 2 ranks of this job do not train the same run: the resolved spec of rank 1 differs"
     [ ! -e f/metrics.csv ] || fail "a refused job wrote metrics"
+    ;;
+  zero)
+    # dist.zero: 1 (optimizer state sharded) gives the bits of dist.zero: 0; 2 x 64 == 1 x 128.
+    # The 548 parameters split at element 274, inside the first weight (a straddling parameter);
+    # MPTRAIN_DIST_BUCKET_ELEMENTS=300 makes two buckets, each sharded on its own.
+    one "1 rank x 128" --out r1
+    two "2 ranks x 64, zero 0" --out z0
+    two_log "2 ranks x 64, zero 1" --set dist.zero=1 --out z1
+    has "the log says the state is sharded" "optimizer state: 4384 bytes on 2 ranks, sharded \(per rank: 2192, 2192\)"
+    grep -q '"optimizer_state_bytes": 2192' z1/summary.json || fail "summary.json: rank 0 should hold 2192 bytes (half of AdamW's 2 x 548 x 4)"
+    grep -qE '"comm_s_per_step": [0-9.e-]+' z1/summary.json || fail "summary.json lacks comm_s_per_step"
+    same "zero 1 == zero 0, bit for bit (parameters and optimizer state)" z0/$ck z1/$ck
+    close "fp32: 2 x 64 zero 1 vs 1 x 128" r1/$ck z1/$ck 1e-6
+    MPTRAIN_DIST_BUCKET_ELEMENTS=300 two_log "2 ranks, zero 1, two buckets" --set dist.zero=1 --out zb
+    has "two buckets" "\(2 buckets\)"
+    same "two buckets: zero 1 == zero 0" z0/$ck zb/$ck
+    # Clipping needs the global norm (each rank sums the squares of its shard only).
+    two "2 ranks, zero 0, clipped" --set optimizer.grad_clip_norm=0.05 --out c0
+    two "2 ranks, zero 1, clipped" --set optimizer.grad_clip_norm=0.05 --set dist.zero=1 --out c1
+    close "clipped: zero 1 vs zero 0" c0/$ck c1/$ck 1e-6
+    close "clipping had an effect" z0/$ck c0/$ck 1 1e-3
+    # bf16 policy (fp32 masters, bf16 working weights all-gathered via the masters), sgd
+    one "1 rank x 128, bf16 policy, sgd" --set precision.policy=bf16 --set optimizer.type=sgd \
+      --set optimizer.momentum=0.9 --set optimizer.lr=0.1 --out p1
+    two "2 ranks x 64, bf16 policy, sgd, zero 1" --set precision.policy=bf16 --set optimizer.type=sgd \
+      --set optimizer.momentum=0.9 --set optimizer.lr=0.1 --set dist.zero=1 --out p2
+    close "bf16 policy: 2 x 64 zero 1 vs 1 x 128" p1/$ck p2/$ck 1e-6
+    # bf16 all-reduce payload: reduce-scattered in bf16, lossy as with zero 0
+    two "2 ranks x 64, bf16 payload, zero 1" --set precision.allreduce_dtype=bf16 --set dist.zero=1 --out b1
+    close "bf16 payload: within 1e-2, but not fp32's result" r1/$ck b1/$ck 1e-2 1e-6
+    # An overflow on rank 1 only: every rank skips step 5, the scale backs off once.
+    set_ovf=(--set precision.loss_scale.mode=dynamic --set "debug.inject_nonfinite_grad_steps=[5]")
+    one "1 rank, overflow at step 5" "${set_ovf[@]}" --out o1
+    two "2 ranks, zero 1, overflow at step 5 on rank 1 only" "${set_ovf[@]}" --set debug.inject_rank=1 \
+      --set dist.zero=1 --out o2
+    has "one step skipped" "done: 20 steps \(1 skipped\)"
+    row() { sed -n "$(($2 + 1))p" "$1/metrics.csv" | cut -d, -f5,7; }  # loss_scale,skipped
+    [ "$(row o2 5)" = "65536,1" ] || fail "step 5: want skipped, got $(row o2 5)"
+    [ "$(row o2 6)" = "32768,0" ] || fail "step 6: want scale 32768 (one back-off), got $(row o2 6)"
+    close "2 ranks zero 1 with rank 1's overflow vs 1 rank's" o1/$ck o2/$ck 1e-6
+    # Pure bf16 (master_weights: none): stochastic rounding is drawn from element indices within
+    # each rank's piece, so zero 1 rounds with other draws than zero 0 (which matches one
+    # process to 3e-7): after 20 steps the two differ by about 1.5e-2, the spread of two
+    # independent rounding streams, so the bound is 3e-2.
+    set_pure=(--set precision.policy=bf16 --set precision.master_weights=none)
+    two "2 ranks, pure bf16, zero 0" "${set_pure[@]}" --out q0
+    two "2 ranks, pure bf16, zero 1" "${set_pure[@]}" --set dist.zero=1 --out q1
+    close "pure bf16: zero 1 vs zero 0 within 3e-2" q0/$ck q1/$ck 3e-2
+    # Masters of two dtypes (a layer kept in fp32 under pure bf16) cannot share the buckets.
+    run "mixed master dtypes refused" 2 "$mptrain" -q --config run.yaml --set dist.zero=1 \
+      "${set_pure[@]}" --set 'model.layers=[{linear: {out: 32, precision: fp32}}, relu, {linear: {out: 4}}]' --out mx
+    has "names both parameters and dtypes" "dist.zero: 1 needs every parameter's master weights in one dtype, but layers.2.weight keeps bf16 and layers.0.weight fp32"
+    ;;
+  zero_resume)
+    # Checkpoints hold the whole state whatever wrote them, so any world size and dist.zero
+    # setting resumes; the data cursor carries over when the global batch stays 128.
+    two "2 ranks x 64, zero 1, 20 steps" --set dist.zero=1 --out a
+    "$PY" -c "import h5py,sys; f=h5py.File('a/$ck','r'); sys.exit(0 if f.attrs['state_layout_version']==2 else 1)" ||
+      fail "the checkpoint lacks state_layout_version 2"
+    two "2 ranks, zero 0, resume a zero-1 checkpoint" --resume a/checkpoints/step_00000010.h5 --out b
+    same "2 zero 1 -> 2 zero 0: bit-exact" a/$ck b/$ck
+    one_log "1 rank x 128 resumes the 2-rank zero-1 checkpoint" --resume a/checkpoints/step_00000010.h5 --out c
+    has "says it changed world size" "checkpoint written by 2 ranks, continuing with 1 at batch 10 of epoch 0"
+    close "2 -> 1 rank: steps 11-20 as 1 x 128 vs 2 x 64" a/$ck c/$ck 1e-6
+    one "1 rank x 128, zero 1, 10 steps" --set dist.zero=1 --set train.steps=10 --out d
+    two "2 ranks x 64, zero 1, resume the 1-rank checkpoint" --set dist.zero=1 \
+      --resume d/checkpoints/step_00000010.h5 --out e
+    one "1 rank x 128, 20 steps" --out r1
+    close "1 -> 2 ranks vs 1 rank uninterrupted" r1/$ck e/$ck 1e-6
+    # Same data.batch_size, other world size: step 10 of 2 x 64 is 1280 samples into epoch 0 =
+    # batch 20 of 1 x 64, the short last batch (1300 = 20 x 64 + 20); 10 steps later the cursor
+    # is at batch 9 of epoch 1 (batch 10 of epoch 0 if it had not been mapped).
+    run "1 rank x 64 resumes 2 x 64" 0 "$mptrain" -q --config run.yaml --set data.batch_size=64 \
+      --resume a/checkpoints/step_00000010.h5 --out f
+    cursor=$("$PY" -c "import h5py; f=h5py.File('f/$ck','r'); print(f.attrs['epoch'], f.attrs['batch_in_epoch'])")
+    [ "$cursor" = "1 9" ] || fail "1 x 64 after 2 x 64: cursor at step 20 should be epoch 1 batch 9, got $cursor"
+    ;;
+  signal)
+    # Ctrl-C (SIGINT) or SIGTERM to scripts/launch.sh while 2 zero-1 ranks train: mpirun passes
+    # it on, every rank stops after the same step, rank 0 writes its checkpoint (the state
+    # gathered from both ranks), the job exits non-zero within 60 s, and the checkpoint resumes.
+    launch=$here/../../scripts/launch.sh
+    for sig in INT TERM; do
+      set -m  # job control: a background job keeps SIGINT (a script's & jobs would ignore it)
+      MPTRAIN="$mptrain" "$launch" --nproc-per-node 2 -- -q --config run.yaml \
+        --set data.batch_size=64 --set dist.zero=1 --set train.steps=10000000 \
+        --set train.checkpoint_every=0 --out "s$sig" >"s$sig.log" 2>&1 &
+      job=$!
+      set +m
+      for _ in $(seq 300); do [ -s "s$sig/metrics.csv" ] && break; sleep 0.1; done
+      t0=$SECONDS
+      kill "-$sig" "$job"
+      while kill -0 "$job" 2>/dev/null && [ $((SECONDS - t0)) -lt 90 ]; do sleep 0.2; done
+      kill -9 "$job" 2>/dev/null
+      wait "$job"
+      rc=$? secs=$((SECONDS - t0))
+      echo "SIG$sig to launch.sh: exit $rc after ${secs}s"
+      [ "$rc" != 0 ] || fail "SIG$sig: the job exited 0"
+      [ "$secs" -lt 60 ] || fail "SIG$sig: the job took ${secs}s to stop"
+      grep -q "stop requested by signal" "s$sig.log" || fail "SIG$sig: rank 0 did not announce the stop"
+      grep -q "launch.sh: stopped by SIG$sig" "s$sig.log" || fail "SIG$sig: launch.sh did not report the signal"
+      latest=$(cat "s$sig/checkpoints/latest" 2>/dev/null)
+      if [ -z "$latest" ]; then
+        fail "SIG$sig: no checkpoint after the stop"; cat "s$sig.log"; continue
+      fi
+      at=$((10#$(sed 's/step_\([0-9]*\).h5/\1/' <<<"$latest")))
+      [ "$at" = "$(($(wc -l <"s$sig/metrics.csv") - 1))" ] ||
+        fail "SIG$sig: checkpoint at step $at, metrics.csv has $(($(wc -l <"s$sig/metrics.csv") - 1)) rows"
+      run "SIG$sig: resume with 2 ranks" 0 "${mpi[@]}" -np 2 "$mptrain" -q --config run.yaml \
+        --set data.batch_size=64 --set dist.zero=1 --set train.steps=$((at + 3)) \
+        --set train.checkpoint_every=0 --resume auto --out "s$sig"
+      has "SIG$sig: continued to step $((at + 3))" "done: $((at + 3)) steps"
+    done
     ;;
   *) echo "unknown group $group"; exit 2 ;;
 esac

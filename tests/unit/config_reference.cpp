@@ -76,10 +76,11 @@ TEST_CASE("the key list knows sections and their children") {
   CHECK(find_spec_key("optimizer.lr")->allowed == "> 0");
   CHECK(find_spec_key("data.file")->required);
   const auto top = spec_children("");
-  REQUIRE(top.size() == 12);
+  REQUIRE(top.size() == 13);
   CHECK(top[0] == "name");
   CHECK(top[4] == "data");
-  CHECK(top[11] == "debug");
+  CHECK(top[11] == "dist");
+  CHECK(top[12] == "debug");
   const auto prec = spec_children("precision");
   CHECK(prec.back() == "loss_scale");
 }

@@ -4,7 +4,10 @@
 //   values, and lets free keys change;
 // - damaged step counters are a DataError (exit 3), and --resume auto falls back past them;
 // - a metrics.csv row's loss is the mean over the steps since the previous row;
-// - resuming a finished run changes no file; raising train.steps continues it.
+// - resuming a finished run changes no file; raising train.steps continues it;
+// - another world size (issue 11): data.batch_size may change keeping batch x world, the data
+//   cursor maps to the new global batch where each sample is still seen once, a larger
+//   state_layout_version is refused.
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
 
@@ -101,11 +104,14 @@ CheckpointData checkpoint_of(const RunSpec& stored) {
 const char* const kPath = "runs/x/checkpoints/step_00000020.h5";
 
 // The ConfigError message check_resume throws for resuming `stored` with `now`; "" when allowed.
-std::string refusal(const std::vector<std::string>& stored, const std::vector<std::string>& now) {
-  const CheckpointData ck = checkpoint_of(spec_with(stored));
+// `ck_world`/`world`: the ranks of the run that wrote the checkpoint / of this run.
+std::string refusal(const std::vector<std::string>& stored, const std::vector<std::string>& now,
+                    int64_t ck_world = 1, int64_t world = 1) {
+  CheckpointData ck = checkpoint_of(spec_with(stored));
+  if (ck_world != 1) ck.extra_ints["world_size"] = ck_world;
   try {
     const RunSpec spec = spec_with(now);
-    check_resume(ck, kPath, spec, resolve_dtype_policy(spec.precision), ck.model_signature);
+    check_resume(ck, kPath, spec, resolve_dtype_policy(spec.precision), ck.model_signature, world);
   } catch (const ConfigError& e) {
     return e.what();
   }
@@ -300,4 +306,61 @@ TEST_CASE("finished_run_message names the step, the limit and the key to raise")
         "run already finished at step 20 (train.steps: 20); nothing to do - raise train.steps to continue");
   CHECK(contains(finished_run_message(16, 16, spec_with({"train.steps=0", "train.epochs=1"})),
                  "(train.epochs: 1 = 16 steps); nothing to do - raise train.epochs"));
+}
+
+TEST_CASE("another world size: data.batch_size may change only keeping batch x world") {
+  CHECK(refusal({"data.batch_size=64"}, {"data.batch_size=128"}, 2, 1).empty());
+  CHECK(refusal({"data.batch_size=128"}, {"data.batch_size=64"}, 1, 2).empty());
+  CHECK(refusal({}, {}, 2, 1).empty());  // same batch size: the cursor decides (below)
+  const std::string m = refusal({"data.batch_size=64"}, {"data.batch_size=96"}, 2, 1);
+  CHECK(contains(m, "data.batch_size: 64, the spec says data.batch_size: 96"));
+  CHECK(contains(m, "another number of ranks may change it so that the product stays the same"));
+  // the same world size: any change is refused, as before
+  CHECK(contains(refusal({"data.batch_size=64"}, {"data.batch_size=128"}, 2, 2),
+                 "data.batch_size cannot change on resume"));
+}
+
+TEST_CASE("resume_cursor: the samples already consumed map onto the new global batch") {
+  CheckpointData ck = checkpoint_of(spec_with({"data.batch_size=64"}));
+  ck.epoch = 3;
+  ck.batch_in_epoch = 10;
+  ck.extra_ints["world_size"] = 2;  // 10 x 64 x 2 = 1280 samples into epoch 3
+  const auto at = [&](int64_t batch, int64_t world) {
+    return resume_cursor(ck, kPath, spec_with({"data.batch_size=" + std::to_string(batch)}), world);
+  };
+  CHECK(at(64, 2) == LoaderCursor{3, 10});   // unchanged
+  CHECK(at(128, 1) == LoaderCursor{3, 10});  // same global batch
+  CHECK(at(64, 1) == LoaderCursor{3, 20});
+  CHECK(at(32, 8) == LoaderCursor{3, 5});
+  CHECK(at(256, 5) == LoaderCursor{3, 1});
+  try {
+    at(64, 3);
+    FAIL("3 x 64 = 192 does not divide 1280: refused");
+  } catch (const ConfigError& e) {
+    const std::string m = e.what();
+    CHECK(contains(m, "stopped after batch 10 of epoch 3, i.e. 1280 samples into it (2 ranks x "
+                      "data.batch_size 64 = 128 per batch); this run takes 192 per batch (3 ranks x 64)"));
+    CHECK(contains(m, "Resume with 2 ranks"));
+  }
+  ck.batch_in_epoch = 0;  // an epoch boundary: every world size
+  CHECK(at(64, 3) == LoaderCursor{3, 0});
+  ck.extra_ints.erase("world_size");  // older checkpoints: one process
+  ck.batch_in_epoch = 4;
+  CHECK(at(32, 2) == LoaderCursor{3, 4});
+  CHECK(at(64, 1) == LoaderCursor{3, 4});
+  CHECK(at(128, 1) == LoaderCursor{3, 2});
+}
+
+TEST_CASE("state_layout_version: 1 (absent) and 2 resume, a larger one is refused") {
+  const RunSpec spec = spec_with({});
+  CheckpointData ck = checkpoint_of(spec);
+  const auto check = [&] {
+    check_resume(ck, kPath, spec, resolve_dtype_policy(spec.precision), ck.model_signature);
+  };
+  CHECK_NOTHROW(check());
+  ck.extra_ints["state_layout_version"] = kStateLayoutVersion;
+  CHECK_NOTHROW(check());
+  ck.extra_ints["state_layout_version"] = kStateLayoutVersion + 1;
+  CHECK_THROWS_WITH_AS(check(), doctest::Contains("state_layout_version attribute is 3, this mptrain "
+                                                  "reads layouts 1..2"), DataError);
 }

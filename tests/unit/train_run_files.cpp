@@ -202,6 +202,8 @@ TEST_CASE("summary.json holds every figure, escapes strings and writes NaN as nu
   s.policy = "fp16";
   s.device = "cpu \"x\\y\"\n\x01";
   s.world_size = 2;
+  s.comm_s_per_step = 0.25;
+  s.optimizer_state_bytes = 4384;
   const std::string j = summary_json(s);
   CHECK(j ==
         "{\n"
@@ -215,7 +217,9 @@ TEST_CASE("summary.json holds every figure, escapes strings and writes NaN as nu
         "  \"wall_s\": 12.5,\n"
         "  \"policy\": \"fp16\",\n"
         "  \"device\": \"cpu \\\"x\\\\y\\\"\\n\\u0001\",\n"
-        "  \"world_size\": 2\n"
+        "  \"world_size\": 2,\n"
+        "  \"comm_s_per_step\": 0.25,\n"
+        "  \"optimizer_state_bytes\": 4384\n"
         "}\n");
   CHECK(Summary{}.best_val_loss != Summary{}.best_val_loss);  // unset figures default to NaN (null)
 
