@@ -24,10 +24,12 @@ int cmd_dry_run(RunSpec spec) {
                             model_options(policy, static_cast<uint64_t>(spec.seed)));
   check_run_data(spec, data, *model, *make_loss(spec.model.loss, spec.model.ignore_index));
   std::fputs(model_report(spec, *model).c_str(), stdout);
-  std::printf("dry run: data %s checked (%lld training, %lld validation samples); nothing was "
+  const bool tokens = data.train_tokens != nullptr;  // data.format: tokens
+  std::printf("dry run: data %s checked (%lld training, %lld validation %s); nothing was "
               "trained\n",
-              data.train->file().c_str(), static_cast<long long>(data.train->size()),
-              static_cast<long long>(data.val ? data.val->size() : 0));
+              tokens ? data.train_tokens->file().c_str() : data.train->file().c_str(),
+              static_cast<long long>(data.train_size()), static_cast<long long>(data.val_size()),
+              tokens ? "tokens" : "samples");
   return 0;
 }
 
