@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# bench_train.sh: training-step throughput of the quickstart MLP (784-1024-1024-10, batch 256,
-# AdamW) in mptrain (bench_train_mlp: fp32, bf16, fp16 mixed precision) against PyTorch on the
-# same model, batch, optimizer and thread count (scripts/bench_torch_mlp.py: fp32 and bf16
-# autocast), measured in this one run. The two programs alternate ROUNDS times so load from other
-# processes falls on both; the medians over rounds are compared, and also the 10th percentiles.
+# bench_train.sh: training-step throughput in mptrain against PyTorch on the same model, batch,
+# optimizer and thread count, measured in this one run. MODEL=mlp (default): the quickstart MLP
+# (784-1024-1024-10, batch 256, AdamW; bench_train_mlp, fp32/bf16/fp16, against
+# scripts/bench_torch_mlp.py). MODEL=gpt: configs/charlm_gpt.yaml (the char-level GPT, batch 32 x
+# context 128, AdamW, clip 1; bench_train_spec against scripts/bench_torch_gpt.py with the
+# config's sizes). PyTorch runs fp32 and bf16 autocast. The two programs alternate ROUNDS times so
+# load from other processes falls on both; the medians over rounds are compared, and also the
+# 10th percentiles.
 #
-# Usage: scripts/bench_train.sh [threads] [rounds]    (defaults 2 and 3)
+# Usage: [MODEL=gpt] scripts/bench_train.sh [threads] [rounds]    (defaults 2 and 3)
 # Waits for an idle machine before each program, installs the PyTorch reference when missing and
 # builds bench_train_mlp into $BUILD_DIR (default build-cpu): scripts/bench_common.sh.
 set -euo pipefail
@@ -15,7 +18,19 @@ THREADS=${1:-2}
 ROUNDS=${2:-3}
 . scripts/bench_common.sh
 ensure_torch
-build_bench bench_train_mlp
+MODEL=${MODEL:-mlp}
+case "$MODEL" in
+  mlp) build_bench bench_train_mlp
+       mp_bench() { "$BUILD_DIR/bench/bench_train_mlp" --threads "$THREADS" --csv "$1"; }
+       pt_bench() { torch_env "$PY" scripts/bench_torch_mlp.py --threads "$THREADS" --csv "$1"; } ;;
+  gpt) build_bench bench_train_spec
+       # The PyTorch model's sizes are the config's (bench_torch_gpt.py's defaults match it).
+       mp_bench() { "$BUILD_DIR/bench/bench_train_spec" --config configs/charlm_gpt.yaml \
+                      --threads "$THREADS" --csv "$1"; }
+       pt_bench() { torch_env "$PY" scripts/bench_torch_gpt.py --threads "$THREADS" --batch 32 \
+                      --context 128 --vocab 73 --dim 256 --heads 4 --layers 4 --csv "$1"; } ;;
+  *) echo "bench_train.sh: MODEL must be mlp or gpt" >&2; exit 2 ;;
+esac
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -23,10 +38,10 @@ export OMP_NUM_THREADS=$THREADS
 for r in $(seq 1 "$ROUNDS"); do
   wait_idle
   echo "== round $r/$ROUNDS: mptrain" >&2
-  "$BUILD_DIR/bench/bench_train_mlp" --threads "$THREADS" --csv "$TMP/mp_$r.csv" > "$TMP/mp_$r.txt"
+  mp_bench "$TMP/mp_$r.csv" > "$TMP/mp_$r.txt"
   wait_idle
   echo "== round $r/$ROUNDS: PyTorch" >&2
-  torch_env "$PY" scripts/bench_torch_mlp.py --threads "$THREADS" --csv "$TMP/pt_$r.csv" > "$TMP/pt_$r.txt"
+  pt_bench "$TMP/pt_$r.csv" > "$TMP/pt_$r.txt"
 done
 
 "$PY" - "$TMP" "$ROUNDS" <<'EOF'
@@ -59,8 +74,8 @@ for dt in mp[0]:
         pq = med([1 / float(x[dt]["step_p10_s"]) for x in pt])
         per = " ".join(f"{float(pt[i][dt]['step_s']) / float(mp[i][dt]['step_s']):.2f}x"
                        for i in range(rounds))
-        print(f"{dt:6} {m:9.1f} {p:9.1f} {m / p:6.2f}x {mq:9.1f} {pq:9.1f} {mq / pq:6.2f}x   {per}")
+        print(f"{dt:6} {m:9.2f} {p:9.2f} {m / p:6.2f}x {mq:9.2f} {pq:9.2f} {mq / pq:6.2f}x   {per}")
     else:
-        print(f"{dt:6} {m:9.1f} {'-':>9} {'-':>7} {mq:9.1f} {'-':>9} {'-':>7}   "
+        print(f"{dt:6} {m:9.2f} {'-':>9} {'-':>7} {mq:9.2f} {'-':>9} {'-':>7}   "
               f"(no PyTorch CPU autocast for {dt})")
 EOF

@@ -1,5 +1,6 @@
 #include "train/model_setup.h"
 
+#include <algorithm>
 #include <sstream>
 
 #include "data/data_file_path.h"
@@ -51,13 +52,17 @@ std::string mib(int64_t bytes) {
 std::string model_report(const RunSpec& spec, Model& model) {
   std::ostringstream o;
   char line[256];
-  std::snprintf(line, sizeof line, "%-28s %-11s %-6s %-18s %14s\n", "layer", "type", "dtype",
-                "output (per sample)", "parameters");
+  const std::vector<LayerRow> rows = model.summary();
+  int type_w = 11;  // wide enough for every type name in the table (causal_self_attention: 21)
+  for (const LayerRow& r : rows) type_w = std::max(type_w, static_cast<int>(r.type.size()));
+  std::snprintf(line, sizeof line, "%-28s %-*s %-6s %-18s %14s\n", "layer", type_w, "type",
+                "dtype", "output (per sample)", "parameters");
   o << "model: input " << shape_str(model.input_shape()) << ", policy " << spec.precision.policy
     << ", master weights " << spec.precision.master_weights << "\n" << line;
-  for (const LayerRow& r : model.summary()) {
+  for (const LayerRow& r : rows) {
     const std::string name = std::string(static_cast<size_t>(2 * r.depth), ' ') + r.name;
-    std::snprintf(line, sizeof line, "%-28s %-11s %-6s %-18s %14s\n", name.c_str(), r.type.c_str(),
+    std::snprintf(line, sizeof line, "%-28s %-*s %-6s %-18s %14s\n", name.c_str(), type_w,
+                  r.type.c_str(),
                   std::string(dtype_name(r.dtype)).c_str(), shape_str(r.out_shape).c_str(),
                   with_commas(r.params).c_str());
     o << line;
