@@ -16,6 +16,8 @@
 #           elementwise/row-wise GB/s vs the device copy
 #   mlp     mptrain on configs/mnist_mlp.yaml, 300 steps at batch 256, per policy (fp32, bf16,
 #           fp16) on cuda and, as the reference measured in the same run, on the CPU
+#   nccl    where mpirun exists on the device: one rank with the NCCL communicator
+#           (MPTRAIN_DIST_FORCE=1) and dist.zero 1, 100 steps of the MLP
 # Everything goes to $OUT (or ./gpu_check_out): env.log, build.log, parity.log, debug.log, bench.log,
 # mlp.log and summary.txt, which is written even when a step fails or times out.
 # Exit status: 0 when every step passed, 1 otherwise.
@@ -276,6 +278,27 @@ EOF
   else add_result mlp FAIL $(( $(date +%s) - t0 )) "a cuda run failed (mlp.log)"; fi
 else
   add_result mlp SKIP 0 "no binaries"
+fi
+
+# ---- nccl: the NCCL communicator with one rank ---------------------------------------------------
+# mpirun -np 1 with MPTRAIN_DIST_FORCE=1 gives the one rank the NCCL communicator (not the single-
+# process one), and dist.zero 1 makes every step run its collectives: reduce-scatter of the
+# gradients, all-gather of the masters, the found_inf MAX and the norm's sum.
+t0=$(date +%s)
+if [ "$build_ok" = 1 ] && command -v mpirun >/dev/null 2>&1; then
+  dir=$(mktemp -d)
+  rc=0
+  run_step nccl 60 "$OUT/nccl.log" mpirun --allow-run-as-root -np 1 -x MPTRAIN_DIST_FORCE=1 \
+    "${RUNENV[@]}" "$(bin_of mptrain)" --config configs/mnist_mlp.yaml --device cuda \
+    --set train.steps=100 --set dist.zero=1 --set train.checkpoint_every=0 --out "$dir" || rc=$?
+  if [ "$rc" = 0 ] && grep -q "nccl" "$OUT/nccl.log"; then
+    add_result nccl ok $(( $(date +%s) - t0 )) "1 rank through NCCL, dist.zero 1, 100 steps"
+  else
+    add_result nccl FAIL $(( $(date +%s) - t0 )) "exit $rc or no NCCL communicator (nccl.log)"
+  fi
+  rm -rf "$dir"
+else
+  add_result nccl n/a 0 "no mpirun on the device (or no binaries): NCCL not exercised"
 fi
 
 for r in "${RESULTS[@]}"; do

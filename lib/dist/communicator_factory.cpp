@@ -2,6 +2,7 @@
 // started (launch_env.h) and the engine; without MPI or NCCL at build time it defines the stubs,
 // so a build without them runs single-process and refuses a multi-process launch clearly.
 #include "backend/backend.h"
+#include "backend/env_flag.h"
 #include "dist/communicator_impls.h"
 #include "dist/mpi_runtime.h"
 
@@ -33,7 +34,11 @@ std::unique_ptr<Communicator> make_nccl_communicator(Backend&, const LaunchEnv& 
 
 std::unique_ptr<Communicator> make_communicator(Backend& backend) {
   const LaunchEnv env = read_launch_env();
-  const bool multi = (env.launched && env.world_size != 1) || mpi_is_initialized();
+  // MPTRAIN_DIST_FORCE=1: a one-rank job launched by mpirun still gets the MPI (or, on the CUDA
+  // engine, NCCL) communicator, so the collectives can be exercised on one device
+  // (scripts/gpu_check.sh); normally one rank is a single process without MPI.
+  const bool forced = env.launched && env_flag("MPTRAIN_DIST_FORCE");
+  const bool multi = (env.launched && env.world_size != 1) || forced || mpi_is_initialized();
   if (!multi) return make_single_communicator(backend);
   if (!mpi_built())
     throw ConfigError("this process is one of a multi-process job (" + env.source +

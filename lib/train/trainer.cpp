@@ -226,7 +226,11 @@ void TrainerImpl::build() {
 void TrainerImpl::start_dist() {
   comm_ = dist::make_communicator(*be_);
   writer_ = comm_->rank() == 0;
-  if (comm_->world_size() == 1) return;
+  if (comm_->world_size() == 1) {
+    if (comm_->name() != "single process")  // MPTRAIN_DIST_FORCE: say which collectives run
+      spdlog::info("{}: rank 0 of 1", comm_->name());
+    return;
+  }
   // Every line names its rank; the other ranks print warnings and errors only (rank 0 speaks
   // for the job).
   spdlog::set_pattern("[%Y-%m-%d %H:%M:%S.%e] [rank " + std::to_string(comm_->rank()) + "] [%l] %v");

@@ -229,6 +229,14 @@ case "$group" in
     run "mixed master dtypes refused" 2 "$mptrain" -q --config run.yaml --set dist.zero=1 \
       "${set_pure[@]}" --set 'model.layers=[{linear: {out: 32, precision: fp32}}, relu, {linear: {out: 4}}]' --out mx
     has "names both parameters and dtypes" "dist.zero: 1 needs every parameter's master weights in one dtype, but layers.2.weight keeps bf16 and layers.0.weight fp32"
+    # MPTRAIN_DIST_FORCE=1: one rank under mpirun gets the MPI communicator instead of the
+    # single-process one (scripts/gpu_check.sh uses this to exercise NCCL on one GPU); with zero 1
+    # its collectives run every step and give the single-process bits.
+    one "1 process, zero 1" --set dist.zero=1 --out s1
+    run "1 rank forced onto MPI, zero 1" 0 "${mpi[@]}" -np 1 -x MPTRAIN_DIST_FORCE=1 "$mptrain" \
+      --config run.yaml --set dist.zero=1 --out f1
+    has "the one rank uses MPI" "mpi \(.*\): rank 0 of 1"
+    same "forced MPI, one rank == one process" s1/$ck f1/$ck
     ;;
   zero_resume)
     # Checkpoints hold the whole state whatever wrote them, so any world size and dist.zero
