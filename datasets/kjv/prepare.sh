@@ -21,16 +21,9 @@ while [ $# -gt 0 ]; do
   shift
 done
 
-if [ -e "$out" ] && [ "$force" = 0 ]; then
-  echo "prepare.sh: $out exists; nothing to do (--force rebuilds it)"
-  exit 0
-fi
-
-python="${PYTHON:-/usr/bin/python3}"
-if ! "$python" -c 'import h5py, numpy' 2>/dev/null; then
-  echo "prepare.sh: $python cannot import h5py and numpy; install python3-h5py or set PYTHON" >&2
-  exit 1
-fi
+. "$here/../prepare_common.sh"
+skip_if_done "$out" "$force"
+find_python
 
 if [ -n "$text" ]; then
   exec "$python" "$here/prepare.py" --text "$text" --out "$out"
