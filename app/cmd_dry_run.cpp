@@ -1,7 +1,8 @@
 // cmd_dry_run.cpp: `mptrain --config F --dry-run`: open and check both splits exactly as training
 // would (missing or damaged file, shapes, labels, and the NaN/Inf scan when data.check_finite),
 // build the model on the CPU and print each layer with its output shape and parameter count, the
-// total, and the memory estimate for the policy (policy auto: decided by the spec's device first).
+// total, and the memory estimate for the policy (policy auto: decided by the spec's device first;
+// frozen parameters, optimizer.freeze, counted without gradient and optimizer state).
 #include <cstdio>
 
 #include "app/commands.h"
@@ -9,6 +10,7 @@
 #include "precision/dtype_policy.h"
 #include "train/data_setup.h"
 #include "train/model_setup.h"
+#include "train/param_select.h"
 
 namespace mp {
 
@@ -22,6 +24,7 @@ int cmd_dry_run(RunSpec spec) {
   auto be = make_cpu_backend(1);
   auto model = Model::build(*be, spec.model.layers, data.input_shape,
                             model_options(policy, static_cast<uint64_t>(spec.seed)));
+  freeze_params(model->params(), spec.optimizer.freeze);  // a typo there fails here too (exit 2)
   check_run_data(spec, data, *model, *make_loss(spec.model.loss, spec.model.ignore_index));
   std::fputs(model_report(spec, *model).c_str(), stdout);
   const bool tokens = data.train_tokens != nullptr;  // data.format: tokens

@@ -19,6 +19,7 @@ MemoryEstimate estimate_memory(const RunSpec& spec, Model& model) {
     } else {
       m.working_bytes += n * static_cast<int64_t>(dtype_size(p->master.dtype()));
     }
+    if (p->frozen) continue;  // optimizer.freeze: no gradient buffer, no optimizer state
     m.grad_bytes += n * 4;
     if (spec.optimizer.type == "adamw") m.optimizer_bytes += 2 * n * 4;
     else if (spec.optimizer.momentum > 0) m.optimizer_bytes += n * 4;
