@@ -1,24 +1,16 @@
 # bench_common.sh: what the benchmark scripts that compare with PyTorch share (sourced by
 # bench_train.sh and bench_gpt.sh; never run on its own).
 #
-# PyTorch is a benchmark-only dependency (not in scripts/setup.sh): ensure_torch installs Debian's
-# python3-torch with apt-get when /usr/bin/python3 cannot import torch. Debian's torch does its fp32
-# GEMMs in the system BLAS, so libopenblas0-openmp is installed too and the reference runs with
-# OpenBLAS's AVX-512 kernel named (OPENBLAS_CORETYPE=SkylakeX: OpenBLAS cannot identify this
-# virtual CPU and would fall back to an SSE3 kernel, ~5x too slow); `torch_env` prefixes a command
-# with that environment. bf16 autocast runs on oneDNN inside torch.
+# PyTorch is a benchmark-only dependency: ensure_torch runs `scripts/setup.sh --bench`, which
+# installs Debian's python3-torch and libopenblas0-openmp (the "bench" packages of its list) when
+# missing. Debian's torch does its fp32 GEMMs in the system BLAS: `torch_env` prefixes a command
+# with OpenBLAS's OpenMP build and its AVX-512 kernel named (OPENBLAS_CORETYPE=SkylakeX: OpenBLAS
+# cannot identify this virtual CPU and would fall back to an SSE3 kernel, ~5x too slow). bf16
+# autocast runs on oneDNN inside torch.
 PY=/usr/bin/python3
 OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-openmp
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-ensure_torch() {
-  if ! "$PY" -c 'import torch' 2>/dev/null || [ ! -e "$OPENBLAS_DIR/libblas.so.3" ]; then
-    echo "$(basename "$0"): installing the PyTorch reference (python3-torch, libopenblas0-openmp)" >&2
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-torch libopenblas0-openmp >/dev/null
-  fi
-}
+ensure_torch() { bash scripts/setup.sh --bench; }
 
 torch_env() {
   OPENBLAS_CORETYPE=SkylakeX LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$@"

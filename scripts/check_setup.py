@@ -46,7 +46,7 @@ import time
 
 # Modules some script imports that setup.sh deliberately does not install.
 OPTIONAL_MODULES = {
-    "torch": "the PyTorch benchmarks install python3-torch themselves (scripts/bench_common.sh)",
+    "torch": "benchmark-only: `scripts/setup.sh --bench` installs python3-torch (scripts/bench_common.sh runs it)",
 }
 DEBIAN_PYTHON = "/usr/bin/python3"
 
@@ -70,7 +70,8 @@ def run(cmd, **kw):
 # ---- the package list and its Depends/Pre-Depends closure --------------------------------------
 
 def read_package_list(path, text=None):
-    """The list in setup.sh's format: one package per line, "optional" after a name, # comments.
+    """The list in setup.sh's format: one package per line, "optional" or "bench" after a name
+    (neither counted as required), # comments.
     `text` is the list itself (from `setup.sh --list`); otherwise it is read from the file `path`."""
     required, optional = [], []
     if text is None:
@@ -80,7 +81,7 @@ def read_package_list(path, text=None):
         words = line.split("#", 1)[0].split()
         if not words:
             continue
-        (optional if len(words) > 1 and words[1] == "optional" else required).append(words[0])
+        (optional if len(words) > 1 and words[1] in ("optional", "bench") else required).append(words[0])
     if not required:
         die(f"{path}: expected one Debian package name per line, found none")
     return required, optional

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # setup.sh: install the Debian packages mptrain needs, as listed below (the one list: `setup.sh
-# --list` prints it for scripts/check_setup.sh, so the two cannot drift). Idempotent and quiet when
-# all are present. Works as root or through sudo. The CUDA toolkit (nvcc, cuBLAS, NCCL) is optional and
+# --list` prints it for scripts/check_setup.sh, so the two cannot drift); `setup.sh --bench` also
+# installs the benchmarks' PyTorch reference. Idempotent and quiet when all are present. Works as root or through sudo. The CUDA toolkit (nvcc, cuBLAS, NCCL) is optional and
 # not installed here: when /usr/local/cuda/bin/nvcc exists the CUDA backend is built as well.
 set -euo pipefail
 
@@ -36,14 +36,27 @@ python3-matplotlib
 bible-kjv
 # clang builds the libFuzzer target (scripts/fuzz_spec.sh); the normal build does not need it.
 clang optional
+# The PyTorch reference of scripts/bench_train.sh (bench_torch_mlp.py, bench_torch_gpt.py).
+# Debian's torch does its fp32 GEMMs in the system BLAS; OpenBLAS's OpenMP build gives it AVX-512
+# kernels (scripts/bench_common.sh points it there).
+python3-torch bench
+libopenblas0-openmp bench
 LIST
 }
 
+case "${1:-}" in
+  ''|--bench|--list) ;;
+  *) echo "setup.sh: unknown argument '$1' (expected nothing, --bench or --list)" >&2; exit 2 ;;
+esac
 PKGS=()
 OPTIONAL=()
 while read -r name flag _; do
   case "$name" in ''|'#'*) continue ;; esac
-  if [ "$flag" = optional ]; then OPTIONAL+=("$name"); else PKGS+=("$name"); fi
+  case "$flag" in
+    optional) OPTIONAL+=("$name") ;;
+    bench) [ "${1:-}" = --bench ] && PKGS+=("$name") ;;
+    *) PKGS+=("$name") ;;
+  esac
 done < <(package_list)
 if [ "${1:-}" = --list ]; then  # the list as written above, comments included
   package_list
