@@ -43,22 +43,23 @@ inline void check_ids(const Shape& ids_shape, const float* ids, int64_t n, int64
 }
 
 // Positions grouped by token: the positions of token v are pos[start[v] .. start[v + 1]), in
-// ascending order. ids must be valid.
+// ascending order. Kept by an engine and rebuilt in place each call, so a steady-state step
+// allocates nothing (the vectors keep their capacity).
 struct Index {
   std::vector<int32_t> start;  // [vocab + 1]
   std::vector<int32_t> pos;    // [n]
+  std::vector<int32_t> next;   // scratch of build(): each token's next free slot in pos
 };
 
-inline Index build(const float* ids, int64_t n, int64_t vocab) {
-  Index ix;
+// Fills `ix` for ids (which must be valid) by a stable counting sort.
+inline void build(const float* ids, int64_t n, int64_t vocab, Index& ix) {
   ix.start.assign(static_cast<size_t>(vocab + 1), 0);
   ix.pos.resize(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) ++ix.start[static_cast<size_t>(ids[i]) + 1];
   for (int64_t v = 0; v < vocab; ++v) ix.start[static_cast<size_t>(v + 1)] += ix.start[static_cast<size_t>(v)];
-  std::vector<int32_t> next(ix.start.begin(), ix.start.end() - 1);
+  ix.next.assign(ix.start.begin(), ix.start.end() - 1);
   for (int64_t i = 0; i < n; ++i)
-    ix.pos[static_cast<size_t>(next[static_cast<size_t>(ids[i])]++)] = static_cast<int32_t>(i);
-  return ix;
+    ix.pos[static_cast<size_t>(ix.next[static_cast<size_t>(ids[i])]++)] = static_cast<int32_t>(i);
 }
 
 }  // namespace mp::token_index

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "backend/backend.h"
+#include "backend/token_index.h"
 #include "backend/cpu/cpu_conv.h"
 #include "backend/cpu/cpu_gemm_onednn.h"
 #include "backend/cpu/cpu_memory.h"
@@ -54,6 +55,7 @@ class CpuBackend : public Backend {
   std::unique_ptr<ConvEngine> conv_;  // conv2d hooks (cpu_conv.cpp)
   ScratchBuffer thread_scratch_;
   ScratchBuffer op_scratch_;
+  token_index::Index embed_index_;  // embedding_backward's positions per token, rebuilt in place
 };
 
 }  // namespace mp::cpu

@@ -31,7 +31,8 @@ void CpuBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dy, Te
   const int64_t n = ids.numel(), vocab = dweight.dim(0), D = dweight.dim(1);
   const float* id = ids.data<float>();
   token_index::check_ids(ids.shape(), id, n, vocab);
-  const token_index::Index ix = token_index::build(id, n, vocab);
+  token_index::Index& ix = embed_index_;
+  token_index::build(id, n, vocab, ix);
   size_t stride = 0;
   float* ts = thread_scratch(static_cast<size_t>(2 * D), &stride);
   float* dw = dweight.data<float>();

@@ -33,9 +33,11 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_memory.h"
+#include "backend/token_index.h"
 
 namespace mp::cuda {
 
@@ -94,6 +96,10 @@ class CudaBackend final : public Backend {
   DeviceScratch partials_;  // per-block partials of reductions, bias_grad, layernorm dgamma/dbeta
   DeviceScratch flags_;     // small device results (found-inf flag, first bad label row)
   PinnedBuffer host_;       // reduction results copied back
+  // The embedding ops' ids, copied back once per call and checked on the host, and backward's
+  // positions per token: reused so a steady-state step allocates no host memory.
+  std::vector<float> embed_ids_host_;
+  token_index::Index embed_index_;
 };
 
 }  // namespace mp::cuda

@@ -38,7 +38,8 @@ __global__ void embedding_grad_kernel(const T* dy, const int32_t* start, const i
 
 void CudaBackend::embedding_forward_impl(const Tensor& ids, const Tensor& weight, Tensor& out) {
   const int64_t n = ids.numel(), vocab = weight.dim(0), D = weight.dim(1);
-  std::vector<float> host(static_cast<size_t>(n));
+  std::vector<float>& host = embed_ids_host_;  // reused: no allocation in a steady-state step
+  host.resize(static_cast<size_t>(n));
   download_impl(ids, host.data());
   token_index::check_ids(ids.shape(), host.data(), n, vocab);
   dispatch_float(weight.dtype(), "embedding_forward", [&](auto tag) {
@@ -51,10 +52,12 @@ void CudaBackend::embedding_forward_impl(const Tensor& ids, const Tensor& weight
 
 void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dweight) {
   const int64_t n = ids.numel(), vocab = dweight.dim(0), D = dweight.dim(1);
-  std::vector<float> host(static_cast<size_t>(n));
+  std::vector<float>& host = embed_ids_host_;
+  host.resize(static_cast<size_t>(n));
   download_impl(ids, host.data());
   token_index::check_ids(ids.shape(), host.data(), n, vocab);
-  const token_index::Index ix = token_index::build(host.data(), n, vocab);
+  token_index::Index& ix = embed_index_;
+  token_index::build(host.data(), n, vocab, ix);
   Tensor start = empty_impl(Shape{vocab + 1}, DType::I32);
   Tensor pos = empty_impl(Shape{n}, DType::I32);
   upload_impl(ix.start.data(), start);
