@@ -41,6 +41,8 @@ GradAllReduce::GradAllReduce(Backend& be, dist::Communicator& comm, const ParamL
   MP_CHECK(bucket_elements >= 1, "GradAllReduce: bucket_elements must be >= 1");
   int64_t largest = 0, offset = 0;
   for (size_t i = 0; i < params.size(); ++i) {
+    MP_CHECK(params[i]->grad.defined() && params[i]->grad.dtype() == DType::F32,
+             "GradAllReduce: " + params[i]->name + " has no fp32 gradient (frozen?)");
     const int64_t n = params[i]->grad.numel();
     if (groups_.empty() || (groups_.back().numel > 0 && groups_.back().numel + n > bucket_elements))
       groups_.push_back({i, i, offset, 0});
@@ -49,35 +51,45 @@ GradAllReduce::GradAllReduce(Backend& be, dist::Communicator& comm, const ParamL
     offset += n;
     largest = std::max(largest, groups_.back().numel);
   }
-  bucket_ = be_.empty({std::max<int64_t>(largest, 1)}, payload_);
-}
-
-void GradAllReduce::move(const ParamList& params, const Group& g, bool in) {
-  // Same dtype: a copy; fp32 -> bf16: the one rounding of the payload (and back: exact).
-  int64_t off = 0;
-  for (size_t i = g.first; i < g.end; ++i) {
-    Tensor& grad = params[i]->grad;
-    const int64_t n = grad.numel();
-    if (n == 0) continue;
-    Tensor flat = grad.flat_range(0, n);
-    Tensor part = bucket_.flat_range(off, n);
-    if (in)
-      payload_ == DType::F32 ? be_.copy(flat, part) : be_.cast(flat, part);
-    else
-      payload_ == DType::F32 ? be_.copy(part, flat) : be_.cast(part, flat);
-    off += n;
+  // The gradients move into the flat space: each becomes a view of flat_ at its offset (values
+  // kept), so a bucket is a range of flat_ and an fp32 payload is reduced in place.
+  flat_ = be_.empty({std::max<int64_t>(offset, 1)}, DType::F32);
+  offset = 0;
+  for (Parameter* p : params) {
+    const int64_t n = p->grad.numel();
+    Tensor view = flat_.flat_range(offset, n).reshape(p->grad.shape());
+    if (n > 0) be_.copy(p->grad, view);
+    p->grad = view;
+    offset += n;
   }
+  if (payload_ != DType::F32) bucket_ = be_.empty({std::max<int64_t>(largest, 1)}, payload_);
 }
 
-void GradAllReduce::run(const ParamList& params) {
+Tensor GradAllReduce::group_grads(const Group& g) const { return flat_.flat_range(g.offset, g.numel); }
+
+void GradAllReduce::zero_grads() { be_.fill(flat_, 0.0f); }
+
+void GradAllReduce::move(const Group& g, bool in) {
+  // bf16 payload only: the one rounding of the payload (and back: exact).
+  Tensor grads = group_grads(g);
+  Tensor part = bucket_.flat_range(0, g.numel);
+  in ? be_.cast(grads, part) : be_.cast(part, grads);
+}
+
+void GradAllReduce::run() {
   if (comm_.world_size() == 1) return;
   ScopeTimer timer{comm_seconds_};
   for (const Group& g : groups_) {
     if (g.numel == 0) continue;
-    move(params, g, true);
+    if (payload_ == DType::F32) {
+      Tensor grads = group_grads(g);
+      comm_.all_reduce(grads, dist::ReduceOp::Sum);
+      continue;
+    }
+    move(g, true);
     Tensor used = bucket_.flat_range(0, g.numel);
     comm_.all_reduce(used, dist::ReduceOp::Sum);
-    move(params, g, false);
+    move(g, false);
   }
 }
 
@@ -95,18 +107,18 @@ Tensor& GradAllReduce::shard_grad() {
   return shard_grad_;
 }
 
-void GradAllReduce::reduce_scatter(const ParamList& params) {
+void GradAllReduce::reduce_scatter() {
   ScopeTimer timer{comm_seconds_};
   Tensor& shard = shard_grad();
   int64_t out = 0;
   for (const Group& g : groups_) {
     const int64_t c = dist::shard_range(g.numel, comm_.world_size(), comm_.rank()).count;
     if (g.numel == 0) continue;
-    move(params, g, true);
     Tensor dst = shard.flat_range(out, c);
     if (payload_ == DType::F32) {
-      comm_.reduce_scatter(bucket_.flat_range(0, g.numel), dst, dist::ReduceOp::Sum);
+      comm_.reduce_scatter(group_grads(g), dst, dist::ReduceOp::Sum);
     } else {
+      move(g, true);
       Tensor tmp = shard_tmp_.flat_range(0, c);
       comm_.reduce_scatter(bucket_.flat_range(0, g.numel), tmp, dist::ReduceOp::Sum);
       be_.cast(tmp, dst);  // bf16 -> fp32: exact

@@ -24,7 +24,7 @@ StepOutcome TrainStep::finish(const StepNormalisation& norm) {
     return zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm,
                       reduce_found_inf ? reduce_found_inf : found_inf_local,
                       inject_nonfinite_grad_steps);
-  if (grad_reduce) grad_reduce->run(params);
+  if (grad_reduce) grad_reduce->run();
   return optimizer_step(be, params, optim, schedule, total_steps, scaler, grad_clip_norm,
                         reduce_found_inf ? reduce_found_inf : found_inf_local,
                         inject_nonfinite_grad_steps);

@@ -23,6 +23,23 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
                         " (a layer kept in fp32 with master_weights: none); use dist.zero: 0 or "
                         "master_weights: fp32");
   }
+  // The masters move into one flat buffer in list order (each Parameter::master a view at its
+  // offset, values kept; the working copy too where it is the master itself): the offsets are
+  // those of the flat gradient space, so a bucket's masters are one range and the all-gather of
+  // the updated masters runs in place (no copies in or out).
+  const DType md = params.empty() ? DType::F32 : params.front()->master.dtype();
+  int64_t total = 0;
+  for (const Parameter* p : params) total += p->master.numel();
+  masters_ = be_.empty({std::max<int64_t>(total, 1)}, md);
+  total = 0;
+  for (Parameter* p : params) {
+    const int64_t n = p->master.numel();
+    Tensor view = masters_.flat_range(total, n).reshape(p->master.shape());
+    if (n > 0) be_.copy(p->master, view);
+    if (p->working.raw() == p->master.raw()) p->working = view;
+    p->master = view;
+    total += n;
+  }
   Tensor& shard_grad = reduce_.shard_grad();
   int64_t shard_offset = 0, largest = 0;
   const auto& groups = reduce_.groups();
@@ -50,8 +67,6 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
     shard_offset += mine.count;
   }
   for (Parameter& v : views_) view_ptrs_.push_back(&v);
-  const DType md = params.empty() ? DType::F32 : params.front()->master.dtype();
-  gather_ = be_.empty({std::max<int64_t>(largest, 1)}, md);
   state_ = be_.empty({std::max<int64_t>(largest, 1)}, DType::F32);
 }
 
@@ -59,8 +74,8 @@ StepOutcome ZeroOptimizer::step(const ParamList& params, Optimizer& opt, const L
                                 int64_t total_steps, LossScaler& scaler, double clip_norm,
                                 const std::function<bool(bool)>& reduce_found_inf,
                                 const std::vector<int64_t>& inject_nonfinite_steps) {
-  reduce_.reduce_scatter(params);
-  zero_grads(be_, params);  // the next accumulation starts from zero; the shard holds the sums
+  reduce_.reduce_scatter();
+  reduce_.zero_grads();  // the next accumulation starts from zero; the shard holds the sums
   dist::Communicator& comm = reduce_.comm();
   const auto reduce_sum_squares = [&comm](double local) { return comm.sum_host({local})[0]; };
   const StepOutcome out = optimizer_step(be_, view_ptrs_, opt, schedule, total_steps, scaler,
@@ -73,28 +88,12 @@ StepOutcome ZeroOptimizer::step(const ParamList& params, Optimizer& opt, const L
 void ZeroOptimizer::gather_params(const ParamList& params) {
   const auto t0 = std::chrono::steady_clock::now();
   dist::Communicator& comm = reduce_.comm();
-  size_t k = 0;  // pieces_ and views_ run in bucket order
-  for (size_t gi = 0; gi < reduce_.groups().size(); ++gi) {
-    const GradAllReduce::Group& g = reduce_.groups()[gi];
+  for (const GradAllReduce::Group& g : reduce_.groups()) {
     if (g.numel == 0) continue;
-    for (; k < pieces_.size() && pieces_[k].group == gi; ++k) {
-      Tensor dst = gather_.flat_range(pieces_[k].in_group, views_[k].master.numel());
-      be_.copy(views_[k].master, dst);
-    }
     const dist::ShardRange mine = dist::shard_range(g.numel, comm.world_size(), comm.rank());
-    Tensor full = gather_.flat_range(0, g.numel);
-    comm.all_gather(gather_.flat_range(mine.begin, mine.count), full);
-    int64_t at = 0;
-    for (size_t i = g.first; i < g.end; ++i) {
-      Parameter& p = *params[i];
-      const int64_t n = p.master.numel();
-      if (n > 0) {
-        Tensor dst = p.master.flat_range(0, n);
-        be_.copy(gather_.flat_range(at, n), dst);
-      }
-      sync_working(be_, p);
-      at += n;
-    }
+    Tensor full = masters_.flat_range(g.offset, g.numel);
+    comm.all_gather(full.flat_range(mine.begin, mine.count), full);  // in place
+    for (size_t i = g.first; i < g.end; ++i) sync_working(be_, *params[i]);
   }
   reduce_.add_comm_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -11,7 +11,8 @@
 //   -> optimizer_step over this rank's views: found_inf MAXed over ranks (every rank skips
 //      together), the sum of squares for the global norm summed over ranks in fp64 in rank
 //      order (every rank gets the same norm, so the same clip coefficient), the fused update
-//   -> all-gather the updated masters bucket by bucket and recast the working copies.
+//   -> all-gather the updated masters bucket by bucket, in place in the flat master buffer the
+//      constructor moved every master into, and recast the working copies.
 // Numerics against dist.zero: 0: every element sees the same gradient sum (two ranks: a + b
 // either way) and the same element-wise update, so fp32 results are bit-equal when no clipping
 // applies; with clipping the norm's fp64 partial sums are added in another order (a difference
@@ -71,7 +72,7 @@ class ZeroOptimizer {
   std::vector<Piece> pieces_;       // in list order
   std::vector<Parameter> views_;    // one per piece
   ParamList view_ptrs_;
-  Tensor gather_;  // the largest bucket, in the masters' dtype (all_gather of masters)
+  Tensor masters_;  // every master, flat in list order (the parameters' masters are views of it)
   Tensor state_;   // the largest bucket, fp32 (gather_state)
 };
 
