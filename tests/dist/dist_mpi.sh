@@ -56,6 +56,13 @@ case "$group" in
     run "--dry-run prints and runs nothing" 0 "${launch[@]}" --nproc-per-node 3 --dry-run -- probe
     has "dry run: 3 ranks" "mpirun -np 3 "
     if grep -q "^probe" <<<"$out"; then echo "FAIL: --dry-run ran the program"; fails=$((fails + 1)); fi
+    # Several nodes (not runnable here: one machine, no ssh): the line mpirun gets.
+    printf 'nodeA slots=2\nnodeB slots=2\n' >"$tmp/hosts"
+    MPTRAIN_DIST_BUCKET_ELEMENTS=5 run "--nnodes 2 dry run" 0 "${launch[@]}" --nproc-per-node 2 \
+      --nnodes 2 --hostfile "$tmp/hosts" --dry-run -- probe
+    has "4 ranks, 2 per node, bound, the hostfile" \
+      "mpirun -np 4 --map-by ppr:2:node(:PE=[0-9]+ --bind-to core| --bind-to none).* --hostfile $tmp/hosts "
+    has "MPTRAIN_* variables reach the other nodes" " -x MPTRAIN_DIST_BUCKET_ELEMENTS "
     run "no --nproc-per-node" nonzero "${launch[@]}" -- probe
     has "usage error names the option" "launch\.sh: --nproc-per-node is required"
     [ "$rc" = 2 ] || { echo "FAIL: usage errors exit 2, got $rc"; fails=$((fails + 1)); }
