@@ -34,10 +34,13 @@ std::unique_ptr<Communicator> make_nccl_communicator(Backend&, const LaunchEnv& 
 
 std::unique_ptr<Communicator> make_communicator(Backend& backend) {
   const LaunchEnv env = read_launch_env();
-  // MPTRAIN_DIST_FORCE=1: a one-rank job launched by mpirun still gets the MPI (or, on the CUDA
-  // engine, NCCL) communicator, so the collectives can be exercised on one device
-  // (scripts/gpu_check.sh); normally one rank is a single process without MPI.
-  const bool forced = env.launched && env_flag("MPTRAIN_DIST_FORCE");
+  // MPTRAIN_DIST_FORCE=1: a one-rank job still gets the MPI (or, on the CUDA engine, NCCL)
+  // communicator, so the collectives can be exercised on one device (scripts/gpu_check.sh);
+  // normally one rank is a single process without MPI. Under mpirun -np 1 as launched; started
+  // directly, the CPU engine gets a singleton MPI world (MPI_Init without a launcher) and the
+  // CUDA engine a one-rank NCCL communicator that needs no MPI at all (a GPU machine with the
+  // NCCL library but no Open MPI runtime can still run it).
+  const bool forced = env_flag("MPTRAIN_DIST_FORCE");
   const bool multi = (env.launched && env.world_size != 1) || forced || mpi_is_initialized();
   if (!multi) return make_single_communicator(backend);
   if (!mpi_built())

@@ -239,6 +239,12 @@ case "$group" in
       --config run.yaml --set dist.zero=1 --out f1
     has "the one rank uses MPI" "mpi \(.*\): rank 0 of 1"
     same "forced MPI, one rank == one process" s1/$ck f1/$ck
+    # Started without any launcher: a singleton MPI world (the CPU engine; the CUDA engine gets a
+    # one-rank NCCL communicator without MPI instead, as on a GPU machine without Open MPI).
+    MPTRAIN_DIST_FORCE=1 run "forced without a launcher, zero 1" 0 "$mptrain" --config run.yaml \
+      --set dist.zero=1 --out g1
+    has "a singleton MPI world" "mpi \(.*\): rank 0 of 1"
+    same "forced singleton == one process" s1/$ck g1/$ck
     ;;
   zero_resume)
     # Checkpoints hold the whole state whatever wrote them, so any world size and dist.zero

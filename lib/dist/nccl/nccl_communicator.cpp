@@ -1,6 +1,7 @@
 // nccl_communicator.cpp: the communicator of the CUDA engine (built only with CUDA, NCCL and
 // MPI). Each process drives the GPU of its local rank (modulo the GPUs it can see, so one GPU per
-// task under CUDA_VISIBLE_DEVICES also works); rank 0's ncclUniqueId reaches the others over MPI.
+// task under CUDA_VISIBLE_DEVICES also works); rank 0's ncclUniqueId reaches the others over MPI
+// (a forced one-rank communicator started without a launcher uses no MPI).
 // Collectives are queued on the CudaBackend's stream, after the casts the base class queues.
 //
 // Errors are checked asynchronously: the communicator is non-blocking (ncclConfig_t::blocking =
@@ -54,10 +55,13 @@ class NcclCommunicator final : public Communicator {
     auto* cuda = dynamic_cast<cuda::CudaBackend*>(&be);
     MP_CHECK(cuda != nullptr, "nccl: the NCCL communicator needs the CUDA backend");
     stream_ = cuda->stream();
-    const MpiWorld w = mpi_world(env);
-    rank_ = w.rank;
-    world_ = w.size;
-    local_rank_ = w.local_rank;
+    // Started without a launcher (MPTRAIN_DIST_FORCE=1, communicator_factory.cpp): one rank,
+    // no MPI; its unique id needs no broadcast.
+    const bool solo = !env.launched && !mpi_is_initialized();
+    const MpiWorld w = solo ? MpiWorld{} : mpi_world(env);
+    rank_ = solo ? 0 : w.rank;
+    world_ = solo ? 1 : w.size;
+    local_rank_ = solo ? 0 : w.local_rank;
     int devices = 0;
     MP_CUDA_CHECK(cudaGetDeviceCount(&devices));
     const int want = local_rank_ % devices;
@@ -71,7 +75,7 @@ class NcclCommunicator final : public Communicator {
 
     ncclUniqueId id{};
     if (rank_ == 0) check(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    mpi_broadcast_bytes(&id, sizeof id, 0);
+    if (!solo) mpi_broadcast_bytes(&id, sizeof id, 0);
     ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
     config.blocking = 0;
     check(ncclCommInitRankConfig(&comm_, world_, id, rank_, &config), "ncclCommInitRankConfig");
