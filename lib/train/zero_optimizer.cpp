@@ -40,6 +40,26 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
     p->master = view;
     total += n;
   }
+  // Mixed precision (every working copy its own tensor, of one dtype): the working copies move
+  // into a flat buffer too, and the step all-gathers them instead of the masters (half the bytes
+  // for bf16/fp16; the fused update already wrote this rank's working elements from its masters,
+  // RNE, so every rank holds the same working bits as an all-gather of masters + recast gives).
+  // The masters are then current only in this rank's shards until gather_masters() (checkpoints).
+  gather_working_ = !params.empty();
+  for (const Parameter* p : params)
+    gather_working_ = gather_working_ && p->working.raw() != p->master.raw() &&
+                      p->working.dtype() == params.front()->working.dtype();
+  if (gather_working_) {
+    workings_ = be_.empty({std::max<int64_t>(total, 1)}, params.front()->working.dtype());
+    int64_t at = 0;
+    for (Parameter* p : params) {
+      const int64_t n = p->working.numel();
+      Tensor view = workings_.flat_range(at, n).reshape(p->working.shape());
+      if (n > 0) be_.copy(p->working, view);
+      p->working = view;
+      at += n;
+    }
+  }
   Tensor& shard_grad = reduce_.shard_grad();
   int64_t shard_offset = 0, largest = 0;
   const auto& groups = reduce_.groups();
@@ -91,15 +111,30 @@ void ZeroOptimizer::gather_params(const ParamList& params) {
   for (const GradAllReduce::Group& g : reduce_.groups()) {
     if (g.numel == 0) continue;
     const dist::ShardRange mine = dist::shard_range(g.numel, comm.world_size(), comm.rank());
-    Tensor full = masters_.flat_range(g.offset, g.numel);
+    Tensor full = (gather_working_ ? workings_ : masters_).flat_range(g.offset, g.numel);
     comm.all_gather(full.flat_range(mine.begin, mine.count), full);  // in place
-    for (size_t i = g.first; i < g.end; ++i) sync_working(be_, *params[i]);
+    if (!gather_working_)
+      for (size_t i = g.first; i < g.end; ++i) sync_working(be_, *params[i]);
   }
+  masters_stale_ = masters_stale_ || gather_working_;
   reduce_.add_comm_seconds(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
+void ZeroOptimizer::gather_masters() {
+  if (!masters_stale_) return;
+  dist::Communicator& comm = reduce_.comm();
+  for (const GradAllReduce::Group& g : reduce_.groups()) {
+    if (g.numel == 0) continue;
+    const dist::ShardRange mine = dist::shard_range(g.numel, comm.world_size(), comm.rank());
+    Tensor full = masters_.flat_range(g.offset, g.numel);
+    comm.all_gather(full.flat_range(mine.begin, mine.count), full);
+  }
+  masters_stale_ = false;
+}
+
 std::vector<CheckpointTensor> ZeroOptimizer::gather_state(Optimizer& opt) {
+  gather_masters();  // the checkpoint's /params read the masters next
   dist::Communicator& comm = reduce_.comm();
   opt.init_state(be_, view_ptrs_);  // a checkpoint before the first step: zeros, as zero: 0 has
   std::map<std::string, CheckpointTensor> by_name;  // dist.zero: 0's order: slot, sorted names

@@ -12,15 +12,19 @@
 //      together), the sum of squares for the global norm summed over ranks in fp64 in rank
 //      order (every rank gets the same norm, so the same clip coefficient), the fused update
 //   -> all-gather the updated masters bucket by bucket, in place in the flat master buffer the
-//      constructor moved every master into, and recast the working copies.
+//      constructor moved every master into, and recast the working copies; or, with mixed
+//      precision (fp32 masters, every working copy its own 16-bit tensor), all-gather the working
+//      copies in place instead (half the bytes; the fused update wrote this rank's working
+//      elements), leaving each rank's masters current in its own shards only: gather_state (the
+//      checkpoint) all-gathers them first, so /params hold whole, current masters.
 // Numerics against dist.zero: 0: every element sees the same gradient sum (two ranks: a + b
 // either way) and the same element-wise update, so fp32 results are bit-equal when no clipping
 // applies; with clipping the norm's fp64 partial sums are added in another order (a difference
 // in the last bits of the fp64 norm, rarely visible in the fp32 coefficient). Pure bf16
 // (master_weights: none) rounds stochastically from element indices counted within each
 // rank's piece, so its draws differ from dist.zero: 0 (same distribution).
-// The masters stay whole on every rank (the all-gather keeps them equal): checkpoints, eval and
-// broadcast read them as without sharding. Needs every master in one dtype.
+// The masters keep their full size on every rank (not sharded in memory). Needs every master in
+// one dtype.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -64,6 +68,9 @@ class ZeroOptimizer {
     int64_t in_group = 0;  // its offset within the bucket's flat space
   };
   void gather_params(const ParamList& params);
+  // Every rank's masters whole again (an all-gather in place; a collective) when gather_params
+  // left them current only in this rank's shards.
+  void gather_masters();
 
   Backend& be_;
   GradAllReduce& reduce_;
@@ -73,6 +80,9 @@ class ZeroOptimizer {
   std::vector<Parameter> views_;    // one per piece
   ParamList view_ptrs_;
   Tensor masters_;  // every master, flat in list order (the parameters' masters are views of it)
+  Tensor workings_;  // mixed precision: every working copy, flat in list order (views of it)
+  bool gather_working_ = false;  // the step all-gathers workings_ instead of masters_
+  bool masters_stale_ = false;   // masters current only in this rank's shards (gather_masters)
   Tensor state_;   // the largest bucket, fp32 (gather_state)
 };
 

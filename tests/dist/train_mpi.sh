@@ -200,12 +200,19 @@ case "$group" in
     two "2 ranks, zero 1, clipped" --set optimizer.grad_clip_norm=0.05 --set dist.zero=1 --out c1
     close "clipped: zero 1 vs zero 0" c0/$ck c1/$ck 1e-6
     close "clipping had an effect" z0/$ck c0/$ck 1 1e-3
-    # bf16 policy (fp32 masters, bf16 working weights all-gathered via the masters), sgd
-    one "1 rank x 128, bf16 policy, sgd" --set precision.policy=bf16 --set optimizer.type=sgd \
-      --set optimizer.momentum=0.9 --set optimizer.lr=0.1 --out p1
-    two "2 ranks x 64, bf16 policy, sgd, zero 1" --set precision.policy=bf16 --set optimizer.type=sgd \
-      --set optimizer.momentum=0.9 --set optimizer.lr=0.1 --set dist.zero=1 --out p2
+    # bf16 policy (fp32 masters, bf16 working weights: zero 1 all-gathers the working copies and
+    # gathers the masters only for checkpoints), sgd
+    set_bf=(--set precision.policy=bf16 --set optimizer.type=sgd --set optimizer.momentum=0.9
+            --set optimizer.lr=0.1)
+    one "1 rank x 128, bf16 policy, sgd" "${set_bf[@]}" --out p1
+    two "2 ranks x 64, bf16 policy, sgd, zero 1" "${set_bf[@]}" --set dist.zero=1 --out p2
     close "bf16 policy: 2 x 64 zero 1 vs 1 x 128" p1/$ck p2/$ck 1e-6
+    two "2 ranks x 64, bf16 policy, sgd, zero 0" "${set_bf[@]}" --out p0
+    same "bf16 policy: zero 1 == zero 0 (masters in the checkpoint gathered)" p0/$ck p2/$ck
+    # The step-10 checkpoint's masters were gathered mid-run: resuming it continues bit for bit.
+    two "2 ranks, bf16 policy, zero 1, resume step 10" "${set_bf[@]}" --set dist.zero=1 \
+      --resume p2/checkpoints/step_00000010.h5 --out p3
+    same "bf16 policy, zero 1: resumed == uninterrupted" p2/$ck p3/$ck
     # bf16 all-reduce payload: reduce-scattered in bf16, lossy as with zero 0
     two "2 ranks x 64, bf16 payload, zero 1" --set precision.allreduce_dtype=bf16 --set dist.zero=1 --out b1
     close "bf16 payload: within 1e-2, but not fp32's result" r1/$ck b1/$ck 1e-2 1e-6
