@@ -853,3 +853,144 @@ TEST_CASE("cuda: max/avg pooling forward and backward bit for bit, group_norm wi
     check_close(dbeta, 64, 1e-4, "dbeta");
   }
 }
+
+// ---- issue 12: vectorised elementwise maps, block-per-row long rows, fused add + layernorm ------
+
+TEST_CASE("cuda: vectorised elementwise maps on views at every alignment, bit for bit") {
+  // Views from flat_range start anywhere: a scalar head, 16-byte vectors, a scalar tail, and a
+  // scalar-only map when the operands' alignments differ (a at off, b at off + 1).
+  for (DType dt : kFloatTypes)
+    for (int64_t off : {0, 1, 2, 3, 5, 8})
+      for (int64_t n : {1, 7, 8, 9, 33, 1003}) {
+        CAPTURE(name(dt));
+        CAPTURE(off);
+        CAPTURE(n);
+        const int64_t total = n + 16;
+        auto av = rnd(size_t(total), -4, 4, 90, dt), bv = rnd(size_t(total), -4, 4, 91, dt);
+        Pair A = pair(av, {total}, dt), B = pair(bv, {total}, dt), O = pair_empty({total}, dt);
+        cpu().fill(O.c, 0.0f);
+        gpu().fill(O.g, 0.0f);
+        auto view = [&](Pair& p, int64_t at) { return Pair{p.c.flat_range(at, n), p.g.flat_range(at, n)}; };
+        for (int64_t boff : {off, off + 1}) {
+          Pair a = view(A, off), b = view(B, boff), o = view(O, off);
+          cpu().add(a.c, b.c, o.c);
+          gpu().add(a.g, b.g, o.g);
+          check_bits(O, "add");
+          cpu().activation_backward(Act::Relu, a.c, b.c, o.c);
+          gpu().activation_backward(Act::Relu, a.g, b.g, o.g);
+          check_bits(O, "relu backward");
+        }
+        Pair a = view(A, off), o = view(O, off + 3);
+        cpu().activation_forward(Act::Relu, a.c, o.c);
+        gpu().activation_forward(Act::Relu, a.g, o.g);
+        check_bits(O, "relu forward");
+        cpu().dropout_forward(a.c, o.c, 0.3f, 99, 5);
+        gpu().dropout_forward(a.g, o.g, 0.3f, 99, 5);
+        check_bits(O, "dropout (mask of the view's element index)");
+        cpu().scale(a.c, 0.7f);  // in place
+        gpu().scale(a.g, 0.7f);
+        check_bits(A, "scale in place");
+        cpu().accumulate(view(B, off).c, a.c);
+        gpu().accumulate(view(B, off).g, a.g);
+        check_bits(A, "accumulate");
+        cpu().fill(o.c, 1.5f);
+        gpu().fill(o.g, 1.5f);
+        check_bits(O, "fill");
+        // A NaN in the cast's first element: the store's NaN path (core/half.h's payload). Not
+        // before the arithmetic above: a GPU fp32 operation returns the canonical NaN.
+        Pair first = view(A, off);
+        first.c = first.c.flat_range(0, 1);
+        first.g = first.g.flat_range(0, 1);
+        cpu().fill(first.c, NAN);
+        gpu().fill(first.g, NAN);
+        for (DType to : kFloatTypes) {
+          if (to == dt) continue;
+          Pair D = pair_empty({total}, to);
+          cpu().fill(D.c, 0.0f);
+          gpu().fill(D.g, 0.0f);
+          Pair d{D.c.flat_range(off + 1, n), D.g.flat_range(off + 1, n)};
+          cpu().cast(a.c, d.c);
+          gpu().cast(a.g, d.g);
+          check_bits(D, "cast to " + name(to));
+        }
+      }
+}
+
+TEST_CASE("cuda: long rows (one block per row): layernorm and softmax cross-entropy") {
+  for (DType dt : kFloatTypes)
+    for (int64_t cols : {1025, 4096, 12000}) {  // 12000: past the shared-memory copy
+      CAPTURE(name(dt));
+      CAPTURE(cols);
+      const int64_t rows = 5, n = rows * cols;
+      Pair x = pair(rnd(size_t(n), -2, 3, 100, dt), {rows, cols}, dt);
+      Pair gamma = pair(rnd(size_t(cols), 0.5f, 1.5f, 101, dt), {cols}, dt);
+      Pair beta = pair(rnd(size_t(cols), -0.5f, 0.5f, 102, dt), {cols}, dt);
+      Pair y = pair_empty({rows, cols}, dt), mean = pair_empty({rows}, DType::F32),
+           rstd = pair_empty({rows}, DType::F32);
+      cpu().layernorm_forward(x.c, gamma.c, beta.c, 1e-5f, y.c, mean.c, rstd.c);
+      gpu().layernorm_forward(x.g, gamma.g, beta.g, 1e-5f, y.g, mean.g, rstd.g);
+      const double k = dt == DType::F32 ? 64 : 2;
+      check_close(mean, 64, 1e-6, "mean");
+      check_close(rstd, 64, 1e-6, "rstd");
+      check_close(y, k, 2e-5, "y");
+      Pair dy = pair(rnd(size_t(n), -1, 1, 103, dt), {rows, cols}, dt), dx = pair_empty({rows, cols}, dt);
+      const auto g0 = rnd(size_t(cols), -1, 1, 104), b0 = rnd(size_t(cols), -1, 1, 105);
+      Pair dgamma = pair(g0, {cols}, DType::F32), dbeta = pair(b0, {cols}, DType::F32);
+      Pair m2{mean.c, make(gpu(), floats(cpu(), mean.c), {rows}, DType::F32)};
+      Pair r2{rstd.c, make(gpu(), floats(cpu(), rstd.c), {rows}, DType::F32)};
+      cpu().layernorm_backward(dy.c, x.c, gamma.c, m2.c, r2.c, dx.c, dgamma.c, dbeta.c);
+      gpu().layernorm_backward(dy.g, x.g, gamma.g, m2.g, r2.g, dx.g, dgamma.g, dbeta.g);
+      check_close(dx, k, 1e-4, "dx");
+      check_close(dgamma, 64, 1e-5 * double(rows), "dgamma");
+      Tensor dx2 = gpu().empty({rows, cols}, dt);
+      gpu().layernorm_backward(dy.g, x.g, gamma.g, m2.g, r2.g, dx2, dgamma.g, dbeta.g);
+      CHECK(bytes(gpu(), dx2) == bytes(gpu(), dx.g));  // deterministic
+    }
+  for (DType dt : kFloatTypes)
+    for (int64_t C : {1025, 50257}) {
+      CAPTURE(name(dt));
+      CAPTURE(C);
+      const int64_t rows = 6;
+      auto xv = rnd(size_t(rows * C), -8, 8, 110, dt);
+      for (int64_t j = 0; j < C; ++j) xv[size_t(1 * C + j)] = round_dt(j == 7 ? 1e4f : -1e4f, dt);
+      for (int64_t j = 0; j < 300; ++j) xv[size_t(2 * C + j)] = -INFINITY;  // leading -inf
+      xv[size_t(4 * C + C - 1)] = INFINITY;  // an infinite logit: NaN loss on both engines
+      std::vector<int32_t> lab = {3, 7, int32_t(C - 1), -100, 0, int32_t(C / 2)};
+      Pair x = pair(xv, {rows, C}, dt), labels = pair_i32(lab);
+      Pair losses = pair_empty({rows}, DType::F32), d = pair_empty({rows, C}, dt);
+      cpu().softmax_xent(x.c, labels.c, -100, 0.5f, losses.c, &d.c);
+      gpu().softmax_xent(x.g, labels.g, -100, 0.5f, losses.g, &d.g);
+      check_close(losses, 64, 1e-6, "losses");
+      check_close(d, dt == DType::F32 ? 64 : 2, 1e-7, "dlogits");
+      CHECK(floats(gpu(), losses.g)[3] == 0.0f);
+      CHECK(std::isnan(floats(gpu(), losses.g)[4]));
+      Pair again = pair_empty({rows}, DType::F32);
+      gpu().softmax_xent(x.g, labels.g, -100, 0.5f, again.g, nullptr);
+      CHECK(bytes(gpu(), again.g) == bytes(gpu(), losses.g));  // deterministic, without dlogits
+    }
+}
+
+TEST_CASE("cuda: add_layernorm_forward (the residual add fused with layernorm)") {
+  for (DType dt : kFloatTypes)
+    for (DType gdt : {dt, DType::F32})
+      for (int64_t cols : {7, 64, 1000, 1025, 4096, 12000})
+        for (bool alias : {false, true}) {
+          CAPTURE(name(dt));
+          CAPTURE(name(gdt));
+          CAPTURE(cols);
+          CAPTURE(alias);
+          const int64_t rows = 9, n = rows * cols;
+          Pair a = pair(rnd(size_t(n), 1, 5, 120, dt), {rows, cols}, dt);
+          Pair b = pair(rnd(size_t(n), -0.3f, 0.3f, 121, dt), {rows, cols}, dt);
+          Pair gamma = pair(rnd(size_t(cols), 0.5f, 1.5f, 122, gdt), {cols}, gdt);
+          Pair beta = pair(rnd(size_t(cols), -0.5f, 0.5f, 123, gdt), {cols}, gdt);
+          Pair s = alias ? a : pair_empty({rows, cols}, dt), y = pair_empty({rows, cols}, dt);
+          Pair mean = pair_empty({rows}, DType::F32), rstd = pair_empty({rows}, DType::F32);
+          cpu().add_layernorm_forward(a.c, b.c, gamma.c, beta.c, 1e-5f, s.c, y.c, mean.c, rstd.c);
+          gpu().add_layernorm_forward(a.g, b.g, gamma.g, beta.g, 1e-5f, s.g, y.g, mean.g, rstd.g);
+          check_bits(s, "sum_out");  // elementwise: exact
+          check_close(mean, 64, 1e-6, "mean");
+          check_close(rstd, 64, 1e-6, "rstd");
+          check_close(y, dt == DType::F32 ? 64 : 2, 2e-5, "y");
+        }
+}
