@@ -239,6 +239,20 @@ __global__ void layernorm_dgb_partial_kernel(const T* dy, const T* x, const floa
   part[blk * 2 * n + n + j] = b;
 }
 
+// The rest of kernels::softmax_xent_row, given the row's max m and sum s: the loss into *loss
+// (when given) and the gradient's elements first, first + step, ... (when dr is).
+template <class T>
+__device__ void xent_finish(const T* xr, T* dr, int64_t C, int32_t label, float m, float s,
+                            float grad_scale, int64_t first, int64_t step, float* loss) {
+  if (loss) *loss = logf(s) + (m - to_float(xr[label]));
+  if (!dr) return;
+  const float inv_s = 1.0f / s;
+  for (int64_t j = first; j < C; j += step) {
+    const float p = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
+    dr[j] = from_float<T>(grad_scale * (j == label ? p - 1.0f : p));
+  }
+}
+
 template <class T>
 __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t ignore_index,
                                     float grad_scale, float* losses, T* d, int64_t rows, int64_t C,
@@ -263,15 +277,7 @@ __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t i
   const LaneChunk c = lane_chunk(C, lane);
   const float m = warp_max(kernels::row_max(xr + c.begin, c.len));
   const float s = warp_sum(kernels::row_sum_exp(xr + c.begin, c.len, m));
-  // The rest is kernels::softmax_xent_row's, given the row's max m and sum s.
-  if (lane == 0) losses[r] = logf(s) + (m - to_float(xr[label]));
-  if (dr) {
-    const float inv_s = 1.0f / s;
-    for (int64_t j = lane; j < C; j += kWarp) {
-      const float p = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
-      dr[j] = from_float<T>(grad_scale * (j == label ? p - 1.0f : p));
-    }
-  }
+  xent_finish(xr, dr, C, label, m, s, grad_scale, lane, kWarp, lane == 0 ? losses + r : nullptr);
 }
 
 // softmax_xent_kernel with one block per row (a long vocabulary): one read of the row for its
@@ -307,15 +313,7 @@ __global__ void softmax_xent_block_kernel(const T* x, const int32_t* labels, int
     for (int64_t j = t; j < C; j += kThreads) part += kernels::exp_f32(to_float(xr[j]) - m);
     s = block_sum(part, red_s);
   }
-  // The rest is kernels::softmax_xent_row's, given the row's max m and sum s.
-  if (t == 0) losses[r] = logf(s) + (m - to_float(xr[label]));
-  if (dr) {
-    const float inv_s = 1.0f / s;
-    for (int64_t j = t; j < C; j += kThreads) {
-      const float q = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
-      dr[j] = from_float<T>(grad_scale * (j == label ? q - 1.0f : q));
-    }
-  }
+  xent_finish(xr, dr, C, label, m, s, grad_scale, t, kThreads, t == 0 ? losses + r : nullptr);
 }
 
 template <class T>
