@@ -2,7 +2,9 @@
 // same run. GEMM TFLOP/s per dtype (fp32, fp32 with TF32, bf16, fp16; square n^3) through
 // Backend::gemm vs a raw cublasLtMatmul on the same buffers and dtypes (its heuristic's first
 // algorithm, the same 32 MiB workspace); elementwise and row-wise GB/s (cast, GELU, AdamW,
-// layernorm, softmax cross-entropy, bias_grad) vs the backend's own device-to-device copy.
+// layernorm, softmax cross-entropy up to a 50257 vocabulary, the fused residual add + layernorm
+// against the two ops, bias_grad, an add on unaligned views) vs the backend's own
+// device-to-device copy.
 // Best of several rounds. Without a CUDA device (or a build without CUDA) it says so and exits 0.
 // Usage: bench_backend_cuda [max_n]   (largest GEMM size, default 8192)
 #include <algorithm>
@@ -195,6 +197,27 @@ void elementwise_table(Backend& be) {
   be.upload(lab.data(), labels);
   row("softmax_xent bf16 [65536,1000]", 4.0 * double(xr * xc),
       [&] { be.softmax_xent(logits, labels, -100, 1.0f, losses, &dl); });
+  // Issue 12: a GPT-2 vocabulary (one block per row), the residual add fused with layernorm
+  // against the two ops, and an elementwise op on views that start off a 16-byte boundary.
+  const int64_t vr = 1280, vc = 50257;
+  Tensor vlogits = a16.flat_range(0, vr * vc).reshape({vr, vc});
+  Tensor vdl = b16.flat_range(0, vr * vc).reshape({vr, vc});
+  Tensor vlabels = labels.flat_range(0, vr), vlosses = losses.flat_range(0, vr);
+  row("softmax_xent bf16 [1280,50257]", 4.0 * double(vr * vc),
+      [&] { be.softmax_xent(vlogits, vlabels, -100, 1.0f, vlosses, &vdl); });
+  Tensor c16 = be.empty({rows, cols}, DType::BF16), s16 = be.empty({rows, cols}, DType::BF16);
+  be.cast(b32, b16);
+  Tensor r16 = b16.reshape({rows, cols});
+  // Both rows count the fused op's compulsory traffic (read a, b; write sum, y): 8 bytes/element.
+  row("add+layernorm fused bf16 [16384,4096]", 8.0 * double(n),
+      [&] { be.add_layernorm_forward(x, r16, g, bt, 1e-5f, s16, c16, mean, rstd); });
+  row("add, then layernorm bf16 (same bytes)", 8.0 * double(n), [&] {
+    be.add(x, r16, s16);
+    be.layernorm_forward(s16, g, bt, 1e-5f, c16, mean, rstd);
+  });
+  Tensor av = a16.flat_range(1, n - 1), bv = c16.reshape({n}).flat_range(1, n - 1),
+         ov = s16.reshape({n}).flat_range(1, n - 1);
+  row("add bf16, views at element 1", 6.0 * double(n - 1), [&] { be.add(av, bv, ov); });
 }
 
 }  // namespace

@@ -218,6 +218,11 @@ class TimingBackend final : public Backend {
                                 Tensor& db) override {
     T("group_norm_backward", [&] { in_->group_norm_backward(dy, x, g, groups, m, r, dx, dg, db); });
   }
+  void add_layernorm_forward_impl(const Tensor& a, const Tensor& b, const Tensor& g,
+                                  const Tensor& be, float eps, Tensor& s, Tensor& y, Tensor& m,
+                                  Tensor& r) override {
+    T("add_layernorm_forward", [&] { in_->add_layernorm_forward(a, b, g, be, eps, s, y, m, r); });
+  }
 
  private:
   std::unique_ptr<Backend> in_;

@@ -195,6 +195,35 @@ void Backend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tens
   layernorm_forward_impl(x, gamma, beta, eps, y, mean, rstd);
 }
 
+void Backend::add_layernorm_forward(const Tensor& a, const Tensor& b, const Tensor& gamma,
+                                    const Tensor& beta, float eps, Tensor& sum_out, Tensor& y,
+                                    Tensor& mean, Tensor& rstd) {
+  const char* op = "add_layernorm_forward";
+  const Args c(device(), op);
+  c.floats(a, "a");
+  for (auto [t, name] : {std::pair<const Tensor*, const char*>{&b, "b"}, {&sum_out, "sum_out"},
+                         {&y, "y"}})
+    c.dtype(*t, a.dtype(), name);
+  c.floats(gamma, "gamma");
+  c.floats(beta, "beta");
+  c.dtype(mean, DType::F32, "mean");
+  c.dtype(rstd, DType::F32, "rstd");
+  const int64_t rows = a.rows(), cols = a.cols();
+  c.rows(b, rows, cols, "b");
+  c.rows(sum_out, rows, cols, "sum_out");
+  c.rows(y, rows, cols, "y");
+  c.numel(gamma, cols, "gamma");
+  c.numel(beta, cols, "beta");
+  c.numel(mean, rows, "mean");
+  c.numel(rstd, rows, "rstd");
+  for (const Tensor* t : {&a, &b, static_cast<const Tensor*>(&sum_out)})
+    MP_CHECK(t->numel() == 0 || t->raw() != y.raw(),
+             std::string(op) + ": y must not alias a, b or sum_out (it is written while they are "
+                               "still read)");
+  if (rows == 0 || cols == 0) return;
+  add_layernorm_forward_impl(a, b, gamma, beta, eps, sum_out, y, mean, rstd);
+}
+
 void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
                                  const Tensor& mean, const Tensor& rstd, Tensor& dx, Tensor& dgamma,
                                  Tensor& dbeta) {

@@ -131,7 +131,10 @@ struct GradCheck {
   prefix void merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
   prefix void causal_softmax_forward_impl(const Tensor& s, Tensor& p) suffix;                      \
   prefix void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) suffix; \
-  MP_VISION_HOOKS(prefix, suffix)
+  MP_VISION_HOOKS(prefix, suffix)                                                                  \
+  prefix void add_layernorm_forward_impl(const Tensor& a, const Tensor& b, const Tensor& gamma,    \
+                                         const Tensor& beta, float eps, Tensor& sum_out,           \
+                                         Tensor& y, Tensor& mean, Tensor& rstd) suffix;
 
 // Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
 // fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
@@ -214,6 +217,15 @@ class Backend {
   void mse(const Tensor& pred, const Tensor& target, float grad_scale, Tensor& losses,
            Tensor* dpred);
   void argmax_rows(const Tensor& x, Tensor& out_i32);
+  // Residual add fused with the LayerNorm that reads its result (a pre-norm transformer's
+  // x + f(x) feeding the next block's layernorm): sum_out = a + b (fp32 sum, rounded once to
+  // sum_out's dtype), then layernorm_forward(sum_out, gamma, beta, eps, y, mean, rstd) on the
+  // rounded sum. a, b, sum_out and y [rows, cols] share one float dtype; gamma/beta as in
+  // layernorm_forward. Bit for bit add() then layernorm_forward() on one engine. sum_out may
+  // alias a or b; y must not alias a, b or sum_out.
+  void add_layernorm_forward(const Tensor& a, const Tensor& b, const Tensor& gamma,
+                             const Tensor& beta, float eps, Tensor& sum_out, Tensor& y,
+                             Tensor& mean, Tensor& rstd);
 
   // ---- attention (kernels/attention.h) ----------------------------------------------------------
   // Head permutes, exact copies (one dtype): split_heads reads x [B, T, parts * heads * d] as

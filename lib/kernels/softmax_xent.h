@@ -29,6 +29,33 @@ template <class T> MP_HD float row_sum_exp(const T* x, int64_t n, float m) {
   return combine_lanes(acc);
 }
 
+// The running (max m, sum s of exp(x - m)) of a one-pass (online) logsumexp, for a GPU block that
+// reads a long row once: each thread pushes its elements, then the pairs are merged in a fixed
+// tree. Equal to row_max and row_sum_exp within a few ulps (exp(x - m1) * exp(m1 - m) instead of
+// exp(x - m)) when the row's max is finite; a caller recomputes the sum with row_sum_exp's
+// formula when it is not (an infinite logit: the CPU's NaN). Start from {-INFINITY, 0}.
+struct MaxSumExp {
+  float m;
+  float s;
+};
+
+// s, a sum of exp(x - m), as a sum of exp(x - to) for to >= m (exact when m == to, also -inf).
+MP_HD float lse_rescale(float s, float m, float to) { return m == to ? s : s * exp_f32(m - to); }
+
+// A NaN element makes the sum NaN (as in row_sum_exp); a -inf one adds exp(-inf) = 0, so it is
+// skipped (it would give exp(-inf - -inf) = NaN before the first finite element).
+MP_HD MaxSumExp lse_push(MaxSumExp a, float x) {
+  if (x > a.m) return {x, lse_rescale(a.s, a.m, x) + 1.0f};
+  if (x == -INFINITY) return a;
+  return {a.m, a.s + exp_f32(x - a.m)};
+}
+
+// Symmetric bit for bit (max, then a commutative sum), so a butterfly leaves every lane the same.
+MP_HD MaxSumExp lse_merge(MaxSumExp a, MaxSumExp b) {
+  const float m = b.m > a.m ? b.m : a.m;
+  return {m, lse_rescale(a.s, a.m, m) + lse_rescale(b.s, b.m, m)};
+}
+
 // Returns the row's loss; writes the gradient row when d != nullptr.
 template <class T, class TD>
 MP_HD float softmax_xent_row(const T* x, int64_t C, int32_t label, int32_t ignore_index,

@@ -24,16 +24,41 @@ void LayerNorm::create_params(Backend& be, bool master_fp32) {
   }
 }
 
+void LayerNorm::prepare(Context& ctx, const Shape& in) {
+  const int64_t rows = shape_numel(in) / cols_;
+  ensure_buffer(ctx.be, y_, in, dtype());
+  ensure_buffer(ctx.be, mean_, {rows}, DType::F32);
+  ensure_buffer(ctx.be, rstd_, {rows}, DType::F32);
+}
+
+bool LayerNorm::forward_with_add(Context& ctx, const Tensor& a, const Tensor& b, Tensor& sum_out) {
+  fused_input_ = nullptr;
+  for (const Tensor* t : {&a, &b, static_cast<const Tensor*>(&sum_out)})
+    if (t->dtype() != dtype()) return false;
+  prepare(ctx, sum_out.shape());
+  const int64_t rows = sum_out.numel() / cols_;
+  Tensor a2 = a.reshape({rows, cols_}), b2 = b.reshape({rows, cols_}),
+         s2 = sum_out.reshape({rows, cols_}), y2 = y_.reshape({rows, cols_});
+  ctx.be.add_layernorm_forward(a2, b2, affine_ ? gamma_.working : ones_,
+                               affine_ ? beta_.working : zeros_, eps_, s2, y2, mean_, rstd_);
+  fused_input_ = sum_out.raw();
+  return true;
+}
+
 const Tensor& LayerNorm::forward(Context& ctx, const Tensor& x) {
   x_ = as_dtype(ctx, x, xcast_, RoundingPoint::InputCast);
   const int64_t rows = x_.numel() / cols_;
-  ensure_buffer(ctx.be, y_, x_.shape(), dtype());
-  ensure_buffer(ctx.be, mean_, {rows}, DType::F32);
-  ensure_buffer(ctx.be, rstd_, {rows}, DType::F32);
-  Tensor x2 = x_.reshape({rows, cols_}), y2 = y_.reshape({rows, cols_});
+  Tensor x2 = x_.reshape({rows, cols_});
   const Tensor& gamma = affine_ ? gamma_.working : ones_;
   const Tensor& beta = affine_ ? beta_.working : zeros_;
-  ctx.be.layernorm_forward(x2, gamma, beta, eps_, y2, mean_, rstd_);
+  // Already computed by forward_with_add when x is the sum it wrote (same buffer, same shape).
+  const bool done = fused_input_ && fused_input_ == x_.raw() && y_.shape() == x_.shape();
+  fused_input_ = nullptr;
+  if (!done) {
+    prepare(ctx, x_.shape());
+    Tensor y2 = y_.reshape({rows, cols_});
+    ctx.be.layernorm_forward(x2, gamma, beta, eps_, y2, mean_, rstd_);
+  }
   observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) {
     Tensor e2 = exact.reshape({rows, cols_});
     Tensor mean = ctx.be.empty({rows}, DType::F32), rstd = ctx.be.empty({rows}, DType::F32);

@@ -1,10 +1,45 @@
 #include "nn/sequential.h"
 
+#include <atomic>
+
+#include "nn/layernorm.h"
+
 namespace mp {
+
+namespace {
+
+std::atomic<bool> g_fuse_residual_layernorm{true};
+
+// The layer that first reads l's input: l itself, or for a container the first reader of its
+// first child (a residual's skip only keeps the input, its body reads it). Null for an empty one.
+Layer* first_reader(Layer* l) {
+  if (!dynamic_cast<Sequential*>(l) && !dynamic_cast<Residual*>(l)) return l;
+  const std::vector<Layer*> c = l->children();
+  return c.empty() ? nullptr : first_reader(c.front());
+}
+
+// The residual whose add writes l's output: l itself, or the one ending a sequence; else null.
+Residual* output_residual(Layer* l) {
+  if (auto* r = dynamic_cast<Residual*>(l)) return r;
+  if (auto* s = dynamic_cast<Sequential*>(l)) {
+    const std::vector<Layer*> c = s->children();
+    return c.empty() ? nullptr : output_residual(c.back());
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+void set_residual_layernorm_fusion(bool enabled) { g_fuse_residual_layernorm = enabled; }
+bool residual_layernorm_fusion() { return g_fuse_residual_layernorm; }
 
 Shape Sequential::infer(const Shape& in) {
   Shape s = in;
   for (auto& l : layers_) s = l->infer(s);
+  // Each residual output that a layernorm reads next is added and normalised in one op.
+  for (size_t i = 0; i + 1 < layers_.size(); ++i)
+    if (Residual* r = output_residual(layers_[i].get()))
+      r->set_next_layernorm(dynamic_cast<LayerNorm*>(first_reader(layers_[i + 1].get())));
   return out_shape_ = s;
 }
 
@@ -61,7 +96,9 @@ const Tensor& Residual::forward(Context& ctx, const Tensor& x) {
   x_ = as_dtype(ctx, x, xcast_, RoundingPoint::InputCast);
   const Tensor& f = body_->forward(ctx, x_);
   ensure_buffer(ctx.be, y_, x_.shape(), dtype());
-  ctx.be.add(x_, f, y_);
+  // y_ = x_ + f, and the next layernorm's output of it when that layer can take the sum (dtypes).
+  if (!(next_ln_ && residual_layernorm_fusion() && next_ln_->forward_with_add(ctx, x_, f, y_)))
+    ctx.be.add(x_, f, y_);
   observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) { ctx.be.add(x_, f, exact); });
   return y_;
 }

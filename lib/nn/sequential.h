@@ -1,5 +1,8 @@
 // sequential.h: containers. Sequential applies its children in order; Residual computes
 // y = x + f(x) for the sequence f (shapes must match), with the sum in fp32 rounded once.
+// A residual whose output a layernorm reads next (the pre-norm transformer's x + f(x) feeding the
+// next block's layernorm, or the final one) adds and normalises in one op
+// (LayerNorm::forward_with_add): Sequential::infer links each such pair among its children.
 #pragma once
 #include <memory>
 #include <vector>
@@ -7,6 +10,13 @@
 #include "nn/layer.h"
 
 namespace mp {
+
+class LayerNorm;
+
+// Whether linked residual/layernorm pairs run fused (default true). Process-wide; for tests and
+// benchmarks that compare the two (the results are bit-identical on the CPU engine).
+void set_residual_layernorm_fusion(bool enabled);
+bool residual_layernorm_fusion();
 
 class Sequential : public Layer {
  public:
@@ -33,9 +43,13 @@ class Residual : public Layer {
   void collect_params(ParamList& out) override { body_->collect_params(out); }
   std::vector<Layer*> children() override { return body_->children(); }
   bool is_container() const override { return true; }
+  // The layernorm that reads this residual's output next (null: none), set by Sequential::infer.
+  void set_next_layernorm(LayerNorm* ln) { next_ln_ = ln; }
+  LayerNorm* next_layernorm() const { return next_ln_; }
 
  private:
   std::unique_ptr<Sequential> body_;
+  LayerNorm* next_ln_ = nullptr;
   Tensor x_, xcast_, dycast_, y_, dx_;
 };
 

@@ -312,8 +312,9 @@ TEST_CASE("cuda: bias_grad column sums (beta 0 and 1), deterministic") {
 }
 
 TEST_CASE("cuda: layernorm forward and backward") {
+  // Past 1024 columns a block per row; past 11264 without the shared-memory copy of the row.
   for (DType dt : kFloatTypes)
-    for (int64_t cols : {1, 7, 64, 1000})
+    for (int64_t cols : {1, 7, 64, 1000, 1025, 4096, 12000})
       for (int64_t rows : {1, 33, 130}) {
         CAPTURE(name(dt));
         CAPTURE(rows);
@@ -362,13 +363,19 @@ TEST_CASE("cuda: layernorm forward and backward") {
 }
 
 TEST_CASE("cuda: softmax cross-entropy (ignore_index, confident rows) and the bad-label error") {
+  // Past 1024 classes a block per row (online max and sum of exp): up to a GPT-2 vocabulary.
   for (DType dt : kFloatTypes)
-    for (int64_t C : {1, 10, 1000}) {
+    for (int64_t C : {1, 10, 1000, 1025, 50257}) {
       CAPTURE(name(dt));
       CAPTURE(C);
       const int64_t rows = 67;
       auto xv = rnd(size_t(rows * C), -5, 5, 50, dt);
       for (int64_t j = 0; j < C; ++j) xv[size_t(3 * C + j)] = round_dt(j == 0 ? 1e4f : -1e4f, dt);
+      if (C >= 10) {
+        for (int64_t j = 0; j < C / 2; ++j)  // leading -inf (not the label's: a finite loss)
+          if (j != (2 * 7) % C) xv[size_t(2 * C + j)] = -INFINITY;
+        xv[size_t(4 * C + C - 1)] = INFINITY;  // an infinite logit: a NaN loss on both engines
+      }
       std::vector<int32_t> lab(static_cast<size_t>(rows));
       for (int64_t r = 0; r < rows; ++r) lab[size_t(r)] = int32_t((r * 7) % C);
       lab[5] = -100;  // ignored
@@ -383,6 +390,10 @@ TEST_CASE("cuda: softmax cross-entropy (ignore_index, confident rows) and the ba
       cpu().softmax_xent(x.c, labels.c, -100, 1.0f, l2.c, nullptr);
       gpu().softmax_xent(x.g, labels.g, -100, 1.0f, l2.g, nullptr);
       check_close(l2, 64, 1e-6, "losses without gradient");
+      Pair l3 = pair_empty({rows}, DType::F32);
+      gpu().softmax_xent(x.g, labels.g, -100, 1.0f, l3.g, nullptr);
+      CHECK(bytes(gpu(), l3.g) == bytes(gpu(), l2.g));  // deterministic
+      if (C >= 10) CHECK(std::isnan(floats(gpu(), l2.g)[4]));
     }
   // Labels out of range: the same DataError (first bad row) from both.
   std::vector<int32_t> lab = {0, 3, 12, 1, -7};
@@ -852,4 +863,91 @@ TEST_CASE("cuda: max/avg pooling forward and backward bit for bit, group_norm wi
     check_close(dgamma, 64, 1e-4, "dgamma");
     check_close(dbeta, 64, 1e-4, "dbeta");
   }
+}
+
+// ---- issue 12: vectorised elementwise maps, fused add + layernorm (long rows: above) -----------
+
+TEST_CASE("cuda: vectorised elementwise maps on views at every alignment, bit for bit") {
+  // Views from flat_range start anywhere: a scalar head, 16-byte vectors, a scalar tail, and a
+  // scalar-only map when the operands' alignments differ (a at off, b at off + 1).
+  for (DType dt : kFloatTypes)
+    for (int64_t off : {0, 1, 2, 3, 5, 8})
+      for (int64_t n : {1, 7, 8, 9, 33, 1003}) {
+        CAPTURE(name(dt));
+        CAPTURE(off);
+        CAPTURE(n);
+        const int64_t total = n + 16;
+        auto av = rnd(size_t(total), -4, 4, 90, dt), bv = rnd(size_t(total), -4, 4, 91, dt);
+        Pair A = pair(av, {total}, dt), B = pair(bv, {total}, dt), O = pair_empty({total}, dt);
+        cpu().fill(O.c, 0.0f);
+        gpu().fill(O.g, 0.0f);
+        auto view = [&](Pair& p, int64_t at) { return Pair{p.c.flat_range(at, n), p.g.flat_range(at, n)}; };
+        for (int64_t boff : {off, off + 1}) {
+          Pair a = view(A, off), b = view(B, boff), o = view(O, off);
+          cpu().add(a.c, b.c, o.c);
+          gpu().add(a.g, b.g, o.g);
+          check_bits(O, "add");
+          cpu().activation_backward(Act::Relu, a.c, b.c, o.c);
+          gpu().activation_backward(Act::Relu, a.g, b.g, o.g);
+          check_bits(O, "relu backward");
+        }
+        Pair a = view(A, off), o = view(O, off + 3);
+        cpu().activation_forward(Act::Relu, a.c, o.c);
+        gpu().activation_forward(Act::Relu, a.g, o.g);
+        check_bits(O, "relu forward");
+        cpu().dropout_forward(a.c, o.c, 0.3f, 99, 5);
+        gpu().dropout_forward(a.g, o.g, 0.3f, 99, 5);
+        check_bits(O, "dropout (mask of the view's element index)");
+        cpu().scale(a.c, 0.7f);  // in place
+        gpu().scale(a.g, 0.7f);
+        check_bits(A, "scale in place");
+        cpu().accumulate(view(B, off).c, a.c);
+        gpu().accumulate(view(B, off).g, a.g);
+        check_bits(A, "accumulate");
+        cpu().fill(o.c, 1.5f);
+        gpu().fill(o.g, 1.5f);
+        check_bits(O, "fill");
+        // A NaN in the cast's first element: the store's NaN path (core/half.h's payload). Not
+        // before the arithmetic above: a GPU fp32 operation returns the canonical NaN.
+        Pair first = view(A, off);
+        first.c = first.c.flat_range(0, 1);
+        first.g = first.g.flat_range(0, 1);
+        cpu().fill(first.c, NAN);
+        gpu().fill(first.g, NAN);
+        for (DType to : kFloatTypes) {
+          if (to == dt) continue;
+          Pair D = pair_empty({total}, to);
+          cpu().fill(D.c, 0.0f);
+          gpu().fill(D.g, 0.0f);
+          Pair d{D.c.flat_range(off + 1, n), D.g.flat_range(off + 1, n)};
+          cpu().cast(a.c, d.c);
+          gpu().cast(a.g, d.g);
+          check_bits(D, "cast to " + name(to));
+        }
+      }
+}
+
+TEST_CASE("cuda: add_layernorm_forward (the residual add fused with layernorm)") {
+  for (DType dt : kFloatTypes)
+    for (DType gdt : {dt, DType::F32})
+      for (int64_t cols : {7, 64, 1000, 1025, 4096, 12000})
+        for (bool alias : {false, true}) {
+          CAPTURE(name(dt));
+          CAPTURE(name(gdt));
+          CAPTURE(cols);
+          CAPTURE(alias);
+          const int64_t rows = 9, n = rows * cols;
+          Pair a = pair(rnd(size_t(n), 1, 5, 120, dt), {rows, cols}, dt);
+          Pair b = pair(rnd(size_t(n), -0.3f, 0.3f, 121, dt), {rows, cols}, dt);
+          Pair gamma = pair(rnd(size_t(cols), 0.5f, 1.5f, 122, gdt), {cols}, gdt);
+          Pair beta = pair(rnd(size_t(cols), -0.5f, 0.5f, 123, gdt), {cols}, gdt);
+          Pair s = alias ? a : pair_empty({rows, cols}, dt), y = pair_empty({rows, cols}, dt);
+          Pair mean = pair_empty({rows}, DType::F32), rstd = pair_empty({rows}, DType::F32);
+          cpu().add_layernorm_forward(a.c, b.c, gamma.c, beta.c, 1e-5f, s.c, y.c, mean.c, rstd.c);
+          gpu().add_layernorm_forward(a.g, b.g, gamma.g, beta.g, 1e-5f, s.g, y.g, mean.g, rstd.g);
+          check_bits(s, "sum_out");  // elementwise: exact
+          check_close(mean, 64, 1e-6, "mean");
+          check_close(rstd, 64, 1e-6, "rstd");
+          check_close(y, dt == DType::F32 ? 64 : 2, 2e-5, "y");
+        }
 }

@@ -1,7 +1,8 @@
-// cpu_rowwise.cpp: CpuBackend's row-wise ops (layernorm forward/backward, softmax cross-entropy,
-// mse, argmax): rows run in parallel, each staged through per-thread fp32 buffers and handed to
-// the kernels/ row functions. LayerNorm's dgamma/dbeta use per-row-block partials combined in
-// block order, so they do not depend on the thread count.
+// cpu_rowwise.cpp: CpuBackend's row-wise ops (layernorm forward/backward, the residual add fused
+// with layernorm forward, softmax cross-entropy, mse, argmax): rows run in parallel, each staged
+// through per-thread fp32 buffers and handed to the kernels/ row functions. LayerNorm's
+// dgamma/dbeta use per-row-block partials combined in block order, so they do not depend on the
+// thread count.
 #include <omp.h>
 
 #include "backend/cpu/cpu_backend.h"
@@ -18,26 +19,56 @@ namespace {
 
 int thread_id() { return omp_get_thread_num(); }
 
-}  // namespace
-
-void CpuBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
-                                        float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
-  const int64_t rows = x.rows(), cols = x.cols();
-  float* gb = op_scratch_.get_as<float>(static_cast<size_t>(2 * cols));
+// LayerNorm forward of every row of y [rows, cols]: stage(r, mine) returns row r's input as fp32
+// (mine: 2 * cols floats of the thread's scratch it may use); gamma/beta are loaded once.
+template <class Stage>
+void layernorm_rows(CpuBackend& be, const Tensor& gamma, const Tensor& beta, float eps, Tensor& y,
+                    Tensor& mean, Tensor& rstd, Stage&& stage) {
+  const int64_t rows = y.rows(), cols = y.cols();
+  float* gb = be.op_scratch().get_as<float>(static_cast<size_t>(2 * cols));
   load_floats(gamma.raw(), gamma.dtype(), cols, gb);
   load_floats(beta.raw(), beta.dtype(), cols, gb + cols);
   size_t stride = 0;
-  float* ts = thread_scratch(static_cast<size_t>(2 * cols), &stride);
+  float* ts = be.thread_scratch(static_cast<size_t>(3 * cols), &stride);
   float* m = mean.data<float>();
   float* rs = rstd.data<float>();
-  for_each_row(threads_, rows, cols, [&](int64_t r) {
+  for_each_row(be.threads(), rows, cols, [&](int64_t r) {
     float* mine = ts + stride * static_cast<size_t>(thread_id());
-    const float* xs = f32_in(x, r * cols, cols, mine);
-    float* ys = f32_out(y, r * cols, mine + cols);
+    const float* xs = stage(r, mine);
+    float* ys = f32_out(y, r * cols, mine + 2 * cols);
     const kernels::RowStats s = kernels::layernorm_row_forward(xs, gb, gb + cols, cols, eps, ys);
     f32_commit(y, r * cols, cols, ys);
     m[r] = s.mean;
     rs[r] = s.rstd;
+  });
+}
+
+}  // namespace
+
+void CpuBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                        float eps, Tensor& y, Tensor& mean, Tensor& rstd) {
+  const int64_t cols = x.cols();
+  layernorm_rows(*this, gamma, beta, eps, y, mean, rstd,
+                 [&](int64_t r, float* mine) { return f32_in(x, r * cols, cols, mine); });
+}
+
+// Per row: the sum a + b rounded into sum_out exactly as add() stores it (map2's staging), then
+// the layernorm of the rounded row read back as layernorm_forward reads it, so the bits are those
+// of the two separate ops, from one pass over the row while it is in cache.
+void CpuBackend::add_layernorm_forward_impl(const Tensor& a, const Tensor& b, const Tensor& gamma,
+                                            const Tensor& beta, float eps, Tensor& sum_out,
+                                            Tensor& y, Tensor& mean, Tensor& rstd) {
+  const int64_t cols = a.cols();
+  layernorm_rows(*this, gamma, beta, eps, y, mean, rstd, [&](int64_t r, float* mine) {
+    const int64_t off = r * cols;
+    // a and b staged into mine (2 * cols); the sum into y's part of the scratch, free until the
+    // layernorm writes it (after it has read the sum back from sum_out).
+    const float* as = f32_in(a, off, cols, mine);
+    const float* bs = f32_in(b, off, cols, mine + cols);
+    float* ss = f32_out(sum_out, off, mine + 2 * cols);
+    for (int64_t i = 0; i < cols; ++i) ss[i] = as[i] + bs[i];
+    f32_commit(sum_out, off, cols, ss);
+    return f32_in(sum_out, off, cols, mine);  // the rounded sum (a's staging is free)
   });
 }
 

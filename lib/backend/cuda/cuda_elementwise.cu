@@ -1,11 +1,14 @@
-// cuda_elementwise.cu: CudaBackend's elementwise ops, one grid-stride kernel each over the
-// kernels/ element functions: fill, cast (kernels/cast.h), scale, add, accumulate, activation
+// cuda_elementwise.cu: CudaBackend's elementwise ops, each a vectorised map (cuda_vec.cuh: 16-byte
+// loads and stores, scalar head and tail for views that start or end off a vector boundary) over
+// the kernels/ element functions: fill, cast (kernels/cast.h), scale, add, accumulate, activation
 // forward/backward (kernels/activations.h) and dropout forward/backward (kernels/dropout.h, keep
 // mask from Philox(seed, offset, element index): the CPU's mask bit for bit). Loads widen to fp32,
-// the math is fp32, and the store rounds once (core/half.h). In-place calls (output aliasing an
-// input) are allowed: each thread reads its element before writing it.
+// the math is fp32, and the store rounds once with the hardware conversion (core/half.h's bits).
+// In-place calls (output aliasing an input) are allowed: each thread reads its element before
+// writing it.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
+#include "backend/cuda/cuda_vec.cuh"
 #include "kernels/cast.h"
 #include "kernels/dropout.h"
 
@@ -13,44 +16,36 @@ namespace mp::cuda {
 
 namespace {
 
-template <class T>
-__global__ void fill_kernel(T* x, T v, int64_t n) {
-  MP_GRID_STRIDE(i, n) x[i] = v;
-}
-
-template <class To, class Ti>
-__global__ void cast_kernel(const Ti* src, To* dst, int64_t n) {
-  MP_GRID_STRIDE(i, n) dst[i] = kernels::cast_element<To>(src[i]);
-}
-
-template <class T>
-__global__ void scale_kernel(T* x, float alpha, int64_t n) {
-  MP_GRID_STRIDE(i, n) x[i] = kernels::scale_element(x[i], alpha);
-}
-
-template <class T>
-__global__ void add_kernel(const T* a, const T* b, T* out, int64_t n) {
-  MP_GRID_STRIDE(i, n) out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
-}
-
-template <class T, class Op>
-__global__ void act_fwd_kernel(const T* x, T* y, int64_t n) {
-  MP_GRID_STRIDE(i, n) y[i] = from_float<T>(Op::fwd(to_float(x[i])));
-}
-
-template <class T, class Op>
-__global__ void act_bwd_kernel(const T* x, const T* dy, T* dx, int64_t n) {
-  MP_GRID_STRIDE(i, n) dx[i] = from_float<T>(Op::bwd(to_float(x[i]), to_float(dy[i])));
-}
-
-template <class T>
-__global__ void dropout_kernel(const T* x, T* y, float p, float scale, uint64_t seed,
-                               uint64_t offset, int64_t n) {
-  MP_GRID_STRIDE(i, n) {
+// The element functions, as functors f(i, a, b) of the element index and fp32 operands; each is
+// the scalar kernel's math (from_float<T>(math(to_float(...)))) without its load and store.
+struct FillF {
+  float v;
+  __device__ float operator()(int64_t, float, float) const { return v; }
+};
+struct CastF {  // kernels::cast_element: exact load, one rounding on store
+  __device__ float operator()(int64_t, float x, float) const { return x; }
+};
+struct ScaleF {  // kernels::scale_element
+  float alpha;
+  __device__ float operator()(int64_t, float x, float) const { return x * alpha; }
+};
+struct AddF {
+  __device__ float operator()(int64_t, float a, float b) const { return a + b; }
+};
+template <class Op> struct ActFwdF {
+  __device__ float operator()(int64_t, float x, float) const { return Op::fwd(x); }
+};
+template <class Op> struct ActBwdF {
+  __device__ float operator()(int64_t, float x, float dy) const { return Op::bwd(x, dy); }
+};
+struct DropoutF {  // the mask of element i of the tensor, whatever the vector layout
+  float p, scale;
+  uint64_t seed, offset;
+  __device__ float operator()(int64_t i, float x, float) const {
     const bool keep = kernels::dropout_keep(seed, offset, static_cast<uint64_t>(i), p);
-    y[i] = from_float<T>(kernels::dropout_apply(to_float(x[i]), keep, scale));
+    return kernels::dropout_apply(x, keep, scale);
   }
-}
+};
 
 }  // namespace
 
@@ -59,9 +54,8 @@ void CudaBackend::fill_impl(Tensor& x, float value) {
   if (n == 0) return;
   dispatch_float(x.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
-    fill_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
-        ptr<T>(x), from_float<T>(value), n);
-    MP_CUDA_LAUNCH_CHECK("fill_kernel");
+    launch_vec_map<0, T, T>(bound_stream(), nullptr, nullptr, ptr<T>(x), n, FillF{value},
+                            "fill_kernel");
   });
 }
 
@@ -76,9 +70,8 @@ void CudaBackend::cast_impl(const Tensor& src, Tensor& dst) {
     using To = decltype(to_tag);
     dispatch_float(src.dtype(), "cast", [&](auto from_tag) {
       using Ti = decltype(from_tag);
-      cast_kernel<To, Ti>
-          <<<blocks_for(n), kThreads, 0, bound_stream()>>>(ptr<const Ti>(src), ptr<To>(dst), n);
-      MP_CUDA_LAUNCH_CHECK("cast_kernel");
+      launch_vec_map<1, To, Ti>(bound_stream(), ptr<const Ti>(src), nullptr, ptr<To>(dst), n,
+                                CastF{}, "cast_kernel");
     });
   });
 }
@@ -88,8 +81,8 @@ void CudaBackend::scale_impl(Tensor& x, float alpha) {
   if (n == 0) return;
   dispatch_float(x.dtype(), "scale", [&](auto tag) {
     using T = decltype(tag);
-    scale_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(ptr<T>(x), alpha, n);
-    MP_CUDA_LAUNCH_CHECK("scale_kernel");
+    launch_vec_map<1, T, T>(bound_stream(), ptr<const T>(x), nullptr, ptr<T>(x), n,
+                            ScaleF{alpha}, "scale_kernel");
   });
 }
 
@@ -105,10 +98,8 @@ void CudaBackend::add_impl(const Tensor& a, const Tensor& b, Tensor& out) {
   }
   dispatch_float(a.dtype(), "add", [&](auto tag) {
     using T = decltype(tag);
-    add_kernel<T>
-        <<<blocks_for(n), kThreads, 0, bound_stream()>>>(
-            ptr<const T>(a), ptr<const T>(b), ptr<T>(out), n);
-    MP_CUDA_LAUNCH_CHECK("add_kernel");
+    launch_vec_map<2, T, T>(bound_stream(), ptr<const T>(a), ptr<const T>(b), ptr<T>(out), n,
+                            AddF{}, "add_kernel");
   });
 }
 
@@ -130,9 +121,8 @@ void CudaBackend::activation_forward_impl(Act act, const Tensor& x, Tensor& y) {
     using T = decltype(tag);
     dispatch_act(act, "activation_forward", [&](auto op) {
       using Op = decltype(op);
-      act_fwd_kernel<T, Op><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
-          ptr<const T>(x), ptr<T>(y), n);
-      MP_CUDA_LAUNCH_CHECK("act_fwd_kernel");
+      launch_vec_map<1, T, T>(bound_stream(), ptr<const T>(x), nullptr, ptr<T>(y), n,
+                              ActFwdF<Op>{}, "act_fwd_kernel");
     });
   });
 }
@@ -151,9 +141,8 @@ void CudaBackend::activation_backward_impl(Act act, const Tensor& x, const Tenso
     using T = decltype(tag);
     dispatch_act(act, "activation_backward", [&](auto op) {
       using Op = decltype(op);
-      act_bwd_kernel<T, Op><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
-          ptr<const T>(x), ptr<const T>(dy), ptr<T>(dx), n);
-      MP_CUDA_LAUNCH_CHECK("act_bwd_kernel");
+      launch_vec_map<2, T, T>(bound_stream(), ptr<const T>(x), ptr<const T>(dy), ptr<T>(dx), n,
+                              ActBwdF<Op>{}, "act_bwd_kernel");
     });
   });
 }
@@ -175,9 +164,8 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
   const float scale = kernels::dropout_scale(p);
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = decltype(tag);
-    dropout_kernel<T><<<blocks_for(n), kThreads, 0, stream>>>(ptr<const T>(x), ptr<T>(y), p, scale,
-                                                              seed, offset, n);
-    MP_CUDA_LAUNCH_CHECK("dropout_kernel");
+    launch_vec_map<1, T, T>(stream, ptr<const T>(x), nullptr, ptr<T>(y), n,
+                            DropoutF{p, scale, seed, offset}, "dropout_kernel");
   });
 }
 

@@ -4,31 +4,32 @@
 // Box-Muller with the device's logf/cosf/sqrtf, which may differ from glibc's by an ulp or two, so
 // a normal value can differ from the CPU's in its last bits (the stream and the pairing are the
 // same; never a different sample).
+// Stores go through cuda_vec.cuh's vectorised map (16-byte stores, hardware conversions with
+// core/half.h's bits); each element's value still comes from its own index.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
+#include "backend/cuda/cuda_vec.cuh"
 #include "kernels/random.h"
 
 namespace mp::cuda {
 
 namespace {
 
-template <class T>
-__global__ void uniform_kernel(T* x, float lo, float hi, uint64_t seed, uint64_t offset,
-                               int64_t n) {
-  MP_GRID_STRIDE(i, n) {
-    const uint64_t e = static_cast<uint64_t>(i);
-    x[i] = from_float<T>(kernels::uniform_element(seed, offset, e, lo, hi));
+struct UniformF {
+  float lo, hi;
+  uint64_t seed, offset;
+  __device__ float operator()(int64_t i, float, float) const {
+    return kernels::uniform_element(seed, offset, static_cast<uint64_t>(i), lo, hi);
   }
-}
+};
 
-template <class T>
-__global__ void normal_kernel(T* x, float mean, float stddev, uint64_t seed, uint64_t offset,
-                              int64_t n) {
-  MP_GRID_STRIDE(i, n) {
-    const uint64_t e = static_cast<uint64_t>(i);
-    x[i] = from_float<T>(kernels::normal_element(seed, offset, e, mean, stddev));
+struct NormalF {
+  float mean, stddev;
+  uint64_t seed, offset;
+  __device__ float operator()(int64_t i, float, float) const {
+    return kernels::normal_element(seed, offset, static_cast<uint64_t>(i), mean, stddev);
   }
-}
+};
 
 }  // namespace
 
@@ -38,9 +39,8 @@ void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t se
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_uniform", [&](auto tag) {
     using T = decltype(tag);
-    uniform_kernel<T><<<blocks_for(n), kThreads, 0, bound_stream()>>>(
-        ptr<T>(x), lo, hi, seed, offset, n);
-    MP_CUDA_LAUNCH_CHECK("uniform_kernel");
+    launch_vec_map<0, T, T>(bound_stream(), nullptr, nullptr, ptr<T>(x), n,
+                            UniformF{lo, hi, seed, offset}, "uniform_kernel");
   });
 }
 
@@ -50,9 +50,8 @@ void CudaBackend::random_normal_impl(Tensor& x, float mean, float std, uint64_t 
   if (n == 0) return;
   dispatch_float(x.dtype(), "random_normal", [&](auto tag) {
     using T = decltype(tag);
-    normal_kernel<T>
-        <<<blocks_for(n), kThreads, 0, bound_stream()>>>(ptr<T>(x), mean, std, seed, offset, n);
-    MP_CUDA_LAUNCH_CHECK("normal_kernel");
+    launch_vec_map<0, T, T>(bound_stream(), nullptr, nullptr, ptr<T>(x), n,
+                            NormalF{mean, std, seed, offset}, "normal_kernel");
   });
 }
 

@@ -1,15 +1,20 @@
-// cuda_rowwise.cu: CudaBackend's row-wise ops, one warp per row (kRowsPerBlock rows per block):
-// layernorm forward/backward (kernels/layernorm.h), fused softmax cross-entropy
+// cuda_rowwise.cu: CudaBackend's row-wise ops: layernorm forward/backward (kernels/layernorm.h),
+// the residual add fused with layernorm forward, fused softmax cross-entropy
 // (kernels/softmax_xent.h), mse (kernels/mse.h) and argmax (kernels/row_reduce.h).
-// Row reductions: each lane runs the kernels/ row function (row_sum, row_sum_exp,
-// layernorm_bwd_sums, mse_row, row_max, row_argmax) on its contiguous chunk of the row
-// (lane_chunk), and the 32 partials are combined by the warp butterfly in a fixed order, so
-// results are deterministic; sums may differ from the CPU's by a few ulps (another order).
-// Elementwise outputs are written with lane-strided (coalesced) loops over the kernels/ element
-// functions. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed by the shape)
-// with per-block fp32 partials per column, combined in block order in fp64: no float atomics.
-// A softmax_xent label outside [0, C) (and not ignore_index) is recorded on the device (first bad
-// row, atomicMin) and raised after the kernel as the CPU's DataError.
+// Rows of up to kLongRow elements run one warp per row (kRowsPerBlock rows per block): each lane
+// runs the kernels/ row function (row_sum, row_sum_exp, layernorm_bwd_sums, mse_row, row_max,
+// row_argmax) on its contiguous chunk of the row (lane_chunk), and the 32 partials are combined by
+// the warp butterfly in a fixed order. Longer rows (a 50k vocabulary, a 768..4096 layernorm) get a
+// block of kThreads each: thread t takes elements t, t + kThreads, ... (coalesced), keeps an fp32
+// partial of its own, and the partials meet in block_sum's fixed tree; softmax cross-entropy reads
+// the row once for its (max, sum of exp) with the online kernels::lse_push / lse_merge, and
+// layernorm keeps the row in shared memory (fp32) between its passes when it fits. Every order is
+// fixed by the shape, so results are deterministic; sums may differ from the CPU's by a few ulps
+// (another order). Elementwise outputs are written with strided (coalesced) loops over the
+// kernels/ element functions. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed
+// by the shape) with per-block fp32 partials per column, combined in block order in fp64: no float
+// atomics. A softmax_xent label outside [0, C) (and not ignore_index) is recorded on the device
+// (first bad row, atomicMin) and raised after the kernel as the CPU's DataError.
 #include <cmath>
 
 #include "backend/cuda/cuda_backend.h"
@@ -29,13 +34,54 @@ __device__ __forceinline__ int64_t warp_row() {
   return static_cast<int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / kWarp;
 }
 
-template <class T>
-__global__ void layernorm_fwd_kernel(const T* x, const T* gamma, const T* beta, float eps, T* y,
-                                     float* mean, float* rstd, int64_t rows, int64_t n) {
+// Rows longer than this get a block each (kThreads threads) instead of a warp.
+constexpr int64_t kLongRow = 1024;
+// A block-per-row layernorm keeps its row in shared memory (fp32) up to this many elements
+// (44 KiB: under the 48 KiB a kernel gets without opting in); longer rows re-read global memory.
+constexpr int64_t kMaxCachedRow = 11264;
+
+// The (max, sum of exp) pairs of a block merged in a fixed order (kernels::lse_merge is symmetric,
+// so the butterfly leaves every lane the same value); every thread gets the row's pair.
+__device__ kernels::MaxSumExp warp_lse(kernels::MaxSumExp v) {
+  for (int o = kWarp / 2; o > 0; o >>= 1) {
+    const kernels::MaxSumExp w{__shfl_xor_sync(0xffffffffu, v.m, o),
+                               __shfl_xor_sync(0xffffffffu, v.s, o)};
+    v = kernels::lse_merge(v, w);
+  }
+  return v;
+}
+
+__device__ kernels::MaxSumExp block_lse(kernels::MaxSumExp v, float* sm, float* ss) {
+  const int lane = threadIdx.x % kWarp, wid = threadIdx.x / kWarp;
+  v = warp_lse(v);
+  __syncthreads();
+  if (lane == 0) {
+    sm[wid] = v.m;
+    ss[wid] = v.s;
+  }
+  __syncthreads();
+  const kernels::MaxSumExp t =
+      lane < kRowsPerBlock ? kernels::MaxSumExp{sm[lane], ss[lane]} : kernels::MaxSumExp{-INFINITY, 0.0f};
+  return warp_lse(t);
+}
+
+// With kAdd, the row is first a + b rounded to T, written to sum_out (lane-strided), then
+// normalised as read back from sum_out; without, a is the row (b and sum_out unused).
+template <class T, class G, bool kAdd>
+__global__ void layernorm_fwd_kernel(const T* a, const T* b, T* sum_out, const G* gamma,
+                                     const G* beta, float eps, T* y, float* mean, float* rstd,
+                                     int64_t rows, int64_t n) {
   const int64_t r = warp_row();
   if (r >= rows) return;
   const int lane = threadIdx.x % kWarp;
-  const T* xr = x + r * n;
+  const T* xr = a + r * n;
+  if (kAdd) {
+    const T* br = b + r * n;
+    T* sr = sum_out + r * n;
+    for (int64_t j = lane; j < n; j += kWarp) sr[j] = from_float<T>(to_float(xr[j]) + to_float(br[j]));
+    __syncwarp();  // the chunks below read other lanes' sums
+    xr = sr;
+  }
   const LaneChunk c = lane_chunk(n, lane);
   // The statistics of kernels::layernorm_row_stats (two passes: mean, then the centred variance),
   // with each sum split over the lanes.
@@ -50,6 +96,77 @@ __global__ void layernorm_fwd_kernel(const T* x, const T* gamma, const T* beta, 
   if (lane == 0) {
     mean[r] = s.mean;
     rstd[r] = s.rstd;
+  }
+}
+
+// One block per row (long rows): thread t owns elements t, t + kThreads, ... of the row in every
+// pass, so no pass reads what another thread wrote (sum_out, the shared copy) and only the
+// reductions synchronise. With kCache the row's fp32 values stay in shared memory (n floats,
+// dynamic) between the passes. kAdd as in layernorm_fwd_kernel.
+template <class T, class G, bool kAdd, bool kCache>
+__global__ void layernorm_fwd_block_kernel(const T* a, const T* b, T* sum_out, const G* gamma,
+                                           const G* beta, float eps, T* y, float* mean,
+                                           float* rstd, int64_t n) {
+  extern __shared__ float row[];
+  __shared__ float red[kRowsPerBlock];
+  const int64_t r = blockIdx.x;
+  const int t = threadIdx.x;
+  const T* xr = a + r * n;
+  T* sr = kAdd ? sum_out + r * n : nullptr;
+  // Pass 1: load (and add, round, store the sum), keep, and sum the row.
+  float part = 0.0f;
+  for (int64_t j = t; j < n; j += kThreads) {
+    float v;
+    if (kAdd) {
+      const T sum = from_float<T>(to_float(xr[j]) + to_float(b[r * n + j]));
+      sr[j] = sum;
+      v = to_float(sum);
+    } else {
+      v = to_float(xr[j]);
+    }
+    if (kCache) row[j] = v;
+    part += v;
+  }
+  const T* src = kAdd ? sr : xr;  // the row as stored, for the passes without the shared copy
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mu = block_sum(part, red) * inv_n;
+  // Pass 2: the centred variance (kernels::layernorm_row_stats' second pass).
+  part = 0.0f;
+  for (int64_t j = t; j < n; j += kThreads) {
+    const float d = (kCache ? row[j] : to_float(src[j])) - mu;
+    part += d * d;
+  }
+  const float var = block_sum(part, red) * inv_n;
+  const kernels::RowStats s{mu, 1.0f / sqrtf(var + eps)};
+  // Pass 3: the output.
+  T* yr = y + r * n;
+  for (int64_t j = t; j < n; j += kThreads)
+    yr[j] = from_float<T>(kernels::layernorm_apply(kCache ? row[j] : to_float(src[j]), s,
+                                                   to_float(gamma[j]), to_float(beta[j])));
+  if (t == 0) {
+    mean[r] = s.mean;
+    rstd[r] = s.rstd;
+  }
+}
+
+// Launches the warp or block kernel for rows of n elements (see layernorm_fwd_kernel).
+template <class T, class G, bool kAdd>
+void launch_layernorm_fwd(cudaStream_t stream, const T* a, const T* b, T* sum_out, const G* gamma,
+                          const G* beta, float eps, T* y, float* mean, float* rstd, int64_t rows,
+                          int64_t n) {
+  if (n <= kLongRow) {
+    layernorm_fwd_kernel<T, G, kAdd><<<row_blocks(rows), kThreads, 0, stream>>>(
+        a, b, sum_out, gamma, beta, eps, y, mean, rstd, rows, n);
+    MP_CUDA_LAUNCH_CHECK("layernorm_fwd_kernel");
+  } else if (n <= kMaxCachedRow) {
+    layernorm_fwd_block_kernel<T, G, kAdd, true>
+        <<<static_cast<unsigned>(rows), kThreads, static_cast<size_t>(n) * sizeof(float), stream>>>(
+            a, b, sum_out, gamma, beta, eps, y, mean, rstd, n);
+    MP_CUDA_LAUNCH_CHECK("layernorm_fwd_block_kernel");
+  } else {
+    layernorm_fwd_block_kernel<T, G, kAdd, false><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+        a, b, sum_out, gamma, beta, eps, y, mean, rstd, n);
+    MP_CUDA_LAUNCH_CHECK("layernorm_fwd_block_kernel");
   }
 }
 
@@ -74,6 +191,34 @@ __global__ void layernorm_bwd_dx_kernel(const T* dy, const T* x, const T* gamma,
                                                  to_float(gamma[j]), s, mean_g, mean_gx));
 }
 
+// layernorm_bwd_dx_kernel with one block per row (long rows), thread-strided: the sums of
+// kernels::layernorm_bwd_sums (g = dy * gamma, g * xhat) as per-thread partials in block_sum's
+// tree, then kernels::layernorm_dx.
+template <class T>
+__global__ void layernorm_bwd_dx_block_kernel(const T* dy, const T* x, const T* gamma,
+                                              const float* mean, const float* rstd, T* dx,
+                                              int64_t n) {
+  __shared__ float red[kRowsPerBlock];
+  const int64_t r = blockIdx.x;
+  const int t = threadIdx.x;
+  const T* dyr = dy + r * n;
+  const T* xr = x + r * n;
+  const kernels::RowStats s{mean[r], rstd[r]};
+  float pg = 0.0f, pgx = 0.0f;
+  for (int64_t j = t; j < n; j += kThreads) {
+    const float g = to_float(dyr[j]) * to_float(gamma[j]);
+    pg += g;
+    pgx += g * ((to_float(xr[j]) - s.mean) * s.rstd);
+  }
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mean_g = block_sum(pg, red) * inv_n;
+  const float mean_gx = block_sum(pgx, red) * inv_n;
+  T* dxr = dx + r * n;  // may alias dy: each thread reads its elements before writing them
+  for (int64_t j = t; j < n; j += kThreads)
+    dxr[j] = from_float<T>(kernels::layernorm_dx(to_float(dyr[j]), to_float(xr[j]),
+                                                 to_float(gamma[j]), s, mean_g, mean_gx));
+}
+
 // part[blk][0][j] = sum over the block's rows of dy * xhat, part[blk][1][j] = sum of dy (fp32, in
 // row order), the accumulation of kernels::layernorm_row_backward. grid: (column tiles, blocks).
 template <class T>
@@ -92,6 +237,20 @@ __global__ void layernorm_dgb_partial_kernel(const T* dy, const T* x, const floa
   }
   part[blk * 2 * n + j] = g;
   part[blk * 2 * n + n + j] = b;
+}
+
+// The rest of kernels::softmax_xent_row, given the row's max m and sum s: the loss into *loss
+// (when given) and the gradient's elements first, first + step, ... (when dr is).
+template <class T>
+__device__ void xent_finish(const T* xr, T* dr, int64_t C, int32_t label, float m, float s,
+                            float grad_scale, int64_t first, int64_t step, float* loss) {
+  if (loss) *loss = logf(s) + (m - to_float(xr[label]));
+  if (!dr) return;
+  const float inv_s = 1.0f / s;
+  for (int64_t j = first; j < C; j += step) {
+    const float p = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
+    dr[j] = from_float<T>(grad_scale * (j == label ? p - 1.0f : p));
+  }
 }
 
 template <class T>
@@ -118,15 +277,43 @@ __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t i
   const LaneChunk c = lane_chunk(C, lane);
   const float m = warp_max(kernels::row_max(xr + c.begin, c.len));
   const float s = warp_sum(kernels::row_sum_exp(xr + c.begin, c.len, m));
-  // The rest is kernels::softmax_xent_row's, given the row's max m and sum s.
-  if (lane == 0) losses[r] = logf(s) + (m - to_float(xr[label]));
-  if (dr) {
-    const float inv_s = 1.0f / s;
-    for (int64_t j = lane; j < C; j += kWarp) {
-      const float p = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
-      dr[j] = from_float<T>(grad_scale * (j == label ? p - 1.0f : p));
+  xent_finish(xr, dr, C, label, m, s, grad_scale, lane, kWarp, lane == 0 ? losses + r : nullptr);
+}
+
+// softmax_xent_kernel with one block per row (a long vocabulary): one read of the row for its
+// (max, sum of exp) (kernels::lse_push per thread, lse_merge over the block), a second to write
+// the gradient. A row whose max is infinite recomputes the sum as row_sum_exp does (the CPU's NaN).
+template <class T>
+__global__ void softmax_xent_block_kernel(const T* x, const int32_t* labels, int32_t ignore_index,
+                                          float grad_scale, float* losses, T* d, int64_t C,
+                                          long long* bad_row) {
+  __shared__ float red_m[kRowsPerBlock], red_s[kRowsPerBlock];
+  const int64_t r = blockIdx.x;
+  const int t = threadIdx.x;
+  const int32_t label = labels[r];
+  const T* xr = x + r * C;
+  T* dr = d ? d + r * C : nullptr;
+  if (label == ignore_index || label < 0 || label >= C) {  // the whole block returns here
+    if (t == 0) {
+      if (!kernels::xent_label_valid(label, C, ignore_index))
+        atomicMin(bad_row, static_cast<long long>(r));
+      losses[r] = label == ignore_index ? 0.0f : NAN;  // kernels::softmax_xent_row's value
     }
+    if (dr)
+      for (int64_t j = t; j < C; j += kThreads) dr[j] = from_float<T>(0.0f);
+    return;
   }
+  kernels::MaxSumExp p{-INFINITY, 0.0f};
+  for (int64_t j = t; j < C; j += kThreads) p = kernels::lse_push(p, to_float(xr[j]));
+  p = block_lse(p, red_m, red_s);
+  const float m = p.m;
+  float s = p.s;
+  if (!(fabsf(m) < INFINITY)) {  // uniform over the block: every thread has the same m
+    float part = 0.0f;
+    for (int64_t j = t; j < C; j += kThreads) part += kernels::exp_f32(to_float(xr[j]) - m);
+    s = block_sum(part, red_s);
+  }
+  xent_finish(xr, dr, C, label, m, s, grad_scale, t, kThreads, t == 0 ? losses + r : nullptr);
 }
 
 template <class T>
@@ -180,10 +367,33 @@ void CudaBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, c
   }
   dispatch_float(x.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    layernorm_fwd_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
-        ptr<const T>(x), ptr<const T>(gamma), ptr<const T>(beta), eps, ptr<T>(y), ptr<float>(mean),
-        ptr<float>(rstd), rows, cols);
-    MP_CUDA_LAUNCH_CHECK("layernorm_fwd_kernel");
+    launch_layernorm_fwd<T, T, false>(bound_stream(), ptr<const T>(x), nullptr, nullptr,
+                                      ptr<const T>(gamma), ptr<const T>(beta), eps, ptr<T>(y),
+                                      ptr<float>(mean), ptr<float>(rstd), rows, cols);
+  });
+}
+
+void CudaBackend::add_layernorm_forward_impl(const Tensor& a, const Tensor& b, const Tensor& gamma,
+                                             const Tensor& beta, float eps, Tensor& sum_out,
+                                             Tensor& y, Tensor& mean, Tensor& rstd) {
+  const char* op = "add_layernorm_forward";
+  const int64_t rows = a.rows(), cols = a.cols();
+  // a, b, sum_out and y share a dtype (checked); gamma and beta are read as that dtype, or
+  // through exact fp32 copies when they are of another.
+  const bool g_same = same_dtype({&a, &gamma, &beta});
+  const Tensor g32 = g_same ? Tensor() : f32_copy(gamma), b32 = g_same ? Tensor() : f32_copy(beta);
+  dispatch_float(a.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    if (g_same)
+      launch_layernorm_fwd<T, T, true>(bound_stream(), ptr<const T>(a), ptr<const T>(b),
+                                       ptr<T>(sum_out), ptr<const T>(gamma), ptr<const T>(beta),
+                                       eps, ptr<T>(y), ptr<float>(mean), ptr<float>(rstd), rows,
+                                       cols);
+    else
+      launch_layernorm_fwd<T, float, true>(bound_stream(), ptr<const T>(a), ptr<const T>(b),
+                                           ptr<T>(sum_out), ptr<const float>(g32),
+                                           ptr<const float>(b32), eps, ptr<T>(y),
+                                           ptr<float>(mean), ptr<float>(rstd), rows, cols);
   });
 }
 
@@ -218,10 +428,17 @@ void CudaBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, con
                                            ptr<const float>(rstd), part, rows, cols, per_block);
       MP_CUDA_LAUNCH_CHECK("layernorm_dgb_partial_kernel");
     }
-    layernorm_bwd_dx_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
-        ptr<const T>(dy), ptr<const T>(x), ptr<const T>(gamma), ptr<const float>(mean),
-        ptr<const float>(rstd), ptr<T>(dx), rows, cols);
-    MP_CUDA_LAUNCH_CHECK("layernorm_bwd_dx_kernel");
+    if (cols <= kLongRow) {
+      layernorm_bwd_dx_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(dy), ptr<const T>(x), ptr<const T>(gamma), ptr<const float>(mean),
+          ptr<const float>(rstd), ptr<T>(dx), rows, cols);
+      MP_CUDA_LAUNCH_CHECK("layernorm_bwd_dx_kernel");
+    } else {
+      layernorm_bwd_dx_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(dy), ptr<const T>(x), ptr<const T>(gamma), ptr<const float>(mean),
+          ptr<const float>(rstd), ptr<T>(dx), cols);
+      MP_CUDA_LAUNCH_CHECK("layernorm_bwd_dx_block_kernel");
+    }
   });
   // dgamma[j] += sum of block partials, dbeta likewise (fp64, block order).
   if (dgamma.defined())
@@ -248,10 +465,17 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
       bound_stream()));  // 0x7f7f...: "none"
   dispatch_float(logits.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
-        ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-        ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad);
-    MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
+    if (C <= kLongRow) {
+      softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad);
+      MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
+    } else {
+      softmax_xent_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, bad);
+      MP_CUDA_LAUNCH_CHECK("softmax_xent_block_kernel");
+    }
   });
   long long* h = host_.get_as<long long>(1);
   MP_CUDA_CHECK(cudaMemcpyAsync(h, bad, sizeof(long long), cudaMemcpyDeviceToHost, bound_stream()));
