@@ -319,7 +319,6 @@ size_t GemmEngine::cached_plans() const { return impl_->plans.size(); }
 void GemmEngine::run(const GemmDesc& d, float alpha, const Tensor& A, const Tensor& B, float beta,
                      Tensor& C, const Tensor* bias, bool allow_tf32) {
   Impl& im = *impl_;
-  const DType ab = A.dtype();
   const DType bias_dt = bias ? bias->dtype() : DType::F32;
   const void* bias_ptr = bias ? bias->raw() : nullptr;
 
