@@ -33,6 +33,8 @@
 //     dy into an fp32 scratch in cuBLASLt's order; db = beta * db + scratch (launch_gemm_finish).
 //     The sums differ from bias_grad's only by fp32 summation order. cuBLASLt overwrites its bias
 //     gradient (no beta of its own): hence the scratch, not db itself.
+// Not used: DGELU_BGRAD (its bias gradient has the output's type: a 16-bit dpre would round the
+// fp32 column sums to 16 bits before the fp32 db; BGRADB on the fp32 dW GEMM keeps them fp32).
 // The epilogue is not used (run_* returns false) when: K = 0; the GEMM is batched; the aux
 // matrix's leading dimension (our N) is not a multiple of 8 (cuBLASLt's rule) or pre is not
 // 16-byte aligned; a bias is not of the output's dtype or not 16-byte aligned; dw is not fp32;
