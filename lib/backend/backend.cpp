@@ -326,10 +326,15 @@ void Backend::causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor&
 
 namespace {
 
-// The fused ops' extra rule over gemm's: everything in the GEMM inputs' dtype (a 16-bit pre or
-// dpre is what the Linear stores; an fp32 C is only the weight gradient's, linear_param_grad).
-void check_same_dtype(const Args& a, const Tensor& ref, const Tensor& t, const char* arg) {
-  a.dtype(t, ref.dtype(), arg);
+// The fused ops' extra rule over gemm's: the GEMM's output `c` and the other [M, N] operand `t`
+// (y of the forward, pre of the backward) in the GEMM inputs' dtype D (a 16-bit pre or dpre is
+// what the Linear stores; an fp32 C is only the weight gradient's, linear_param_grad).
+void check_fused_operands(const Args& a, const GemmDesc& s, DType d, const Tensor& c,
+                          const char* cn, const Tensor& t, const char* tn) {
+  a.dtype(c, d, cn);
+  a.floats(t, tn);
+  a.dtype(t, d, tn);
+  a.rows(t, s.M, s.N, tn);
 }
 
 }  // namespace
@@ -337,22 +342,15 @@ void check_same_dtype(const Args& a, const Tensor& ref, const Tensor& t, const c
 void Backend::linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& pre,
                                   Tensor& y) {
   const GemmDesc s = resolve_gemm(device(), false, true, x, w, pre, bias, false);
-  const Args a(device(), "linear_gelu_forward");
-  check_same_dtype(a, x, pre, "pre");
-  a.floats(y, "y");
-  check_same_dtype(a, x, y, "y");
-  a.rows(y, s.M, s.N, "y");
+  check_fused_operands(Args(device(), "linear_gelu_forward"), s, x.dtype(), pre, "pre", y, "y");
   if (!s.empty()) linear_gelu_forward_impl(s, x, w, bias, pre, y);
 }
 
 void Backend::linear_dgelu_backward(const Tensor& dy, const Tensor& w, const Tensor& pre,
                                     Tensor& dpre) {
   const GemmDesc s = resolve_gemm(device(), false, false, dy, w, dpre, nullptr, false);
-  const Args a(device(), "linear_dgelu_backward");
-  check_same_dtype(a, dy, dpre, "dpre");
-  a.floats(pre, "pre");
-  check_same_dtype(a, dy, pre, "pre");
-  a.rows(pre, s.M, s.N, "pre");
+  check_fused_operands(Args(device(), "linear_dgelu_backward"), s, dy.dtype(), dpre, "dpre", pre,
+                       "pre");
   if (!s.empty()) linear_dgelu_backward_impl(s, dy, w, pre, dpre);
 }
 

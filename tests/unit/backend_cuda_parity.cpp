@@ -869,6 +869,10 @@ struct LinCase {
   int64_t M, N, K;
 };
 const LinCase kLinCases[] = {{64, 32, 48}, {128, 96, 64}, {7, 13, 9}, {16, 12, 8}, {8, 16, 5}};
+std::string lin_case(DType dt, const LinCase& c) {
+  return name(dt) + " M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) +
+         " K=" + std::to_string(c.K);
+}
 
 // |cpu - cuda| <= 2 u (|cpu| + |cuda|) + 1.13 (u |between| + acc) + 1e-6 (1 + |between|) per
 // element: two roundings of the output, the skipped rounding of the value between the GEMM and
@@ -897,10 +901,7 @@ TEST_CASE("cuda: linear_gelu_forward (GELU_AUX_BIAS) against the CPU's gemm + ge
   for (DType dt : kFloatTypes)
     for (const LinCase& c : kLinCases)
       for (bool with_bias : {true, false}) {
-        CAPTURE(name(dt));
-        CAPTURE(c.M);
-        CAPTURE(c.N);
-        CAPTURE(c.K);
+        INFO(lin_case(dt, c));
         CAPTURE(with_bias);
         Pair x = pair(rnd(size_t(c.M * c.K), -1, 1, seed++, dt), {c.M, c.K}, dt);
         Pair w = pair(rnd(size_t(c.N * c.K), -1, 1, seed++, dt), {c.N, c.K}, dt);
@@ -923,10 +924,7 @@ TEST_CASE("cuda: linear_dgelu_backward (DGELU) against the CPU's gemm + gelu bac
   uint32_t seed = 950;
   for (DType dt : kFloatTypes)
     for (const LinCase& c : kLinCases) {  // dy [M, N], w [N, K], pre/dpre [M, K]
-      CAPTURE(name(dt));
-      CAPTURE(c.M);
-      CAPTURE(c.N);
-      CAPTURE(c.K);
+      INFO(lin_case(dt, c));
       const auto dyv = rnd(size_t(c.M * c.N), -1, 1, seed++, dt);
       const auto wv = rnd(size_t(c.N * c.K), -1, 1, seed++, dt);
       Pair dy = pair(dyv, {c.M, c.N}, dt), w = pair(wv, {c.N, c.K}, dt);
@@ -949,10 +947,7 @@ TEST_CASE("cuda: linear_param_grad (BGRADB) against the CPU's gemm + bias_grad, 
   for (DType dt : kFloatTypes)
     for (const LinCase& c : kLinCases)  // dy [M, N], x [M, K], dw [N, K], db [N]
       for (float beta : {0.0f, 1.0f, 0.5f}) {
-        CAPTURE(name(dt));
-        CAPTURE(c.M);
-        CAPTURE(c.N);
-        CAPTURE(c.K);
+        INFO(lin_case(dt, c));
         CAPTURE(beta);
         Pair dy = pair(rnd(size_t(c.M * c.N), -1, 1, seed++, dt), {c.M, c.N}, dt);
         Pair x = pair(rnd(size_t(c.M * c.K), -1, 1, seed++, dt), {c.M, c.K}, dt);
