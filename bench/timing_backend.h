@@ -189,6 +189,23 @@ class TimingBackend final : public Backend {
   void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) override {
     T("causal_softmax_backward", [&] { in_->causal_softmax_backward(p, dp, ds); });
   }
+  // The fused Linear ops: their GEMM's flops counted as gemm's (2 M N K; the epilogue's
+  // elementwise work is not counted, as the separate activation / bias_grad ops are not).
+  void linear_gelu_forward_impl(const GemmDesc& s, const Tensor& x, const Tensor& w,
+                                const Tensor* b, Tensor& pre, Tensor& y) override {
+    gemm_flop_ += 2.0 * double(s.M) * double(s.N) * double(s.K);
+    T("linear_gelu_forward", [&] { in_->linear_gelu_forward(x, w, b, pre, y); });
+  }
+  void linear_dgelu_backward_impl(const GemmDesc& s, const Tensor& dy, const Tensor& w,
+                                  const Tensor& pre, Tensor& dpre) override {
+    gemm_flop_ += 2.0 * double(s.M) * double(s.N) * double(s.K);
+    T("linear_dgelu_backward", [&] { in_->linear_dgelu_backward(dy, w, pre, dpre); });
+  }
+  void linear_param_grad_impl(const GemmDesc& s, const Tensor& dy, const Tensor& x, float beta,
+                              Tensor& dw, Tensor& db) override {
+    gemm_flop_ += 2.0 * double(s.M) * double(s.N) * double(s.K);
+    T("linear_param_grad", [&] { in_->linear_param_grad(dy, x, beta, dw, db); });
+  }
   void conv2d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
                            const Conv2dDesc& d) override {
     T("conv2d_forward", [&] { in_->conv2d_forward(x, w, b, y, d); });

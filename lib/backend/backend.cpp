@@ -351,6 +351,68 @@ void Backend::causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor&
   if (p.numel() > 0) causal_softmax_backward_impl(p, dp, ds);
 }
 
+// ---- Linear + GELU(tanh) fusions ----------------------------------------------------------------
+
+namespace {
+
+// The fused ops' extra rule over gemm's: the GEMM's output `c` and the other [M, N] operand `t`
+// (y of the forward, pre of the backward) in the GEMM inputs' dtype D (a 16-bit pre or dpre is
+// what the Linear stores; an fp32 C is only the weight gradient's, linear_param_grad).
+void check_fused_operands(const Args& a, const GemmDesc& s, DType d, const Tensor& c,
+                          const char* cn, const Tensor& t, const char* tn) {
+  a.dtype(c, d, cn);
+  a.floats(t, tn);
+  a.dtype(t, d, tn);
+  a.rows(t, s.M, s.N, tn);
+}
+
+}  // namespace
+
+void Backend::linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& pre,
+                                  Tensor& y) {
+  const GemmDesc s = resolve_gemm(device(), false, true, x, w, pre, bias, false);
+  check_fused_operands(Args(device(), "linear_gelu_forward"), s, x.dtype(), pre, "pre", y, "y");
+  if (!s.empty()) linear_gelu_forward_impl(s, x, w, bias, pre, y);
+}
+
+void Backend::linear_dgelu_backward(const Tensor& dy, const Tensor& w, const Tensor& pre,
+                                    Tensor& dpre) {
+  const GemmDesc s = resolve_gemm(device(), false, false, dy, w, dpre, nullptr, false);
+  check_fused_operands(Args(device(), "linear_dgelu_backward"), s, dy.dtype(), dpre, "dpre", pre,
+                       "pre");
+  if (!s.empty()) linear_dgelu_backward_impl(s, dy, w, pre, dpre);
+}
+
+void Backend::linear_param_grad(const Tensor& dy, const Tensor& x, float beta, Tensor& dw,
+                                Tensor& db) {
+  const GemmDesc s = resolve_gemm(device(), true, false, dy, x, dw, nullptr, false);
+  const Args a(device(), "linear_param_grad");
+  a.dtype(dw, DType::F32, "dw");
+  a.dtype(db, DType::F32, "db");
+  a.numel(db, s.M, "db");
+  // An empty dw still has a bias gradient (K inputs = 0) to scale: the composition handles it.
+  linear_param_grad_impl(s, dy, x, beta, dw, db);
+}
+
+void linear_gelu_forward_by_ops(Backend& be, const Tensor& x, const Tensor& w, const Tensor* bias,
+                                Tensor& pre, Tensor& y) {
+  be.gemm(false, true, 1.0f, x, w, 0.0f, pre, bias);
+  be.activation_forward(Act::GeluTanh, pre, y);
+}
+
+void linear_dgelu_backward_by_ops(Backend& be, const Tensor& dy, const Tensor& w,
+                                  const Tensor& pre, Tensor& dpre) {
+  be.gemm(false, false, 1.0f, dy, w, 0.0f, dpre);
+  // In place: each element of dx is computed from the same element of x and dy alone.
+  be.activation_backward(Act::GeluTanh, pre, dpre, dpre);
+}
+
+void linear_param_grad_by_ops(Backend& be, const Tensor& dy, const Tensor& x, float beta,
+                              Tensor& dw, Tensor& db) {
+  be.gemm(true, false, 1.0f, dy, x, beta, dw);
+  be.bias_grad(dy, db, beta);
+}
+
 // ---- reductions and the optimizer step ----------------------------------------------------------
 
 double Backend::sum(const Tensor& x) {

@@ -131,6 +131,12 @@ struct GradCheck {
   prefix void merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
   prefix void causal_softmax_forward_impl(const Tensor& s, Tensor& p) suffix;                      \
   prefix void causal_softmax_backward_impl(const Tensor& p, const Tensor& dp, Tensor& ds) suffix; \
+  prefix void linear_gelu_forward_impl(const GemmDesc& s, const Tensor& x, const Tensor& w,        \
+                                       const Tensor* bias, Tensor& pre, Tensor& y) suffix;          \
+  prefix void linear_dgelu_backward_impl(const GemmDesc& s, const Tensor& dy, const Tensor& w,     \
+                                         const Tensor& pre, Tensor& dpre) suffix;                  \
+  prefix void linear_param_grad_impl(const GemmDesc& s, const Tensor& dy, const Tensor& x,         \
+                                     float beta, Tensor& dw, Tensor& db) suffix;                   \
   MP_VISION_HOOKS(prefix, suffix)                                                                  \
   prefix void add_layernorm_forward_impl(const Tensor& a, const Tensor& b, const Tensor& gamma,    \
                                          const Tensor& beta, float eps, Tensor& sum_out,           \
@@ -240,6 +246,25 @@ class Backend {
   // ds = p * (dp - sum_j p_j dp_j) over each row's visible keys, 0 on masked ones (fp32 math).
   void causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& ds);
 
+  // ---- Linear + GELU(tanh) fusions (cuBLASLt epilogues on CUDA, cuda_gemm.h) -------------------
+  // Each is the composition of the ops above that it replaces (linear_*_by_ops below): the CPU
+  // engine runs exactly that composition, so fused and unfused models agree bit for bit there.
+  // The CUDA engine runs one cuBLASLt GEMM with an epilogue where cuBLASLt accepts it, which skips
+  // one intermediate rounding (said per op), and the composition otherwise.
+  // Forward of a Linear followed by gelu(tanh): pre[M,N] = x[M,K] w[N,K]^T (+ bias[N]), rounded
+  // to D (gemm), and y = gelu_tanh(pre) (activation_forward). x, w, pre, y share one float dtype
+  // D; bias is fp32 or D. CUDA (GELU_AUX_BIAS): y = round(gelu(fp32 pre)), not gelu(round(pre)).
+  void linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& pre,
+                           Tensor& y);
+  // Input gradient of a Linear whose input was gelu_tanh(pre), through the gelu:
+  // dpre[M,K] = round(dy[M,N] w[N,K]) * gelu_tanh'(pre) (gemm, then activation_backward); dy, w,
+  // pre, dpre share one dtype. CUDA (DGELU): one rounding of (dy w) * gelu'(pre) in fp32.
+  void linear_dgelu_backward(const Tensor& dy, const Tensor& w, const Tensor& pre, Tensor& dpre);
+  // A Linear's parameter gradients: dw[N,K] = beta * dw + dy[M,N]^T x[M,K] and db[N] = beta * db
+  // + column sums of dy (gemm(true, false, ...), then bias_grad); dw and db fp32. CUDA (BGRADB):
+  // cuBLASLt sums the columns (its own fp32 order) into a scratch, one kernel adds beta * db.
+  void linear_param_grad(const Tensor& dy, const Tensor& x, float beta, Tensor& dw, Tensor& db);
+
   // ---- reductions and the optimizer step -------------------------------------------------------
   double sum(const Tensor& x);  // fp32 accumulation per block, fp64 total
   // For global gradient norms: exact fp64 squares (kernels::square_f64) summed in fp64, so the
@@ -332,6 +357,15 @@ void adamw_step_fused_by_ops(Backend& be, Tensor& param, Tensor& grad, Tensor& m
 void sgd_step_fused_by_ops(Backend& be, Tensor& param, Tensor& grad, Tensor* momentum,
                            const SgdHyper& h, const Rounding& r, const GradPrep& prep,
                            Tensor* working);
+
+// The fused Linear ops as the separate ops they stand for (the CPU engine's hooks, the CUDA
+// engine's fallback, and the reference of the tests).
+void linear_gelu_forward_by_ops(Backend& be, const Tensor& x, const Tensor& w, const Tensor* bias,
+                                Tensor& pre, Tensor& y);
+void linear_dgelu_backward_by_ops(Backend& be, const Tensor& dy, const Tensor& w,
+                                  const Tensor& pre, Tensor& dpre);
+void linear_param_grad_by_ops(Backend& be, const Tensor& dy, const Tensor& x, float beta,
+                              Tensor& dw, Tensor& db);
 
 // What make_backend builds. A setting that only one engine has is ignored by the other.
 struct BackendOptions {

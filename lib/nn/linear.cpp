@@ -1,5 +1,6 @@
 #include "nn/linear.h"
 
+#include "nn/activation.h"
 #include "nn/init.h"
 
 namespace mp {
@@ -37,6 +38,11 @@ const Tensor& Linear::forward(Context& ctx, const Tensor& x) {
   Tensor x2 = x_.reshape({rows, in_});
   Tensor y2 = y_.reshape({rows, out_});
   const Tensor* bias = has_bias_ ? &b_.working : nullptr;
+  if (gelu_out_ && !ctx.probe) {  // y_ = pre, and the gelu's output in the same GEMM
+    Tensor a2 = gelu_out_->fused_output(ctx.be, y_).reshape({rows, out_});
+    ctx.be.linear_gelu_forward(x2, w().working, bias, y2, a2);
+    return y_;
+  }
   ctx.be.gemm(false, true, 1.0f, x2, w().working, 0.0f, y2, bias);
   observe(ctx, RoundingPoint::Output, y_, [&](Tensor& exact) {
     Tensor e2 = exact.reshape({rows, out_});
@@ -57,11 +63,21 @@ const Tensor& Linear::backward(Context& ctx, const Tensor& dy_in) {
   Tensor x2 = x_.reshape({rows, in_});
   // dW[out,in] += dy^T x, fp32 accumulation buffer; a frozen weight skips the GEMM (it has no
   // gradient buffer), while dx below still flows through it
-  if (w().trainable()) ctx.be.gemm(true, false, 1.0f, dy2, x2, 1.0f, w().grad);
-  if (has_bias_ && b_.trainable()) ctx.be.bias_grad(dy2, b_.grad, 1.0f);
+  const bool train_b = has_bias_ && b_.trainable();
+  if (w().trainable() && train_b) {
+    ctx.be.linear_param_grad(dy2, x2, 1.0f, w().grad, b_.grad);
+  } else {
+    if (w().trainable()) ctx.be.gemm(true, false, 1.0f, dy2, x2, 1.0f, w().grad);
+    if (train_b) ctx.be.bias_grad(dy2, b_.grad, 1.0f);
+  }
   if (!need_dx_) return dx_;
   ensure_buffer(ctx.be, dx_, x_.shape(), dtype());
   Tensor dx2 = dx_.reshape({rows, in_});
+  if (gelu_in_ && !ctx.probe) {  // dx_ = the gradient of the gelu's input (dpre)
+    ctx.be.linear_dgelu_backward(dy2, w().working, gelu_in_->input().reshape({rows, in_}), dx2);
+    gelu_in_->fused_input_grad(dx_);
+    return dx_;
+  }
   ctx.be.gemm(false, false, 1.0f, dy2, w().working, 0.0f, dx2);
   observe(ctx, RoundingPoint::InputGrad, dx_, [&](Tensor& exact) {
     Tensor e2 = exact.reshape({rows, in_});

@@ -12,6 +12,7 @@
 #include "nn/layer_dtype.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
+#include "nn/linear_fusion.h"
 #include "nn/positional_embedding.h"
 #include "nn/pool2d.h"
 
@@ -236,6 +237,7 @@ std::unique_ptr<Model> Model::build(Backend& be, const std::vector<LayerSpec>& l
     m->root_.add(b.make(layers[i], "layers." + std::to_string(i), shape));
   m->root_.infer(sample_shape);
   m->root_.set_need_input_grad(opt.need_input_grad);
+  if (opt.fuse_linear_gelu) m->linear_gelu_links_ = fuse_linear_gelu(m->root_);
   m->root_.collect_params(m->params_);
   for (size_t i = 0; i < m->params_.size(); ++i)
     for (size_t j = 0; j < i; ++j)

@@ -18,6 +18,9 @@ struct ModelOptions {
   std::vector<std::string> fp32_layers; // names of layers kept in fp32 whatever D
   uint64_t seed = 0;                    // initialisation seed
   bool need_input_grad = false;         // compute d(loss)/d(input) too (tests, probing)
+  // Let Linear layers do a neighbouring gelu(tanh)'s work in their GEMMs (linear_fusion.h): the
+  // same bits on the CPU engine, cuBLASLt epilogues on CUDA. false: tests of that equality.
+  bool fuse_linear_gelu = true;
 };
 
 struct LayerRow {
@@ -49,6 +52,8 @@ class Model {
   ParamList trainable_params() const;
   Parameter* find_param(const std::string& name) const;
   int64_t num_params() const;
+  // Linear / gelu(tanh) pairs linked by ModelOptions::fuse_linear_gelu (linear_fusion.h).
+  int linear_gelu_links() const { return linear_gelu_links_; }
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return root_.out_shape(); }
   std::vector<LayerRow> summary();
@@ -58,6 +63,7 @@ class Model {
   ParamList params_;
   Shape input_shape_;
   Tensor x_view_;  // the input viewed as [batch] + input_shape_
+  int linear_gelu_links_ = 0;
 };
 
 }  // namespace mp

@@ -951,3 +951,115 @@ TEST_CASE("cuda: add_layernorm_forward (the residual add fused with layernorm)")
           check_close(y, dt == DType::F32 ? 64 : 2, 2e-5, "y");
         }
 }
+
+// ---- the fused Linear ops (cuBLASLt GELU_AUX_BIAS, DGELU, BGRADB epilogues; cuda_gemm.h) ------
+// Shapes with M, N, K multiples of 8 take the epilogues (when cuBLASLt has an algorithm); the odd
+// ones must fall back to the separate ops cleanly (aux leading dimension N % 8 != 0). The CUDA
+// engine skips the rounding of pre before gelu (forward) and of dy w before gelu' (DGELU) that
+// the CPU engine's composition does, and its GELU's tanh is its own: the bounds below are those
+// of that difference, element by element (never run on a GPU yet).
+
+namespace {
+
+double gelu_tanh_grad_bound() { return 1.13; }  // max |gelu_tanh'(x)| (at x ~ 1.5)
+
+struct LinCase {
+  int64_t M, N, K;
+};
+const LinCase kLinCases[] = {{64, 32, 48}, {128, 96, 64}, {7, 13, 9}, {16, 12, 8}, {8, 16, 5}};
+std::string lin_case(DType dt, const LinCase& c) {
+  return name(dt) + " M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) +
+         " K=" + std::to_string(c.K);
+}
+
+// |cpu - cuda| <= 2 u (|cpu| + |cuda|) + 1.13 (u |between| + acc) + 1e-6 (1 + |between|) per
+// element: two roundings of the output, the skipped rounding of the value between the GEMM and
+// the gelu (scaled by gelu''s bound), the fp32 accumulation-order bound `acc`, and the
+// difference of the tanh implementations.
+void check_fused(const std::vector<float>& c, const std::vector<float>& g,
+                 const std::vector<double>& between, DType dt, double acc, const std::string& what) {
+  REQUIRE(c.size() == g.size());
+  const double u = unit_roundoff(dt);
+  for (size_t i = 0; i < c.size(); ++i) {
+    const double b = std::fabs(between[i]);
+    const double tol = 2 * u * (std::fabs(c[i]) + std::fabs(g[i])) +
+                       gelu_tanh_grad_bound() * (u * b + acc) + 1e-6 * (1 + b);
+    if (!(std::fabs(double(c[i]) - g[i]) <= tol)) {
+      FAIL_CHECK(what << ": element " << i << ": cpu " << c[i] << ", cuda " << g[i] << " (tol "
+                      << tol << ")");
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda: linear_gelu_forward (GELU_AUX_BIAS) against the CPU's gemm + gelu") {
+  uint32_t seed = 900;
+  for (DType dt : kFloatTypes)
+    for (const LinCase& c : kLinCases)
+      for (bool with_bias : {true, false}) {
+        INFO(lin_case(dt, c));
+        CAPTURE(with_bias);
+        Pair x = pair(rnd(size_t(c.M * c.K), -1, 1, seed++, dt), {c.M, c.K}, dt);
+        Pair w = pair(rnd(size_t(c.N * c.K), -1, 1, seed++, dt), {c.N, c.K}, dt);
+        Pair b = pair(rnd(size_t(c.N), -1, 1, seed++, dt), {c.N}, dt);
+        Pair pre = pair_empty({c.M, c.N}, dt), y = pair_empty({c.M, c.N}, dt);
+        cpu().linear_gelu_forward(x.c, w.c, with_bias ? &b.c : nullptr, pre.c, y.c);
+        gpu().linear_gelu_forward(x.g, w.g, with_bias ? &b.g : nullptr, pre.g, y.g);
+        const double acc = 2.0 * double(c.K + 1) * std::ldexp(1.0, -24) * double(c.K + 1);
+        check_close(pre, 2, acc, "pre");  // the aux: one rounding of the same fp32 value
+        const std::vector<float> pc = floats(cpu(), pre.c);
+        check_fused(floats(cpu(), y.c), floats(gpu(), y.g), std::vector<double>(pc.begin(), pc.end()),
+                    dt, acc, "y");
+        Pair y2 = pair_empty({c.M, c.N}, dt), pre2 = pair_empty({c.M, c.N}, dt);
+        gpu().linear_gelu_forward(x.g, w.g, with_bias ? &b.g : nullptr, pre2.g, y2.g);
+        CHECK(bytes(gpu(), y2.g) == bytes(gpu(), y.g));  // deterministic
+      }
+}
+
+TEST_CASE("cuda: linear_dgelu_backward (DGELU) against the CPU's gemm + gelu backward") {
+  uint32_t seed = 950;
+  for (DType dt : kFloatTypes)
+    for (const LinCase& c : kLinCases) {  // dy [M, N], w [N, K], pre/dpre [M, K]
+      INFO(lin_case(dt, c));
+      const auto dyv = rnd(size_t(c.M * c.N), -1, 1, seed++, dt);
+      const auto wv = rnd(size_t(c.N * c.K), -1, 1, seed++, dt);
+      Pair dy = pair(dyv, {c.M, c.N}, dt), w = pair(wv, {c.N, c.K}, dt);
+      Pair pre = pair(rnd(size_t(c.M * c.K), -3, 3, seed++, dt), {c.M, c.K}, dt);
+      Pair dpre = pair_empty({c.M, c.K}, dt);
+      cpu().linear_dgelu_backward(dy.c, w.c, pre.c, dpre.c);
+      gpu().linear_dgelu_backward(dy.g, w.g, pre.g, dpre.g);
+      std::vector<double> prod(size_t(c.M * c.K), 0.0);  // dy w in fp64: the skipped rounding
+      for (int64_t i = 0; i < c.M; ++i)
+        for (int64_t j = 0; j < c.N; ++j)
+          for (int64_t k = 0; k < c.K; ++k)
+            prod[size_t(i * c.K + k)] += double(dyv[size_t(i * c.N + j)]) * wv[size_t(j * c.K + k)];
+      const double acc = 2.0 * double(c.N) * std::ldexp(1.0, -24) * double(c.N);
+      check_fused(floats(cpu(), dpre.c), floats(gpu(), dpre.g), prod, dt, acc, "dpre");
+    }
+}
+
+TEST_CASE("cuda: linear_param_grad (BGRADB) against the CPU's gemm + bias_grad, beta 0 / 1 / 0.5") {
+  uint32_t seed = 1000;
+  for (DType dt : kFloatTypes)
+    for (const LinCase& c : kLinCases)  // dy [M, N], x [M, K], dw [N, K], db [N]
+      for (float beta : {0.0f, 1.0f, 0.5f}) {
+        INFO(lin_case(dt, c));
+        CAPTURE(beta);
+        Pair dy = pair(rnd(size_t(c.M * c.N), -1, 1, seed++, dt), {c.M, c.N}, dt);
+        Pair x = pair(rnd(size_t(c.M * c.K), -1, 1, seed++, dt), {c.M, c.K}, dt);
+        const auto dw0 = rnd(size_t(c.N * c.K), -1, 1, seed++);
+        const auto db0 = rnd(size_t(c.N), -1, 1, seed++);
+        Pair dw = pair(dw0, {c.N, c.K}, DType::F32), db = pair(db0, {c.N}, DType::F32);
+        cpu().linear_param_grad(dy.c, x.c, beta, dw.c, db.c);
+        gpu().linear_param_grad(dy.g, x.g, beta, dw.g, db.g);
+        const double acc = 2.0 * double(c.M + 1) * std::ldexp(1.0, -24) * double(c.M + 1);
+        check_close(dw, 2, acc, "dw");
+        check_close(db, 8, 1e-6 * double(c.M + 1), "db");
+        Pair dw2 = pair(dw0, {c.N, c.K}, DType::F32), db2 = pair(db0, {c.N}, DType::F32);
+        gpu().linear_param_grad(dy.g, x.g, beta, dw2.g, db2.g);
+        CHECK(bytes(gpu(), db2.g) == bytes(gpu(), db.g));  // deterministic
+        CHECK(bytes(gpu(), dw2.g) == bytes(gpu(), dw.g));
+      }
+}

@@ -4,6 +4,7 @@
 // Each family of hooks lives in its own file:
 //   cuda_backend.cpp     construction, device name, memory (empty/upload/download/copy), options
 //   cuda_gemm.cpp        gemm, gemm_batched (GemmEngine on cuBLASLt; cuda_gemm_epilogue.cu)
+//   cuda_gemm_fused.cpp  linear_gelu_forward, linear_dgelu_backward, linear_param_grad (epilogues)
 //   cuda_elementwise.cu  fill, cast, scale, add, accumulate, activations, dropout
 //   cuda_rowwise.cu      layernorm forward/backward, softmax_xent, mse, argmax_rows
 //   cuda_reduce.cu       sum, sum_squares, unscale_and_check, magnitude_stats, bias_grad
