@@ -8,7 +8,8 @@ void AdamW::update(Backend& be, const ParamList& params, std::vector<ParamUpdate
   AdamWHyper h = h_;
   h.lr = static_cast<float>(lr);
   h.step = applied_steps() + 1;  // 1-based: this update's number
-  for (size_t i = 0; i < ps.size(); ++i) ps[i].weight_decay = params[i]->decay ? h_.weight_decay : 0.0f;
+  for (size_t i = 0; i < ps.size(); ++i)
+    ps[i].weight_decay = params[i]->decay ? h_.weight_decay : 0.0f;
   be.adamw_step_multi(ps, h, prep);
 }
 

@@ -12,7 +12,8 @@ void Sgd::update(Backend& be, const ParamList& params, std::vector<ParamUpdate>&
                  const GradPrep& prep) {
   SgdHyper h = h_;
   h.lr = static_cast<float>(lr);
-  for (size_t i = 0; i < ps.size(); ++i) ps[i].weight_decay = params[i]->decay ? h_.weight_decay : 0.0f;
+  for (size_t i = 0; i < ps.size(); ++i)
+    ps[i].weight_decay = params[i]->decay ? h_.weight_decay : 0.0f;
   be.sgd_step_multi(ps, h, prep);
 }
 

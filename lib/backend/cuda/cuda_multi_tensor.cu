@@ -213,7 +213,8 @@ const E* cached_table(cudaStream_t stream, DeviceScratch& dev, std::vector<unsig
   if (bytes) std::memcpy(now.data() + sizeof(E*), host.data(), bytes);
   if (now != last) {
     // From pageable memory: `host` has been copied out when the call returns (no wait needed).
-    if (bytes) MP_CUDA_CHECK(cudaMemcpyAsync(d, host.data(), bytes, cudaMemcpyHostToDevice, stream));
+    if (bytes)
+      MP_CUDA_CHECK(cudaMemcpyAsync(d, host.data(), bytes, cudaMemcpyHostToDevice, stream));
     last.swap(now);
   }
   return d;
@@ -248,8 +249,8 @@ void CudaBackend::check_grads_impl(const std::vector<const Tensor*>& grads, floa
         table, count, inv_scale, part, flags);
     MP_CUDA_LAUNCH_CHECK("check_grads_kernel");
   }
-  check_grads_finish_kernel<<<1, 1, 0, stream>>>(table, count, part,
-                                                 reinterpret_cast<double*>(slots + kStatSumSquares));
+  double* sum_squares = reinterpret_cast<double*>(slots + kStatSumSquares);
+  check_grads_finish_kernel<<<1, 1, 0, stream>>>(table, count, part, sum_squares);
   MP_CUDA_LAUNCH_CHECK("check_grads_finish_kernel");
 }
 
