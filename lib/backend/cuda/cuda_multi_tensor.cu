@@ -307,6 +307,21 @@ bool build_update(const std::vector<ParamUpdate>& ps, const GradPrep& prep, bool
 
 }  // namespace
 
+namespace {
+
+// The update's launch over its (cached) table; nothing to launch for empty parameters only.
+template <bool kAdamW>
+void launch_update(cudaStream_t stream, DeviceScratch& dev, std::vector<unsigned char>& last,
+                   const std::vector<UpdateEntry>& host, const UpdateArgs& a, int64_t blocks) {
+  const UpdateEntry* table = cached_table(stream, dev, last, host);
+  if (blocks == 0) return;
+  multi_update_kernel<kAdamW><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
+      table, static_cast<int>(host.size()), a);
+  MP_CUDA_LAUNCH_CHECK("multi_update_kernel");
+}
+
+}  // namespace
+
 void CudaBackend::adamw_step_multi_impl(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
                                         const GradPrep& prep) {
   std::vector<UpdateEntry> host;
@@ -317,12 +332,7 @@ void CudaBackend::adamw_step_multi_impl(const std::vector<ParamUpdate>& ps, cons
     return;
   }
   a.adamw = kernels::adamw_coeffs(h.lr, h.beta1, h.beta2, h.eps, 0.0f, h.step);
-  cudaStream_t stream = bound_stream();
-  const UpdateEntry* table = cached_table(stream, update_table_, update_table_host_, host);
-  if (blocks == 0) return;
-  multi_update_kernel<true><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      table, static_cast<int>(host.size()), a);
-  MP_CUDA_LAUNCH_CHECK("multi_update_kernel<adamw>");
+  launch_update<true>(bound_stream(), update_table_, update_table_host_, host, a, blocks);
 }
 
 void CudaBackend::sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
@@ -335,12 +345,7 @@ void CudaBackend::sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const 
     return;
   }
   a.sgd = kernels::SgdCoeffs{h.lr, h.momentum, 0.0f, h.nesterov};
-  cudaStream_t stream = bound_stream();
-  const UpdateEntry* table = cached_table(stream, update_table_, update_table_host_, host);
-  if (blocks == 0) return;
-  multi_update_kernel<false><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(
-      table, static_cast<int>(host.size()), a);
-  MP_CUDA_LAUNCH_CHECK("multi_update_kernel<sgd>");
+  launch_update<false>(bound_stream(), update_table_, update_table_host_, host, a, blocks);
 }
 
 }  // namespace mp::cuda
