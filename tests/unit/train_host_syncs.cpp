@@ -6,8 +6,8 @@
 // host sums it replaces, and the parameters those of the per-parameter update path; a bad label is
 // raised from that read, before any update, with softmax_xent's DataError. Excluded from the
 // count: telemetry steps (precision.telemetry_every: the probe reads its statistics) and
-// evaluation, which read more; so do dist.zero: 1 (its per-shard check) and N = 0 steps (one
-// read of their own plus none for the update).
+// evaluation, which read more, and dist.zero: 1 (two: the loss before its sharded step, then
+// optimizer_step's); an N = 0 step reads once (no update).
 #include <doctest/doctest.h>
 
 #include <cstring>
