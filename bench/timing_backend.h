@@ -165,6 +165,27 @@ class TimingBackend final : public Backend {
                            const GradPrep& gp, Tensor* w) override {
     T("sgd_step_fused", [&] { in_->sgd_step_fused(p, g, m, h, r, gp, w); });
   }
+  void clear_step_stats_impl(Tensor& st) override {
+    T("clear_step_stats", [&] { in_->clear_step_stats(st); });
+  }
+  void sum_into_impl(const Tensor& x, Tensor& st, int64_t slot) override {
+    T("sum_into", [&] { in_->sum_into(x, st, slot); });
+  }
+  void softmax_xent_deferred_impl(const Tensor& l, const Tensor& lab, int32_t ig, float gs,
+                                  Tensor& losses, Tensor* dl, Tensor& st) override {
+    T("softmax_xent", [&] { in_->softmax_xent_deferred(l, lab, ig, gs, losses, dl, st); });
+  }
+  void check_grads_impl(const std::vector<const Tensor*>& gs, float inv, Tensor& st) override {
+    T("check_grads", [&] { in_->check_grads(gs, inv, st); });
+  }
+  void adamw_step_multi_impl(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
+                             const GradPrep& gp) override {
+    T("adamw_step_multi", [&] { in_->adamw_step_multi(ps, h, gp); });
+  }
+  void sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
+                           const GradPrep& gp) override {
+    T("sgd_step_multi", [&] { in_->sgd_step_multi(ps, h, gp); });
+  }
   void random_uniform_impl(Tensor& x, float lo, float hi, uint64_t s, uint64_t o) override {
     T("random_uniform", [&] { in_->random_uniform(x, lo, hi, s, o); });
   }

@@ -131,6 +131,7 @@ struct PolicyRun {
   Timed fwd, fwdbwd, step, square;
   Tensor sa, sb, sc;  // the square GEMM's operands
   double peak_bytes = 0;
+  int64_t host_reads = 0;  // device -> host reads of one steady-state step (Backend::host_reads)
 };
 
 RunSpec spec_for(const Options& o, const std::string& policy) {
@@ -191,6 +192,9 @@ int run_bench(const Options& o) {
       pp->run.be->synchronize();
     };
     p->step.calibrate(o.round_s, 5);
+    const int64_t reads0 = r.be->host_reads();  // one more step, steady state (after calibration)
+    p->step.f();
+    p->host_reads = r.be->host_reads() - reads0;
     p->peak_bytes = double(r.be->peak_memory_bytes());  // after steps, before the square GEMM
     p->fwd.calibrate(o.round_s, 3);
     p->fwdbwd.calibrate(o.round_s, 3);
@@ -228,6 +232,10 @@ int run_bench(const Options& o) {
                 1.0 / st, double(batch) / st, tokens ? double(per_step) / st : 0.0,
                 p->peak_bytes / (1024.0 * 1024.0), g * 1e-9, sq * 1e-9, 100.0 * g / sq);
   }
+  std::printf("host reads/step:");
+  for (auto& p : runs)
+    std::printf(" %s %lld", p->run.policy.c_str(), static_cast<long long>(p->host_reads));
+  std::printf(" (device -> host reads of one training step, Backend::host_reads)\n");
   for (auto& p : runs)
     if (p->run.scaler->total_skips() > 0)
       std::printf("note: %s skipped %lld of %lld steps (non-finite gradients on random data)\n",

@@ -3,6 +3,8 @@
 // which compose the separate ops.
 #include "backend/backend.h"
 
+#include <cstring>
+
 #include "backend/gemm_desc.h"
 #include "backend/op_checks.h"
 
@@ -85,6 +87,7 @@ void Backend::upload(const void* host, Tensor& dst) {
 
 void Backend::download(const Tensor& src, void* host) {
   Args(device(), "download").defined(src, "src");
+  ++host_reads_;
   download_impl(src, host);
 }
 
@@ -248,9 +251,10 @@ void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor
   layernorm_backward_impl(dy, x, gamma, mean, rstd, dx, dgamma, dbeta);
 }
 
-void Backend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
-                           float grad_scale, Tensor& losses, Tensor* dlogits) {
-  const Args a(device(), "softmax_xent");
+namespace {
+// softmax_xent's arguments (and softmax_xent_deferred's); false when there are no rows.
+bool check_xent_args(const Args& a, const Tensor& logits, const Tensor& labels,
+                     const Tensor& losses, const Tensor* dlogits) {
   a.floats(logits, "logits");
   a.dtype(labels, DType::I32, "labels");
   a.dtype(losses, DType::F32, "losses");
@@ -261,7 +265,14 @@ void Backend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t i
     a.floats(*dlogits, "dlogits");
     a.rows(*dlogits, rows, C, "dlogits");
   }
-  if (rows == 0) return;
+  return rows > 0;
+}
+}  // namespace
+
+void Backend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                           float grad_scale, Tensor& losses, Tensor* dlogits) {
+  if (!check_xent_args(Args(device(), "softmax_xent"), logits, labels, losses, dlogits)) return;
+  ++host_reads_;  // the bad-label check waits for the device
   softmax_xent_impl(logits, labels, ignore_index, grad_scale, losses, dlogits);
 }
 
@@ -417,22 +428,26 @@ void linear_param_grad_by_ops(Backend& be, const Tensor& dy, const Tensor& x, fl
 
 double Backend::sum(const Tensor& x) {
   Args(device(), "sum").floats(x, "x");
+  ++host_reads_;
   return sum_impl(x);
 }
 
 double Backend::sum_squares(const Tensor& x) {
   Args(device(), "sum_squares").floats(x, "x");
+  ++host_reads_;
   return sum_squares_impl(x);
 }
 
 bool Backend::unscale_and_check(Tensor& x, float inv_scale) {
   Args(device(), "unscale_and_check").floats(x, "x");
+  ++host_reads_;
   return unscale_and_check_impl(x, inv_scale);
 }
 
 void Backend::magnitude_stats(const Tensor& x, float factor, float threshold, int64_t& below,
                               float& max_abs) {
   Args(device(), "magnitude_stats").floats(x, "x");
+  ++host_reads_;
   magnitude_stats_impl(x, factor, threshold, below, max_abs);
 }
 
@@ -454,6 +469,7 @@ void Backend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v
 
 GradCheck Backend::check_grad(const Tensor& grad, float inv_scale) {
   Args(device(), "check_grad").floats(grad, "grad");
+  ++host_reads_;
   return check_grad_impl(grad, inv_scale);
 }
 
@@ -472,6 +488,118 @@ void Backend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, cons
   a.step(param, grad, working);
   a.sgd(param, momentum, h);
   sgd_step_fused_impl(param, grad, momentum, h, r, prep, working);
+}
+
+// ---- one read-back per optimizer step --------------------------------------------------------
+
+namespace {
+void check_stats(const Args& a, const Tensor& stats) {
+  a.dtype(stats, DType::I64, "stats");
+  a.numel(stats, kStepStatSlots, "stats");
+}
+}  // namespace
+
+Tensor Backend::make_step_stats() {
+  Tensor t = empty({kStepStatSlots}, DType::I64);
+  clear_step_stats(t);
+  return t;
+}
+
+void Backend::clear_step_stats(Tensor& stats) {
+  check_stats(Args(device(), "clear_step_stats"), stats);
+  clear_step_stats_impl(stats);
+}
+
+StepStats Backend::read_step_stats(const Tensor& stats) {
+  check_stats(Args(device(), "read_step_stats"), stats);
+  int64_t v[kStepStatSlots];
+  download(stats, v);  // the one read (counted by download)
+  StepStats s;
+  std::memcpy(&s.loss_sum, &v[kStatLossSum], sizeof(double));
+  std::memcpy(&s.sum_squares, &v[kStatSumSquares], sizeof(double));
+  s.nonfinite = (v[kStatGradFlags] & 1) != 0;
+  s.scaled_nonfinite = (v[kStatGradFlags] & 2) != 0;
+  s.bad_label = v[kStatBadLabel] != 0;
+  if (s.bad_label) unpack_bad_label(v[kStatBadLabel], s.bad_row, s.bad_label_value);
+  return s;
+}
+
+void Backend::sum_into(const Tensor& x, Tensor& stats, int64_t slot) {
+  const Args a(device(), "sum_into");
+  a.floats(x, "x");
+  check_stats(a, stats);
+  MP_CHECK(slot == kStatLossSum || slot == kStatSumSquares,
+           "sum_into: slot must hold fp64 (kStatLossSum or kStatSumSquares), got " +
+               std::to_string(slot));
+  sum_into_impl(x, stats, slot);
+}
+
+void Backend::softmax_xent_deferred(const Tensor& logits, const Tensor& labels,
+                                    int32_t ignore_index, float grad_scale, Tensor& losses,
+                                    Tensor* dlogits, Tensor& stats) {
+  const Args a(device(), "softmax_xent_deferred");
+  check_stats(a, stats);
+  if (!check_xent_args(a, logits, labels, losses, dlogits)) return;
+  MP_CHECK(logits.rows() < 0x7fffffff, "softmax_xent_deferred: more than 2^31 - 2 rows");
+  softmax_xent_deferred_impl(logits, labels, ignore_index, grad_scale, losses, dlogits, stats);
+}
+
+void Backend::check_grads(const std::vector<const Tensor*>& grads, float inv_scale,
+                          Tensor& stats) {
+  const Args a(device(), "check_grads");
+  check_stats(a, stats);
+  for (const Tensor* g : grads) {
+    MP_CHECK(g != nullptr, "check_grads: null gradient");
+    a.dtype(*g, DType::F32, "grad");
+  }
+  check_grads_impl(grads, inv_scale, stats);
+}
+
+namespace {
+void check_update(const Args& a, const ParamUpdate& u) {
+  MP_CHECK(u.param && u.grad, "multi-tensor step: a ParamUpdate without param or grad");
+  a.step(*u.param, *u.grad, u.working);
+  a.dtype(*u.grad, DType::F32, "grad");
+}
+}  // namespace
+
+void Backend::adamw_step_multi(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
+                               const GradPrep& prep) {
+  const Args a(device(), "adamw_step_multi");
+  for (const ParamUpdate& u : ps) {
+    check_update(a, u);
+    MP_CHECK(u.m && u.v, "adamw_step_multi: a ParamUpdate without m or v");
+    a.adamw(*u.param, *u.m, *u.v, h);
+  }
+  adamw_step_multi_impl(ps, h, prep);
+}
+
+void Backend::sgd_step_multi(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
+                             const GradPrep& prep) {
+  const Args a(device(), "sgd_step_multi");
+  for (const ParamUpdate& u : ps) {
+    check_update(a, u);
+    a.sgd(*u.param, u.m, h);
+  }
+  sgd_step_multi_impl(ps, h, prep);
+}
+
+void Backend::adamw_step_multi_impl(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
+                                    const GradPrep& prep) {
+  for (const ParamUpdate& u : ps) {
+    AdamWHyper hp = h;
+    hp.weight_decay = u.weight_decay;
+    adamw_step_fused(*u.param, *u.grad, *u.m, *u.v, hp, u.rounding, prep, u.working);
+  }
+}
+
+void Backend::sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
+                                  const GradPrep& prep) {
+  for (const ParamUpdate& u : ps) {
+    SgdHyper hp = h;
+    hp.weight_decay = u.weight_decay;
+    sgd_step_fused(*u.param, *u.grad, u.m, hp, u.rounding, prep, u.working);
+  }
 }
 
 // ---- random -------------------------------------------------------------------------------------
@@ -508,6 +636,7 @@ void Backend::embedding_forward(const Tensor& ids, const Tensor& weight, Tensor&
   a.dtype(out, weight.dtype(), "out");
   a.rows(out, ids.numel(), weight.dim(1), "out");
   if (ids.numel() == 0) return;
+  ++host_reads_;  // the CUDA engine reads the ids back to check them (token_index::check_ids)
   embedding_forward_impl(ids, weight, out);
 }
 
@@ -518,6 +647,7 @@ void Backend::embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dw
   a.floats(dy, "dy");
   a.rows(dy, ids.numel(), dweight.dim(1), "dy");
   if (ids.numel() == 0) return;
+  ++host_reads_;  // as embedding_forward
   embedding_backward_impl(ids, dy, dweight);
 }
 

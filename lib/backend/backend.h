@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "core/hd.h"
 #include "core/tensor.h"
 #include "kernels/window2d.h"
 
@@ -54,6 +56,42 @@ struct GradCheck {
   // scale. False while `nonfinite` is true means only unscaling overflowed (inv_scale > 1, S < 1).
   bool scaled_nonfinite = false;
   double sum_squares = 0.0;  // of grad * inv_scale, as sum_squares() of the unscaled gradient
+};
+
+// A training step's device-resident results (issue 12: one device -> host read per optimizer
+// step). An I64 tensor of kStepStatSlots 8-byte slots (make_step_stats), written on the device by
+// sum_into, softmax_xent_deferred and check_grads and read back in one download by
+// read_step_stats; clear_step_stats zeroes it on the device (no read).
+enum StepStatSlot : int64_t {
+  kStatLossSum = 0,     // fp64 bits: the step's summed loss (sum_into, micro-batch order)
+  kStatSumSquares = 1,  // fp64 bits: sum of squares of the unscaled gradients (check_grads)
+  kStatGradFlags = 2,   // bit 0: some unscaled gradient non-finite; bit 1: some stored one
+  kStatBadLabel = 3,    // 0, or the lowest bad row r and its label l: ((2^31-1-r) << 32) | u32(l)
+  kStepStatSlots = 4
+};
+
+// read_step_stats's host copy of the slots.
+struct StepStats {
+  double loss_sum = 0.0;
+  double sum_squares = 0.0;
+  bool nonfinite = false;         // GradCheck::nonfinite over every gradient of check_grads
+  bool scaled_nonfinite = false;  // GradCheck::scaled_nonfinite likewise
+  bool bad_label = false;         // softmax_xent_deferred saw a label outside [0, C)
+  int64_t bad_row = -1;           // its lowest row (within that call's batch) and label
+  int32_t bad_label_value = 0;
+};
+
+// One parameter of a multi-tensor optimizer update (Backend::adamw_step_multi / sgd_step_multi):
+// the tensors of the per-parameter fused op (param, fp32 grad, state: AdamW m and v, SGD momentum
+// in m or null; working or null) and what differs between parameters: weight decay and rounding.
+struct ParamUpdate {
+  Tensor* param = nullptr;
+  Tensor* grad = nullptr;
+  Tensor* m = nullptr;
+  Tensor* v = nullptr;
+  Tensor* working = nullptr;
+  float weight_decay = 0.0f;
+  Rounding rounding;
 };
 
 // The hooks every engine implements: the op of the same name with its arguments already checked
@@ -140,7 +178,14 @@ struct GradCheck {
   MP_VISION_HOOKS(prefix, suffix)                                                                  \
   prefix void add_layernorm_forward_impl(const Tensor& a, const Tensor& b, const Tensor& gamma,    \
                                          const Tensor& beta, float eps, Tensor& sum_out,           \
-                                         Tensor& y, Tensor& mean, Tensor& rstd) suffix;
+                                         Tensor& y, Tensor& mean, Tensor& rstd) suffix;           \
+  prefix void clear_step_stats_impl(Tensor& stats) suffix;                                         \
+  prefix void sum_into_impl(const Tensor& x, Tensor& stats, int64_t slot) suffix;                  \
+  prefix void softmax_xent_deferred_impl(const Tensor& logits, const Tensor& labels,               \
+                                         int32_t ignore_index, float grad_scale, Tensor& losses,   \
+                                         Tensor* dlogits, Tensor& stats) suffix;                   \
+  prefix void check_grads_impl(const std::vector<const Tensor*>& grads, float inv_scale,           \
+                               Tensor& stats) suffix;
 
 // Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
 // fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
@@ -297,6 +342,35 @@ class Backend {
   void sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
                       const Rounding& r, const GradPrep& prep, Tensor* working);
 
+  // ---- one read-back per optimizer step (issue 12) ------------------------------------------
+  // Device -> host reads so far: every public op that returns host data or waits for the device
+  // to check it (download, sum, sum_squares, unscale_and_check, magnitude_stats, check_grad,
+  // softmax_xent's label check, the embedding ops' id check, read_step_stats) counts one, here in
+  // the front door, so both engines count the same calls and a CPU test proves the GPU's count.
+  int64_t host_reads() const { return host_reads_; }
+  // A zeroed step-stats tensor (StepStatSlot).
+  Tensor make_step_stats();
+  void clear_step_stats(Tensor& stats);  // every slot 0 (on the device: no read)
+  StepStats read_step_stats(const Tensor& stats);  // the one read: a download of the slots
+  // stats[slot] (fp64) += sum(x), the bits sum() returns added in fp64 on the device: a step's
+  // loss total equals the host sum of its micro-batches' sum() values in the same order.
+  void sum_into(const Tensor& x, Tensor& stats, int64_t slot);
+  // softmax_xent, but a bad label is recorded in stats[kStatBadLabel] (the lowest bad row of any
+  // call since the last clear) instead of raised; its row's loss is NaN and gradient zero as on
+  // the raising path. The caller raises op_checks::bad_label after read_step_stats.
+  void softmax_xent_deferred(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                             float grad_scale, Tensor& losses, Tensor* dlogits, Tensor& stats);
+  // check_grad of every (fp32) gradient in one pass: stats[kStatGradFlags] = the OR of their
+  // flags, stats[kStatSumSquares] = 0.0 + each check_grad(g).sum_squares in list order (fp64):
+  // the bits of today's per-parameter loop.
+  void check_grads(const std::vector<const Tensor*>& grads, float inv_scale, Tensor& stats);
+  // adamw_step_fused / sgd_step_fused of every listed parameter (h.weight_decay and r replaced by
+  // each ParamUpdate's), bit-identical to calling them one by one; an engine may run them as
+  // one multi-tensor launch. SGD's momentum buffer is ParamUpdate::m.
+  void adamw_step_multi(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
+                        const GradPrep& prep);
+  void sgd_step_multi(const std::vector<ParamUpdate>& ps, const SgdHyper& h, const GradPrep& prep);
+
   // ---- random ---------------------------------------------------------------------------------
   void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset);
   void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset);
@@ -346,7 +420,29 @@ class Backend {
                                      Tensor* working);
   virtual void sgd_step_fused_impl(Tensor& param, Tensor& grad, Tensor* momentum, const SgdHyper& h,
                                    const Rounding& r, const GradPrep& prep, Tensor* working);
+  // The multi-tensor updates default to the per-parameter fused ops, in list order.
+  virtual void adamw_step_multi_impl(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
+                                     const GradPrep& prep);
+  virtual void sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
+                                   const GradPrep& prep);
+
+ private:
+  int64_t host_reads_ = 0;
 };
+
+// The pieces of a kStatBadLabel slot (StepStatSlot): its packed value for a bad (row, label),
+// and back. Shared by the engines (device-safe arithmetic only).
+// Packed so that the lowest row has the largest value: engines keep the max (0 = none).
+MP_HD int64_t pack_bad_label(int64_t row, int32_t label) {
+  return static_cast<int64_t>((static_cast<uint64_t>(0x7fffffff - row) << 32) |
+                              static_cast<uint32_t>(label));
+}
+// The (row, label) of a nonzero packed value.
+inline void unpack_bad_label(int64_t packed, int64_t& row, int32_t& label) {
+  const auto u = static_cast<uint64_t>(packed);
+  row = 0x7fffffff - static_cast<int64_t>(u >> 32);
+  label = static_cast<int32_t>(static_cast<uint32_t>(u & 0xffffffffu));
+}
 
 // The fused optimizer ops as the separate ops they stand for (the default hooks; tests compare
 // an engine's own fused hooks with these).

@@ -22,6 +22,16 @@ class Loss {
   // Returns the sum of per-sample losses of this batch (fp64 on the host).
   virtual double compute(Backend& be, const Tensor& out, const Tensor& target, float grad_scale,
                          bool want_grad) = 0;
+  // The training form (issue 12: no read-back per micro-batch): the loss and its gradient as
+  // compute(..., true), with the batch's summed loss added into stats[kStatLossSum] on the device
+  // (Backend::sum_into: the same fp64 total as adding compute()'s values in call order) and a bad
+  // label recorded in stats (Backend::softmax_xent_deferred) for raise_deferred to report after
+  // the step's one read-back.
+  virtual void compute_into(Backend& be, const Tensor& out, const Tensor& target,
+                            float grad_scale, Tensor& stats) = 0;
+  // Raise what compute_into deferred (cross_entropy: a bad label, the DataError softmax_xent
+  // raises at once) from the step's read-back; nothing when it is clean.
+  virtual void raise_deferred(const StepStats&) const {}
   // Whether a sample with this class label enters the loss and its means (cross_entropy: the
   // label is not ignore_index). Regression losses count every sample.
   virtual bool counts_label(int32_t) const { return true; }
@@ -42,11 +52,15 @@ class CrossEntropyLoss : public Loss {
   bool classification() const override { return true; }
   double compute(Backend& be, const Tensor& logits, const Tensor& labels, float grad_scale,
                  bool want_grad) override;
+  void compute_into(Backend& be, const Tensor& logits, const Tensor& labels, float grad_scale,
+                    Tensor& stats) override;
+  void raise_deferred(const StepStats& s) const override;
   int32_t ignore_index() const { return ignore_; }
   bool counts_label(int32_t label) const override { return label != ignore_; }
 
  private:
   int32_t ignore_;
+  int64_t classes_ = 0;  // C of the last compute_into (the deferred error names it)
 };
 
 // Per-sample loss = mean over the sample's elements of (pred - target)^2.
@@ -55,6 +69,13 @@ class MseLoss : public Loss {
   bool classification() const override { return false; }
   double compute(Backend& be, const Tensor& pred, const Tensor& target, float grad_scale,
                  bool want_grad) override;
+  void compute_into(Backend& be, const Tensor& pred, const Tensor& target, float grad_scale,
+                    Tensor& stats) override;
+
+ private:
+  // The per-sample losses (and gradient when want_grad) into losses_ (grad_).
+  void losses(Backend& be, const Tensor& pred, const Tensor& target, float grad_scale,
+              bool want_grad);
 };
 
 std::unique_ptr<Loss> make_loss(const std::string& type, int64_t ignore_index);

@@ -13,8 +13,8 @@ class AdamW final : public Optimizer {
   std::vector<std::string> slot_names() const override { return {"exp_avg", "exp_avg_sq"}; }
 
  protected:
-  void update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-              const Rounding& r, const GradPrep& prep, Tensor* working) override;
+  void update(Backend& be, const ParamList& params, std::vector<ParamUpdate>& ps, double lr,
+              const GradPrep& prep) override;
 
  private:
   AdamWHyper h_;  // lr and step unused: the schedule and the step counter supply them

@@ -58,15 +58,24 @@ Rounding Optimizer::rounding_for(DType master_dtype, size_t index) const {
 
 void Optimizer::step(Backend& be, const ParamList& params, double lr, const GradPrep& prep) {
   init_state(be, params);
+  updates_.resize(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     Parameter& p = *params[i];
     MP_CHECK(p.grad.defined() && p.grad.dtype() == DType::F32 &&
                  p.grad.numel() == p.master.numel(),
              "optimizer: " + p.name + " needs an fp32 gradient of its own size");
+    std::vector<Tensor>& slots = state_.at(p.name);
+    ParamUpdate& u = updates_[i];
+    u = ParamUpdate{};
+    u.param = &p.master;
+    u.grad = &p.grad;
+    u.m = !slots.empty() ? &slots[0] : nullptr;
+    u.v = slots.size() > 1 ? &slots[1] : nullptr;
     // working <- RNE(master) in the same pass, where they are distinct tensors
-    Tensor* working = p.working.raw() != p.master.raw() ? &p.working : nullptr;
-    update(be, p, state_.at(p.name), lr, rounding_for(p.master.dtype(), i), prep, working);
+    u.working = p.working.raw() != p.master.raw() ? &p.working : nullptr;
+    u.rounding = rounding_for(p.master.dtype(), i);
   }
+  update(be, params, updates_, lr, prep);
   ++applied_steps_;
 }
 

@@ -64,13 +64,16 @@ class Optimizer {
 
  protected:
   explicit Optimizer(uint64_t seed);
-  // Update one parameter's master in place from its gradient read as `prep` says; `slots` are its
-  // state tensors in slot_names() order; `working` (when not null) receives RNE(master).
-  virtual void update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-                      const Rounding& r, const GradPrep& prep, Tensor* working) = 0;
+  // Update every parameter's master in place from its gradient read as `prep` says, in one
+  // multi-tensor op (Backend::adamw_step_multi, ...): ps[i] is params[i]'s tensors (m, v: its
+  // state slots in slot_names() order, null where there are fewer), rounding and working copy
+  // (null when master is the working tensor); the optimizer sets each weight_decay.
+  virtual void update(Backend& be, const ParamList& params, std::vector<ParamUpdate>& ps,
+                      double lr, const GradPrep& prep) = 0;
 
  private:
   std::map<std::string, std::vector<Tensor>> state_;
+  std::vector<ParamUpdate> updates_;  // step()'s list, reused (no allocation per step)
   int64_t applied_steps_ = 0;
   uint64_t rounding_seed_;
   bool stochastic_ = true;

@@ -32,7 +32,8 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                            const LrSchedule& schedule, int64_t total_steps, LossScaler& scaler,
                            double clip_norm, const std::function<bool(bool)>& reduce_found_inf,
                            const std::vector<int64_t>& inject_nonfinite_steps,
-                           const std::function<double(double)>& reduce_sum_squares) {
+                           const std::function<double(double)>& reduce_sum_squares,
+                           Tensor* stats, const std::function<void(const StepStats&)>& on_read) {
   StepOutcome out;
   out.attempted_step = opt.applied_steps() + scaler.total_skips() + 1;
   out.loss_scale = scaler.scale();
@@ -40,22 +41,29 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                 out.attempted_step) != inject_nonfinite_steps.end())
     poison_one_gradient(be, params);
 
-  // One read-only pass per gradient: finiteness of the unscaled values (what the update would
-  // use: with S < 1 a finite gradient can unscale to inf), of the stored ones (the cause, for the
-  // scaler), and the sum of squares of the unscaled values (the bits unscale_and_check +
-  // sum_squares would give; exact fp64 squares summed in fp64, combined in fp64 in parameter order
-  // as global_grad_norm does, so it cannot overflow for finite gradients). The unscale, clip,
-  // update, recast and zeroing then happen in one fused pass per parameter inside the optimizer.
+  // One read-only pass over every gradient (Backend::check_grads, on the device): finiteness of
+  // the unscaled values (what the update would use: with S < 1 a finite gradient can unscale to
+  // inf), of the stored ones (the cause, for the scaler), and the sum of squares of the unscaled
+  // values (the bits unscale_and_check + sum_squares would give; exact fp64 squares summed in
+  // fp64, combined in fp64 in parameter order as global_grad_norm does, so it cannot overflow for
+  // finite gradients). Then the step's one read-back. The unscale, clip, update, recast and
+  // zeroing then happen in one multi-tensor pass inside the optimizer.
   GradPrep prep;
   prep.inv_scale = static_cast<float>(scaler.inv_scale());
-  bool found_inf = false, scaled_inf = false;
-  double sum_squares = 0.0;
-  for (Parameter* p : params) {
-    const GradCheck c = be.check_grad(p->grad, prep.inv_scale);
-    found_inf = c.nonfinite || found_inf;
-    scaled_inf = c.scaled_nonfinite || scaled_inf;
-    sum_squares += c.sum_squares;
+  Tensor own;
+  if (!stats) {
+    own = be.make_step_stats();
+    stats = &own;
   }
+  std::vector<const Tensor*> grads;
+  grads.reserve(params.size());
+  for (Parameter* p : params) grads.push_back(&p->grad);
+  be.check_grads(grads, prep.inv_scale, *stats);
+  const StepStats read = be.read_step_stats(*stats);
+  if (on_read) on_read(read);
+  out.loss_sum = read.loss_sum;
+  bool found_inf = read.nonfinite, scaled_inf = read.scaled_nonfinite;
+  double sum_squares = read.sum_squares;
   // A non-finite total cannot come from finite gradients (it would take > 1e231 elements of
   // FLT_MAX); checked anyway, so no update ever sees a non-finite norm. A finite norm above
   // FLT_MAX (many elements near FLT_MAX) is kept in fp64 and the step applies: every unscaled

@@ -21,6 +21,12 @@
 // it is called only when found_inf is false (every rank agrees on that).
 // The reported norm is fp64 and may exceed FLT_MAX when many elements are near it; the step then
 // still applies (every element is finite) and clipping scales by max_norm / (norm + 1e-6).
+// Host reads (issue 12): the gradients are checked by one Backend::check_grads into `stats` (the
+// caller's step-stats tensor, which may already hold the step's loss sum and bad-label flag from
+// its micro-batches; a fresh one when null), then read back ONCE (read_step_stats) before any
+// decision; `on_read` sees those values first (the trainer raises a deferred bad label there,
+// before the update) and out.loss_sum carries the loss slot. The update is one multi-tensor op.
+// The caller clears `stats` for its next step.
 // Attempted steps = applied steps (Optimizer::applied_steps) + skipped steps
 // (LossScaler::total_skips); both are checkpointed, so the count survives a resume.
 #pragma once
@@ -45,6 +51,7 @@ struct StepOutcome {
   int64_t attempted_step = 0;   // 1-based number of this attempt (applied + skipped)
   int64_t applied_steps = 0;    // applied updates after this step
   int64_t skipped_steps = 0;    // skipped steps after this step
+  double loss_sum = 0.0;        // the step stats' kStatLossSum as read back (0 without stats)
 };
 
 // A found_inf reduction that is the identity: single-process runs.
@@ -54,7 +61,9 @@ StepOutcome optimizer_step(Backend& be, const ParamList& params, Optimizer& opt,
                            const LrSchedule& schedule, int64_t total_steps, LossScaler& scaler,
                            double clip_norm, const std::function<bool(bool)>& reduce_found_inf,
                            const std::vector<int64_t>& inject_nonfinite_steps,
-                           const std::function<double(double)>& reduce_sum_squares = nullptr);
+                           const std::function<double(double)>& reduce_sum_squares = nullptr,
+                           Tensor* stats = nullptr,
+                           const std::function<void(const StepStats&)>& on_read = nullptr);
 
 // Fill every gradient with zero (start of an accumulation).
 void zero_grads(Backend& be, const ParamList& params);

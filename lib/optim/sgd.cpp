@@ -1,4 +1,4 @@
-// sgd.cpp: SGD slots and per-parameter update through Backend::sgd_step_fused.
+// sgd.cpp: SGD slots and the update of every parameter through Backend::sgd_step_multi.
 #include "optim/sgd.h"
 
 namespace mp {
@@ -8,12 +8,13 @@ std::vector<std::string> Sgd::slot_names() const {
   return {"momentum"};
 }
 
-void Sgd::update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-                 const Rounding& r, const GradPrep& prep, Tensor* working) {
+void Sgd::update(Backend& be, const ParamList& params, std::vector<ParamUpdate>& ps, double lr,
+                 const GradPrep& prep) {
   SgdHyper h = h_;
   h.lr = static_cast<float>(lr);
-  if (!p.decay) h.weight_decay = 0.0f;
-  be.sgd_step_fused(p.master, p.grad, slots.empty() ? nullptr : &slots[0], h, r, prep, working);
+  for (size_t i = 0; i < ps.size(); ++i)
+    ps[i].weight_decay = params[i]->decay ? h_.weight_decay : 0.0f;
+  be.sgd_step_multi(ps, h, prep);
 }
 
 }  // namespace mp

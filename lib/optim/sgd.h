@@ -12,8 +12,8 @@ class Sgd final : public Optimizer {
   std::vector<std::string> slot_names() const override;
 
  protected:
-  void update(Backend& be, Parameter& p, std::vector<Tensor>& slots, double lr,
-              const Rounding& r, const GradPrep& prep, Tensor* working) override;
+  void update(Backend& be, const ParamList& params, std::vector<ParamUpdate>& ps, double lr,
+              const GradPrep& prep) override;
 
  private:
   SgdHyper h_;  // lr unused: the schedule supplies it per step

@@ -1,33 +1,48 @@
+// train_step.cpp: a training step's micro-batches and its finish, with one device -> host read
+// per step (issue 12): the losses stay on the device until the optimizer step reads them back
+// together with the gradient check.
 #include "train/train_step.h"
 
 namespace mp {
 
-double TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target, float grad_scale,
-                              TelemetryProbe* probe, Loss* shadow) {
+void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target, float grad_scale,
+                            TelemetryProbe* probe, Loss* shadow) {
+  if (!stats.defined()) stats = be.make_step_stats();
   ctx.probe = probe;
   const Tensor& out = model.forward(ctx, x);
-  const double loss_sum = loss.compute(be, out, target, grad_scale, true);
+  loss.compute_into(be, out, target, grad_scale, stats);
   if (probe) {
     MP_CHECK(shadow != nullptr, "TrainStep::micro_batch: a telemetry probe needs a shadow loss");
     probe->observe_loss_grad(*shadow, out, target, grad_scale, loss.grad());
   }
   model.backward(ctx, loss.grad());
-  return loss_sum;
 }
 
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
-  if (norm.empty())
-    return step_without_update(be, model.trainable_params(), optim, schedule, total_steps, scaler);
+  if (!stats.defined()) stats = be.make_step_stats();
   // Frozen parameters have no gradient: not reduced, not in the norm, no update, no state.
   const ParamList params = model.trainable_params();
-  if (zero)
-    return zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm,
-                      reduce_found_inf ? reduce_found_inf : found_inf_local,
-                      inject_nonfinite_grad_steps);
-  if (grad_reduce) grad_reduce->run();
-  return optimizer_step(be, params, optim, schedule, total_steps, scaler, grad_clip_norm,
-                        reduce_found_inf ? reduce_found_inf : found_inf_local,
-                        inject_nonfinite_grad_steps);
+  const auto raise = [&](const StepStats& s) { loss.raise_deferred(s); };
+  StepOutcome out;
+  if (norm.empty() || zero) {
+    // Paths that do not go through optimizer_step's read: read the loss (and raise a deferred
+    // bad label) first, before any update.
+    const StepStats s = be.read_step_stats(stats);
+    raise(s);
+    out = norm.empty()
+              ? step_without_update(be, params, optim, schedule, total_steps, scaler)
+              : zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm,
+                           reduce_found_inf ? reduce_found_inf : found_inf_local,
+                           inject_nonfinite_grad_steps);
+    out.loss_sum = s.loss_sum;
+  } else {
+    if (grad_reduce) grad_reduce->run();
+    out = optimizer_step(be, params, optim, schedule, total_steps, scaler, grad_clip_norm,
+                         reduce_found_inf ? reduce_found_inf : found_inf_local,
+                         inject_nonfinite_grad_steps, nullptr, &stats, raise);
+  }
+  be.clear_step_stats(stats);
+  return out;
 }
 
 }  // namespace mp

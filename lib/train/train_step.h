@@ -40,15 +40,25 @@ struct TrainStep {
   // dist.zero: 1: the sharded step (reduce-scatter, update of this rank's shard, all-gather)
   // replaces the all-reduce and optimizer_step.
   ZeroOptimizer* zero = nullptr;
+  // The step's device-resident results (Backend::make_step_stats, made on first use): the
+  // micro-batches' loss sum and bad-label flag, then the gradient check, read back once per step.
+  Tensor stats = Tensor();
 
   // One micro-batch: forward of `x` (with ctx.probe = probe), loss against `target` with its
   // gradient pre-multiplied by `grad_scale` (StepNormalisation::grad_scale), backward (adds into
-  // the fp32 gradients). Returns the micro-batch's summed per-sample loss. With a telemetry probe,
-  // `shadow` (a second loss of the same type) recomputes the loss gradient in fp32 for it.
-  double micro_batch(Context& ctx, const Tensor& x, const Tensor& target, float grad_scale,
-                     TelemetryProbe* probe = nullptr, Loss* shadow = nullptr);
+  // the fp32 gradients). The micro-batch's summed per-sample loss is added into `stats` on the
+  // device (Loss::compute_into): nothing is read back. With a telemetry probe, `shadow` (a second
+  // loss of the same type) recomputes the loss gradient in fp32 for it (reads back: telemetry
+  // steps read more).
+  void micro_batch(Context& ctx, const Tensor& x, const Tensor& target, float grad_scale,
+                   TelemetryProbe* probe = nullptr, Loss* shadow = nullptr);
 
   // After the step's last micro-batch: the optimizer step, or for N = 0 step_without_update.
+  // Exactly one device -> host read (Backend::host_reads) on the single-process path: the step
+  // stats with the gradient check (optimizer_step); a bad label deferred by the loss is raised
+  // from it before any update. The outcome's loss_sum is the step's summed loss (this rank's).
+  // N = 0 steps read the stats on their own (one read, no update); dist.zero: 1 reads them first
+  // (the loss, the bad label) and then once more inside its sharded optimizer_step: two reads.
   StepOutcome finish(const StepNormalisation& norm);
 };
 

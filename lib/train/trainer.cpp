@@ -83,7 +83,7 @@ class TrainerImpl {
   // into the fp32 grads; N from step_normalisation.h) and returns N. With `probe_step` > 0, the
   // first micro-batch is a probe pass: its rounding points (precision/telemetry.h) go to
   // telemetry.csv.
-  StepNormalisation accumulate(double& loss_sum, int64_t& samples, bool& epoch_ended,
+  StepNormalisation accumulate(int64_t& samples, bool& epoch_ended,
                                int64_t probe_step);
   StepResult train_one_step();
   void record_step(const StepResult& r, ProgressBar& bar);
@@ -377,7 +377,7 @@ void TrainerImpl::init_from() {
   spdlog::info("{}", init_from_log_line(r, model_->params().size()));
 }
 
-StepNormalisation TrainerImpl::accumulate(double& loss_sum, int64_t& samples, bool& epoch_ended,
+StepNormalisation TrainerImpl::accumulate(int64_t& samples, bool& epoch_ended,
                                           int64_t probe_step) {
   Context ctx{*be_, true, static_cast<uint64_t>(spec_.seed), 0};
   const int64_t accum = spec_.train.accum_steps;
@@ -389,7 +389,6 @@ StepNormalisation TrainerImpl::accumulate(double& loss_sum, int64_t& samples, bo
     drop_padding_rows(b);
   }
   const StepNormalisation norm = step_normalisation(*loss_, micro, scaler_->scale(), comm_.get());
-  loss_sum = 0.0;
   samples = 0;
   epoch_ended = false;
   const auto world = static_cast<uint64_t>(comm_->world_size());
@@ -406,8 +405,8 @@ StepNormalisation TrainerImpl::accumulate(double& loss_sum, int64_t& samples, bo
       probe = std::make_unique<TelemetryProbe>(*be_, probe_step, scaler_->scale());
       shadow = make_loss(spec_.model.loss, spec_.model.ignore_index);
     }
-    loss_sum += train_step_->micro_batch(ctx, batch_.x, batch_.target, norm.grad_scale,
-                                         probe.get(), shadow.get());
+    train_step_->micro_batch(ctx, batch_.x, batch_.target, norm.grad_scale, probe.get(),
+                             shadow.get());
     if (probe)
       for (const TelemetryRow& r : probe->rows()) telemetry_->append_row(telemetry_csv_line(r));
     samples += b.size;
@@ -470,10 +469,11 @@ TrainerImpl::StepResult TrainerImpl::train_one_step() {
   StepResult r;
   const int64_t every = spec_.precision.telemetry_every;
   const bool telemetry_step = every > 0 && (step_ + 1) % every == 0;
-  double loss_sum = 0.0;
   const StepNormalisation norm =
-      accumulate(loss_sum, r.samples, r.epoch_ended, telemetry_step ? step_ + 1 : 0);
+      accumulate(r.samples, r.epoch_ended, telemetry_step ? step_ + 1 : 0);
   r.outcome = train_step_->finish(norm);
+  // The step's loss sum stayed on the device; finish read it back with the gradient check.
+  const double loss_sum = r.outcome.loss_sum;
   // The logged loss and sample count are the job's (fp64 sums in rank order), and a stop
   // request on any rank stops every rank after this same step.
   const std::vector<double> sums =

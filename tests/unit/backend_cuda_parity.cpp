@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_options.h"
 #include "unit/cuda_parity_util.h"
+#include "unit/multi_tensor_check.h"
 
 using namespace mp;
 using namespace mp::cuda_test;
@@ -1062,4 +1063,26 @@ TEST_CASE("cuda: linear_param_grad (BGRADB) against the CPU's gemm + bias_grad, 
         CHECK(bytes(gpu(), db2.g) == bytes(gpu(), db.g));  // deterministic
         CHECK(bytes(gpu(), dw2.g) == bytes(gpu(), dw.g));
       }
+}
+
+// Issue 12: the step-stats and multi-tensor ops of the CUDA engine against its own per-tensor ops,
+// bit for bit (multi_tensor_check.h: check_grads' fp64 norm and flags, the one-launch AdamW/SGD
+// over mixed dtypes with per-parameter decay and stochastic rounding, sum_into, the deferred
+// bad label), then the step-stats values against the CPU engine's.
+TEST_CASE("cuda: check_grads, multi-tensor AdamW/SGD, sum_into, deferred bad label (issue 12)") {
+  multi_test::check_grads_matches_loop(gpu());
+  multi_test::adamw_multi_matches_fused(gpu());
+  multi_test::sgd_multi_matches_fused(gpu());
+  multi_test::sum_into_matches_sum(gpu());
+  multi_test::softmax_xent_deferred_matches(gpu());
+  // Across engines: the same gradients give the same flags and a norm within fp64 reordering.
+  const std::vector<float> v = multi_test::rnd(100003, -3.0f, 3.0f, 5);
+  const Tensor gc = multi_test::host_tensor(cpu(), v, DType::F32);
+  const Tensor gg = multi_test::host_tensor(gpu(), v, DType::F32);
+  Tensor sc = cpu().make_step_stats(), sg = gpu().make_step_stats();
+  cpu().check_grads({&gc, &gc}, 0.5f, sc);
+  gpu().check_grads({&gg, &gg}, 0.5f, sg);
+  const StepStats c = cpu().read_step_stats(sc), g = gpu().read_step_stats(sg);
+  CHECK(c.nonfinite == g.nonfinite);
+  CHECK(g.sum_squares == doctest::Approx(c.sum_squares).epsilon(1e-12));
 }

@@ -34,7 +34,9 @@ CudaBackend::CudaBackend(int ordinal, const BackendOptions& opt)
       allow_tf32_(opt.allow_tf32),
       alloc_(std::make_shared<CachingAllocator>()),
       partials_(alloc_),
-      flags_(alloc_) {
+      flags_(alloc_),
+      check_table_(alloc_),
+      update_table_(alloc_) {
   (void)sync_check_enabled();  // a bad MPTRAIN_CUDA_SYNC_CHECK fails here, as a ConfigError
   check_device_available(ordinal);
   // A GPU that is present but cannot be set up (busy, broken driver state) is an environment

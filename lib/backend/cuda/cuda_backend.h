@@ -9,6 +9,7 @@
 //   cuda_rowwise.cu      layernorm forward/backward, softmax_xent, mse, argmax_rows
 //   cuda_reduce.cu       sum, sum_squares, unscale_and_check, magnitude_stats, bias_grad
 //   cuda_optim.cu        sgd_step, adamw_step
+//   cuda_multi_tensor.cu clear_step_stats, check_grads, adamw_step_multi, sgd_step_multi
 //   cuda_random.cu       random_uniform, random_normal
 // Every call is queued on the backend's one stream; methods that return host values (sum,
 // unscale_and_check, ...) and download() synchronise that stream. One host thread drives a
@@ -82,6 +83,10 @@ class CudaBackend final : public Backend {
  protected:
   // Backend's hooks (backend.h): the arguments are checked by Backend's public ops.
   MP_BACKEND_HOOKS(, override)
+  void adamw_step_multi_impl(const std::vector<ParamUpdate>& ps, const AdamWHyper& h,
+                             const GradPrep& prep) override;
+  void sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
+                           const GradPrep& prep) override;
 
  private:
   // Synchronise the stream and surface any asynchronous kernel fault.
@@ -96,6 +101,10 @@ class CudaBackend final : public Backend {
   std::unique_ptr<GemmEngine> gemm_;
   DeviceScratch partials_;  // per-block partials of reductions, bias_grad, layernorm dgamma/dbeta
   DeviceScratch flags_;     // small device results (found-inf flag, first bad label row)
+  // The multi-tensor ops' pointer/size tables (cuda_multi_tensor.cu) and the bytes last uploaded
+  // to each: re-uploaded only when the parameter list changes.
+  DeviceScratch check_table_, update_table_;
+  std::vector<unsigned char> check_table_host_, update_table_host_;
   PinnedBuffer host_;       // reduction results copied back
   // The embedding ops' ids, copied back once per call and checked on the host, and backward's
   // positions per token: reused so a steady-state step allocates no host memory.

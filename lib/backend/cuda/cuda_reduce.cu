@@ -7,7 +7,8 @@
 // magnitude_stats (integer counts and a max: exact in any order; per-block partials), and
 // bias_grad (column sums in the CPU's 256-row blocks: fp32 in row order per block, then the
 // block partials in order in fp64, with no float atomics) and its column finisher
-// (launch_colsum_finish, shared with layernorm's dgamma/dbeta).
+// (launch_colsum_finish, shared with layernorm's dgamma/dbeta). sum_into is sum with the
+// partials added on the device into a step-stats slot, in reduce_sum's host order (no read).
 #include <cmath>
 #include <type_traits>
 
@@ -139,6 +140,32 @@ double CudaBackend::sum_impl(const Tensor& x) {
 
 double CudaBackend::sum_squares_impl(const Tensor& x) {
   return reduce_sum<true>(x, bound_stream(), partials_, host_);
+}
+
+namespace {
+// *slot += 0.0 + part[0] + ... + part[g - 1]: reduce_sum's host loop, on the device.
+__global__ void add_partials_kernel(const double* part, unsigned g, double* slot) {
+  double total = 0.0;
+  for (unsigned b = 0; b < g; ++b) total += part[b];
+  *slot += total;
+}
+}  // namespace
+
+void CudaBackend::sum_into_impl(const Tensor& x, Tensor& stats, int64_t slot) {
+  cudaStream_t stream = bound_stream();
+  const int64_t n = x.numel();
+  const unsigned g = n == 0 ? 0u : reduce_blocks(n);  // sum() of nothing: 0.0, no launch
+  double* part = partials_.get_as<double>(g > 0 ? g : 1);
+  if (g > 0) {
+    dispatch_float(x.dtype(), "sum_into", [&](auto tag) {
+      using T = decltype(tag);
+      sum_kernel<T, false><<<g, kThreads, 0, stream>>>(ptr<const T>(x), n, part);
+      MP_CUDA_LAUNCH_CHECK("sum_kernel");
+    });
+  }
+  add_partials_kernel<<<1, 1, 0, stream>>>(part, g,
+                                           reinterpret_cast<double*>(ptr<int64_t>(stats) + slot));
+  MP_CUDA_LAUNCH_CHECK("add_partials_kernel");
 }
 
 bool CudaBackend::unscale_and_check_impl(Tensor& x, float inv_scale) {

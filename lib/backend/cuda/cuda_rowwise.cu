@@ -14,7 +14,9 @@
 // kernels/ element functions. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed
 // by the shape) with per-block fp32 partials per column, combined in block order in fp64: no float
 // atomics. A softmax_xent label outside [0, C) (and not ignore_index) is recorded on the device
-// (first bad row, atomicMin) and raised after the kernel as the CPU's DataError.
+// (first bad row, atomicMin) and raised after the kernel as the CPU's DataError;
+// softmax_xent_deferred records it in the step stats instead (pack_bad_label, atomicMax: the
+// lowest row wins) and reads nothing back.
 #include <cmath>
 
 #include "backend/cuda/cuda_backend.h"
@@ -256,7 +258,7 @@ __device__ void xent_finish(const T* xr, T* dr, int64_t C, int32_t label, float 
 template <class T>
 __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t ignore_index,
                                     float grad_scale, float* losses, T* d, int64_t rows, int64_t C,
-                                    long long* bad_row) {
+                                    long long* bad_row, long long* bad_key) {
   const int64_t r = warp_row();
   if (r >= rows) return;
   const int lane = threadIdx.x % kWarp;
@@ -264,8 +266,12 @@ __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t i
   const T* xr = x + r * C;
   T* dr = d ? d + r * C : nullptr;
   if (label == ignore_index || label < 0 || label >= C) {
-    if (!kernels::xent_label_valid(label, C, ignore_index) && lane == 0)
-      atomicMin(bad_row, static_cast<long long>(r));
+    if (!kernels::xent_label_valid(label, C, ignore_index) && lane == 0) {
+      if (bad_key)
+        atomicMax(bad_key, static_cast<long long>(pack_bad_label(r, label)));
+      else
+        atomicMin(bad_row, static_cast<long long>(r));
+    }
     // kernels::softmax_xent_row's value for such a row (0 ignored, NaN invalid), zero gradient.
     if (lane == 0)
       losses[r] = kernels::softmax_xent_row(xr, C, label, ignore_index, grad_scale,
@@ -286,7 +292,7 @@ __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t i
 template <class T>
 __global__ void softmax_xent_block_kernel(const T* x, const int32_t* labels, int32_t ignore_index,
                                           float grad_scale, float* losses, T* d, int64_t C,
-                                          long long* bad_row) {
+                                          long long* bad_row, long long* bad_key) {
   __shared__ float red_m[kRowsPerBlock], red_s[kRowsPerBlock];
   const int64_t r = blockIdx.x;
   const int t = threadIdx.x;
@@ -295,8 +301,12 @@ __global__ void softmax_xent_block_kernel(const T* x, const int32_t* labels, int
   T* dr = d ? d + r * C : nullptr;
   if (label == ignore_index || label < 0 || label >= C) {  // the whole block returns here
     if (t == 0) {
-      if (!kernels::xent_label_valid(label, C, ignore_index))
-        atomicMin(bad_row, static_cast<long long>(r));
+      if (!kernels::xent_label_valid(label, C, ignore_index)) {
+        if (bad_key)
+          atomicMax(bad_key, static_cast<long long>(pack_bad_label(r, label)));
+        else
+          atomicMin(bad_row, static_cast<long long>(r));
+      }
       losses[r] = label == ignore_index ? 0.0f : NAN;  // kernels::softmax_xent_row's value
     }
     if (dr)
@@ -468,12 +478,12 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
     if (C <= kLongRow) {
       softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
           ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad);
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad, nullptr);
       MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
     } else {
       softmax_xent_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
           ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, bad);
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, bad, nullptr);
       MP_CUDA_LAUNCH_CHECK("softmax_xent_block_kernel");
     }
   });
@@ -488,6 +498,34 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
     sync();
     throw op_checks::bad_label(r, label, C, ignore_index);
   }
+}
+
+void CudaBackend::softmax_xent_deferred_impl(const Tensor& logits, const Tensor& labels,
+                                             int32_t ignore_index, float grad_scale,
+                                             Tensor& losses, Tensor* dlogits, Tensor& stats) {
+  const int64_t rows = logits.rows(), C = logits.cols();
+  if (dlogits && !same_dtype({&logits, dlogits})) {
+    const Tensor x32 = f32_copy(logits);
+    Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits : empty(dlogits->shape(), DType::F32);
+    softmax_xent_deferred(x32, labels, ignore_index, grad_scale, losses, &d32, stats);
+    if (d32.raw() != dlogits->raw()) cast(d32, *dlogits);
+    return;
+  }
+  long long* key = reinterpret_cast<long long*>(ptr<int64_t>(stats) + kStatBadLabel);
+  dispatch_float(logits.dtype(), "softmax_xent_deferred", [&](auto tag) {
+    using T = decltype(tag);
+    if (C <= kLongRow) {
+      softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, nullptr, key);
+      MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
+    } else {
+      softmax_xent_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, nullptr, key);
+      MP_CUDA_LAUNCH_CHECK("softmax_xent_block_kernel");
+    }
+  });
 }
 
 void CudaBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_scale,

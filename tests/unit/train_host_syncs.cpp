@@ -1,0 +1,166 @@
+// train_host_syncs.cpp: issue 12 on the CPU engine (the trainer's logic is engine-agnostic, and
+// Backend counts host reads in its front door, so this count is the CUDA engine's too): a
+// steady-state training step with gradient accumulation 2 reads the device back exactly once
+// (TrainStep::finish: the step stats with the gradient check), for SGD and AdamW, fp32 and mixed
+// bf16 with a loss scale; the step's loss sum read that way has the bits of the per-micro-batch
+// host sums it replaces, and the parameters those of the per-parameter update path; a bad label is
+// raised from that read, before any update, with softmax_xent's DataError. Excluded from the
+// count: telemetry steps (precision.telemetry_every: the probe reads its statistics) and
+// evaluation, which read more, and dist.zero: 1 (two: the loss before its sharded step, then
+// optimizer_step's); an N = 0 step reads once (no update).
+#include <doctest/doctest.h>
+
+#include <cstring>
+
+#include "nn/loss.h"
+#include "nn/model.h"
+#include "optim/lr_schedule.h"
+#include "optim/optimizer.h"
+#include "optim/optimizer_step.h"
+#include "precision/loss_scaler.h"
+#include "train/train_step.h"
+#include "unit/backend_test_util.h"
+
+using namespace mp;
+
+namespace {
+
+LayerSpec layer(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
+  LayerSpec s = default_layer_spec(type);
+  for (auto& [k, v] : kv) s.params[k] = v;
+  s.where = "test";
+  return s;
+}
+
+struct Run {
+  std::unique_ptr<Backend> be = make_cpu_backend(2);
+  std::unique_ptr<Model> model;
+  std::unique_ptr<Loss> loss;
+  std::unique_ptr<Optimizer> opt;
+  std::unique_ptr<LrSchedule> sched;
+  std::unique_ptr<LossScaler> scaler;
+  std::unique_ptr<TrainStep> step;
+  Tensor x[2], y[2];
+
+  Run(const std::string& optimizer, DType compute, LossScaleMode mode) {
+    ModelOptions mo;
+    mo.compute = compute;
+    mo.master_fp32 = true;
+    mo.seed = 3;
+    model = Model::build(*be,
+                         {layer("linear", {{"out", int64_t(32)}}), layer("relu"),
+                          layer("linear", {{"out", int64_t(10)}})},
+                         {12}, mo);
+    loss = make_loss("cross_entropy", -100);
+    OptimizerSpec os;
+    os.type = optimizer;
+    os.lr = 0.01;
+    os.momentum = optimizer == "sgd" ? 0.9 : 0.0;
+    os.weight_decay = 0.01;
+    opt = make_optimizer(os, 5);
+    sched = std::make_unique<LrSchedule>(ScheduleSpec{}, os.lr);
+    LossScaleSpec ls;
+    ls.value = 256.0;
+    scaler = std::make_unique<LossScaler>(mode, ls);
+    step.reset(new TrainStep{*be, *model, *loss, *opt, *sched, *scaler, 100, 1.0, {}});
+    zero_grads(*be, model->trainable_params());
+  }
+
+  void set_batches(uint32_t seed, int bad_micro = -1) {
+    for (int m = 0; m < 2; ++m) {
+      const std::vector<float> xv = test::random_floats(16 * 12, -1, 1, seed + m, DType::F32);
+      std::vector<int32_t> yv(16);
+      for (size_t i = 0; i < yv.size(); ++i) yv[i] = int32_t((i * 7 + seed + m) % 10);
+      if (m == bad_micro) yv[5] = 10;  // C = 10 outputs: class 10 is out of range
+      x[m] = test::make(*be, xv, {16, 12}, DType::F32);
+      y[m] = be->empty({16}, DType::I32);
+      be->upload(yv.data(), y[m]);
+    }
+  }
+
+  std::vector<float> params() {
+    std::vector<float> all;
+    for (Parameter* p : model->params()) {
+      const std::vector<float> v = to_host_floats(*be, p->master);
+      all.insert(all.end(), v.begin(), v.end());
+    }
+    return all;
+  }
+};
+
+uint64_t bits(double d) {
+  uint64_t u;
+  std::memcpy(&u, &d, sizeof u);
+  return u;
+}
+
+}  // namespace
+
+TEST_CASE("train step: one host read per optimizer step with accumulation 2 (steady state)") {
+  struct Cfg {
+    const char* opt;
+    DType compute;
+    LossScaleMode mode;
+  };
+  for (const Cfg c : {Cfg{"adamw", DType::F32, LossScaleMode::None},
+                      Cfg{"sgd", DType::F32, LossScaleMode::None},
+                      Cfg{"adamw", DType::BF16, LossScaleMode::Dynamic}}) {
+    CAPTURE(c.opt);
+    CAPTURE(dtype_name(c.compute));
+    // `fast`: TrainStep (one read per step); `ref`: the same steps the way they ran before issue
+    // 12, a host sum of each micro-batch's loss (Loss::compute), reading back as it goes.
+    Run fast(c.opt, c.compute, c.mode), ref(c.opt, c.compute, c.mode);
+    for (int s = 0; s < 4; ++s) {
+      CAPTURE(s);
+      fast.set_batches(uint32_t(10 * s));
+      ref.set_batches(uint32_t(10 * s));
+      const StepNormalisation norm = step_normalisation(32, fast.scaler->scale());
+      const int64_t before = fast.be->host_reads();
+      for (int m = 0; m < 2; ++m) {
+        Context ctx{*fast.be, true, 1, uint64_t(2 * s + m)};
+        fast.step->micro_batch(ctx, fast.x[m], fast.y[m], norm.grad_scale);
+      }
+      const StepOutcome o = fast.step->finish(norm);
+      CHECK(fast.be->host_reads() - before == 1);
+      CHECK(!o.skipped);
+
+      double ref_sum = 0.0;
+      for (int m = 0; m < 2; ++m) {
+        Context ctx{*ref.be, true, 1, uint64_t(2 * s + m)};
+        const Tensor& out = ref.model->forward(ctx, ref.x[m]);
+        ref_sum += ref.loss->compute(*ref.be, out, ref.y[m], norm.grad_scale, true);
+        ref.model->backward(ctx, ref.loss->grad());
+      }
+      const StepOutcome r = optimizer_step(*ref.be, ref.model->trainable_params(), *ref.opt,
+                                           *ref.sched, 100, *ref.scaler, 1.0, found_inf_local, {});
+      CHECK(ref_sum > 0.0);
+      CHECK(bits(o.loss_sum) == bits(ref_sum));
+      CHECK(bits(o.grad_norm) == bits(r.grad_norm));
+      CHECK(fast.params() == ref.params());
+    }
+  }
+}
+
+TEST_CASE("train step: a bad label is raised from the step's read-back, before any update") {
+  Run run("adamw", DType::F32, LossScaleMode::None);
+  run.set_batches(3, 1);  // the second micro-batch has class 10 at row 5
+  const std::vector<float> before = run.params();
+  const StepNormalisation norm = step_normalisation(32, 1.0);
+  for (int m = 0; m < 2; ++m) {  // nothing raised here: the check waits for the step's read
+    Context ctx{*run.be, true, 1, uint64_t(m)};
+    run.step->micro_batch(ctx, run.x[m], run.y[m], norm.grad_scale);
+  }
+  const int64_t reads = run.be->host_reads();
+  try {
+    run.step->finish(norm);
+    FAIL("no error");
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    CHECK_MESSAGE(msg.find("labels: row 5 of the batch has class 10, expected an integer in "
+                           "[0, 10)") != std::string::npos,
+                  msg);
+  }
+  CHECK(run.be->host_reads() - reads == 1);
+  CHECK(run.params() == before);  // no update
+  CHECK(run.opt->applied_steps() == 0);
+}
