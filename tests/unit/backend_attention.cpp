@@ -32,6 +32,17 @@ std::vector<float> ref_split(const std::vector<float>& x, int64_t B, int64_t T, 
   return out;
 }
 
+// The message of the InternalError f() throws, or "accepted".
+template <class F>
+std::string msg(F&& f) {
+  try {
+    f();
+  } catch (const InternalError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
 std::vector<double> ref_softmax(const std::vector<float>& s, int64_t T) {
   std::vector<double> p(s.size(), 0.0);
   for (size_t r = 0; r < s.size() / z(T); ++r) {
@@ -154,14 +165,6 @@ TEST_CASE("causal_softmax: rows of huge scores are stable (max subtracted in fp3
 
 TEST_CASE("attention ops: argument checks name the op and the argument") {
   Backend& be = cpu_be();
-  auto msg = [](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const InternalError& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
   Tensor x = be.empty({2, 3, 12}, DType::F32);
   Tensor h_ok = be.empty({12, 3, 2}, DType::F32);
   Tensor h_bad = be.empty({6, 3, 4}, DType::F32);
@@ -392,14 +395,6 @@ TEST_CASE("attention fused vs the unfused ops: fp32 within fp32 rounding, fp16/b
 
 TEST_CASE("attention_forward / _backward: argument checks name the op and the argument") {
   Backend& be = cpu_be();
-  auto msg = [](auto&& f) -> std::string {
-    try {
-      f();
-    } catch (const InternalError& e) {
-      return e.what();
-    }
-    return "accepted";
-  };
   Tensor q = be.empty({2, 5, 4}, DType::F32), o = be.empty({2, 5, 4}, DType::F32);
   Tensor lse = be.empty({2, 5}, DType::F32);
   Tensor o16 = be.empty({2, 5, 4}, DType::F16), o_bad = be.empty({2, 4, 5}, DType::F32);

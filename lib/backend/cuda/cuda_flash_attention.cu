@@ -26,7 +26,7 @@ namespace {
 
 constexpr int kFlashWarps = 4;
 constexpr int kFlashThreads = kFlashWarps * kWarp;
-constexpr int kKeyTile = kWarp;    // forward and dQ: one key per lane
+constexpr int kKeyTile = kWarp;    // forward and dQ: one key per lane (accumulate_rows: 32 rows)
 constexpr int kQueryTile = kWarp;  // dK/dV: one query row per lane
 constexpr unsigned kFull = 0xffffffffu;
 
@@ -59,6 +59,19 @@ __device__ void load_rows(const T* src, int64_t base, int r0, int R, int Tn, flo
   for (int i = threadIdx.x; i < R * D; i += kFlashThreads) {
     const int r = i / D, e = i % D;
     dst[r * S + e] = r0 + r < Tn ? to_float(src[base + static_cast<int64_t>(r0 + r) * D + e]) : 0.0f;
+  }
+}
+
+// acc[c] += sum_j w_j tile[j][lane + 32 c] over 32 shared rows of stride S, where w_j is the
+// weight lane j holds (a probability or a score gradient): a lane's columns of P V, dS K, ...
+// Rows in ascending order, so each sum has one fixed order. The whole warp calls it.
+template <int PL, int S>
+__device__ __forceinline__ void accumulate_rows(float (&acc)[PL], float w, const float* tile,
+                                                int lane) {
+  for (int j = 0; j < kWarp; ++j) {
+    const float wj = __shfl_sync(kFull, w, j);
+#pragma unroll
+    for (int c = 0; c < PL; ++c) acc[c] = fmaf(wj, tile[j * S + lane + c * kWarp], acc[c]);
   }
 }
 
@@ -107,11 +120,7 @@ __global__ void __launch_bounds__(kFlashThreads)
       st[r].l += warp_sum(p);
 #pragma unroll
       for (int cc = 0; cc < PL; ++cc) acc[r][cc] *= c;
-      for (int j = 0; j < kKeyTile; ++j) {
-        const float pj = __shfl_sync(kFull, p, j);
-#pragma unroll
-        for (int cc = 0; cc < PL; ++cc) acc[r][cc] = fmaf(pj, vs[j][lane + cc * kWarp], acc[r][cc]);
-      }
+      accumulate_rows<PL, D>(acc[r], p, &vs[0][0], lane);
     }
   }
 #pragma unroll
@@ -189,14 +198,8 @@ __global__ void __launch_bounds__(kFlashThreads)
         p = kernels::attention_prob(scale * sdot, ls[lane]);
         ds = scale * (p * (pdot - dls[lane]));
       }
-      for (int i = 0; i < kQueryTile; ++i) {
-        const float pi = __shfl_sync(kFull, p, i), dsi = __shfl_sync(kFull, ds, i);
-#pragma unroll
-        for (int c = 0; c < PL; ++c) {
-          dva[r][c] = fmaf(pi, dos[i][lane + c * kWarp], dva[r][c]);
-          dka[r][c] = fmaf(dsi, qs[i][lane + c * kWarp], dka[r][c]);
-        }
-      }
+      accumulate_rows<PL, D + 1>(dva[r], p, &dos[0][0], lane);
+      accumulate_rows<PL, D + 1>(dka[r], ds, &qs[0][0], lane);
     }
   }
 #pragma unroll
@@ -259,11 +262,7 @@ __global__ void __launch_bounds__(kFlashThreads)
         const float p = kernels::attention_prob(scale * sdot, lr[r]);
         ds = scale * (p * (pdot - dr[r]));
       }
-      for (int j = 0; j < kKeyTile; ++j) {
-        const float dsj = __shfl_sync(kFull, ds, j);
-#pragma unroll
-        for (int c = 0; c < PL; ++c) acc[r][c] = fmaf(dsj, ks[j][lane + c * kWarp], acc[r][c]);
-      }
+      accumulate_rows<PL, D + 1>(acc[r], ds, &ks[0][0], lane);
     }
   }
 #pragma unroll
