@@ -55,6 +55,9 @@ class TimingBackend final : public Backend {
   NativeLowPrecision native_low_precision() const override { return in_->native_low_precision(); }
   void synchronize() override { in_->synchronize(); }
   size_t peak_memory_bytes() const override { return in_->peak_memory_bytes(); }
+  bool fused_attention_supports(int64_t d) const override {
+    return in_->fused_attention_supports(d);
+  }
 
  protected:
   Tensor empty_impl(const Shape& s, DType dt) override {
@@ -227,6 +230,21 @@ class TimingBackend final : public Backend {
     gemm_flop_ += 2.0 * double(s.M) * double(s.N) * double(s.K);
     T("linear_param_grad", [&] { in_->linear_param_grad(dy, x, beta, dw, db); });
   }
+  // The fused attention ops count the flops of the GEMMs they replace (the unfused path's full
+  // [T, T] products: 2 in the forward, 4 in the backward, 2 N T T d each), so a step's GEMM flops
+  // are the same whichever path a layer takes.
+  void attention_forward_impl(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                              Tensor& out, Tensor& lse) override {
+    gemm_flop_ += 2.0 * attention_gemm_flop(q);
+    T("attention_forward", [&] { in_->attention_forward(q, k, v, scale, out, lse); });
+  }
+  void attention_backward_impl(const Tensor& q, const Tensor& k, const Tensor& v,
+                               const Tensor& out, const Tensor& dout, const Tensor& lse,
+                               float scale, Tensor& dq, Tensor& dk, Tensor& dv) override {
+    gemm_flop_ += 4.0 * attention_gemm_flop(q);
+    T("attention_backward",
+      [&] { in_->attention_backward(q, k, v, out, dout, lse, scale, dq, dk, dv); });
+  }
   void conv2d_forward_impl(const Tensor& x, const Tensor& w, const Tensor* b, Tensor& y,
                            const Conv2dDesc& d) override {
     T("conv2d_forward", [&] { in_->conv2d_forward(x, w, b, y, d); });
@@ -263,6 +281,11 @@ class TimingBackend final : public Backend {
   }
 
  private:
+  // One [N, T, T] x d product: 2 N T T d.
+  static double attention_gemm_flop(const Tensor& q) {
+    const double N = double(q.shape()[0]), T = double(q.shape()[1]), d = double(q.shape()[2]);
+    return 2.0 * N * T * T * d;
+  }
   std::unique_ptr<Backend> in_;
   std::map<std::string, Stat> stats_;
   double gemm_flop_ = 0;

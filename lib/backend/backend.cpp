@@ -3,7 +3,10 @@
 // which compose the separate ops.
 #include "backend/backend.h"
 
+#include <cmath>
 #include <cstring>
+#include <initializer_list>
+#include <utility>
 
 #include "backend/gemm_desc.h"
 #include "backend/op_checks.h"
@@ -377,6 +380,32 @@ void check_fused_operands(const Args& a, const GemmDesc& s, DType d, const Tenso
   a.rows(t, s.M, s.N, tn);
 }
 
+// q, k, v (and out, dout, dq, dk, dv) [N, T, d] of one float dtype; lse fp32 [N, T].
+void check_attention(const Args& a, const char* op, const Tensor& q,
+                     std::initializer_list<std::pair<const Tensor*, const char*>> same,
+                     const Tensor& lse, float scale) {
+  a.floats(q, "q");
+  MP_CHECK(q.shape().size() == 3, std::string(op) + ": q is " + q.describe() +
+                                      ", expected [N, T, d] (heads split: N = batch * heads)");
+  for (auto [t, name] : same) {
+    a.dtype(*t, q.dtype(), name);
+    MP_CHECK(t->shape() == q.shape(), std::string(op) + ": " + name + " is " + t->describe() +
+                                          ", expected q's shape " + shape_str(q.shape()));
+  }
+  a.dtype(lse, DType::F32, "lse");
+  MP_CHECK(lse.shape() == Shape({q.shape()[0], q.shape()[1]}),
+           std::string(op) + ": lse is " + lse.describe() + ", expected fp32 " +
+               shape_str({q.shape()[0], q.shape()[1]}) + " (one value per query row)");
+  MP_CHECK(std::isfinite(scale) && scale > 0.0f,
+           std::string(op) + ": scale must be finite and > 0, got " + std::to_string(scale));
+}
+
+void check_head_dim(const char* op, int64_t d, bool supported) {
+  MP_CHECK(supported, std::string(op) + ": head dim " + std::to_string(d) +
+                          " is not supported by this engine's fused attention (ask "
+                          "fused_attention_supports first; the unfused ops take any)");
+}
+
 }  // namespace
 
 void Backend::linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor* bias, Tensor& pre,
@@ -422,6 +451,30 @@ void linear_param_grad_by_ops(Backend& be, const Tensor& dy, const Tensor& x, fl
                               Tensor& dw, Tensor& db) {
   be.gemm(true, false, 1.0f, dy, x, beta, dw);
   be.bias_grad(dy, db, beta);
+}
+
+void Backend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                                Tensor& out, Tensor& lse) {
+  const char* op = "attention_forward";
+  const Args a(device(), op);
+  check_attention(a, op, q, {{&k, "k"}, {&v, "v"}, {&out, "out"}}, lse, scale);
+  if (q.numel() == 0) return;
+  check_head_dim(op, q.shape()[2], fused_attention_supports(q.shape()[2]));
+  attention_forward_impl(q, k, v, scale, out, lse);
+}
+
+void Backend::attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                 const Tensor& out, const Tensor& dout, const Tensor& lse,
+                                 float scale, Tensor& dq, Tensor& dk, Tensor& dv) {
+  const char* op = "attention_backward";
+  const Args a(device(), op);
+  check_attention(a, op, q,
+                  {{&k, "k"}, {&v, "v"}, {&out, "out"}, {&dout, "dout"}, {&dq, "dq"}, {&dk, "dk"},
+                   {&dv, "dv"}},
+                  lse, scale);
+  if (q.numel() == 0) return;
+  check_head_dim(op, q.shape()[2], fused_attention_supports(q.shape()[2]));
+  attention_backward_impl(q, k, v, out, dout, lse, scale, dq, dk, dv);
 }
 
 // ---- reductions and the optimizer step ----------------------------------------------------------

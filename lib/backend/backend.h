@@ -185,7 +185,12 @@ struct ParamUpdate {
                                          int32_t ignore_index, float grad_scale, Tensor& losses,   \
                                          Tensor* dlogits, Tensor& stats) suffix;                   \
   prefix void check_grads_impl(const std::vector<const Tensor*>& grads, float inv_scale,           \
-                               Tensor& stats) suffix;
+                               Tensor& stats) suffix;                                             \
+  prefix void attention_forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,           \
+                                     float scale, Tensor& out, Tensor& lse) suffix;                \
+  prefix void attention_backward_impl(const Tensor& q, const Tensor& k, const Tensor& v,          \
+                                      const Tensor& out, const Tensor& dout, const Tensor& lse,    \
+                                      float scale, Tensor& dq, Tensor& dk, Tensor& dv) suffix;
 
 // Which 16-bit float dtypes an engine's GEMMs compute natively (in hardware, not by widening to
 // fp32), and why: what precision.policy `auto` is decided from (precision/dtype_policy.h).
@@ -290,6 +295,22 @@ class Backend {
   void causal_softmax_forward(const Tensor& s, Tensor& p);
   // ds = p * (dp - sum_j p_j dp_j) over each row's visible keys, 0 on masked ones (fp32 math).
   void causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& ds);
+  // Fused causal attention (flash-style: no [N, T, T] buffer). q, k, v, out [N, T, d] of one
+  // float dtype, lse fp32 [N, T]. Per slice and query row i: out_i = softmax_j<=i(scale <q_i, k_j>)
+  // V with fp32 scores, max, sum and products, one rounding to the dtype; lse_i = the row's
+  // log-sum-exp of its scaled visible scores (the softmax statistics backward recomputes P from).
+  // The unfused path's values within one rounding of the dtype (it also rounds S and P).
+  void attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, float scale,
+                         Tensor& out, Tensor& lse);
+  // dq, dk, dv [N, T, d] (overwritten) of attention_forward's out for dout, from its out and lse
+  // (P recomputed, delta_i = <dout_i, out_i>); fp32 accumulation, deterministic (no atomics).
+  void attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out,
+                          const Tensor& dout, const Tensor& lse, float scale, Tensor& dq,
+                          Tensor& dk, Tensor& dv);
+  // Whether this engine's fused attention ops take head dim d (the CPU: any; CUDA: the head dims
+  // its kernels are instantiated for). A capability query, not an op: layers pick the unfused
+  // path when it is false, and the ops refuse such a d.
+  virtual bool fused_attention_supports(int64_t d) const { return d >= 1; }
 
   // ---- Linear + GELU(tanh) fusions (cuBLASLt epilogues on CUDA, cuda_gemm.h) -------------------
   // Each is the composition of the ops above that it replaces (linear_*_by_ops below): the CPU

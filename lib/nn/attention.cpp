@@ -4,14 +4,30 @@
 
 namespace mp {
 
+AttentionPath parse_attention_path(const std::string& s) {
+  if (s == "auto") return AttentionPath::Auto;
+  if (s == "fused") return AttentionPath::Fused;
+  MP_CHECK(s == "unfused", "causal_self_attention: attention must be auto, fused or unfused, got " +
+                               s + " (the catalog validates it)");
+  return AttentionPath::Unfused;
+}
+
 CausalSelfAttention::CausalSelfAttention(int64_t heads, double dropout, bool bias,
-                                         uint64_t dropout_stream)
+                                         uint64_t dropout_stream, AttentionPath path)
     : heads_(heads),
       p_(static_cast<float>(dropout)),
       bias_(bias),
       stream_(dropout_stream),
       qkv_(0, bias, "kaiming_uniform", 0.02),
-      proj_(0, bias, "kaiming_uniform", 0.02) {}
+      proj_(0, bias, "kaiming_uniform", 0.02),
+      path_(path) {}
+
+bool CausalSelfAttention::uses_fused(const Backend& be, bool training) const {
+  if (path_ == AttentionPath::Unfused || (training && p_ > 0.0f)) return false;
+  if (!be.fused_attention_supports(d_)) return false;
+  // auto: the CPU's fused reference is slower than its oneDNN GEMMs (README, bench_train_spec).
+  return path_ == AttentionPath::Fused || be.device() == Device::CUDA;
+}
 
 Shape CausalSelfAttention::infer(const Shape& in) {
   if (in.size() != 2)
@@ -68,22 +84,36 @@ const Tensor& CausalSelfAttention::forward(Context& ctx, const Tensor& x) {
                v = qkvh_.slice_rows(2 * BH, 3 * BH);
   // The scale inside the GEMM: its fp32 accumulator is scaled before the one rounding to D.
   const float alpha = 1.0f / std::sqrt(static_cast<float>(d_));
+  drop_active_ = ctx.training && p_ > 0.0f;
+  fused_ = uses_fused(be, ctx.training);
+  ensure_buffer(be, o_, {BH, T_, d_}, D);
+  if (fused_) {
+    ensure_buffer(be, lse_, {BH, T_}, DType::F32);
+    be.attention_forward(q, k, v, alpha, o_, lse_);
+  } else {
+    unfused_forward(ctx, q, k, v, alpha);
+  }
+  ensure_buffer(be, merged_, {B_, T_, C_}, D);
+  be.merge_heads(o_, merged_, 1, heads_);
+  return proj_.forward(ctx, merged_);
+}
+
+void CausalSelfAttention::unfused_forward(Context& ctx, const Tensor& q, const Tensor& k,
+                                          const Tensor& v, float alpha) {
+  Backend& be = ctx.be;
+  const DType D = dtype();
+  const int64_t BH = B_ * heads_;
   ensure_buffer(be, s_, {BH, T_, T_}, D);
   be.gemm_batched(false, true, alpha, q, k, 0.0f, s_);
   ensure_buffer(be, p_prob_, {BH, T_, T_}, D);
   be.causal_softmax_forward(s_, p_prob_);
-  drop_active_ = ctx.training && p_ > 0.0f;
   const Tensor* pv = &p_prob_;
   if (drop_active_) {
     ensure_buffer(be, p_drop_, {BH, T_, T_}, D);
     be.dropout_forward(p_prob_, p_drop_, p_, ctx.seed, dropout_offset(ctx));
     pv = &p_drop_;
   }
-  ensure_buffer(be, o_, {BH, T_, d_}, D);
   be.gemm_batched(false, false, 1.0f, *pv, v, 0.0f, o_);
-  ensure_buffer(be, merged_, {B_, T_, C_}, D);
-  be.merge_heads(o_, merged_, 1, heads_);
-  return proj_.forward(ctx, merged_);
 }
 
 const Tensor& CausalSelfAttention::backward(Context& ctx, const Tensor& dy) {
@@ -98,18 +128,28 @@ const Tensor& CausalSelfAttention::backward(Context& ctx, const Tensor& dy) {
   ensure_buffer(be, dqkvh_, {3 * BH, T_, d_}, D);
   Tensor dq = dqkvh_.slice_rows(0, BH), dk = dqkvh_.slice_rows(BH, 2 * BH),
          dv = dqkvh_.slice_rows(2 * BH, 3 * BH);
+  const float alpha = 1.0f / std::sqrt(static_cast<float>(d_));
+  if (fused_) be.attention_backward(q, k, v, o_, do_, lse_, alpha, dq, dk, dv);
+  else unfused_backward(ctx, q, k, v, alpha, dq, dk, dv);
+  ensure_buffer(be, dqkv_, {B_, T_, 3 * C_}, D);
+  be.merge_heads(dqkvh_, dqkv_, 3, heads_);
+  return qkv_.backward(ctx, dqkv_);
+}
+
+void CausalSelfAttention::unfused_backward(Context& ctx, const Tensor& q, const Tensor& k,
+                                           const Tensor& v, float alpha, Tensor& dq, Tensor& dk,
+                                           Tensor& dv) {
+  Backend& be = ctx.be;
+  const DType D = dtype();
+  const int64_t BH = B_ * heads_;
   const Tensor& pv = drop_active_ ? p_drop_ : p_prob_;
   be.gemm_batched(true, false, 1.0f, pv, do_, 0.0f, dv);  // dV = P'^T dO
   ensure_buffer(be, dp_, {BH, T_, T_}, D);
   be.gemm_batched(false, true, 1.0f, do_, v, 0.0f, dp_);  // dP' = dO V^T
   if (drop_active_) be.dropout_backward(dp_, dp_, p_, ctx.seed, dropout_offset(ctx));
   be.causal_softmax_backward(p_prob_, dp_, s_);  // dS, into the scores' buffer
-  const float alpha = 1.0f / std::sqrt(static_cast<float>(d_));
   be.gemm_batched(false, false, alpha, s_, k, 0.0f, dq);  // dQ = alpha dS K
   be.gemm_batched(true, false, alpha, s_, q, 0.0f, dk);   // dK = alpha dS^T Q
-  ensure_buffer(be, dqkv_, {B_, T_, 3 * C_}, D);
-  be.merge_heads(dqkvh_, dqkv_, 3, heads_);
-  return qkv_.backward(ctx, dqkv_);
 }
 
 int64_t CausalSelfAttention::activation_elems() const {

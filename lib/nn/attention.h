@@ -8,15 +8,29 @@
 //   O = P' V               gemm_batched, rounded to D; heads merged back to [B, T, C]
 // Backward: dP' = dO V^T, dV = P'^T dO, dP = dropout'(dP'), dS = P (dP - <P, dP>) (fp32 math),
 // dQ = alpha dS K, dK = alpha dS^T Q, then the projections. Every buffer is kept across steps.
+// The fused path (spec `attention`): Backend::attention_forward / _backward compute the same
+// attention per head without the [B * H, T, T] buffers (fp32 S and P, never rounded to D; fp32
+// log-sum-exp per row kept for the backward). `auto` takes it on CUDA when the engine has kernels
+// for d; `fused` wherever the engine supports d (the CPU: any d); `unfused` never. Dropout on the
+// probabilities is not in the fused ops: a training step with dropout > 0 takes the unfused path
+// (the same Philox stream as always), whatever the setting.
 #pragma once
 #include "nn/layer.h"
 #include "nn/linear.h"
 
 namespace mp {
 
+// The spec's `attention` choice.
+enum class AttentionPath { Auto, Fused, Unfused };
+// "auto" / "fused" / "unfused" (the catalog's choices; anything else is an InternalError).
+AttentionPath parse_attention_path(const std::string& s);
+
 class CausalSelfAttention : public Layer {
  public:
-  CausalSelfAttention(int64_t heads, double dropout, bool bias, uint64_t dropout_stream);
+  CausalSelfAttention(int64_t heads, double dropout, bool bias, uint64_t dropout_stream,
+                      AttentionPath path = AttentionPath::Auto);
+  // Whether a step on `be` (training or not) takes the fused ops.
+  bool uses_fused(const Backend& be, bool training) const;
   // Per-sample input [T, C] with C divisible by heads; configures the projections too.
   Shape infer(const Shape& in) override;
   void create_params(Backend& be, bool master_fp32, uint64_t seed, uint64_t qkv_stream,
@@ -31,19 +45,27 @@ class CausalSelfAttention : public Layer {
   int64_t activation_elems() const override;
 
  private:
+  // The [B * H, T, T] path: scores, softmax, dropout, P V into o_; and its backward.
+  void unfused_forward(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                       float alpha);
+  void unfused_backward(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
+                        float alpha, Tensor& dq, Tensor& dk, Tensor& dv);
   uint64_t dropout_offset(const Context& ctx) const { return (ctx.rng_offset << 16) + stream_; }
   int64_t heads_, C_ = 0, d_ = 0;
   float p_;
   bool bias_;
   uint64_t stream_;
   Linear qkv_, proj_;
+  AttentionPath path_;
   bool drop_active_ = false;
+  bool fused_ = false;  // the path the last forward took (its backward takes the same)
   int64_t B_ = 0, T_ = 0;
   Tensor qkvh_;   // Q, K, V per head: [3 * B * H, T, d]
   Tensor s_;      // scores, then (backward) their gradient dS: [B * H, T, T]
   Tensor p_prob_, p_drop_;  // probabilities, and after dropout
   Tensor o_, merged_;       // P' V per head, and merged to [B, T, C]
   Tensor do_, dp_, dqkvh_, dqkv_;
+  Tensor lse_;  // fused path: fp32 log-sum-exp per query row [B * H, T]
 };
 
 }  // namespace mp

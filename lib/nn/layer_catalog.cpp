@@ -34,6 +34,13 @@ const std::vector<ParamDesc>& common_layer_params() {
 }
 
 const std::vector<LayerDesc>& layer_catalog() {
+  // causal_self_attention's path (nn/attention.h), also a transformer_block parameter.
+  static const ParamDesc kAttentionPath = p_choice(
+      "attention", "auto", {"auto", "fused", "unfused"},
+      "fused: one flash-style kernel per head without the T x T scores (fp32 softmax statistics; "
+      "CUDA: head dims 32, 64, 128, other d unfused); unfused: score GEMM, softmax, P V GEMM; "
+      "auto: fused on CUDA where d is supported, unfused on the CPU. Training steps with "
+      "dropout > 0 always run unfused");
   static const std::vector<LayerDesc> catalog = {
       {"linear", false,
        {p_int("out", 0, 1, "output features", true), p_bool("bias", true, "add a learned bias"),
@@ -114,7 +121,8 @@ const std::vector<LayerDesc>& layer_catalog() {
               true),
         p_float("dropout", 0.0, 0.0, 1.0, true,
                 "dropout on the attention probabilities (training only)"),
-        p_bool("bias", true, "learned biases in the QKV and output projections")},
+        p_bool("bias", true, "learned biases in the QKV and output projections"),
+        kAttentionPath},
        "causal multi-head self-attention over [T, C]: QKV projection, softmax(Q K^T / sqrt(d)) "
        "with keys after the query masked (fp32 softmax), V, output projection"},
       {"transformer_block", false,
@@ -122,7 +130,7 @@ const std::vector<LayerDesc>& layer_catalog() {
         p_int("mlp_ratio", 4, 1, "MLP hidden width as a multiple of C"),
         p_float("dropout", 0.0, 0.0, 1.0, true,
                 "dropout on the attention probabilities and after each residual branch"),
-        p_float("eps", 1e-5, 1e-12, 1.0, false, "the layernorms' eps")},
+        p_float("eps", 1e-5, 1e-12, 1.0, false, "the layernorms' eps"), kAttentionPath},
        "pre-norm GPT block over [T, C]: x + attn(layernorm(x)), then x + mlp(layernorm(x)) with "
        "mlp = linear(mlp_ratio C), gelu (tanh), linear(C); parameters <name>.ln1, .attn.qkv, "
        ".attn.proj, .ln2, .mlp.fc, .mlp.proj"},

@@ -146,7 +146,8 @@ struct Builder {
     }
     if (s.type == "causal_self_attention") {
       auto l = std::make_unique<CausalSelfAttention>(s.get_int("heads"), s.get_float("dropout"),
-                                                     s.get_bool("bias"), ++next_stream);
+                                                     s.get_bool("bias"), ++next_stream,
+                                                     parse_attention_path(s.get_str("attention")));
       l->configure(name, s.type, dt, s.where);
       shape = l->infer(shape);
       const uint64_t qkv_stream = ++next_stream;
@@ -202,7 +203,9 @@ struct Builder {
     LayerSpec attn = part(s, "residual", name + ".attn_res");
     attn.children.push_back(part(s, "layernorm", name + ".ln1", {{"eps", eps}}));
     attn.children.push_back(part(s, "causal_self_attention", name + ".attn",
-                                 {{"heads", s.get_int("heads")}, {"dropout", drop}}));
+                                 {{"heads", s.get_int("heads")},
+                                  {"dropout", drop},
+                                  {"attention", s.get_str("attention")}}));
     LayerSpec mlp = part(s, "residual", name + ".mlp_res");
     mlp.children.push_back(part(s, "layernorm", name + ".ln2", {{"eps", eps}}));
     mlp.children.push_back(

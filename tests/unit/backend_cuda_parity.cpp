@@ -773,6 +773,65 @@ TEST_CASE("cuda: attention ops: head permutes bit for bit, causal softmax within
   }
 }
 
+TEST_CASE("cuda: fused attention (flash kernels) against the CPU's fused reference") {
+  for (DType dt : kFloatTypes)
+    for (int64_t d : {32, 64, 128})
+      for (int64_t T : {1, 7, 64, 130}) {
+        CAPTURE(name(dt));
+        CAPTURE(d);
+        CAPTURE(T);
+        const int64_t N = 3;
+        const Shape sh{N, T, d};
+        const size_t n = size_t(N * T * d);
+        Pair q = pair(rnd(n, -1, 1, 70, dt), sh, dt), k = pair(rnd(n, -1, 1, 71, dt), sh, dt),
+             v = pair(rnd(n, -1, 1, 72, dt), sh, dt), dout = pair(rnd(n, -1, 1, 73, dt), sh, dt);
+        const float scale = 1.0f / std::sqrt(float(d));
+        Pair out = pair_empty(sh, dt), lse = pair_empty({N, T}, DType::F32);
+        cpu().attention_forward(q.c, k.c, v.c, scale, out.c, lse.c);
+        gpu().attention_forward(q.g, k.g, v.g, scale, out.g, lse.g);
+        // fp32 sums over d products and T keys in another order (tiles, fma): a few fp32 ulps per
+        // term against |out| <= 1; then one rounding to dt on each side (2 units: one ulp).
+        const double f32 = 8.0 * double(d + T) * std::ldexp(1.0, -24);
+        check_close(out, dt == DType::F32 ? 64 : 2, f32, "attention out");
+        check_close(lse, 64, f32 * 8.0, "attention lse");
+        // Backward from the CPU's out and lse on both, so only the backward is compared; the
+        // gradients' scale is their largest element on the CPU.
+        Pair o2 = pair(floats(cpu(), out.c), sh, dt), l2 = pair(floats(cpu(), lse.c), {N, T}, DType::F32);
+        Pair dq = pair_empty(sh, dt), dk = pair_empty(sh, dt), dv = pair_empty(sh, dt);
+        cpu().attention_backward(q.c, k.c, v.c, o2.c, dout.c, l2.c, scale, dq.c, dk.c, dv.c);
+        gpu().attention_backward(q.g, k.g, v.g, o2.g, dout.g, l2.g, scale, dq.g, dk.g, dv.g);
+        for (auto [p, what] : {std::pair<Pair*, const char*>{&dq, "dq"}, {&dk, "dk"}, {&dv, "dv"}}) {
+          double mx = 0;
+          for (float x : floats(cpu(), p->c)) mx = std::max(mx, double(std::fabs(x)));
+          check_close(*p, dt == DType::F32 ? 64 : 2, 2.0 * f32 * (1.0 + mx), what);
+        }
+        // Deterministic: no atomics, the same bits on a second run.
+        Tensor out3 = gpu().empty(sh, dt), lse3 = gpu().empty({N, T}, DType::F32);
+        gpu().attention_forward(q.g, k.g, v.g, scale, out3, lse3);
+        CHECK(bytes(gpu(), out3) == bytes(gpu(), out.g));
+        CHECK(bytes(gpu(), lse3) == bytes(gpu(), lse.g));
+        Tensor dk3 = gpu().empty(sh, dt), dq3 = gpu().empty(sh, dt), dv3 = gpu().empty(sh, dt);
+        gpu().attention_backward(q.g, k.g, v.g, o2.g, dout.g, l2.g, scale, dq3, dk3, dv3);
+        CHECK(bytes(gpu(), dq3) == bytes(gpu(), dq.g));
+        CHECK(bytes(gpu(), dk3) == bytes(gpu(), dk.g));
+        CHECK(bytes(gpu(), dv3) == bytes(gpu(), dv.g));
+      }
+  if (selftest()) return;  // the rest is the CUDA engine's own
+  // Head dims without a flash kernel: the engine says so, and the op refuses them (the layer takes
+  // the unfused path there).
+  CHECK(!gpu().fused_attention_supports(48));
+  CHECK(gpu().fused_attention_supports(64));
+  Tensor q = gpu().empty({1, 4, 48}, DType::F32), lse = gpu().empty({1, 4}, DType::F32);
+  gpu().fill(q, 0.5f);
+  std::string msg;
+  try {
+    gpu().attention_forward(q, q, q, 0.5f, q, lse);
+  } catch (const InternalError& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("head dim 48 is not supported") != std::string::npos);
+}
+
 // ---- conv2d, pooling, group_norm (backend_vision.cpp) --------------------------------------------
 
 TEST_CASE("cuda: conv2d forward, backward data and weights (im2col + GEMM) against oneDNN") {

@@ -9,6 +9,7 @@
 #include <functional>
 #include <random>
 
+#include "nn/attention.h"
 #include "nn/model.h"
 #include "unit/nn_test_util.h"
 
@@ -354,4 +355,93 @@ TEST_CASE("causal_self_attention: the memory estimate counts the T x T scores") 
   REQUIRE(rows.size() == 1);
   // 18 T C + 3 H T T buffers per sample, counted as half (values + gradients doubled later).
   CHECK(rows[0].activation_elems == (18 * 128 * 64 + 3 * 4 * 128 * 128) / 2);
+}
+
+// ---- the fused path (attention: fused; the CPU engine's reference of the CUDA flash kernels) ----
+
+TEST_CASE("causal_self_attention, attention: fused: forward and gradients vs an fp64 reference and FD") {
+  for (auto [B, T, C, H] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{2, 5, 8, 2},
+                            {1, 1, 4, 1}, {3, 7, 12, 3}}) {
+    CAPTURE(T);
+    CAPTURE(C);
+    gradcheck({spec("causal_self_attention", {{"heads", H}, {"attention", std::string("fused")}})},
+              B, T, C,
+              [=](const Vec& x, const Params& p) { return ref_attention(x, p, 0, B, T, C, H); });
+  }
+  const int64_t B = 2, T = 5, C = 8, H = 2;
+  gradcheck({spec("transformer_block", {{"heads", H}, {"attention", std::string("fused")}})}, B, T,
+            C, [=](const Vec& x, const Params& p) { return ref_block(x, p, B, T, C, H, 4); });
+}
+
+TEST_CASE("causal_self_attention: fused and unfused agree (fp32 within fp32 rounding, fp16/bf16 within the dtype)") {
+  const int64_t B = 2, T = 33, C = 32, H = 2;
+  std::mt19937_64 g(9);
+  const Vec x = random_vec(z(B * T * C), g, -1.0, 1.0), r = random_vec(z(B * T * C), g, -1.0, 1.0);
+  auto run = [&](DType dt, const std::string& path, Vec& y, Vec& dx, Vec& dw) {
+    Built m = build({spec("causal_self_attention", {{"heads", H}, {"attention", path}})}, T, C, dt,
+                    42, -0.3, 0.3);
+    Context ctx{*m.be, true, 3, 0};
+    y = to_d(to_host_floats(*m.be, m.model->forward(ctx, from_host_floats(*m.be, to_f(x), {B, T, C}, DType::F32))));
+    dx = to_d(to_host_floats(*m.be, m.model->backward(ctx, from_host_floats(*m.be, to_f(r), {B, T, C}, DType::F32))));
+    dw = to_d(to_host_floats(*m.be, m.model->params()[0]->grad));
+  };
+  auto worst = [](const Vec& got, const Vec& want) {
+    double mx = 0, e = 0;
+    for (size_t i = 0; i < got.size(); ++i) {
+      mx = std::max(mx, std::abs(want[i]));
+      e = std::max(e, std::abs(got[i] - want[i]));
+    }
+    return e / mx;
+  };
+  for (DType dt : {DType::F32, DType::F16, DType::BF16}) {
+    CAPTURE(dtype_name(dt));
+    Vec yf, dxf, dwf, yu, dxu, dwu, ya, dxa, dwa;
+    run(dt, "fused", yf, dxf, dwf);
+    run(dt, "unfused", yu, dxu, dwu);
+    // The unfused path rounds S, P, dP and dS to the dtype as well: a few units of its roundoff
+    // (fp32: summation order only).
+    const double u = dt == DType::F16 ? std::ldexp(1.0, -11)
+                     : dt == DType::BF16 ? std::ldexp(1.0, -8) : std::ldexp(1.0, -24);
+    const double tol = dt == DType::F32 ? 256 * u : 16 * u;
+    CHECK(worst(yf, yu) <= tol);
+    CHECK(worst(dxf, dxu) <= tol);
+    CHECK(worst(dwf, dwu) <= tol);
+    CHECK(worst(yf, yu) > 0);  // really another computation
+    // auto on the CPU engine: the unfused path, bit for bit.
+    run(dt, "auto", ya, dxa, dwa);
+    CHECK(ya == yu);
+    CHECK(dxa == dxu);
+  }
+}
+
+TEST_CASE("causal_self_attention: which path a step takes (dropout refused by the fused ops)") {
+  auto be = make_cpu_backend(1);
+  auto layer = [](double drop, AttentionPath path) {
+    auto l = std::make_unique<CausalSelfAttention>(2, drop, true, 1, path);
+    l->configure("attn", "causal_self_attention", DType::F32, "");
+    l->infer({4, 8});
+    return l;
+  };
+  CHECK(layer(0.0, AttentionPath::Fused)->uses_fused(*be, true));
+  CHECK(!layer(0.0, AttentionPath::Auto)->uses_fused(*be, true));  // CPU: unfused by default
+  CHECK(!layer(0.0, AttentionPath::Unfused)->uses_fused(*be, false));
+  CHECK(!layer(0.1, AttentionPath::Fused)->uses_fused(*be, true));  // training with dropout
+  CHECK(layer(0.1, AttentionPath::Fused)->uses_fused(*be, false));  // eval: no dropout
+  CHECK_THROWS_AS(parse_attention_path("flash"), InternalError);
+  // A training step with dropout under `fused` is the unfused layer's step, bit for bit (the same
+  // Philox stream), forward and backward.
+  const int64_t B = 2, T = 8, C = 8;
+  auto run = [&](const std::string& path, std::vector<float>& y, std::vector<float>& dx) {
+    Built m = build({spec("causal_self_attention", {{"heads", int64_t{2}}, {"dropout", 0.3}, {"attention", path}})}, T, C, DType::F32);
+    std::mt19937_64 g(3);
+    const Vec x = random_vec(z(B * T * C), g, 0.1, 1.0);
+    Context train{*m.be, true, 3, 5};
+    y = to_host_floats(*m.be, m.model->forward(train, from_host_floats(*m.be, to_f(x), {B, T, C}, DType::F32)));
+    dx = to_host_floats(*m.be, m.model->backward(train, from_host_floats(*m.be, std::vector<float>(z(B * T * C), 1.0f), {B, T, C}, DType::F32)));
+  };
+  std::vector<float> yf, dxf, yu, dxu;
+  run("fused", yf, dxf);
+  run("unfused", yu, dxu);
+  CHECK(yf == yu);
+  CHECK(dxf == dxu);
 }

@@ -58,6 +58,8 @@ class CudaBackend final : public Backend {
   NativeLowPrecision native_low_precision() const override;
   void synchronize() override;
   size_t peak_memory_bytes() const override;
+  // Head dims with flash kernels (cuda_flash_attention.cu): 32, 64, 128.
+  bool fused_attention_supports(int64_t d) const override;
 
   // ---- CUDA-specific ---------------------------------------------------------------------------
   void set_allow_tf32(bool allow) { allow_tf32_ = allow; }
