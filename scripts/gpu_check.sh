@@ -54,7 +54,7 @@ RUNENV=()   # prefix for running them (bundle mode: its libraries, for these bin
 SHARE=$ROOT # configs/, datasets/ and scripts/ the runs read (bundle mode: the bundle's share/)
 MODE=build
 [ -f "$BUNDLE" ] && [ "${GPU_CHECK_BUILD:-0}" != "1" ] && MODE=bundle
-[ -n "${GPU_CHECK_BIN:-}" ] && MODE=prebuilt
+[ -n "${GPU_CHECK_BIN+set}" ] && MODE=prebuilt  # even when empty: never a surprise -j16 build
 # GPU_CHECK_DEVICE=cpu: the runs meant for cuda go to the CPU instead, to check this script's own
 # tables and curve comparison on a machine without a GPU (with GPU_CHECK_BIN=build and fewer
 # steps and policies: GPU_CHECK_MLP_STEPS, GPU_CHECK_GPT_STEPS, GPU_CHECK_GPT_POLICIES="fp32").

@@ -11,8 +11,9 @@
 #           cleanly, every step in summary.txt, the flop counts and the tables' captions there
 # Usage: gpu_check_scripts.sh MPTRAIN_BINARY SOURCE_DIR GROUP
 set -u
-BIN=$1
-SRC=$2
+# Absolute paths: the cases run in a scratch directory.
+BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SRC=$(cd "$2" && pwd)
 GROUP=$3
 PY=python3
 TMP=$(mktemp -d)
