@@ -16,7 +16,7 @@ BIN=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 SRC=$(cd "$2" && pwd)
 GROUP=$3
 PY=python3
-# shellcheck source=SCRIPTDIR/../e2e/expect.sh
+# shellcheck source=SCRIPTDIR/../e2e/expect.sh disable=SC1091
 . "$SRC/tests/e2e/expect.sh"  # the pass/fail counters
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 TMP=$(mktemp -d)
