@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """compare_curves.py: how far apart two runs' training-loss curves are, from their metrics.csv.
 
 scripts/gpu_check.sh runs the same spec, seed, data and steps on cuda and on the CPU and asks

@@ -43,6 +43,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 OUT=${OUT:-$ROOT/gpu_check_out}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)  # absolute: bundle mode runs from the bundle's share/
 # A reused $OUT (the default ./gpu_check_out) starts clean: the logs are appended to below.
 rm -f "$OUT"/{env,build,parity,bench,mlp,gpt,debug,nccl}.log "$OUT/summary.txt"
 START=$(date +%s)
@@ -69,7 +70,7 @@ remaining() { echo $((DEADLINE - $(date +%s))); }
 write_summary() {
   local s="$OUT/summary.txt"
   {
-    echo "mptrain GPU check -- $(date -u '+%Y-%m-%d %H:%M:%S UTC') -- revision $(git rev-parse --short HEAD 2>/dev/null || echo '?') -- mode: $MODE"
+    echo "mptrain GPU check -- $(date -u '+%Y-%m-%d %H:%M:%S UTC') -- revision $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?') -- mode: $MODE"
     echo "device: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null || echo 'nvidia-smi failed')"
     echo
     printf '%-8s %-8s %8s  %s\n' step status seconds note
@@ -170,11 +171,13 @@ if [ "$MODE" = bundle ]; then
     cublas_dir=$(find_cublas || true)
     echo "cuBLAS from: ${cublas_dir:-NOT FOUND}" >>"$OUT/build.log"
     cat /tmp/mptrain_bundle/REVISION >>"$OUT/build.log" 2>/dev/null || true
-    # The runs read the configs, datasets and scripts packed with the binaries (same revision);
-    # a bundle from before share/ existed falls back to the tree's.
+    # The runs read the configs, datasets and scripts packed with the binaries (same revision),
+    # so the rest of the script runs in share/; a bundle from before share/ existed falls back
+    # to the tree's.
     if [ -d /tmp/mptrain_bundle/share ]; then SHARE=/tmp/mptrain_bundle/share
     else echo "bundle has no share/: configs, datasets and scripts from the tree" >>"$OUT/build.log"; fi
-    RUNENV=(env -C "$SHARE" "LD_LIBRARY_PATH=/tmp/mptrain_bundle/lib${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+    cd "$SHARE"
+    RUNENV=(env "LD_LIBRARY_PATH=/tmp/mptrain_bundle/lib${cublas_dir:+:$cublas_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
     if "${RUNENV[@]}" ldd "$BIN/test_backend_cuda_parity" | grep "not found" >>"$OUT/build.log"; then
       add_result build FAIL $(( $(date +%s) - t0 )) "bundle unpacked but libraries are missing (build.log)"
     else

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """gpu_peaks.py: the dense peak FLOP rate of the GPUs scripts/gpu_check.sh may meet, for its MFU
 (model FLOP/s over the device's peak). Plain Python 3, no packages: the device may lack numpy.
 

@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """perf_row.py: one row of scripts/gpu_check.sh's speed tables from a finished run directory:
 steps/s, samples/s, tokens/s, achieved model TFLOP/s, the device's peak (scripts/gpu_peaks.py),
 MFU, peak tensor memory, final loss and validation loss. Plain Python 3, no packages.
