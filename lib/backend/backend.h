@@ -22,9 +22,13 @@ enum class Act : uint8_t { Identity, Relu, GeluTanh, GeluExact, Tanh, Sigmoid, S
 
 // How an optimizer writes the updated parameter when the parameter is not fp32.
 struct Rounding {
-  bool stochastic = false;  // bf16 only: stochastic rounding from Philox(seed, offset, i)
+  bool stochastic = false;  // bf16 only: stochastic rounding from Philox(seed, offset, first + i)
   uint64_t seed = 0;
   uint64_t offset = 0;
+  // The stream index of the tensor's element 0: 0 for a whole parameter; a ZeRO-1 piece of a
+  // parameter (lib/train/zero_optimizer.cpp) starts where the piece starts, so it draws the bits
+  // the whole parameter's update would.
+  uint64_t first = 0;
 };
 
 struct SgdHyper {

@@ -16,6 +16,12 @@ struct Parameter {
                      // undefined (no buffer) while frozen
   bool decay = true; // weight decay applies (false for biases and normalisation parameters)
   bool frozen = false;  // optimizer.freeze: no gradient, no optimizer state (freeze_parameter)
+  // Which stochastic-rounding stream the optimizer draws from (optim/optimizer.cpp): by default
+  // (-1) the parameter's own index in the list it updates; a ZeRO-1 piece (a view of part of a
+  // parameter) names its whole parameter's index and the piece's first element, so its bits are
+  // the ones the whole parameter's update draws.
+  int64_t rounding_index = -1;
+  int64_t rounding_first = 0;
 
   // A layer's backward computes this parameter's gradient only when true: the pattern every layer
   // follows, `if (w_.trainable()) <weight-gradient op>`, so a frozen weight costs no GEMM.

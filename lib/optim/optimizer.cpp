@@ -73,7 +73,9 @@ void Optimizer::step(Backend& be, const ParamList& params, double lr, const Grad
     u.v = slots.size() > 1 ? &slots[1] : nullptr;
     // working <- RNE(master) in the same pass, where they are distinct tensors
     u.working = p.working.raw() != p.master.raw() ? &p.working : nullptr;
-    u.rounding = rounding_for(p.master.dtype(), i);
+    u.rounding = rounding_for(p.master.dtype(),
+                              p.rounding_index >= 0 ? static_cast<size_t>(p.rounding_index) : i);
+    u.rounding.first = static_cast<uint64_t>(p.rounding_first);
   }
   update(be, params, updates_, lr, prep);
   ++applied_steps_;

@@ -78,6 +78,8 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
       Parameter v;
       v.name = p.name;  // optimizer state is keyed by name: one piece per parameter per rank
       v.decay = p.decay;
+      v.rounding_index = static_cast<int64_t>(i);  // the whole parameter's rounding stream
+      v.rounding_first = lo - (at - n);
       v.master = p.master.flat_range(lo - (at - n), hi - lo);
       v.working = p.working.raw() == p.master.raw() ? v.master
                                                     : p.working.flat_range(lo - (at - n), hi - lo);

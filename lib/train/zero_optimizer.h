@@ -21,8 +21,9 @@
 // either way) and the same element-wise update, so fp32 results are bit-equal when no clipping
 // applies; with clipping the norm's fp64 partial sums are added in another order (a difference
 // in the last bits of the fp64 norm, rarely visible in the fp32 coefficient). Pure bf16
-// (master_weights: none) rounds stochastically from element indices counted within each
-// rank's piece, so its draws differ from dist.zero: 0 (same distribution).
+// (master_weights: none) rounds stochastically with the draws of dist.zero: 0: each piece names
+// its whole parameter's rounding stream and its first element (Parameter::rounding_index,
+// rounding_first).
 // The masters keep their full size on every rank (not sharded in memory). Needs every master in
 // one dtype.
 #pragma once

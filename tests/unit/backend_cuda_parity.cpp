@@ -502,6 +502,7 @@ TEST_CASE("cuda: SGD and AdamW steps, every (param, grad) dtype pair, stochastic
         r.stochastic = variant == 3;
         r.seed = 99;
         r.offset = 5;
+        r.first = 1237;  // a ZeRO-1 piece's start: both engines draw from first + i
         for (int step = 1; step <= 3; ++step) {
           Pair g = pair(rnd(size_t(n), -1, 1, 83 + uint32_t(step), gd), {n}, gd);
           if (variant < 2) {

@@ -96,3 +96,40 @@ TEST_CASE("rounding offsets are distinct per parameter and per applied step") {
   CHECK_FALSE(opt->rounding_for(DType::F32, 0).stochastic);
   CHECK_FALSE(opt->rounding_for(DType::F16, 0).stochastic);
 }
+
+// A piece of a parameter (a ZeRO-1 shard's view) that names its parameter's rounding stream and
+// its first element draws exactly the bits the whole parameter's update draws for those elements;
+// without them (its own index, counting from 0) it draws other bits.
+TEST_CASE("a piece with rounding_index/rounding_first rounds as the whole parameter does") {
+  auto be = make_cpu_backend(2);
+  const int64_t lo = 1237, n = 1500;  // not a multiple of 4: Philox blocks straddle the cut
+  auto run = [&](bool piece, bool named) {
+    OptimizerSpec spec;
+    spec.type = "sgd";
+    auto opt = make_optimizer(spec, 7);
+    opt->set_stochastic_rounding(true);
+    ParamSet ps;
+    Parameter& other = ps.add(*be, "a", {16}, DType::BF16, false, true, std::vector<float>(16, 1.0f));
+    Parameter& p = ps.add(*be, "b", {kN}, DType::BF16, false, true, std::vector<float>(kN, 1.0f));
+    Parameter v;  // the piece [lo, lo + n) of p, updated alone
+    v.name = p.name;
+    v.master = p.master.flat_range(lo, n);
+    v.working = v.master;
+    v.grad = p.grad.flat_range(lo, n);
+    if (named) {
+      v.rounding_index = 1;  // p's index in the whole list
+      v.rounding_first = lo;
+    }
+    const ParamList list = piece ? ParamList{&v} : ps.list;
+    for (int s = 0; s < 5; ++s) {
+      be->fill(other.grad, -kDelta);
+      be->fill(p.grad, -kDelta);
+      opt->step(*be, list, 1.0);
+    }
+    const std::vector<float> all = to_host_floats(*be, p.master);
+    return std::vector<float>(all.begin() + lo, all.begin() + lo + n);
+  };
+  const std::vector<float> whole = run(false, false);
+  CHECK(run(true, true) == whole);
+  CHECK(run(true, false) != whole);
+}

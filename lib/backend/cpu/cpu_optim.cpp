@@ -1,6 +1,7 @@
 // cpu_optim.cpp: CpuBackend::sgd_step and adamw_step: tile loops over kernels/optim_update.h on
 // fp32 state, writing the parameter back with round-to-nearest-even, or for bf16 parameters with
-// stochastic rounding from Philox(seed, offset, element index) when Rounding::stochastic is set.
+// stochastic rounding from Philox(seed, offset, Rounding::first + element index) when
+// Rounding::stochastic is set.
 // The *_fused forms do the optimizer step's whole per-parameter work in one pass over each tile:
 // gradient unscale and clip (GradPrep), the update, the master -> working cast and zeroing the
 // gradient, with the same arithmetic as the separate ops.
@@ -19,7 +20,7 @@ namespace {
 void store_param(const Tensor& param, int64_t b, int64_t n, const float* v, const Rounding& r) {
   if (param.dtype() == DType::BF16 && r.stochastic) {
     alignas(64) uint32_t bits[kTile];
-    philox_tile(r.seed, r.offset, b, n, bits);
+    philox_tile(r.seed, r.offset, static_cast<int64_t>(r.first) + b, n, bits);
     bfloat16* p = param.data<bfloat16>() + b;
     for (int64_t i = 0; i < n; ++i) p[i] = kernels::round_param<bfloat16>(v[i], true, bits[i]);
     return;

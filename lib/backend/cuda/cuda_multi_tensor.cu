@@ -108,6 +108,7 @@ struct UpdateEntry {
   void* working;
   int64_t n, first_block;
   uint64_t seed, offset_delta;  // rounding offset = the launch's base + offset_delta
+  uint64_t first;               // Rounding::first: the stream index of element 0
   float weight_decay;           // SGD's coefficient
   int32_t decay_index;          // AdamW: index into the launch's decay factors
   int32_t param_dtype, working_dtype;  // DType codes; working_dtype -1: no working copy
@@ -136,7 +137,7 @@ __device__ __forceinline__ float load_as_float(const void* p, int32_t dt, int64_
 // Store the updated value as store_param (cuda_optim.cu) does and return the value stored.
 __device__ __forceinline__ float store_param_value(void* p, int32_t dt, int64_t i, float v,
                                                    bool stochastic, uint64_t seed,
-                                                   uint64_t offset) {
+                                                   uint64_t offset, uint64_t first) {
   switch (static_cast<DType>(dt)) {
     case DType::F16: {
       const half h = kernels::round_param<half>(v, false, 0u);
@@ -144,7 +145,8 @@ __device__ __forceinline__ float store_param_value(void* p, int32_t dt, int64_t 
       return to_float(h);
     }
     case DType::BF16: {
-      const uint32_t bits = stochastic ? philox_bits(seed, offset, static_cast<uint64_t>(i)) : 0u;
+      const uint32_t bits =
+          stochastic ? philox_bits(seed, offset, first + static_cast<uint64_t>(i)) : 0u;
       const bfloat16 b = kernels::round_param<bfloat16>(v, stochastic, bits);
       static_cast<bfloat16*>(p)[i] = b;
       return to_float(b);
@@ -195,7 +197,7 @@ __global__ void multi_update_kernel(const UpdateEntry* table, int count, UpdateA
       }
     }
     const float stored =
-        store_param_value(e->param, e->param_dtype, i, out, stochastic, e->seed, offset);
+        store_param_value(e->param, e->param_dtype, i, out, stochastic, e->seed, offset, e->first);
     if (e->working) store_working(e->working, e->working_dtype, i, stored);
     if (a.zero_grad) e->grad[i] = 0.0f;
   }
@@ -283,6 +285,7 @@ bool build_update(const std::vector<ParamUpdate>& ps, const GradPrep& prep, bool
     e.first_block = blocks;
     e.seed = u.rounding.seed;
     e.offset_delta = u.rounding.offset - a.offset_base;
+    e.first = u.rounding.first;
     e.weight_decay = u.weight_decay;
     e.param_dtype = static_cast<int32_t>(u.param->dtype());
     e.working_dtype = u.working ? static_cast<int32_t>(u.working->dtype()) : -1;
