@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "train/flat_buffer.h"
+
 namespace mp {
 
 namespace {
@@ -53,15 +55,9 @@ GradAllReduce::GradAllReduce(Backend& be, dist::Communicator& comm, const ParamL
   }
   // The gradients move into the flat space: each becomes a view of flat_ at its offset (values
   // kept), so a bucket is a range of flat_ and an fp32 payload is reduced in place.
-  flat_ = be_.empty({std::max<int64_t>(offset, 1)}, DType::F32);
-  offset = 0;
-  for (Parameter* p : params) {
-    const int64_t n = p->grad.numel();
-    Tensor view = flat_.flat_range(offset, n).reshape(p->grad.shape());
-    if (n > 0) be_.copy(p->grad, view);
-    p->grad = view;
-    offset += n;
-  }
+  std::vector<Tensor*> grads;
+  for (Parameter* p : params) grads.push_back(&p->grad);
+  flat_ = move_into_flat(be_, grads, DType::F32);
   if (payload_ != DType::F32) bucket_ = be_.empty({std::max<int64_t>(largest, 1)}, payload_);
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "train/flat_buffer.h"
 
 namespace mp {
 
@@ -28,18 +29,15 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
   // those of the flat gradient space, so a bucket's masters are one range and the all-gather of
   // the updated masters runs in place (no copies in or out).
   const DType md = params.empty() ? DType::F32 : params.front()->master.dtype();
-  int64_t total = 0;
-  for (const Parameter* p : params) total += p->master.numel();
-  masters_ = be_.empty({std::max<int64_t>(total, 1)}, md);
-  total = 0;
+  std::vector<Tensor*> masters;
+  std::vector<bool> same;  // the working copy is the master itself (fp32, pure 16-bit)
   for (Parameter* p : params) {
-    const int64_t n = p->master.numel();
-    Tensor view = masters_.flat_range(total, n).reshape(p->master.shape());
-    if (n > 0) be_.copy(p->master, view);
-    if (p->working.raw() == p->master.raw()) p->working = view;
-    p->master = view;
-    total += n;
+    masters.push_back(&p->master);
+    same.push_back(p->working.raw() == p->master.raw());
   }
+  masters_ = move_into_flat(be_, masters, md);
+  for (size_t i = 0; i < params.size(); ++i)
+    if (same[i]) params[i]->working = params[i]->master;
   // Mixed precision (every working copy its own tensor, of one dtype): the working copies move
   // into a flat buffer too, and the step all-gathers them instead of the masters (half the bytes
   // for bf16/fp16; the fused update already wrote this rank's working elements from its masters,
@@ -50,15 +48,9 @@ ZeroOptimizer::ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList
     gather_working_ = gather_working_ && p->working.raw() != p->master.raw() &&
                       p->working.dtype() == params.front()->working.dtype();
   if (gather_working_) {
-    workings_ = be_.empty({std::max<int64_t>(total, 1)}, params.front()->working.dtype());
-    int64_t at = 0;
-    for (Parameter* p : params) {
-      const int64_t n = p->working.numel();
-      Tensor view = workings_.flat_range(at, n).reshape(p->working.shape());
-      if (n > 0) be_.copy(p->working, view);
-      p->working = view;
-      at += n;
-    }
+    std::vector<Tensor*> workings;
+    for (Parameter* p : params) workings.push_back(&p->working);
+    workings_ = move_into_flat(be_, workings, params.front()->working.dtype());
   }
   Tensor& shard_grad = reduce_.shard_grad();
   int64_t shard_offset = 0, largest = 0;

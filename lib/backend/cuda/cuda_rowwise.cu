@@ -458,6 +458,33 @@ void CudaBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, con
         ptr<float>(dbeta));
 }
 
+namespace {
+
+// The softmax cross-entropy launch of both forms: one warp per row up to kLongRow classes, one
+// block per row above. A bad label goes to bad_row (atomicMin, softmax_xent) or, when bad_key is
+// given, into the step stats (atomicMax of pack_bad_label, softmax_xent_deferred).
+void launch_softmax_xent(const Tensor& logits, const Tensor& labels, int32_t ignore_index,
+                         float grad_scale, Tensor& losses, Tensor* dlogits, long long* bad_row,
+                         long long* bad_key, cudaStream_t stream, const char* op) {
+  const int64_t rows = logits.rows(), C = logits.cols();
+  dispatch_float(logits.dtype(), op, [&](auto tag) {
+    using T = decltype(tag);
+    if (C <= kLongRow) {
+      softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, stream>>>(
+          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad_row, bad_key);
+      MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
+    } else {
+      softmax_xent_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(
+          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
+          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, bad_row, bad_key);
+      MP_CUDA_LAUNCH_CHECK("softmax_xent_block_kernel");
+    }
+  });
+}
+
+}  // namespace
+
 void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
                                     int32_t ignore_index, float grad_scale, Tensor& losses,
                                     Tensor* dlogits) {
@@ -473,20 +500,8 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
   long long* bad = flags_.get_as<long long>(1);
   MP_CUDA_CHECK(cudaMemsetAsync(bad, 0x7f, sizeof(long long),
       bound_stream()));  // 0x7f7f...: "none"
-  dispatch_float(logits.dtype(), op, [&](auto tag) {
-    using T = decltype(tag);
-    if (C <= kLongRow) {
-      softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
-          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, bad, nullptr);
-      MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
-    } else {
-      softmax_xent_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
-          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, bad, nullptr);
-      MP_CUDA_LAUNCH_CHECK("softmax_xent_block_kernel");
-    }
-  });
+  launch_softmax_xent(logits, labels, ignore_index, grad_scale, losses, dlogits, bad, nullptr,
+                      bound_stream(), op);
   long long* h = host_.get_as<long long>(1);
   MP_CUDA_CHECK(cudaMemcpyAsync(h, bad, sizeof(long long), cudaMemcpyDeviceToHost, bound_stream()));
   sync();
@@ -503,7 +518,6 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
 void CudaBackend::softmax_xent_deferred_impl(const Tensor& logits, const Tensor& labels,
                                              int32_t ignore_index, float grad_scale,
                                              Tensor& losses, Tensor* dlogits, Tensor& stats) {
-  const int64_t rows = logits.rows(), C = logits.cols();
   if (dlogits && !same_dtype({&logits, dlogits})) {
     const Tensor x32 = f32_copy(logits);
     Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits : empty(dlogits->shape(), DType::F32);
@@ -512,20 +526,8 @@ void CudaBackend::softmax_xent_deferred_impl(const Tensor& logits, const Tensor&
     return;
   }
   long long* key = reinterpret_cast<long long*>(ptr<int64_t>(stats) + kStatBadLabel);
-  dispatch_float(logits.dtype(), "softmax_xent_deferred", [&](auto tag) {
-    using T = decltype(tag);
-    if (C <= kLongRow) {
-      softmax_xent_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
-          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, rows, C, nullptr, key);
-      MP_CUDA_LAUNCH_CHECK("softmax_xent_kernel");
-    } else {
-      softmax_xent_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
-          ptr<const T>(logits), ptr<const int32_t>(labels), ignore_index, grad_scale,
-          ptr<float>(losses), dlogits ? ptr<T>(*dlogits) : nullptr, C, nullptr, key);
-      MP_CUDA_LAUNCH_CHECK("softmax_xent_block_kernel");
-    }
-  });
+  launch_softmax_xent(logits, labels, ignore_index, grad_scale, losses, dlogits, nullptr, key,
+                      bound_stream(), "softmax_xent_deferred");
 }
 
 void CudaBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_scale,
