@@ -320,14 +320,17 @@ def python_module_paths(src, problems, notes):
     seen = {}
     n_modules = 0
     for where, interp, mods, script_dir in python_users(src):
-        outside = sorted(m for m in mods if m not in stdlib and m not in OPTIONAL_MODULES)
+        def sibling(m):  # a module next to the script itself: found by any Python
+            return bool(script_dir) and os.path.exists(os.path.join(script_dir, m + ".py"))
+        outside = sorted(m for m in mods
+                         if m not in stdlib and m not in OPTIONAL_MODULES and not sibling(m))
         if interp == "path" and outside:
             problems.append(("", f"{where} runs python3 from PATH (here {path_python}) but imports "
                                  f"{', '.join(outside)}, which only {DEBIAN_PYTHON} is checked to have: "
                                  f"call {DEBIAN_PYTHON}", []))
         for mod in sorted(mods):
-            if script_dir and os.path.exists(os.path.join(script_dir, mod + ".py")):
-                continue  # a sibling module of the script itself
+            if sibling(mod):
+                continue
             if mod in OPTIONAL_MODULES:
                 notes.add(f"Python module {mod} ({where}): optional, {OPTIONAL_MODULES[mod]}")
                 continue

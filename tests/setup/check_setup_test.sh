@@ -66,6 +66,9 @@ case "$group" in
     printf '#!/usr/bin/env bash\npython3 -c "import numpy; print(numpy.ones(2))"\n' >"$tmp/src/scripts/bad.sh"
     printf '#!/usr/bin/env python3\nimport sys\nimport h5py\n' >"$tmp/src/datasets/x/make.py"
     printf '#!/usr/bin/python3\nimport json\nimport matplotlib.pyplot as plt\n' >"$tmp/src/scripts/fine.py"
+    # `env python3` importing only the standard library and a module next to it: fine
+    printf '#!/usr/bin/env python3\nimport json\nimport fine_helper\n' >"$tmp/src/scripts/sib.py"
+    printf 'import os\n' >"$tmp/src/scripts/fine_helper.py"
     { without python3-h5py; echo mptrain-no-such-package; } >"$tmp/list.txt"
     : >"$tmp/elsewhere/libfoo.so"
     : >"$tmp/cuda/bin/nvcc"
@@ -84,8 +87,8 @@ case "$group" in
     has "fake: a file no package owns" "$tmp/elsewhere/libfoo.so \(CMakeCache.txt FOO_LIBRARY\) is not from a Debian package"
     has "fake: ldd of the copied binary" "shared libraries of 1 executables"
     has "fake: CUDA is optional" "not checked: [0-9]+ CUDA toolkit/NVIDIA files"  # more in a CUDA build
-    if grep -q "nvcc.*not from a Debian package\|scripts/fine.py runs python3" <<<"$out"; then
-      echo "FAIL: fake: flagged the CUDA compiler or a script that calls /usr/bin/python3"
+    if grep -q "nvcc.*not from a Debian package\|scripts/fine.py runs python3\|scripts/sib.py runs python3" <<<"$out"; then
+      echo "FAIL: fake: flagged the CUDA compiler, a script that calls /usr/bin/python3, or one that imports only a sibling module"
       fails=$((fails + 1))
     fi
     ;;
