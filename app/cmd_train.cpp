@@ -2,6 +2,7 @@
 // cmd_export.cpp).
 #include <spdlog/spdlog.h>
 
+#include <cmath>
 #include <cstdio>
 
 #include "app/commands.h"
@@ -33,6 +34,9 @@ int cmd_eval(const RunSpec& spec, const std::string& checkpoint, bool compare_fp
               checkpoint.c_str(), std::string(dtype_name(rep.stored)).c_str(),
               rep.trained_policy.c_str(), rep.policy.c_str(), static_cast<long long>(r.samples),
               r.loss);
+  if (r.per_token)  // a language model: the loss is nats per counted token
+    std::printf("tokens: %lld\nval_bits_per_token: %.4f\n", static_cast<long long>(r.counted),
+                r.loss / std::log(2.0));
   if (r.accuracy >= 0) std::printf("val_accuracy: %.4f\n", r.accuracy);
   if (rep.fp32) {
     const EvalResult& f = *rep.fp32;

@@ -73,9 +73,10 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "model.loss", s.model.loss, one_of({"cross_entropy", "mse"}),
        "training loss (always computed in fp32)");
   bind(v, "model.ignore_index", s.model.ignore_index, none(),
-       "cross_entropy: samples with this label are left out of the loss, of the count its means "
-       "divide by (training steps, val_loss) and of val_accuracy; a step with only such samples "
-       "makes no update; a split whose labels are all this value is a data error (exit 3)");
+       "cross_entropy: samples (tokens, for data.format: tokens) with this label are left out "
+       "of the loss, of the count its means divide by (training steps, val_loss) and of "
+       "val_accuracy; a step with only such labels makes no update; a split whose labels are "
+       "all this value is a data error (exit 3)");
   bind(v, "model.num_classes", s.model.num_classes, non_negative(),
        "cross_entropy: number of classes; 0 = the last layer's output width");
 

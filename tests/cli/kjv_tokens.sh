@@ -125,6 +125,17 @@ rows = list(csv.DictReader(open("lm_run/eval.csv")))
 loss = float(rows[-1]["val_loss"])
 assert loss < 0.35 * math.log(int(sys.argv[1])), (loss, math.log(int(sys.argv[1])))
 PYEOF
+# mptrain eval on the language model: the training run's last val_loss, in bits per token too,
+# over the counted tokens of the validation windows.
+"$BIN" eval --config lm.yaml --device cpu --checkpoint "$CK" > lm_eval.txt 2>&1 || fail "eval: $(tail -3 lm_eval.txt)"
+$PY - <<'PYEOF' || fail "eval of the tiny GPT: $(cat lm_eval.txt)"
+import csv, math, re
+out = dict(re.findall(r"^(\w+): (\S+)", open("lm_eval.txt").read(), re.M))
+last = float(list(csv.DictReader(open("lm_run/eval.csv")))[-1]["val_loss"])
+assert abs(float(out["val_loss"]) - last) <= 1e-6 * max(1.0, last), (out["val_loss"], last)
+assert abs(float(out["val_bits_per_token"]) - float(out["val_loss"]) / math.log(2)) < 1e-4, out
+assert int(out["tokens"]) > 0 and int(out["tokens"]) % 24 == 0, out  # whole windows of context 24
+PYEOF
 smp() { "$BIN" sample --config lm.yaml --device cpu --checkpoint "$CK" --prompt "$1" --tokens 40 "${@:2}"; }
 a=$(smp "Ge1:5 And the" --seed 7 --temperature 0.8) || fail "sample: exit $?"
 b=$(smp "Ge1:5 And the" --seed 7 --temperature 0.8)
