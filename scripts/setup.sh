@@ -36,6 +36,8 @@ python3-matplotlib
 bible-kjv
 # clang builds the libFuzzer target (scripts/fuzz_spec.sh); the normal build does not need it.
 clang optional
+# ccache speeds up scripts/gpu_bundle.sh's rebuilds when present; no build or test needs it.
+ccache optional
 # The PyTorch reference of scripts/bench_train.sh (bench_torch_mlp.py, bench_torch_gpt.py).
 # Debian's torch does its fp32 GEMMs in the system BLAS; OpenBLAS's OpenMP build gives it AVX-512
 # kernels (scripts/bench_common.sh points it there).

@@ -128,4 +128,8 @@ void write_summary_json(const std::filesystem::path& path, const Summary& s);
 // JSON string literal of `s` with quotes, escaping ", \ and control characters.
 std::string json_quote(std::string_view s);
 
+// The cells of one CSV line (RFC 4180 quoting, as telemetry layer names and sweep.csv use it): a
+// quoted cell may hold commas and doubled quotes; line breaks inside cells are the caller's to join.
+std::vector<std::string> csv_cells(const std::string& line);
+
 }  // namespace mp

@@ -116,4 +116,24 @@ void TelemetryLog::append(int64_t step, const std::vector<double>& values) {
   log_.append_row(row);
 }
 
+std::vector<std::string> csv_cells(const std::string& line) {
+  std::vector<std::string> cells(1);
+  bool quoted = false;
+  for (size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c != '"') cells.back() += c;
+      else if (i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
+      else quoted = false;
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      cells.emplace_back();
+    } else {
+      cells.back() += c;
+    }
+  }
+  return cells;
+}
+
 }  // namespace mp

@@ -20,28 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// One CSV line into cells; a cell in double quotes may hold commas and doubled quotes
-// (telemetry_csv_line quotes layer names that way).
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> cells(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c != '"') cells.back() += c;
-      else if (i + 1 < line.size() && line[i + 1] == '"') cells.back() += '"', ++i;
-      else quoted = false;
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      cells.emplace_back();
-    } else {
-      cells.back() += c;
-    }
-  }
-  return cells;
-}
-
 // The rows of a CSV file under `header`, each split into `header`'s number of cells.
 std::vector<std::vector<std::string>> read_csv(const fs::path& path, const std::string& header) {
   std::ifstream in(path);
@@ -49,11 +27,11 @@ std::vector<std::vector<std::string>> read_csv(const fs::path& path, const std::
   std::string line;
   if (!std::getline(in, line) || line != header)
     throw DataError(path.string() + ": expected the header \"" + header + "\"");
-  const size_t n = split_csv(header).size();
+  const size_t n = csv_cells(header).size();
   std::vector<std::vector<std::string>> rows;
   for (int lineno = 2; std::getline(in, line); ++lineno) {
     if (line.empty()) continue;
-    std::vector<std::string> cells = split_csv(line);
+    std::vector<std::string> cells = csv_cells(line);
     if (cells.size() != n)
       throw DataError(path.string() + " line " + std::to_string(lineno) + ": " +
                       std::to_string(cells.size()) + " cells, expected " + std::to_string(n));
