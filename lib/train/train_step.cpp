@@ -33,7 +33,7 @@ StepOutcome TrainStep::finish(const StepNormalisation& norm) {
               ? step_without_update(be, params, optim, schedule, total_steps, scaler)
               : zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm,
                            reduce_found_inf ? reduce_found_inf : found_inf_local,
-                           inject_nonfinite_grad_steps);
+                           inject_nonfinite_grad_steps, &stats);
     out.loss_sum = s.loss_sum;
   } else {
     if (grad_reduce) grad_reduce->run();

@@ -45,11 +45,12 @@ class ZeroOptimizer {
   // same on every rank). Throws ConfigError when the masters' dtypes differ.
   ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList& params);
 
-  // The optimizer step for this rank's shard (see above); every rank calls it.
+  // The optimizer step for this rank's shard (see above); every rank calls it. `stats`: the
+  // caller's step-stats tensor for the gradient check (optimizer_step allocates one without it).
   StepOutcome step(const ParamList& params, Optimizer& opt, const LrSchedule& schedule,
                    int64_t total_steps, LossScaler& scaler, double clip_norm,
                    const std::function<bool(bool)>& reduce_found_inf,
-                   const std::vector<int64_t>& inject_nonfinite_steps);
+                   const std::vector<int64_t>& inject_nonfinite_steps, Tensor* stats = nullptr);
 
   // This rank's pieces, as parameters (the list optimizer state is kept for).
   const ParamList& shard_params() const { return view_ptrs_; }
