@@ -13,7 +13,7 @@
 // differ from the CPU's by a few ulps (another order). Elementwise outputs are written over the
 // kernels/ element functions. Loads are 16 bytes wide where the row allows it
 // (cuda_row_vec.cuh): a lane's chunk sums (row_lanes: kernels/row_reduce.h's lanes and order,
-// element for element), every elementwise pass (row_map: 8 elements per thread, scalar for an
+// element for element; mse's too), every elementwise pass (row_map: 8 elements per thread, scalar for an
 // unaligned row and the tail), and the cached layernorm's pass 1 (staged into shared memory, then
 // summed strided in the uncached order); the strided block sums stay scalar, since vectorising
 // them would change whose partial an element joins. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed
@@ -376,9 +376,20 @@ __global__ void mse_kernel(const T* pred, const T* target, float grad_scale, flo
   const int lane = threadIdx.x % kWarp;
   const LaneChunk c = lane_chunk(n, lane);
   const int64_t o = r * n + c.begin;
-  const float part = kernels::mse_row(pred + o, target + o, c.len, grad_scale, d ? d + o : nullptr);
-  const float loss = warp_sum(part);
+  // kernels::mse_row's sum over the lane's chunk (its lanes and order, row_lanes' loads) ...
+  float acc[kernels::kRowLanes] = {};
+  row_lanes(pred + o, target + o, static_cast<const T*>(nullptr), c.len,
+            [&](int l, float p, float t, float) {
+              const float e = p - t;
+              acc[l] += e * e;
+            });
+  const float loss = warp_sum(kernels::combine_lanes(acc));
   if (lane == 0) losses[r] = loss;
+  // ... and its gradient, after every lane's reads (warp_sum): d may alias pred.
+  if (!d) return;
+  const float k = 2.0f * grad_scale;
+  row_map(d + r * n, pred + r * n, target + r * n, static_cast<const T*>(nullptr), n, lane, kWarp,
+          [k](int64_t, float p, float t, float) { return k * (p - t); });
 }
 
 // mse_kernel with one block per row (long rows): thread t's fp32 partial of squared errors over
