@@ -2,7 +2,8 @@
 // would (missing or damaged file, shapes, labels, and the NaN/Inf scan when data.check_finite),
 // build the model on the CPU and print each layer with its output shape and parameter count, the
 // total, and the memory estimate for the policy (policy auto: decided by the spec's device first;
-// frozen parameters, optimizer.freeze, counted without gradient and optimizer state).
+// frozen parameters, optimizer.freeze, counted without gradient and optimizer state) on the
+// engine the spec's device picks (estimate_memory: attention's fused path on CUDA, no GPU needed).
 #include <cstdio>
 
 #include "app/commands.h"

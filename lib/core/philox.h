@@ -37,13 +37,43 @@ MP_HD Philox4 philox4x32(Philox4 c, uint32_t k0, uint32_t k1) {
   return c;
 }
 
-// 32 random bits for element `i` of the stream (seed, offset): block i/4, word i%4.
-MP_HD uint32_t philox_bits(uint64_t seed, uint64_t offset, uint64_t i) {
-  const uint64_t block = i >> 2;
+// The four words of block `block` of the stream (seed, offset): elements 4 block .. 4 block + 3.
+MP_HD Philox4 philox_block(uint64_t seed, uint64_t offset, uint64_t block) {
   Philox4 c{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32),
              static_cast<uint32_t>(offset), static_cast<uint32_t>(offset >> 32)}};
-  const Philox4 r = philox4x32(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
-  return r.v[i & 3];
+  return philox4x32(c, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+// 32 random bits for element `i` of the stream (seed, offset): block i/4, word i%4.
+MP_HD uint32_t philox_bits(uint64_t seed, uint64_t offset, uint64_t i) {
+  return philox_block(seed, offset, i >> 2).v[i & 3];
+}
+
+// w[k] = philox_bits(seed, offset, 4 * b0 + Ph + k) for k < K: each block the run covers is
+// computed once (every index is a compile-time constant, so on a GPU w stays in registers).
+template <int K, int Ph>
+MP_HD void philox_run_at(uint64_t seed, uint64_t offset, uint64_t b0, uint32_t* w) {
+  constexpr int kBlocks = (Ph + K + 3) / 4;
+  for (int nb = 0; nb < kBlocks; ++nb) {
+    const Philox4 r = philox_block(seed, offset, b0 + static_cast<uint64_t>(nb));
+    for (int q = 0; q < 4; ++q) {
+      const int k = nb * 4 + q - Ph;
+      if (k >= 0 && k < K) w[k] = r.v[q];
+    }
+  }
+}
+
+// w[k] = philox_bits(seed, offset, i0 + k) for k < K, with one Philox4x32 call per block of 4
+// elements the run touches instead of one per element (vectorised CUDA maps: cuda_vec.cuh).
+template <int K>
+MP_HD void philox_run(uint64_t seed, uint64_t offset, uint64_t i0, uint32_t* w) {
+  const uint64_t b0 = i0 >> 2;
+  switch (static_cast<int>(i0 & 3)) {
+    case 0: philox_run_at<K, 0>(seed, offset, b0, w); break;
+    case 1: philox_run_at<K, 1>(seed, offset, b0, w); break;
+    case 2: philox_run_at<K, 2>(seed, offset, b0, w); break;
+    default: philox_run_at<K, 3>(seed, offset, b0, w); break;
+  }
 }
 
 // Uniform in (0, 1]: never 0, so log() is safe. 24 bits of resolution.

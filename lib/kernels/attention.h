@@ -131,4 +131,8 @@ MP_HD void attention_row_backward(const float* q, const float* k, const float* v
   }
 }
 
+// Head dims the CUDA engine's flash kernels are instantiated for (cuda_flash_attention.cu, whose
+// fused_attention_supports answers this): the --dry-run memory estimate asks it with no GPU.
+constexpr bool cuda_flash_head_dim(int64_t d) { return d == 32 || d == 64 || d == 128; }
+
 }  // namespace mp::kernels

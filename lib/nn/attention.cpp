@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "kernels/attention.h"
+
 namespace mp {
 
 AttentionPath parse_attention_path(const std::string& s) {
@@ -22,11 +24,24 @@ CausalSelfAttention::CausalSelfAttention(int64_t heads, double dropout, bool bia
       proj_(0, bias, "kaiming_uniform", 0.02),
       path_(path) {}
 
-bool CausalSelfAttention::uses_fused(const Backend& be, bool training) const {
+bool fused_attention_supported(Device device, int64_t d) {
+  return device == Device::CUDA ? kernels::cuda_flash_head_dim(d) : d >= 1;
+}
+
+bool CausalSelfAttention::uses_fused(Device device, bool supports_d, bool training) const {
   if (path_ == AttentionPath::Unfused || (training && p_ > 0.0f)) return false;
-  if (!be.fused_attention_supports(d_)) return false;
+  if (!supports_d) return false;
   // auto: the CPU's fused reference is slower than its oneDNN GEMMs (README, bench_train_spec).
-  return path_ == AttentionPath::Fused || be.device() == Device::CUDA;
+  return path_ == AttentionPath::Fused || device == Device::CUDA;
+}
+
+void CausalSelfAttention::plan_estimate(Device device, bool supports_d) {
+  est_train_fused_ = uses_fused(device, supports_d, true);
+  est_eval_fused_ = uses_fused(device, supports_d, false);
+}
+
+void CausalSelfAttention::plan_estimate(Device device) {
+  plan_estimate(device, fused_attention_supported(device, d_));
 }
 
 Shape CausalSelfAttention::infer(const Shape& in) {
@@ -61,6 +76,7 @@ void CausalSelfAttention::create_params(Backend& be, bool master_fp32, uint64_t 
                                         uint64_t qkv_stream, uint64_t proj_stream) {
   qkv_.create_params(be, master_fp32, seed, qkv_stream);
   proj_.create_params(be, master_fp32, seed, proj_stream);
+  plan_estimate(be.device(), be.fused_attention_supports(d_));
 }
 
 void CausalSelfAttention::set_need_input_grad(bool need) {
@@ -155,7 +171,13 @@ void CausalSelfAttention::unfused_backward(Context& ctx, const Tensor& q, const 
 int64_t CausalSelfAttention::activation_elems() const {
   if (out_shape_.size() != 2) return 0;
   const int64_t T = out_shape_[0];
-  return (18 * T * C_ + (p_ > 0.0f ? 4 : 3) * heads_ * T * T + 1) / 2;
+  const int64_t tt = est_train_fused_ ? 0 : (p_ > 0.0f ? 4 : 3) * heads_ * T * T;
+  return (18 * T * C_ + tt + 1) / 2;
+}
+
+int64_t CausalSelfAttention::saved_bytes_per_sample() const {
+  if (out_shape_.size() != 2 || !(est_train_fused_ || est_eval_fused_)) return 0;
+  return heads_ * out_shape_[0] * static_cast<int64_t>(sizeof(float));  // lse_: fp32 [H, T]
 }
 
 void CausalSelfAttention::collect_params(ParamList& out) {

@@ -22,6 +22,9 @@ namespace mp {
 
 // The spec's `attention` choice.
 enum class AttentionPath { Auto, Fused, Unfused };
+// Whether the engine on `device` has fused attention kernels for head dim d, with no engine at
+// hand: every d on the CPU (Backend's default), kernels::cuda_flash_head_dim on CUDA.
+bool fused_attention_supported(Device device, int64_t d);
 // "auto" / "fused" / "unfused" (the catalog's choices; anything else is an InternalError).
 AttentionPath parse_attention_path(const std::string& s);
 
@@ -29,8 +32,17 @@ class CausalSelfAttention : public Layer {
  public:
   CausalSelfAttention(int64_t heads, double dropout, bool bias, uint64_t dropout_stream,
                       AttentionPath path = AttentionPath::Auto);
-  // Whether a step on `be` (training or not) takes the fused ops.
-  bool uses_fused(const Backend& be, bool training) const;
+  // Whether a step (training or not) on an engine on `device` that has (supports_d) or lacks
+  // fused kernels for this layer's head dim takes the fused ops; and on `be`.
+  bool uses_fused(Device device, bool supports_d, bool training) const;
+  bool uses_fused(const Backend& be, bool training) const {
+    return uses_fused(be.device(), be.fused_attention_supports(d_), training);
+  }
+  // The engine activation_elems and saved_bytes_per_sample count for: create_params plans for
+  // its backend; the --dry-run estimate (which builds on the CPU) re-plans for the run's device
+  // (fused_attention_supported). Planning before infer() has no effect.
+  void plan_estimate(Device device, bool supports_d);
+  void plan_estimate(Device device);  // supports_d: fused_attention_supported(device, d)
   // Per-sample input [T, C] with C divisible by heads; configures the projections too.
   Shape infer(const Shape& in) override;
   void create_params(Backend& be, bool master_fp32, uint64_t seed, uint64_t qkv_stream,
@@ -39,10 +51,14 @@ class CausalSelfAttention : public Layer {
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
   void collect_params(ParamList& out) override;
   void set_need_input_grad(bool need) override;
-  // Half of the buffers one step holds per sample (the estimate doubles it): about 18 T x C
-  // (qkv, per-head Q/K/V, their gradients, O, merged, projections' outputs and dx) and
-  // 3-4 H x T x T (scores/dS, P, dropout's P', dP).
+  // Half of the buffers one step holds per sample (the estimate doubles it) on the planned
+  // engine: about 18 T x C (qkv, per-head Q/K/V, their gradients, O, merged, projections'
+  // outputs and dx), and when training steps run unfused 3-4 H x T x T (scores/dS, P, dropout's
+  // P', dP). The fused path's fp32 log-sum-exp (H x T) is in saved_bytes_per_sample, counted
+  // when training or evaluation steps run fused (buffers are kept across steps, so a run whose
+  // training is unfused (dropout) and evaluation fused holds both).
   int64_t activation_elems() const override;
+  int64_t saved_bytes_per_sample() const override;
 
  private:
   // The [B * H, T, T] path: scores, softmax, dropout, P V into o_; and its backward.
@@ -59,6 +75,8 @@ class CausalSelfAttention : public Layer {
   AttentionPath path_;
   bool drop_active_ = false;
   bool fused_ = false;  // the path the last forward took (its backward takes the same)
+  // The planned engine's paths (plan_estimate): training steps, evaluation steps.
+  bool est_train_fused_ = false, est_eval_fused_ = false;
   int64_t B_ = 0, T_ = 0;
   Tensor qkvh_;   // Q, K, V per head: [3 * B * H, T, d]
   Tensor s_;      // scores, then (backward) their gradient dS: [B * H, T, T]

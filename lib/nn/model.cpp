@@ -303,5 +303,13 @@ std::vector<LayerRow> Model::summary() {
   return rows;
 }
 
+void Model::visit_layers(const std::function<void(Layer&)>& f) {
+  auto visit = [&](auto&& self, Layer* l) -> void {
+    f(*l);
+    for (Layer* c : l->children()) self(self, c);
+  };
+  for (Layer* l : root_.children()) visit(visit, l);
+}
+
 
 }  // namespace mp

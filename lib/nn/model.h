@@ -1,6 +1,7 @@
 // model.h: a network built from the spec's layer list: shape inference, parameter creation and
 // initialisation, forward/backward through the root sequence, and a per-layer summary.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -57,6 +58,8 @@ class Model {
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return root_.out_shape(); }
   std::vector<LayerRow> summary();
+  // f(layer) for every layer, containers before their children, in model order.
+  void visit_layers(const std::function<void(Layer&)>& f);
 
  private:
   Sequential root_;

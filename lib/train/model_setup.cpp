@@ -4,13 +4,24 @@
 #include <sstream>
 
 #include "data/data_file_path.h"
+#include "nn/attention.h"
 
 namespace mp {
 
 std::string resolve_data_file(const RunSpec& spec) { return resolve_data_file(spec.data.file, spec.source); }
 
+Device estimate_device(const std::string& device) {
+  if (device == "cuda") return Device::CUDA;
+  if (device == "auto" && cuda_device_count() > 0) return Device::CUDA;
+  return Device::CPU;
+}
+
 MemoryEstimate estimate_memory(const RunSpec& spec, Model& model) {
   MemoryEstimate m;
+  const Device engine = estimate_device(spec.device);
+  model.visit_layers([&](Layer& l) {
+    if (auto* a = dynamic_cast<CausalSelfAttention*>(&l)) a->plan_estimate(engine);
+  });
   for (const Parameter* p : model.params()) {
     const int64_t n = p->master.numel();
     if (p->working.raw() != p->master.raw()) {
@@ -71,7 +82,8 @@ std::string model_report(const RunSpec& spec, Model& model) {
   o << "total parameters: " << with_commas(model.num_params()) << "\n";
   const MemoryEstimate m = estimate_memory(spec, model);
   o << "memory estimate (micro-batch " << spec.data.batch_size << ", optimizer "
-    << spec.optimizer.type << "):\n";
+    << spec.optimizer.type << ", "
+    << (estimate_device(spec.device) == Device::CUDA ? "cuda" : "cpu") << " engine):\n";
   auto row = [&](const char* what, int64_t bytes) {
     std::snprintf(line, sizeof line, "  %-34s %14s\n", what, mib(bytes).c_str());
     o << line;

@@ -21,7 +21,13 @@ struct MemoryEstimate {
     return working_bytes + master_bytes + grad_bytes + optimizer_bytes + activation_bytes;
   }
 };
+// The estimate for a run on the engine spec.device picks (estimate_device): layers whose buffers
+// depend on the engine (causal_self_attention's fused or [T, T] path) are planned for it first,
+// so a model built on the CPU (--dry-run) is estimated as the run on a GPU will allocate.
 MemoryEstimate estimate_memory(const RunSpec& spec, Model& model);
+// The engine a run with this `device` setting trains on: cuda, cpu, or for auto cuda when a
+// CUDA device is usable (make_backend's choice); no GPU is needed to estimate for cuda.
+Device estimate_device(const std::string& device);
 
 // The --dry-run report: layer table, parameter total, memory estimate.
 std::string model_report(const RunSpec& spec, Model& model);

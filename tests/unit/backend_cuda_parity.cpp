@@ -422,8 +422,9 @@ TEST_CASE("cuda: softmax cross-entropy (ignore_index, confident rows) and the ba
 }
 
 TEST_CASE("cuda: mse and argmax") {
+  // One warp per row up to 1024 columns, a block per row beyond (ties across its threads).
   for (DType dt : kFloatTypes)
-    for (int64_t cols : {1, 9, 700}) {
+    for (int64_t cols : {1, 9, 31, 33, 700, 1024, 1025, 5000}) {
       CAPTURE(name(dt));
       CAPTURE(cols);
       const int64_t rows = 41;
@@ -434,6 +435,9 @@ TEST_CASE("cuda: mse and argmax") {
       gpu().mse(p.g, t.g, 0.5f, losses.g, &d.g);
       check_close(losses, 64, 1e-6, "mse losses");
       check_close(d, dt == DType::F32 ? 4 : 2, 0.0, "mse gradient");
+      Tensor l2 = gpu().empty({rows}, DType::F32);
+      gpu().mse(p.g, t.g, 0.5f, l2, nullptr);
+      CHECK(bytes(gpu(), l2) == bytes(gpu(), losses.g));  // deterministic, with or without d
       // argmax: ties (first wins), NaNs skipped, all -inf / all NaN rows give 0.
       auto xv = rnd(size_t(rows * cols), -3, 3, 62, dt);
       for (int64_t r = 0; r < rows; ++r) {
@@ -1145,4 +1149,122 @@ TEST_CASE("cuda: check_grads, multi-tensor AdamW/SGD, sum_into, deferred bad lab
   const StepStats c = cpu().read_step_stats(sc), g = gpu().read_step_stats(sg);
   CHECK(c.nonfinite == g.nonfinite);
   CHECK(g.sum_squares == doctest::Approx(c.sum_squares).epsilon(1e-12));
+}
+
+// ---- issue 12 (kern2): Philox runs in the vectorised maps, 16-byte loads in the row kernels
+// (long mse/argmax rows: "cuda: mse and argmax" above). Never run on a GPU yet (written without
+// one; the selftest runs them CPU-vs-CPU).
+
+namespace {
+
+// rows x cols values of dtype dt as a view starting `off` elements into a larger buffer (off 1:
+// every row start unaligned for 16-byte loads), with the buffer itself (its head stays 0).
+struct RowView {
+  Pair buf, v;
+};
+RowView row_view(const std::vector<float>& vals, int64_t rows, int64_t cols, int64_t off, DType dt) {
+  std::vector<float> all(size_t(off), 0.0f);
+  all.insert(all.end(), vals.begin(), vals.end());
+  RowView r;
+  r.buf = pair(all, {int64_t(all.size())}, dt);
+  r.v = {r.buf.c.flat_range(off, rows * cols).reshape({rows, cols}),
+         r.buf.g.flat_range(off, rows * cols).reshape({rows, cols})};
+  return r;
+}
+RowView row_view_empty(int64_t rows, int64_t cols, int64_t off, DType dt) {
+  return row_view(std::vector<float>(size_t(rows * cols), 0.0f), rows, cols, off, dt);
+}
+
+}  // namespace
+
+TEST_CASE("cuda (kern2): uniform fills and dropout on views at every Philox phase, odd sizes") {
+  // A vector step of K elements starting at index i0 takes the words of every Philox block it
+  // touches (i0 % 4 != 0: K / 4 + 1 blocks): views at offsets 0..7 put i0 at every phase.
+  for (DType dt : kFloatTypes)
+    for (int64_t off = 0; off < 8; ++off)
+      for (int64_t n : {1, 3, 4, 5, 8, 9, 17, 31, 1003, 65539}) {
+        CAPTURE(name(dt));
+        CAPTURE(off);
+        CAPTURE(n);
+        const int64_t total = n + 16;
+        Pair U = pair_empty({total}, dt);
+        cpu().fill(U.c, 0.0f);
+        gpu().fill(U.g, 0.0f);
+        Pair u{U.c.flat_range(off, n), U.g.flat_range(off, n)};
+        cpu().random_uniform(u.c, -1.0f, 3.0f, 0x9E3779B97F4A7C15ull, 11 + uint64_t(off));
+        gpu().random_uniform(u.g, -1.0f, 3.0f, 0x9E3779B97F4A7C15ull, 11 + uint64_t(off));
+        check_bits(U, "uniform on a view");
+        Pair X = pair(rnd(size_t(total), -2, 2, 130, dt), {total}, dt), Y = pair_empty({total}, dt);
+        cpu().fill(Y.c, 0.0f);
+        gpu().fill(Y.g, 0.0f);
+        for (int64_t yoff : {off, (off + 3) % 8}) {  // same phase: vectors; another: scalar
+          Pair x{X.c.flat_range(off, n), X.g.flat_range(off, n)};
+          Pair y{Y.c.flat_range(yoff, n), Y.g.flat_range(yoff, n)};
+          cpu().dropout_forward(x.c, y.c, 0.25f, 5, uint64_t{1} << 33);
+          gpu().dropout_forward(x.g, y.g, 0.25f, 5, uint64_t{1} << 33);
+          check_bits(Y, "dropout_forward on views");
+          cpu().dropout_backward(x.c, y.c, 0.6f, 6, 3);
+          gpu().dropout_backward(x.g, y.g, 0.6f, 6, 3);
+          check_bits(Y, "dropout_backward on views");
+        }
+      }
+}
+
+TEST_CASE("cuda (kern2): row kernels on odd column counts and unaligned rows (16-byte loads)") {
+  // cols * size % 16 != 0 or a base one element in: the scalar paths; 12 / 20 fp32 columns:
+  // aligned rows with a short tail; the rest as in the cases above.
+  for (DType dt : kFloatTypes)
+    for (int64_t cols : {1, 3, 12, 20, 31, 33, 100, 257, 1023, 1026, 2049, 12003})
+      for (int64_t off : {0, 1}) {
+        CAPTURE(name(dt));
+        CAPTURE(cols);
+        CAPTURE(off);
+        const int64_t rows = 19, n = rows * cols;
+        const double k = dt == DType::F32 ? 64 : 2;
+        RowView x = row_view(rnd(size_t(n), -2, 3, 150, dt), rows, cols, off, dt);
+        Pair gamma = pair(rnd(size_t(cols), 0.5f, 1.5f, 151, dt), {cols}, dt);
+        Pair beta = pair(rnd(size_t(cols), -0.5f, 0.5f, 152, dt), {cols}, dt);
+        RowView y = row_view_empty(rows, cols, off, dt);
+        Pair mean = pair_empty({rows}, DType::F32), rstd = pair_empty({rows}, DType::F32);
+        cpu().layernorm_forward(x.v.c, gamma.c, beta.c, 1e-5f, y.v.c, mean.c, rstd.c);
+        gpu().layernorm_forward(x.v.g, gamma.g, beta.g, 1e-5f, y.v.g, mean.g, rstd.g);
+        check_close(mean, 64, 1e-6, "mean");
+        check_close(rstd, 64, 1e-6, "rstd");
+        check_close(y.buf, k, 2e-5, "layernorm y");
+        // backward, dx in place over dy (the kernels read each element before writing it)
+        RowView dy = row_view(rnd(size_t(n), -1, 1, 153, dt), rows, cols, off, dt);
+        Pair m2{mean.c, make(gpu(), floats(cpu(), mean.c), {rows}, DType::F32)};
+        Pair r2{rstd.c, make(gpu(), floats(cpu(), rstd.c), {rows}, DType::F32)};
+        Pair dgamma = pair(std::vector<float>(size_t(cols), 0.0f), {cols}, DType::F32),
+             dbeta = pair(std::vector<float>(size_t(cols), 0.0f), {cols}, DType::F32);
+        cpu().layernorm_backward(dy.v.c, x.v.c, gamma.c, m2.c, r2.c, dy.v.c, dgamma.c, dbeta.c);
+        gpu().layernorm_backward(dy.v.g, x.v.g, gamma.g, m2.g, r2.g, dy.v.g, dgamma.g, dbeta.g);
+        check_close(dy.buf, k, 1e-4, "layernorm dx (in place)");
+        check_close(dgamma, 64, 1e-5 * double(rows), "dgamma");
+        check_close(dbeta, 64, 1e-5 * double(rows), "dbeta");
+        // the residual add fused with layernorm, fp32 gamma/beta too
+        for (DType gdt : {dt, DType::F32}) {
+          CAPTURE(name(gdt));
+          RowView b = row_view(rnd(size_t(n), -0.3f, 0.3f, 154, dt), rows, cols, off, dt);
+          RowView s = row_view_empty(rows, cols, off, dt), y2 = row_view_empty(rows, cols, off, dt);
+          Pair g2 = pair(rnd(size_t(cols), 0.5f, 1.5f, 155, gdt), {cols}, gdt);
+          Pair b2 = pair(rnd(size_t(cols), -0.5f, 0.5f, 156, gdt), {cols}, gdt);
+          cpu().add_layernorm_forward(x.v.c, b.v.c, g2.c, b2.c, 1e-5f, s.v.c, y2.v.c, mean.c, rstd.c);
+          gpu().add_layernorm_forward(x.v.g, b.v.g, g2.g, b2.g, 1e-5f, s.v.g, y2.v.g, mean.g, rstd.g);
+          check_bits(s.buf, "add_layernorm sum_out");
+          check_close(mean, 64, 1e-6, "add_layernorm mean");
+          check_close(y2.buf, k, 2e-5, "add_layernorm y");
+        }
+        // softmax cross-entropy: labels at the first, last and middle classes, one ignored row
+        std::vector<int32_t> lab(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) lab[size_t(r)] = int32_t(r % 3 == 0 ? 0 : r % 3 == 1 ? cols - 1 : cols / 2);
+        lab[4] = -100;
+        RowView logits = row_view(rnd(size_t(n), -5, 5, 157, dt), rows, cols, off, dt);
+        RowView dl = row_view_empty(rows, cols, off, dt);
+        Pair labels = pair_i32(lab), xl = pair_empty({rows}, DType::F32);
+        cpu().softmax_xent(logits.v.c, labels.c, -100, 0.5f, xl.c, &dl.v.c);
+        gpu().softmax_xent(logits.v.g, labels.g, -100, 0.5f, xl.g, &dl.v.g);
+        check_close(xl, 64, 1e-6, "xent losses");
+        check_close(dl.buf, dt == DType::F32 ? 64 : 2, 1e-7, "xent dlogits");
+      }
 }

@@ -232,3 +232,28 @@ TEST_CASE("philox_normal: mean 0, variance 1, shape over 1e6 draws") {
   for (int64_t h : hist) chi2 += (h - expect) * (h - expect) / expect;
   CHECK(chi2 < 99 + 5 * std::sqrt(198.0));
 }
+
+// philox_run (the CUDA maps' bits for a vector of K elements, one Philox call per block of 4):
+// every element's word equals philox_bits at every phase of i0, across the 2^32 block boundary.
+template <int K>
+void check_run(uint64_t seed, uint64_t offset, uint64_t i0) {
+  uint32_t w[K];
+  for (int k = 0; k < K; ++k) w[k] = 0xDEADBEEFu ^ static_cast<uint32_t>(k);  // every k written
+  mp::philox_run<K>(seed, offset, i0, w);
+  for (int k = 0; k < K; ++k) {
+    CAPTURE(K);
+    CAPTURE(i0);
+    CAPTURE(k);
+    CHECK(w[k] == mp::philox_bits(seed, offset, i0 + static_cast<uint64_t>(k)));
+  }
+}
+
+TEST_CASE("philox_run: K words from one block per 4 elements equal philox_bits at every phase") {
+  const uint64_t big = (uint64_t{1} << 34) - 12;  // blocks 2^32 - 3 .. 2^32 + 2: the high word
+  for (uint64_t base : {uint64_t{0}, uint64_t{1000}, big})
+    for (uint64_t ph = 0; ph < 12; ++ph) {
+      check_run<4>(0x1234567890ABCDEFull, 77, base + ph);
+      check_run<8>(0x1234567890ABCDEFull, 77, base + ph);
+      check_run<8>(3, uint64_t{1} << 40, base + ph);
+    }
+}

@@ -2,7 +2,8 @@
 // loads and stores, scalar head and tail for views that start or end off a vector boundary) over
 // the kernels/ element functions: fill, cast (kernels/cast.h), scale, add, accumulate, activation
 // forward/backward (kernels/activations.h) and dropout forward/backward (kernels/dropout.h, keep
-// mask from Philox(seed, offset, element index): the CPU's mask bit for bit). Loads widen to fp32,
+// mask from Philox(seed, offset, element index): the CPU's mask bit for bit; one Philox block per
+// 4 elements, cuda_vec.cuh's PhiloxMap). Loads widen to fp32,
 // the math is fp32, and the store rounds once with the hardware conversion (core/half.h's bits).
 // In-place calls (output aliasing an input) are allowed: each thread reads its element before
 // writing it.
@@ -38,12 +39,10 @@ template <class Op> struct ActFwdF {
 template <class Op> struct ActBwdF {
   __device__ float operator()(int64_t, float x, float dy) const { return Op::bwd(x, dy); }
 };
-struct DropoutF {  // the mask of element i of the tensor, whatever the vector layout
+struct DropoutF : PhiloxMap {  // the mask of element i of the tensor, from its Philox bits
   float p, scale;
-  uint64_t seed, offset;
-  __device__ float operator()(int64_t i, float x, float) const {
-    const bool keep = kernels::dropout_keep(seed, offset, static_cast<uint64_t>(i), p);
-    return kernels::dropout_apply(x, keep, scale);
+  __device__ float operator()(int64_t, float x, float, uint32_t bits) const {
+    return kernels::dropout_apply(x, kernels::dropout_keep_bits(bits, p), scale);
   }
 };
 
@@ -165,7 +164,7 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = decltype(tag);
     launch_vec_map<1, T, T>(stream, ptr<const T>(x), nullptr, ptr<T>(y), n,
-                            DropoutF{p, scale, seed, offset}, "dropout_kernel");
+                            DropoutF{{seed, offset}, p, scale}, "dropout_kernel");
   });
 }
 

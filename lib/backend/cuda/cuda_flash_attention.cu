@@ -299,7 +299,7 @@ int tiles_of(int64_t T, int rows) { return static_cast<int>((T + rows - 1) / row
 }  // namespace
 
 bool CudaBackend::fused_attention_supports(int64_t d) const {
-  return d == 32 || d == 64 || d == 128;
+  return kernels::cuda_flash_head_dim(d);  // dispatch_head_dim's cases
 }
 
 void CudaBackend::attention_forward_impl(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -5,7 +5,10 @@
 // a normal value can differ from the CPU's in its last bits (the stream and the pairing are the
 // same; never a different sample).
 // Stores go through cuda_vec.cuh's vectorised map (16-byte stores, hardware conversions with
-// core/half.h's bits); each element's value still comes from its own index.
+// core/half.h's bits); each element's value still comes from its own index. Uniform fills take
+// their bits from the map's PhiloxMap runs (one Philox block per 4 elements, as philox_bits
+// numbers them); a normal value needs its own block (Box-Muller on words 0 and 1 of block i of
+// a separate counter, core/philox.h), so normal fills stay one block per element.
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
 #include "backend/cuda/cuda_vec.cuh"
@@ -15,11 +18,10 @@ namespace mp::cuda {
 
 namespace {
 
-struct UniformF {
+struct UniformF : PhiloxMap {  // kernels::uniform_element from the element's bits
   float lo, hi;
-  uint64_t seed, offset;
-  __device__ float operator()(int64_t i, float, float) const {
-    return kernels::uniform_element(seed, offset, static_cast<uint64_t>(i), lo, hi);
+  __device__ float operator()(int64_t, float, float, uint32_t bits) const {
+    return kernels::uniform_from_bits(bits, lo, hi);
   }
 };
 
@@ -40,7 +42,7 @@ void CudaBackend::random_uniform_impl(Tensor& x, float lo, float hi, uint64_t se
   dispatch_float(x.dtype(), "random_uniform", [&](auto tag) {
     using T = decltype(tag);
     launch_vec_map<0, T, T>(bound_stream(), nullptr, nullptr, ptr<T>(x), n,
-                            UniformF{lo, hi, seed, offset}, "uniform_kernel");
+                            UniformF{{seed, offset}, lo, hi}, "uniform_kernel");
   });
 }
 

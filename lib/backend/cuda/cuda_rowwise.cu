@@ -4,14 +4,19 @@
 // Rows of up to kLongRow elements run one warp per row (kRowsPerBlock rows per block): each lane
 // runs the kernels/ row function (row_sum, row_sum_exp, layernorm_bwd_sums, mse_row, row_max,
 // row_argmax) on its contiguous chunk of the row (lane_chunk), and the 32 partials are combined by
-// the warp butterfly in a fixed order. Longer rows (a 50k vocabulary, a 768..4096 layernorm) get a
-// block of kThreads each: thread t takes elements t, t + kThreads, ... (coalesced), keeps an fp32
-// partial of its own, and the partials meet in block_sum's fixed tree; softmax cross-entropy reads
-// the row once for its (max, sum of exp) with the online kernels::lse_push / lse_merge, and
-// layernorm keeps the row in shared memory (fp32) between its passes when it fits. Every order is
-// fixed by the shape, so results are deterministic; sums may differ from the CPU's by a few ulps
-// (another order). Elementwise outputs are written with strided (coalesced) loops over the
-// kernels/ element functions. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed
+// the warp butterfly in a fixed order. Longer rows (a 50k vocabulary, a 768..4096 layernorm, a
+// long mse or argmax row) get a block of kThreads each: thread t takes elements t, t + kThreads,
+// ... (coalesced), keeps an fp32 partial of its own, and the partials meet in block_sum's fixed
+// tree; softmax cross-entropy reads the row once for its (max, sum of exp) with the online
+// kernels::lse_push / lse_merge, and layernorm keeps the row in shared memory (fp32) between its
+// passes when it fits. Every order is fixed by the shape, so results are deterministic; sums may
+// differ from the CPU's by a few ulps (another order). Elementwise outputs are written over the
+// kernels/ element functions. Loads are 16 bytes wide where the row allows it
+// (cuda_row_vec.cuh): a lane's chunk sums (row_lanes: kernels/row_reduce.h's lanes and order,
+// element for element; mse's too), every elementwise pass (row_map: 8 elements per thread, scalar for an
+// unaligned row and the tail), and the cached layernorm's pass 1 (staged into shared memory, then
+// summed strided in the uncached order); the strided block sums stay scalar, since vectorising
+// them would change whose partial an element joins. LayerNorm's dgamma/dbeta use the CPU's row blocks (at most 64, fixed
 // by the shape) with per-block fp32 partials per column, combined in block order in fp64: no float
 // atomics. A softmax_xent label outside [0, C) (and not ignore_index) is recorded on the device
 // (first bad row, atomicMin) and raised after the kernel as the CPU's DataError;
@@ -21,6 +26,7 @@
 
 #include "backend/cuda/cuda_backend.h"
 #include "backend/cuda/cuda_launch.cuh"
+#include "backend/cuda/cuda_row_vec.cuh"
 #include "backend/op_checks.h"
 #include "kernels/layernorm.h"
 #include "kernels/mse.h"
@@ -78,38 +84,39 @@ __global__ void layernorm_fwd_kernel(const T* a, const T* b, T* sum_out, const G
   const int lane = threadIdx.x % kWarp;
   const T* xr = a + r * n;
   if (kAdd) {
-    const T* br = b + r * n;
     T* sr = sum_out + r * n;
-    for (int64_t j = lane; j < n; j += kWarp) sr[j] = from_float<T>(to_float(xr[j]) + to_float(br[j]));
+    row_map(sr, xr, b + r * n, static_cast<const T*>(nullptr), n, lane, kWarp,
+            [](int64_t, float u, float v, float) { return u + v; });
     __syncwarp();  // the chunks below read other lanes' sums
     xr = sr;
   }
   const LaneChunk c = lane_chunk(n, lane);
   // The statistics of kernels::layernorm_row_stats (two passes: mean, then the centred variance),
-  // with each sum split over the lanes.
+  // with each sum split over the lanes (each lane's chunk in kernels::row_sum's order).
   const float inv_n = 1.0f / static_cast<float>(n);
-  const float mu = warp_sum(kernels::row_sum(xr + c.begin, c.len)) * inv_n;
-  const float var = warp_sum(kernels::row_centered_sum_sq(xr + c.begin, c.len, mu)) * inv_n;
+  const float mu = warp_sum(chunk_sum(xr + c.begin, c.len)) * inv_n;
+  const float var = warp_sum(chunk_centered_sum_sq(xr + c.begin, c.len, mu)) * inv_n;
   const kernels::RowStats s{mu, 1.0f / sqrtf(var + eps)};
-  T* yr = y + r * n;
-  for (int64_t j = lane; j < n; j += kWarp)
-    yr[j] = from_float<T>(
-        kernels::layernorm_apply(to_float(xr[j]), s, to_float(gamma[j]), to_float(beta[j])));
+  row_map(y + r * n, xr, gamma, beta, n, lane, kWarp, [s](int64_t, float x, float g, float bt) {
+    return kernels::layernorm_apply(x, s, g, bt);
+  });
   if (lane == 0) {
     mean[r] = s.mean;
     rstd[r] = s.rstd;
   }
 }
 
-// One block per row (long rows): thread t owns elements t, t + kThreads, ... of the row in every
-// pass, so no pass reads what another thread wrote (sum_out, the shared copy) and only the
-// reductions synchronise. With kCache the row's fp32 values stay in shared memory (n floats,
-// dynamic) between the passes. kAdd as in layernorm_fwd_kernel.
+// One block per row (long rows). The sums are per-thread fp32 partials over elements t,
+// t + kThreads, ... (in that order) met in block_sum's tree. With kCache the row's fp32 values
+// stay in shared memory (n floats, dynamic) between the passes: pass 1 fills it (and sum_out)
+// with row_map/row_each's 16-byte loads, then each thread sums its strided elements from it, the
+// order of the uncached kernel. Without it, pass 1 reads the row strided (the sum order fixes the
+// layout) and only the output pass is vectorised. kAdd as in layernorm_fwd_kernel.
 template <class T, class G, bool kAdd, bool kCache>
 __global__ void layernorm_fwd_block_kernel(const T* a, const T* b, T* sum_out, const G* gamma,
                                            const G* beta, float eps, T* y, float* mean,
                                            float* rstd, int64_t n) {
-  extern __shared__ float row[];
+  extern __shared__ __align__(16) float row[];
   __shared__ float red[kRowsPerBlock];
   const int64_t r = blockIdx.x;
   const int t = threadIdx.x;
@@ -117,17 +124,30 @@ __global__ void layernorm_fwd_block_kernel(const T* a, const T* b, T* sum_out, c
   T* sr = kAdd ? sum_out + r * n : nullptr;
   // Pass 1: load (and add, round, store the sum), keep, and sum the row.
   float part = 0.0f;
-  for (int64_t j = t; j < n; j += kThreads) {
-    float v;
-    if (kAdd) {
-      const T sum = from_float<T>(to_float(xr[j]) + to_float(b[r * n + j]));
-      sr[j] = sum;
-      v = to_float(sum);
-    } else {
-      v = to_float(xr[j]);
+  if constexpr (kCache) {
+    if constexpr (kAdd)
+      row_map(sr, xr, b + r * n, static_cast<const T*>(nullptr), n, t, kThreads,
+              [&](int64_t j, float u, float v, float) {
+                const float sum = load_f32(store_as<T>(u + v));  // the sum as stored
+                row[j] = sum;
+                return sum;
+              });
+    else
+      row_each(xr, n, t, kThreads, [&](int64_t j, float v) { row[j] = v; });
+    __syncthreads();
+    for (int64_t j = t; j < n; j += kThreads) part += row[j];
+  } else {
+    for (int64_t j = t; j < n; j += kThreads) {
+      float v;
+      if (kAdd) {
+        const T sum = from_float<T>(to_float(xr[j]) + to_float(b[r * n + j]));
+        sr[j] = sum;
+        v = to_float(sum);
+      } else {
+        v = to_float(xr[j]);
+      }
+      part += v;
     }
-    if (kCache) row[j] = v;
-    part += v;
   }
   const T* src = kAdd ? sr : xr;  // the row as stored, for the passes without the shared copy
   const float inv_n = 1.0f / static_cast<float>(n);
@@ -140,11 +160,13 @@ __global__ void layernorm_fwd_block_kernel(const T* a, const T* b, T* sum_out, c
   }
   const float var = block_sum(part, red) * inv_n;
   const kernels::RowStats s{mu, 1.0f / sqrtf(var + eps)};
-  // Pass 3: the output.
-  T* yr = y + r * n;
-  for (int64_t j = t; j < n; j += kThreads)
-    yr[j] = from_float<T>(kernels::layernorm_apply(kCache ? row[j] : to_float(src[j]), s,
-                                                   to_float(gamma[j]), to_float(beta[j])));
+  // Pass 3: the output (elementwise; after block_sum's barriers every sum_out element is
+  // visible to every thread).
+  auto apply = [s](int64_t, float x, float g, float bt) { return kernels::layernorm_apply(x, s, g, bt); };
+  if constexpr (kCache)
+    row_map(y + r * n, static_cast<const float*>(row), gamma, beta, n, t, kThreads, apply);
+  else
+    row_map(y + r * n, src, gamma, beta, n, t, kThreads, apply);
   if (t == 0) {
     mean[r] = s.mean;
     rstd[r] = s.rstd;
@@ -172,6 +194,29 @@ void launch_layernorm_fwd(cudaStream_t stream, const T* a, const T* b, T* sum_ou
   }
 }
 
+// kernels::layernorm_bwd_sums over a chunk, with row_lanes' loads (the same lanes and order).
+template <class T>
+__device__ kernels::LayerNormBwdSums chunk_layernorm_bwd_sums(const T* dy, const T* x,
+                                                              const T* gamma, kernels::RowStats s,
+                                                              int64_t n) {
+  float a[kernels::kRowLanes] = {}, b[kernels::kRowLanes] = {};
+  row_lanes(dy, x, gamma, n, [&](int l, float d, float xv, float gm) {
+    const float g = d * gm;
+    a[l] += g;
+    b[l] += g * ((xv - s.mean) * s.rstd);
+  });
+  return {kernels::combine_lanes(a), kernels::combine_lanes(b)};
+}
+
+// dx[j] from (dy[j], x[j], gamma[j]) and the row's sums: kernels::layernorm_dx.
+struct LayerNormDx {
+  kernels::RowStats s;
+  float mean_g, mean_gx;
+  __device__ float operator()(int64_t, float d, float x, float g) const {
+    return kernels::layernorm_dx(d, x, g, s, mean_g, mean_gx);
+  }
+};
+
 template <class T>
 __global__ void layernorm_bwd_dx_kernel(const T* dy, const T* x, const T* gamma, const float* mean,
                                         const float* rstd, T* dx, int64_t rows, int64_t n) {
@@ -182,15 +227,12 @@ __global__ void layernorm_bwd_dx_kernel(const T* dy, const T* x, const T* gamma,
   const T* xr = x + r * n;
   const kernels::RowStats s{mean[r], rstd[r]};
   const LaneChunk c = lane_chunk(n, lane);
-  const kernels::LayerNormBwdSums p =
-      kernels::layernorm_bwd_sums(dyr + c.begin, xr + c.begin, gamma + c.begin, s, c.len);
+  const kernels::LayerNormBwdSums p = chunk_layernorm_bwd_sums(dyr + c.begin, xr + c.begin,
+                                                               gamma + c.begin, s, c.len);
   // As kernels::layernorm_row_backward: the row sums divided by n.
   const float inv_n = 1.0f / static_cast<float>(n);
   const float mean_g = warp_sum(p.g) * inv_n, mean_gx = warp_sum(p.gx) * inv_n;
-  T* dxr = dx + r * n;
-  for (int64_t j = lane; j < n; j += kWarp)
-    dxr[j] = from_float<T>(kernels::layernorm_dx(to_float(dyr[j]), to_float(xr[j]),
-                                                 to_float(gamma[j]), s, mean_g, mean_gx));
+  row_map(dx + r * n, dyr, xr, gamma, n, lane, kWarp, LayerNormDx{s, mean_g, mean_gx});
 }
 
 // layernorm_bwd_dx_kernel with one block per row (long rows), thread-strided: the sums of
@@ -215,10 +257,9 @@ __global__ void layernorm_bwd_dx_block_kernel(const T* dy, const T* x, const T* 
   const float inv_n = 1.0f / static_cast<float>(n);
   const float mean_g = block_sum(pg, red) * inv_n;
   const float mean_gx = block_sum(pgx, red) * inv_n;
-  T* dxr = dx + r * n;  // may alias dy: each thread reads its elements before writing them
-  for (int64_t j = t; j < n; j += kThreads)
-    dxr[j] = from_float<T>(kernels::layernorm_dx(to_float(dyr[j]), to_float(xr[j]),
-                                                 to_float(gamma[j]), s, mean_g, mean_gx));
+  // dx may alias dy: every read of the sums is behind block_sum's barriers, and row_map reads
+  // each element before the same thread writes it.
+  row_map(dx + r * n, dyr, xr, gamma, n, t, kThreads, LayerNormDx{s, mean_g, mean_gx});
 }
 
 // part[blk][0][j] = sum over the block's rows of dy * xhat, part[blk][1][j] = sum of dy (fp32, in
@@ -249,10 +290,11 @@ __device__ void xent_finish(const T* xr, T* dr, int64_t C, int32_t label, float 
   if (loss) *loss = logf(s) + (m - to_float(xr[label]));
   if (!dr) return;
   const float inv_s = 1.0f / s;
-  for (int64_t j = first; j < C; j += step) {
-    const float p = kernels::exp_f32(to_float(xr[j]) - m) * inv_s;
-    dr[j] = from_float<T>(grad_scale * (j == label ? p - 1.0f : p));
-  }
+  row_map(dr, xr, static_cast<const T*>(nullptr), static_cast<const T*>(nullptr), C,
+          static_cast<int>(first), static_cast<int>(step), [=](int64_t j, float x, float, float) {
+            const float p = kernels::exp_f32(x - m) * inv_s;
+            return grad_scale * (j == label ? p - 1.0f : p);
+          });
 }
 
 template <class T>
@@ -281,8 +323,8 @@ __global__ void softmax_xent_kernel(const T* x, const int32_t* labels, int32_t i
     return;
   }
   const LaneChunk c = lane_chunk(C, lane);
-  const float m = warp_max(kernels::row_max(xr + c.begin, c.len));
-  const float s = warp_sum(kernels::row_sum_exp(xr + c.begin, c.len, m));
+  const float m = warp_max(chunk_max(xr + c.begin, c.len));
+  const float s = warp_sum(chunk_sum_exp(xr + c.begin, c.len, m));
   xent_finish(xr, dr, C, label, m, s, grad_scale, lane, kWarp, lane == 0 ? losses + r : nullptr);
 }
 
@@ -334,23 +376,50 @@ __global__ void mse_kernel(const T* pred, const T* target, float grad_scale, flo
   const int lane = threadIdx.x % kWarp;
   const LaneChunk c = lane_chunk(n, lane);
   const int64_t o = r * n + c.begin;
-  const float part = kernels::mse_row(pred + o, target + o, c.len, grad_scale, d ? d + o : nullptr);
-  const float loss = warp_sum(part);
+  // kernels::mse_row's sum over the lane's chunk (its lanes and order, row_lanes' loads) ...
+  float acc[kernels::kRowLanes] = {};
+  row_lanes(pred + o, target + o, static_cast<const T*>(nullptr), c.len,
+            [&](int l, float p, float t, float) {
+              const float e = p - t;
+              acc[l] += e * e;
+            });
+  const float loss = warp_sum(kernels::combine_lanes(acc));
   if (lane == 0) losses[r] = loss;
+  // ... and its gradient, after every lane's reads (warp_sum): d may alias pred.
+  if (!d) return;
+  const float k = 2.0f * grad_scale;
+  row_map(d + r * n, pred + r * n, target + r * n, static_cast<const T*>(nullptr), n, lane, kWarp,
+          [k](int64_t, float p, float t, float) { return k * (p - t); });
 }
 
-// First index of the largest element (NaNs skipped; 0 when there is none), as row_argmax: each
-// lane's chunk gives (max, first index of it); the butterfly keeps the larger max, then the
-// smaller index, which is a total order, so every lane ends with the row's answer.
+// mse_kernel with one block per row (long rows): thread t's fp32 partial of squared errors over
+// elements t, t + kThreads, ... (kernels::mse_row's element math), met in block_sum's fixed tree;
+// the gradient written as each element is read (d may alias pred: same thread, read first).
 template <class T>
-__global__ void argmax_kernel(const T* x, int32_t* out, int64_t rows, int64_t n) {
-  const int64_t r = warp_row();
-  if (r >= rows) return;
-  const int lane = threadIdx.x % kWarp;
-  const T* xr = x + r * n;
-  const LaneChunk c = lane_chunk(n, lane);
-  float m = kernels::row_max(xr + c.begin, c.len);
-  long long idx = c.begin + kernels::row_argmax(xr + c.begin, c.len);
+__global__ void mse_block_kernel(const T* pred, const T* target, float grad_scale, float* losses,
+                                 T* d, int64_t n) {
+  __shared__ float red[kRowsPerBlock];
+  const int64_t r = blockIdx.x;
+  const int t = threadIdx.x;
+  const T* pr = pred + r * n;
+  const T* tr = target + r * n;
+  T* dr = d ? d + r * n : nullptr;
+  const float k = 2.0f * grad_scale;
+  float part = 0.0f;
+  for (int64_t j = t; j < n; j += kThreads) {
+    const float e = to_float(pr[j]) - to_float(tr[j]);
+    part += e * e;
+    if (dr) dr[j] = from_float<T>(k * e);
+  }
+  const float loss = block_sum(part, red);
+  if (t == 0) losses[r] = loss;
+}
+
+// (max, first index of it) pairs combined by the warp butterfly: the larger max, then the smaller
+// index, a total order, so every lane ends with the same pair whatever the order. A part with no
+// candidate (empty, all NaN or -inf) carries {-inf, its first index or kNoIndex}.
+constexpr long long kNoIndex = 0x7fffffffffffffffLL;
+__device__ __forceinline__ void warp_argmax(float& m, long long& idx) {
   for (int o = kWarp / 2; o > 0; o >>= 1) {
     const float mo = __shfl_xor_sync(0xffffffffu, m, o);
     const long long io = __shfl_xor_sync(0xffffffffu, idx, o);
@@ -359,6 +428,54 @@ __global__ void argmax_kernel(const T* x, int32_t* out, int64_t rows, int64_t n)
       idx = io;
     }
   }
+}
+
+// First index of the largest element (NaNs skipped; 0 when there is none), as row_argmax: each
+// lane's chunk gives (max, first index of it) in one scan (chunk_argmax: row_max's and
+// row_argmax's answers), then warp_argmax.
+template <class T>
+__global__ void argmax_kernel(const T* x, int32_t* out, int64_t rows, int64_t n) {
+  const int64_t r = warp_row();
+  if (r >= rows) return;
+  const int lane = threadIdx.x % kWarp;
+  const T* xr = x + r * n;
+  const LaneChunk c = lane_chunk(n, lane);
+  const ArgMax a = chunk_argmax(xr + c.begin, c.len);
+  float m = a.m;
+  long long idx = c.begin + a.i;
+  warp_argmax(m, idx);
+  if (lane == 0) out[r] = m > -INFINITY ? static_cast<int32_t>(idx) : 0;
+}
+
+// argmax_kernel with one block per row (long rows): thread t scans elements t, t + kThreads, ...
+// in increasing order (its first max), then warp_argmax within each warp and across the warps'
+// pairs: the same total order, so the row's first largest element.
+template <class T>
+__global__ void argmax_block_kernel(const T* x, int32_t* out, int64_t n) {
+  __shared__ float sm[kRowsPerBlock];
+  __shared__ long long si[kRowsPerBlock];
+  const int64_t r = blockIdx.x;
+  const int t = threadIdx.x, lane = t % kWarp, wid = t / kWarp;
+  const T* xr = x + r * n;
+  float m = -INFINITY;
+  long long idx = kNoIndex;
+  for (int64_t j = t; j < n; j += kThreads) {
+    const float v = to_float(xr[j]);
+    if (v > m) {
+      m = v;
+      idx = j;
+    }
+  }
+  warp_argmax(m, idx);
+  if (lane == 0) {
+    sm[wid] = m;
+    si[wid] = idx;
+  }
+  __syncthreads();
+  if (wid != 0) return;
+  m = lane < kRowsPerBlock ? sm[lane] : -INFINITY;
+  idx = lane < kRowsPerBlock ? si[lane] : kNoIndex;
+  warp_argmax(m, idx);
   if (lane == 0) out[r] = m > -INFINITY ? static_cast<int32_t>(idx) : 0;
 }
 
@@ -544,10 +661,17 @@ void CudaBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_
   }
   dispatch_float(pred.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
-    mse_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
-        ptr<const T>(pred), ptr<const T>(target), grad_scale, ptr<float>(losses),
-        dpred ? ptr<T>(*dpred) : nullptr, rows, cols);
-    MP_CUDA_LAUNCH_CHECK("mse_kernel");
+    if (cols <= kLongRow) {
+      mse_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(pred), ptr<const T>(target), grad_scale, ptr<float>(losses),
+          dpred ? ptr<T>(*dpred) : nullptr, rows, cols);
+      MP_CUDA_LAUNCH_CHECK("mse_kernel");
+    } else if (rows > 0) {
+      mse_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(pred), ptr<const T>(target), grad_scale, ptr<float>(losses),
+          dpred ? ptr<T>(*dpred) : nullptr, cols);
+      MP_CUDA_LAUNCH_CHECK("mse_block_kernel");
+    }
   });
 }
 
@@ -555,9 +679,15 @@ void CudaBackend::argmax_rows_impl(const Tensor& x, Tensor& out_i32) {
   const int64_t rows = x.rows(), cols = x.cols();
   dispatch_float(x.dtype(), "argmax_rows", [&](auto tag) {
     using T = decltype(tag);
-    argmax_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(ptr<const T>(x),
-                                                                 ptr<int32_t>(out_i32), rows, cols);
-    MP_CUDA_LAUNCH_CHECK("argmax_kernel");
+    if (cols <= kLongRow) {
+      argmax_kernel<T><<<row_blocks(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(x), ptr<int32_t>(out_i32), rows, cols);
+      MP_CUDA_LAUNCH_CHECK("argmax_kernel");
+    } else if (rows > 0) {
+      argmax_block_kernel<T><<<static_cast<unsigned>(rows), kThreads, 0, bound_stream()>>>(
+          ptr<const T>(x), ptr<int32_t>(out_i32), cols);
+      MP_CUDA_LAUNCH_CHECK("argmax_block_kernel");
+    }
   });
 }
 

@@ -10,12 +10,19 @@
 // keeps sign and payload), so the results are the scalar kernels' to the bit.
 // In-place maps (out aliasing an input) are allowed: every element is read and written by one
 // thread, read first.
+// A functor derived from PhiloxMap (dropout, uniform fills) also gets element i's 32 Philox bits
+// (core/philox.h: word i % 4 of block i / 4 of its stream): a vector step takes its K elements'
+// bits from philox_run, which computes each block they touch once (K / 4 blocks when
+// i0 % 4 == 0, else K / 4 + 1) instead of one block per element; the scalar head and tail call
+// philox_bits. The bits are philox_bits' exactly (tests/unit/core_philox.cpp checks philox_run).
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <type_traits>
 
 #include "backend/cuda/cuda_launch.cuh"
 #include "core/half.h"
+#include "core/philox.h"
 
 namespace mp::cuda {
 
@@ -126,7 +133,18 @@ inline int64_t vec_head(int64_t n, int k, std::initializer_list<Operand> ops) {
   return head < 0 || head > n ? n : head;
 }
 
-// out[i] = f(i, a[i], b[i]) (NIn inputs; the missing ones read as 0).
+// ---- Philox bits for a run of elements ------------------------------------------------------
+
+// Base of the functors that take element i's Philox bits: f(i, a, b, bits) with
+// bits = philox_bits(seed, offset, i).
+struct PhiloxMap {
+  uint64_t seed, offset;
+};
+
+template <class F> constexpr bool kTakesBits = std::is_base_of_v<PhiloxMap, F>;
+
+// out[i] = f(i, a[i], b[i]) (NIn inputs; the missing ones read as 0), or f(i, a[i], b[i], bits)
+// for a PhiloxMap functor.
 template <int K, int NIn, class To, class Ti, class F>
 __global__ void vec_map_kernel(const Ti* a, const Ti* b, To* out, int64_t n, int64_t head, F f) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -137,8 +155,15 @@ __global__ void vec_map_kernel(const Ti* a, const Ti* b, To* out, int64_t n, int
     float xa[K] = {}, xb[K] = {}, y[K];
     if (NIn > 0) load_pack<K>(a + i0, xa);
     if (NIn > 1) load_pack<K>(b + i0, xb);
+    if constexpr (kTakesBits<F>) {
+      uint32_t bits[K];
+      philox_run<K>(f.seed, f.offset, static_cast<uint64_t>(i0), bits);
 #pragma unroll
-    for (int k = 0; k < K; ++k) y[k] = f(i0 + k, xa[k], xb[k]);
+      for (int k = 0; k < K; ++k) y[k] = f(i0 + k, xa[k], xb[k], bits[k]);
+    } else {
+#pragma unroll
+      for (int k = 0; k < K; ++k) y[k] = f(i0 + k, xa[k], xb[k]);
+    }
     store_pack<K>(out + i0, y);
   }
   // The scalar elements: [0, head) and [tail, n).
@@ -146,7 +171,10 @@ __global__ void vec_map_kernel(const Ti* a, const Ti* b, To* out, int64_t n, int
   for (int64_t j = t; j < scalar; j += stride) {
     const int64_t i = j < head ? j : tail + (j - head);
     const float va = NIn > 0 ? load_f32(a[i]) : 0.0f, vb = NIn > 1 ? load_f32(b[i]) : 0.0f;
-    out[i] = store_as<To>(f(i, va, vb));
+    if constexpr (kTakesBits<F>)
+      out[i] = store_as<To>(f(i, va, vb, philox_bits(f.seed, f.offset, static_cast<uint64_t>(i))));
+    else
+      out[i] = store_as<To>(f(i, va, vb));
   }
 }
 
