@@ -97,11 +97,11 @@ bool Backend::verify_op(const char* name, const OpSig& sig) {
       ++g.cursor_;
       return true;
     }
-    graph_fallback("op " + std::to_string(g.cursor_) + " is " + name + ", captured " + op.name +
-                   (same_op ? " with a different argument " + std::to_string(arg) +
-                                  " (a tensor's address, dtype or shape, or a scalar such as a "
-                                  "loss scale or dropout offset)"
-                            : std::string()));
+    const std::string at = "op " + std::to_string(g.cursor_) + " (" + name + ")";
+    graph_fallback(same_op ? at + " has a different argument " + std::to_string(arg) +
+                                 " (a tensor's address, dtype or shape, or a scalar such as a "
+                                 "loss scale or a dropout offset)"
+                           : at + " is not the captured pass's " + op.name);
   } else {
     graph_fallback(std::string("op ") + std::to_string(g.cursor_) + " (" + name +
                    ") is past the captured pass's " + std::to_string(g.ops_.size()) + " ops");

@@ -3,12 +3,14 @@
 // of its arguments and a closure holding copies of them (op_graph.h).
 #pragma once
 #include <bit>
+#include <string>
 #include <cstring>
 #include <type_traits>
 #include <utility>
 
 #include "backend/backend.h"
 #include "backend/gemm_desc.h"
+#include "core/error.h"
 
 namespace mp {
 namespace op_graph_detail {
@@ -103,6 +105,12 @@ void Backend::run_op(const char* name, void (Backend::*hook)(P...), A&&... a) {
     ++hook_depth_;
     try {
       (this->*hook)(std::forward<A>(a)...);
+    } catch (const InternalError& e) {
+      // An engine call that a capture cannot hold: the pass falls back and the recorded ops,
+      // this one included, run eagerly (where a real fault fails again, uncaptured).
+      --hook_depth_;
+      graph_fallback(std::string(name) + " could not be captured: " + e.what());
+      return;
     } catch (...) {
       --hook_depth_;
       throw;
