@@ -9,24 +9,20 @@
 
 #include <cstring>
 
-#include "nn/loss.h"
-#include "nn/model.h"
-#include "optim/lr_schedule.h"
-#include "optim/optimizer.h"
-#include "optim/optimizer_step.h"
-#include "precision/loss_scaler.h"
-#include "train/step_graphs.h"
-#include "train/train_step.h"
 #include "unit/cuda_parity_util.h"
+#include "unit/train_step_run.h"
 
 using namespace mp;
+using test::same_bits;
 
 namespace {
 
 [[maybe_unused]] const int kSkipped = cuda_test::skip_without_gpu();
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+// The CUDA engine; with MPTRAIN_CUDA_PARITY_SELFTEST=1 a CPU engine (a check of this test's own
+// logic, not of CUDA graphs).
+std::unique_ptr<Backend> engine() {
+  return cuda_test::selftest() ? make_cpu_backend(1) : make_cuda_backend(0);
 }
 
 std::vector<float> rand_floats(size_t n, uint32_t seed) {
@@ -91,8 +87,7 @@ struct Net {
 }  // namespace
 
 TEST_CASE("cuda graph: captured and replayed passes equal eager CUDA, also after allocator reuse") {
-  if (cuda_test::selftest()) return;  // the CPU twin is backend_op_graph
-  auto be = make_cuda_backend(0), ref_be = make_cuda_backend(0);
+  auto be = engine(), ref_be = engine();
   Net net(*be), ref(*ref_be);
   OpGraph g;
   for (uint32_t step = 0; step < 5; ++step) {
@@ -118,79 +113,20 @@ TEST_CASE("cuda graph: captured and replayed passes equal eager CUDA, also after
 
 namespace {
 
-LayerSpec layer(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
-  LayerSpec s = default_layer_spec(type);
-  for (auto& [k, v] : kv) s.params[k] = v;
-  s.where = "test";
-  return s;
+test::StepRun make_run(bool graphs) {
+  test::StepRunOptions o;
+  o.graphs = graphs;
+  o.batch = 48;
+  return test::StepRun(engine(),
+                       {test::layer("linear", {{"out", int64_t(64)}}), test::layer("gelu"),
+                        test::layer("layernorm"), test::layer("linear", {{"out", int64_t(10)}})},
+                       32, o);
 }
-
-struct Run {
-  std::unique_ptr<Backend> be = make_cuda_backend(0);
-  std::unique_ptr<Model> model;
-  std::unique_ptr<Loss> loss;
-  std::unique_ptr<Optimizer> opt;
-  std::unique_ptr<LrSchedule> sched;
-  std::unique_ptr<LossScaler> scaler;
-  std::unique_ptr<StepGraphs> graphs;
-  std::unique_ptr<TrainStep> step;
-  Tensor x[2], y[2];
-
-  explicit Run(bool use_graphs) {
-    ModelOptions mo;
-    mo.compute = DType::BF16;
-    mo.master_fp32 = true;
-    mo.seed = 3;
-    model = Model::build(*be,
-                         {layer("linear", {{"out", int64_t(64)}}), layer("gelu"),
-                          layer("layernorm"), layer("linear", {{"out", int64_t(10)}})},
-                         {32}, mo);
-    loss = make_loss("cross_entropy", -100);
-    OptimizerSpec os;
-    os.type = "adamw";
-    os.lr = 0.01;
-    opt = make_optimizer(os, 5);
-    sched = std::make_unique<LrSchedule>(ScheduleSpec{}, os.lr);
-    scaler = std::make_unique<LossScaler>(LossScaleMode::None, LossScaleSpec{});
-    step.reset(new TrainStep{*be, *model, *loss, *opt, *sched, *scaler, 100, 1.0, {}});
-    if (use_graphs) {
-      graphs = std::make_unique<StepGraphs>(*be);
-      step->graphs = graphs.get();
-    }
-    zero_grads(*be, model->trainable_params());
-    for (int m = 0; m < 2; ++m) {
-      x[m] = be->empty({48, 32}, DType::F32);
-      y[m] = be->empty({48}, DType::I32);
-    }
-  }
-  StepOutcome train(int s) {
-    const StepNormalisation norm = step_normalisation(96, scaler->scale());
-    for (int m = 0; m < 2; ++m) {
-      const std::vector<float> xv = rand_floats(48 * 32, uint32_t(10 * s + m));
-      std::vector<int32_t> yv(48);
-      for (size_t i = 0; i < yv.size(); ++i) yv[i] = int32_t((i * 7 + size_t(s + m)) % 10);
-      be->upload(xv.data(), x[m]);
-      be->upload(yv.data(), y[m]);
-      Context ctx{*be, true, 1, uint64_t(2 * s + m)};
-      step->micro_batch(ctx, x[m], y[m], norm.grad_scale);
-    }
-    return step->finish(norm);
-  }
-  std::vector<float> params() {
-    std::vector<float> all;
-    for (Parameter* p : model->params()) {
-      const std::vector<float> v = to_host_floats(*be, p->master);
-      all.insert(all.end(), v.begin(), v.end());
-    }
-    return all;
-  }
-};
 
 }  // namespace
 
 TEST_CASE("cuda graph: TrainStep with graphs trains like eager CUDA, bit for bit") {
-  if (cuda_test::selftest()) return;  // the CPU twin is train_step_graphs
-  Run eager(false), graphed(true);
+  test::StepRun eager = make_run(false), graphed = make_run(true);
   for (int s = 1; s <= 6; ++s) {
     CAPTURE(s);
     const StepOutcome e = eager.train(s), g = graphed.train(s);
