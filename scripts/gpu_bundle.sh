@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=build-gpu
 DEST=build-gpu-bundle
-TARGETS=(mptrain test_backend_cuda_parity test_optim_cuda_parity bench_backend_cuda bench_train_flops)
+TARGETS=(mptrain test_backend_cuda_parity test_optim_cuda_parity test_train_cuda_graph bench_backend_cuda
+         bench_train_flops)
 # What the runs read (relative to the tree), packed under share/.
 SHARED=(configs datasets/mnist/mnist.h5 datasets/kjv/kjv.h5 scripts/compare_curves.py
         scripts/perf_row.py scripts/gpu_peaks.py)
@@ -38,7 +39,8 @@ stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"
 bins=("$BUILD/app/mptrain" "$BUILD/tests/test_backend_cuda_parity"
-      "$BUILD/tests/test_optim_cuda_parity" "$BUILD/bench/bench_backend_cuda"
+      "$BUILD/tests/test_optim_cuda_parity" "$BUILD/tests/test_train_cuda_graph"
+      "$BUILD/bench/bench_backend_cuda"
       "$BUILD/bench/bench_train_flops")
 cp "${bins[@]}" "$stage/bin/"
 mkdir -p "$stage/share"

@@ -26,6 +26,8 @@
 #           the device's GEMM unit for the policy (scripts/gpu_peaks.py; "-" for a device not in
 #           its table). Peak memory: summary.json peak_memory_bytes, the high-water mark of live
 #           tensor bytes (not the CUDA context or cuBLAS workspace)
+#   graph   the MNIST MLP in bf16 with train.cuda_graph off and on: identical loss curves, replays
+#           counted, samples/s of both
 #   debug   test_backend_cuda_parity again with MPTRAIN_CUDA_SYNC_CHECK=1 (a sync + check after
 #           every launch, so a fault names its kernel; <= 60 s), then under compute-sanitizer
 #           --tool memcheck on a filtered subset of small cases ($SANITIZE_CASES; <= 90 s),
@@ -33,7 +35,7 @@
 #   nccl    one rank with the NCCL communicator (MPTRAIN_DIST_FORCE=1; under mpirun -np 1 where
 #           the device has it, else started directly) and dist.zero 1, 100 steps of the MLP
 # Everything goes to $OUT (or ./gpu_check_out): env.log, build.log, parity.log, bench.log, mlp.log,
-# gpt.log, debug.log, nccl.log and summary.txt, which is written even when a step fails or times
+# gpt.log, graph.log, debug.log, nccl.log and summary.txt, which is written even when a step fails or times
 # out (and when the script is killed by SIGTERM/SIGINT).
 # Exit status: 0 when every step passed, 1 otherwise.
 # Usage (device tool): run(command="bash scripts/gpu_check.sh", carry=["build-gpu-bundle"],
@@ -45,7 +47,7 @@ OUT=${OUT:-$ROOT/gpu_check_out}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)  # absolute: bundle mode runs from the bundle's share/
 # A reused $OUT (the default ./gpu_check_out) starts clean: the logs are appended to below.
-rm -f "$OUT"/{env,build,parity,bench,mlp,gpt,debug,nccl}.log "$OUT/summary.txt"
+rm -f "$OUT"/{env,build,parity,bench,mlp,gpt,graph,debug,nccl}.log "$OUT/summary.txt"
 START=$(date +%s)
 BUDGET=${GPU_CHECK_BUDGET_S:-470}  # seconds for all steps; the 8-minute limit with a margin
 DEADLINE=$((START + BUDGET))
@@ -200,7 +202,8 @@ else
   if run_step configure 90 "$OUT/build.log" cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
        -DMPTRAIN_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DMPTRAIN_WERROR=ON &&
      run_step build 300 "$OUT/build.log" cmake --build build-gpu -j 16 --target mptrain \
-       test_backend_cuda_parity test_optim_cuda_parity bench_backend_cuda bench_train_flops; then
+       test_backend_cuda_parity test_optim_cuda_parity test_train_cuda_graph bench_backend_cuda \
+       bench_train_flops; then
     build_ok=1
     BIN=$ROOT/build-gpu
     add_result build ok $(( $(date +%s) - t0 )) "built build-gpu on the device"
@@ -229,7 +232,7 @@ if [ "$build_ok" = 1 ]; then
     if grep -q "No tests were found" "$OUT/parity.log"; then notes+=("no cuda tests in build-gpu"); all=1; fi
     [ "$rc" = 0 ] || { all=1; notes+=("ctest exit $rc"); }
   else
-    for t in test_backend_cuda_parity test_optim_cuda_parity; do
+    for t in test_backend_cuda_parity test_optim_cuda_parity test_train_cuda_graph; do
       rc=0
       run_step parity 120 "$OUT/parity.log" "${RUNENV[@]}" "$(bin_of $t)" || rc=$?
       case $rc in
@@ -423,6 +426,49 @@ if [ "$build_ok" = 1 ]; then
   else add_result gpt FAIL $(( $(date +%s) - t0 )) "$(IFS=';'; echo "${notes[*]}") (gpt.log)"; fi
 else
   add_result gpt SKIP 0 "no binaries"
+fi
+
+# ---- graph: train.cuda_graph on vs off, the MNIST MLP in bf16 -----------------------------------------
+# The same run twice on the device: its loss curve must be identical (a graph replays the recorded
+# launches with the recorded arguments: same bits), and the replays must have happened
+# (summary.json graph_replays); samples/s of both, so the launch savings show.
+GRAPH_STEPS=${GPU_CHECK_GRAPH_STEPS:-300}
+t0=$(date +%s)
+if [ "$build_ok" = 1 ]; then
+  runs_dir=$(mktemp -d)
+  graph_fail=0
+  notes=()
+  for g in false true; do
+    rc=0
+    run_step "graph $g" 40 "$OUT/graph.log" "${RUNENV[@]}" "$(bin_of mptrain)" \
+      --config configs/mnist_mlp.yaml --device "$GPU_DEV" --set precision.policy=bf16 \
+      --set train.steps="$GRAPH_STEPS" --set train.log_every=10 --set train.checkpoint_every=0 \
+      --set train.cuda_graph=$g --out "$runs_dir/$g" -q || rc=$?
+    [ -f "$runs_dir/$g/summary.json" ] && cat "$runs_dir/$g/summary.json" >>"$OUT/graph.log"
+    if [ "$rc" != 0 ]; then graph_fail=1; notes+=("cuda_graph=$g exit $rc$(why_exit "$rc")"); fi
+  done
+  if [ "$graph_fail" = 0 ]; then
+    # metrics.csv: step,epoch,train_loss,lr,loss_scale,grad_norm,skipped,samples_per_s,...
+    if cmp -s <(cut -d, -f1-7 "$runs_dir/false/metrics.csv") <(cut -d, -f1-7 "$runs_dir/true/metrics.csv"); then
+      notes+=("loss curves identical")
+    else
+      graph_fail=1
+      notes+=("loss curves DIFFER")
+      diff <(cut -d, -f1-7 "$runs_dir/false/metrics.csv") <(cut -d, -f1-7 "$runs_dir/true/metrics.csv") >>"$OUT/graph.log" || true
+    fi
+    sps() { python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))[sys.argv[2]], 1))' "$1" "$2"; }
+    off=$(sps "$runs_dir/false/summary.json" samples_per_s)
+    on=$(sps "$runs_dir/true/summary.json" samples_per_s)
+    replays=$(sps "$runs_dir/true/summary.json" graph_replays)
+    notes+=("samples/s eager $off, graphs $on; $replays micro-batches replayed")
+    awk -v r="$replays" 'BEGIN {exit !(r > 0)}' || { graph_fail=1; notes+=("NO replays"); }
+  fi
+  rm -rf "$runs_dir"
+  status=PASS
+  [ "$graph_fail" = 0 ] || status=FAIL
+  add_result graph "$status" $(( $(date +%s) - t0 )) "$(IFS=';'; echo "${notes[*]}") (graph.log)"
+else
+  add_result graph SKIP 0 "no binaries"
 fi
 
 # ---- debug: sync check, compute-sanitizer ----------------------------------------------------------

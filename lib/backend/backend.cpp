@@ -10,6 +10,7 @@
 
 #include "backend/gemm_desc.h"
 #include "backend/op_checks.h"
+#include "backend/op_graph_dispatch.h"
 
 namespace mp {
 
@@ -80,17 +81,37 @@ void check_dropout_p(float p) {
 
 Tensor Backend::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape) MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+  if (graph_ && hook_depth_ == 0 && pass_ != Pass::Eager) {
+    // A graph pass's tensors belong to its graph: a verify pass gets the capture pass's back, in
+    // order, so the captured addresses are the ones the host code uses again.
+    OpGraph& g = *graph_;
+    if (pass_ == Pass::Capture) {
+      g.owned_.push_back(empty_impl(shape, dtype));
+      return g.owned_.back();
+    }
+    if (g.alloc_cursor_ < g.owned_.size()) {
+      const Tensor& t = g.owned_[g.alloc_cursor_];
+      if (t.shape() == shape && t.dtype() == dtype) {
+        ++g.alloc_cursor_;
+        return t;
+      }
+    }
+    graph_fallback("allocation " + std::to_string(g.alloc_cursor_) + " (" + std::string(dtype_name(dtype)) +
+                   shape_str(shape) + ") differs from the captured pass's");
+  }
   return empty_impl(shape, dtype);
 }
 
 void Backend::upload(const void* host, Tensor& dst) {
   Args(device(), "upload").defined(dst, "dst");
+  graph_barrier("upload");
   upload_impl(host, dst);
 }
 
 void Backend::download(const Tensor& src, void* host) {
   Args(device(), "download").defined(src, "src");
   ++host_reads_;
+  graph_barrier("download");
   download_impl(src, host);
 }
 
@@ -101,7 +122,7 @@ void Backend::copy(const Tensor& src, Tensor& dst) {
   MP_CHECK(src.dtype() == dst.dtype() && src.numel() == dst.numel(),
            "copy: src " + src.describe() + " and dst " + dst.describe() +
                " must have the same dtype and element count (use cast to convert)");
-  copy_impl(src, dst);
+  run_op("copy", &Backend::copy_impl, src, dst);
 }
 
 // ---- GEMM ---------------------------------------------------------------------------------------
@@ -109,67 +130,68 @@ void Backend::copy(const Tensor& src, Tensor& dst) {
 void Backend::gemm(bool trans_a, bool trans_b, float alpha, const Tensor& A, const Tensor& B,
                    float beta, Tensor& C, const Tensor* bias) {
   const GemmDesc s = resolve_gemm(device(), trans_a, trans_b, A, B, C, bias, false);
-  if (!s.empty()) gemm_impl(s, alpha, A, B, beta, C, bias);
+  if (!s.empty()) run_op("gemm", &Backend::gemm_impl, s, alpha, A, B, beta, C, bias);
 }
 
 void Backend::gemm_batched(bool trans_a, bool trans_b, float alpha, const Tensor& A,
                            const Tensor& B, float beta, Tensor& C) {
   const GemmDesc s = resolve_gemm(device(), trans_a, trans_b, A, B, C, nullptr, true);
-  if (!s.empty()) gemm_impl(s, alpha, A, B, beta, C, nullptr);
+  if (!s.empty()) run_op("gemm_batched", &Backend::gemm_impl, s, alpha, A, B, beta, C,
+                           static_cast<const Tensor*>(nullptr));
 }
 
 // ---- elementwise --------------------------------------------------------------------------------
 
 void Backend::fill(Tensor& x, float value) {
   Args(device(), "fill").floats(x, "x");
-  fill_impl(x, value);
+  run_op("fill", &Backend::fill_impl, x, value);
 }
 
 void Backend::cast(const Tensor& src, Tensor& dst) {
   Args(device(), "cast").same(src, "src", dst, "dst");
-  cast_impl(src, dst);
+  run_op("cast", &Backend::cast_impl, src, dst);
 }
 
 void Backend::scale(Tensor& x, float alpha) {
   Args(device(), "scale").floats(x, "x");
-  scale_impl(x, alpha);
+  run_op("scale", &Backend::scale_impl, x, alpha);
 }
 
 void Backend::add(const Tensor& a, const Tensor& b, Tensor& out) {
   const Args c(device(), "add");
   c.same(a, "a", b, "b");
   c.same(a, "a", out, "out");
-  add_impl(a, b, out);
+  run_op("add", &Backend::add_impl, a, b, out);
 }
 
 void Backend::accumulate(const Tensor& src, Tensor& dst) {
   Args(device(), "accumulate").same(src, "src", dst, "dst");
-  accumulate_impl(src, dst);
+  run_op("accumulate", &Backend::accumulate_impl, src, dst);
 }
 
 void Backend::activation_forward(Act act, const Tensor& x, Tensor& y) {
   Args(device(), "activation_forward").same(x, "x", y, "y");
-  activation_forward_impl(act, x, y);
+  run_op("activation_forward", &Backend::activation_forward_impl, act, x, y);
 }
 
 void Backend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx) {
   const Args a(device(), "activation_backward");
   a.same(x, "x", dy, "dy");
   a.same(x, "x", dx, "dx");
-  activation_backward_impl(act, x, dy, dx);
+  run_op("activation_backward", &Backend::activation_backward_impl, act, x, dy, dx);
 }
 
 void Backend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset) {
   Args(device(), "dropout_forward").same(x, "x", y, "y");
   check_dropout_p(p);
-  dropout_forward_impl(x, y, p, seed, offset);
+  run_op("dropout_forward", &Backend::dropout_forward_impl, x, y, p, seed, offset);
 }
 
 void Backend::dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
                                uint64_t offset) {
   Args(device(), "dropout_backward").same(dy, "dy", dx, "dx");
   check_dropout_p(p);
-  dropout_backward_impl(dy, dx, p, seed, offset);
+  run_op("dropout_backward", &Backend::dropout_backward_impl, dy, dx, p, seed, offset);
 }
 
 void Backend::bias_grad(const Tensor& dy, Tensor& db, float beta) {
@@ -177,7 +199,7 @@ void Backend::bias_grad(const Tensor& dy, Tensor& db, float beta) {
   a.floats(dy, "dy");
   a.dtype(db, DType::F32, "db");
   a.numel(db, dy.cols(), "db");
-  bias_grad_impl(dy, db, beta);
+  run_op("bias_grad", &Backend::bias_grad_impl, dy, db, beta);
 }
 
 // ---- row-wise -----------------------------------------------------------------------------------
@@ -198,7 +220,7 @@ void Backend::layernorm_forward(const Tensor& x, const Tensor& gamma, const Tens
   a.numel(mean, rows, "mean");
   a.numel(rstd, rows, "rstd");
   if (rows == 0 || cols == 0) return;
-  layernorm_forward_impl(x, gamma, beta, eps, y, mean, rstd);
+  run_op("layernorm_forward", &Backend::layernorm_forward_impl, x, gamma, beta, eps, y, mean, rstd);
 }
 
 void Backend::add_layernorm_forward(const Tensor& a, const Tensor& b, const Tensor& gamma,
@@ -227,7 +249,7 @@ void Backend::add_layernorm_forward(const Tensor& a, const Tensor& b, const Tens
              std::string(op) + ": y must not alias a, b or sum_out (it is written while they are "
                                "still read)");
   if (rows == 0 || cols == 0) return;
-  add_layernorm_forward_impl(a, b, gamma, beta, eps, sum_out, y, mean, rstd);
+  run_op("add_layernorm_forward", &Backend::add_layernorm_forward_impl, a, b, gamma, beta, eps, sum_out, y, mean, rstd);
 }
 
 void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
@@ -251,7 +273,7 @@ void Backend::layernorm_backward(const Tensor& dy, const Tensor& x, const Tensor
   if (dgamma.defined()) a.numel(dgamma, cols, "dgamma");
   if (dbeta.defined()) a.numel(dbeta, cols, "dbeta");
   if (rows == 0 || cols == 0) return;
-  layernorm_backward_impl(dy, x, gamma, mean, rstd, dx, dgamma, dbeta);
+  run_op("layernorm_backward", &Backend::layernorm_backward_impl, dy, x, gamma, mean, rstd, dx, dgamma, dbeta);
 }
 
 namespace {
@@ -276,6 +298,7 @@ void Backend::softmax_xent(const Tensor& logits, const Tensor& labels, int32_t i
                            float grad_scale, Tensor& losses, Tensor* dlogits) {
   if (!check_xent_args(Args(device(), "softmax_xent"), logits, labels, losses, dlogits)) return;
   ++host_reads_;  // the bad-label check waits for the device
+  graph_barrier("softmax_xent");
   softmax_xent_impl(logits, labels, ignore_index, grad_scale, losses, dlogits);
 }
 
@@ -293,7 +316,7 @@ void Backend::mse(const Tensor& pred, const Tensor& target, float grad_scale, Te
     a.rows(*dpred, rows, cols, "dpred");
   }
   if (rows == 0) return;
-  mse_impl(pred, target, grad_scale, losses, dpred);
+  run_op("mse", &Backend::mse_impl, pred, target, grad_scale, losses, dpred);
 }
 
 void Backend::argmax_rows(const Tensor& x, Tensor& out_i32) {
@@ -302,7 +325,7 @@ void Backend::argmax_rows(const Tensor& x, Tensor& out_i32) {
   a.dtype(out_i32, DType::I32, "out_i32");
   a.numel(out_i32, x.rows(), "out_i32");
   if (x.rows() == 0) return;
-  argmax_rows_impl(x, out_i32);
+  run_op("argmax_rows", &Backend::argmax_rows_impl, x, out_i32);
 }
 
 // ---- attention ----------------------------------------------------------------------------------
@@ -338,13 +361,13 @@ void check_scores(const Args& a, const char* op, const Tensor& s, const char* na
 void Backend::split_heads(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) {
   const Args a(device(), "split_heads");
   check_heads(a, "split_heads", x, "x", out, "out", parts, heads);
-  if (x.numel() > 0) split_heads_impl(x, out, parts, heads);
+  if (x.numel() > 0) run_op("split_heads", &Backend::split_heads_impl, x, out, parts, heads);
 }
 
 void Backend::merge_heads(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) {
   const Args a(device(), "merge_heads");
   check_heads(a, "merge_heads", out, "out", x, "x", parts, heads);
-  if (x.numel() > 0) merge_heads_impl(x, out, parts, heads);
+  if (x.numel() > 0) run_op("merge_heads", &Backend::merge_heads_impl, x, out, parts, heads);
 }
 
 void Backend::causal_softmax_forward(const Tensor& s, Tensor& p) {
@@ -352,7 +375,7 @@ void Backend::causal_softmax_forward(const Tensor& s, Tensor& p) {
   check_scores(a, "causal_softmax_forward", s, "s");
   a.dtype(p, s.dtype(), "p");
   a.rows(p, s.rows(), s.cols(), "p");
-  if (s.numel() > 0) causal_softmax_forward_impl(s, p);
+  if (s.numel() > 0) run_op("causal_softmax_forward", &Backend::causal_softmax_forward_impl, s, p);
 }
 
 void Backend::causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor& ds) {
@@ -362,7 +385,7 @@ void Backend::causal_softmax_backward(const Tensor& p, const Tensor& dp, Tensor&
   a.dtype(ds, p.dtype(), "ds");
   a.rows(dp, p.rows(), p.cols(), "dp");
   a.rows(ds, p.rows(), p.cols(), "ds");
-  if (p.numel() > 0) causal_softmax_backward_impl(p, dp, ds);
+  if (p.numel() > 0) run_op("causal_softmax_backward", &Backend::causal_softmax_backward_impl, p, dp, ds);
 }
 
 // ---- Linear + GELU(tanh) fusions ----------------------------------------------------------------
@@ -412,7 +435,7 @@ void Backend::linear_gelu_forward(const Tensor& x, const Tensor& w, const Tensor
                                   Tensor& y) {
   const GemmDesc s = resolve_gemm(device(), false, true, x, w, pre, bias, false);
   check_fused_operands(Args(device(), "linear_gelu_forward"), s, x.dtype(), pre, "pre", y, "y");
-  if (!s.empty()) linear_gelu_forward_impl(s, x, w, bias, pre, y);
+  if (!s.empty()) run_op("linear_gelu_forward", &Backend::linear_gelu_forward_impl, s, x, w, bias, pre, y);
 }
 
 void Backend::linear_dgelu_backward(const Tensor& dy, const Tensor& w, const Tensor& pre,
@@ -420,7 +443,7 @@ void Backend::linear_dgelu_backward(const Tensor& dy, const Tensor& w, const Ten
   const GemmDesc s = resolve_gemm(device(), false, false, dy, w, dpre, nullptr, false);
   check_fused_operands(Args(device(), "linear_dgelu_backward"), s, dy.dtype(), dpre, "dpre", pre,
                        "pre");
-  if (!s.empty()) linear_dgelu_backward_impl(s, dy, w, pre, dpre);
+  if (!s.empty()) run_op("linear_dgelu_backward", &Backend::linear_dgelu_backward_impl, s, dy, w, pre, dpre);
 }
 
 void Backend::linear_param_grad(const Tensor& dy, const Tensor& x, float beta, Tensor& dw,
@@ -431,7 +454,7 @@ void Backend::linear_param_grad(const Tensor& dy, const Tensor& x, float beta, T
   a.dtype(db, DType::F32, "db");
   a.numel(db, s.M, "db");
   // An empty dw still has a bias gradient (K inputs = 0) to scale: the composition handles it.
-  linear_param_grad_impl(s, dy, x, beta, dw, db);
+  run_op("linear_param_grad", &Backend::linear_param_grad_impl, s, dy, x, beta, dw, db);
 }
 
 void linear_gelu_forward_by_ops(Backend& be, const Tensor& x, const Tensor& w, const Tensor* bias,
@@ -460,7 +483,7 @@ void Backend::attention_forward(const Tensor& q, const Tensor& k, const Tensor& 
   check_attention(a, op, q, {{&k, "k"}, {&v, "v"}, {&out, "out"}}, lse, scale);
   if (q.numel() == 0) return;
   check_head_dim(op, q.shape()[2], fused_attention_supports(q.shape()[2]));
-  attention_forward_impl(q, k, v, scale, out, lse);
+  run_op("attention_forward", &Backend::attention_forward_impl, q, k, v, scale, out, lse);
 }
 
 void Backend::attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -474,7 +497,7 @@ void Backend::attention_backward(const Tensor& q, const Tensor& k, const Tensor&
                   lse, scale);
   if (q.numel() == 0) return;
   check_head_dim(op, q.shape()[2], fused_attention_supports(q.shape()[2]));
-  attention_backward_impl(q, k, v, out, dout, lse, scale, dq, dk, dv);
+  run_op("attention_backward", &Backend::attention_backward_impl, q, k, v, out, dout, lse, scale, dq, dk, dv);
 }
 
 // ---- reductions and the optimizer step ----------------------------------------------------------
@@ -482,18 +505,21 @@ void Backend::attention_backward(const Tensor& q, const Tensor& k, const Tensor&
 double Backend::sum(const Tensor& x) {
   Args(device(), "sum").floats(x, "x");
   ++host_reads_;
+  graph_barrier("sum");
   return sum_impl(x);
 }
 
 double Backend::sum_squares(const Tensor& x) {
   Args(device(), "sum_squares").floats(x, "x");
   ++host_reads_;
+  graph_barrier("sum_squares");
   return sum_squares_impl(x);
 }
 
 bool Backend::unscale_and_check(Tensor& x, float inv_scale) {
   Args(device(), "unscale_and_check").floats(x, "x");
   ++host_reads_;
+  graph_barrier("unscale_and_check");
   return unscale_and_check_impl(x, inv_scale);
 }
 
@@ -501,6 +527,7 @@ void Backend::magnitude_stats(const Tensor& x, float factor, float threshold, in
                               float& max_abs) {
   Args(device(), "magnitude_stats").floats(x, "x");
   ++host_reads_;
+  graph_barrier("magnitude_stats");
   magnitude_stats_impl(x, factor, threshold, below, max_abs);
 }
 
@@ -509,6 +536,7 @@ void Backend::sgd_step(Tensor& param, const Tensor& grad, Tensor* momentum, cons
   const Args a(device(), "sgd_step");
   a.step(param, grad);
   a.sgd(param, momentum, h);
+  graph_barrier("sgd_step");
   sgd_step_impl(param, grad, momentum, h, r);
 }
 
@@ -517,12 +545,14 @@ void Backend::adamw_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v
   const Args a(device(), "adamw_step");
   a.step(param, grad);
   a.adamw(param, m, v, h);
+  graph_barrier("adamw_step");
   adamw_step_impl(param, grad, m, v, h, r);
 }
 
 GradCheck Backend::check_grad(const Tensor& grad, float inv_scale) {
   Args(device(), "check_grad").floats(grad, "grad");
   ++host_reads_;
+  graph_barrier("check_grad");
   return check_grad_impl(grad, inv_scale);
 }
 
@@ -532,6 +562,7 @@ void Backend::adamw_step_fused(Tensor& param, Tensor& grad, Tensor& m, Tensor& v
   const Args a(device(), "adamw_step_fused");
   a.step(param, grad, working);
   a.adamw(param, m, v, h);
+  graph_barrier("adamw_step_fused");
   adamw_step_fused_impl(param, grad, m, v, h, r, prep, working);
 }
 
@@ -540,6 +571,7 @@ void Backend::sgd_step_fused(Tensor& param, Tensor& grad, Tensor* momentum, cons
   const Args a(device(), "sgd_step_fused");
   a.step(param, grad, working);
   a.sgd(param, momentum, h);
+  graph_barrier("sgd_step_fused");
   sgd_step_fused_impl(param, grad, momentum, h, r, prep, working);
 }
 
@@ -560,7 +592,7 @@ Tensor Backend::make_step_stats() {
 
 void Backend::clear_step_stats(Tensor& stats) {
   check_stats(Args(device(), "clear_step_stats"), stats);
-  clear_step_stats_impl(stats);
+  run_op("clear_step_stats", &Backend::clear_step_stats_impl, stats);
 }
 
 StepStats Backend::read_step_stats(const Tensor& stats) {
@@ -584,7 +616,7 @@ void Backend::sum_into(const Tensor& x, Tensor& stats, int64_t slot) {
   MP_CHECK(slot == kStatLossSum || slot == kStatSumSquares,
            "sum_into: slot must hold fp64 (kStatLossSum or kStatSumSquares), got " +
                std::to_string(slot));
-  sum_into_impl(x, stats, slot);
+  run_op("sum_into", &Backend::sum_into_impl, x, stats, slot);
 }
 
 void Backend::softmax_xent_deferred(const Tensor& logits, const Tensor& labels,
@@ -594,7 +626,7 @@ void Backend::softmax_xent_deferred(const Tensor& logits, const Tensor& labels,
   check_stats(a, stats);
   if (!check_xent_args(a, logits, labels, losses, dlogits)) return;
   MP_CHECK(logits.rows() < 0x7fffffff, "softmax_xent_deferred: more than 2^31 - 2 rows");
-  softmax_xent_deferred_impl(logits, labels, ignore_index, grad_scale, losses, dlogits, stats);
+  run_op("softmax_xent_deferred", &Backend::softmax_xent_deferred_impl, logits, labels, ignore_index, grad_scale, losses, dlogits, stats);
 }
 
 void Backend::check_grads(const std::vector<const Tensor*>& grads, float inv_scale,
@@ -605,6 +637,7 @@ void Backend::check_grads(const std::vector<const Tensor*>& grads, float inv_sca
     MP_CHECK(g != nullptr, "check_grads: null gradient");
     a.dtype(*g, DType::F32, "grad");
   }
+  graph_barrier("check_grads");
   check_grads_impl(grads, inv_scale, stats);
 }
 
@@ -624,6 +657,7 @@ void Backend::adamw_step_multi(const std::vector<ParamUpdate>& ps, const AdamWHy
     MP_CHECK(u.m && u.v, "adamw_step_multi: a ParamUpdate without m or v");
     a.adamw(*u.param, *u.m, *u.v, h);
   }
+  graph_barrier("adamw_step_multi");
   adamw_step_multi_impl(ps, h, prep);
 }
 
@@ -634,6 +668,7 @@ void Backend::sgd_step_multi(const std::vector<ParamUpdate>& ps, const SgdHyper&
     check_update(a, u);
     a.sgd(*u.param, u.m, h);
   }
+  graph_barrier("sgd_step_multi");
   sgd_step_multi_impl(ps, h, prep);
 }
 
@@ -659,12 +694,12 @@ void Backend::sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdH
 
 void Backend::random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset) {
   Args(device(), "random_uniform").floats(x, "x");
-  random_uniform_impl(x, lo, hi, seed, offset);
+  run_op("random_uniform", &Backend::random_uniform_impl, x, lo, hi, seed, offset);
 }
 
 void Backend::random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) {
   Args(device(), "random_normal").floats(x, "x");
-  random_normal_impl(x, mean, std, seed, offset);
+  run_op("random_normal", &Backend::random_normal_impl, x, mean, std, seed, offset);
 }
 
 // ---- embedding ----------------------------------------------------------------------------------
@@ -690,6 +725,7 @@ void Backend::embedding_forward(const Tensor& ids, const Tensor& weight, Tensor&
   a.rows(out, ids.numel(), weight.dim(1), "out");
   if (ids.numel() == 0) return;
   ++host_reads_;  // the CUDA engine reads the ids back to check them (token_index::check_ids)
+  graph_barrier("embedding_forward");
   embedding_forward_impl(ids, weight, out);
 }
 
@@ -701,6 +737,7 @@ void Backend::embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dw
   a.rows(dy, ids.numel(), dweight.dim(1), "dy");
   if (ids.numel() == 0) return;
   ++host_reads_;  // as embedding_forward
+  graph_barrier("embedding_backward");
   embedding_backward_impl(ids, dy, dweight);
 }
 

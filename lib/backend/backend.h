@@ -8,10 +8,12 @@
 // All shapes are row-major and contiguous.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "backend/op_graph.h"
 #include "core/hd.h"
 #include "core/tensor.h"
 #include "kernels/window2d.h"
@@ -396,6 +398,24 @@ class Backend {
                         const GradPrep& prep);
   void sgd_step_multi(const std::vector<ParamUpdate>& ps, const SgdHyper& h, const GradPrep& prep);
 
+  // ---- op graphs (train.cuda_graph; op_graph.h, docs/ARCHITECTURE.md "Step graphs") ---------
+  // Between graph_begin(g) and graph_end() the ops are recorded (g empty: a capture pass) or
+  // compared with g's recording (a verify pass) instead of launched one by one; graph_end runs
+  // them: it instantiates and launches the engine's graph (CUDA: stream capture), or runs the
+  // recorded hooks (an engine without native graphs, the CPU), or launches g's graph again when
+  // every op of a verify pass matched. A difference, a host read (download, sum, the raising
+  // checks...) or an upload inside the pass makes it fall back: the ops so far and the rest of
+  // the pass run eagerly and g is cleared (g.last_fallback() says why). Either way the results
+  // are eager execution's, bit for bit. Allocations inside a pass belong to g (a verify pass gets
+  // the capture pass's tensors back), so a graph's addresses stay valid while g lives. Passes do
+  // not nest; synchronize() must not be called inside one.
+  void graph_begin(OpGraph& g);
+  GraphPass graph_end();
+  // After an exception inside a pass: ends it and clears g. Ops still recorded (not yet run)
+  // are dropped, so the device state may be partway through the pass: callers end the run.
+  void graph_abort();
+  bool in_graph_pass() const { return graph_ != nullptr; }
+
   // ---- random ---------------------------------------------------------------------------------
   void random_uniform(Tensor& x, float lo, float hi, uint64_t seed, uint64_t offset);
   void random_normal(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset);
@@ -451,8 +471,28 @@ class Backend {
   virtual void sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
                                    const GradPrep& prep);
 
+  // Native graphs: start capturing this engine's work (true), or false when the engine has none
+  // (graph passes then replay the recorded hooks). capture_end_impl ends the capture and, when
+  // `keep`, returns the executable graph (else discards it and returns null).
+  virtual bool capture_begin_impl() { return false; }
+  virtual std::unique_ptr<EngineGraph> capture_end_impl(bool keep);
+
  private:
+  enum class Pass : uint8_t { Eager, Capture, Verify };
+  // A public op's hook call (op_graph_dispatch.h): direct outside a pass or inside a hook.
+  template <class... P, class... A>
+  void run_op(const char* name, void (Backend::*hook)(P...), A&&... a);
+  void record_op(const char* name, OpSig sig, std::function<void()> run);
+  bool verify_op(const char* name, const OpSig& sig);  // false: fell back (earlier ops ran)
+  void graph_barrier(const char* op);  // an op a graph cannot hold: a pass falls back first
+  void graph_fallback(const std::string& why);
+  void run_recorded(size_t n);  // the first n recorded ops' hooks, eagerly
+
   int64_t host_reads_ = 0;
+  OpGraph* graph_ = nullptr;
+  Pass pass_ = Pass::Eager;
+  bool native_capture_ = false;  // the engine is capturing (capture pass)
+  int hook_depth_ = 0;           // > 0 while a hook runs: its own public calls run directly
 };
 
 // The pieces of a kStatBadLabel slot (StepStatSlot): its packed value for a bad (row, label),

@@ -2,6 +2,7 @@
 // argument checks once for every engine (op_checks.h), then the engine's hook.
 #include "backend/backend.h"
 #include "backend/op_checks.h"
+#include "backend/op_graph_dispatch.h"
 
 namespace mp {
 
@@ -70,7 +71,7 @@ void Backend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* bia
     check_numel(*bias, d.k, op, "bias");
   }
   if (d.n == 0) return;
-  conv2d_forward_impl(x, w, bias, y, d);
+  run_op("conv2d_forward", &Backend::conv2d_forward_impl, x, w, bias, y, d);
 }
 
 void Backend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx,
@@ -79,7 +80,7 @@ void Backend::conv2d_backward_data(const Tensor& dy, const Tensor& w, Tensor& dx
   check_conv_io(device(), op, d, dy, "dy", d.n * d.k * d.oh * d.ow, w, dx, "dx",
                 d.n * d.c * d.h * d.w);
   if (d.n == 0) return;
-  conv2d_backward_data_impl(dy, w, dx, d);
+  run_op("conv2d_backward_data", &Backend::conv2d_backward_data_impl, dy, w, dx, d);
 }
 
 void Backend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* db,
@@ -97,7 +98,7 @@ void Backend::conv2d_backward_weights(const Tensor& x, const Tensor& dy, Tensor&
     check_numel(*db, d.k, op, "db");
   }
   if (d.n == 0) return;
-  conv2d_backward_weights_impl(x, dy, dw, db, d);
+  run_op("conv2d_backward_weights", &Backend::conv2d_backward_weights_impl, x, dy, dw, db, d);
 }
 
 void Backend::pool2d_forward(bool max, const Tensor& x, Tensor& y, Tensor* argmax,
@@ -115,7 +116,7 @@ void Backend::pool2d_forward(bool max, const Tensor& x, Tensor& y, Tensor* argma
     check_numel(*argmax, y.numel(), op, "argmax");
   }
   if (y.numel() == 0) return;
-  pool2d_forward_impl(max, x, y, argmax, d);
+  run_op("pool2d_forward", &Backend::pool2d_forward_impl, max, x, y, argmax, d);
 }
 
 void Backend::pool2d_backward(const Tensor& dy, const Tensor* argmax, Tensor& dx,
@@ -131,7 +132,7 @@ void Backend::pool2d_backward(const Tensor& dy, const Tensor* argmax, Tensor& dx
     check_numel(*argmax, dy.numel(), op, "argmax");
   }
   if (dx.numel() == 0) return;
-  pool2d_backward_impl(dy, argmax, dx, d);
+  run_op("pool2d_backward", &Backend::pool2d_backward_impl, dy, argmax, dx, d);
 }
 
 namespace {
@@ -163,7 +164,7 @@ void Backend::group_norm_forward(const Tensor& x, const Tensor& gamma, const Ten
   check_numel(mean, rows, op, "mean");
   check_numel(rstd, rows, op, "rstd");
   if (x.numel() == 0) return;
-  group_norm_forward_impl(x, gamma, beta, groups, eps, y, mean, rstd);
+  run_op("group_norm_forward", &Backend::group_norm_forward_impl, x, gamma, beta, groups, eps, y, mean, rstd);
 }
 
 void Backend::group_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma,
@@ -187,7 +188,7 @@ void Backend::group_norm_backward(const Tensor& dy, const Tensor& x, const Tenso
   check_numel(dgamma, x.dim(1), op, "dgamma");
   check_numel(dbeta, x.dim(1), op, "dbeta");
   if (x.numel() == 0) return;
-  group_norm_backward_impl(dy, x, gamma, groups, mean, rstd, dx, dgamma, dbeta);
+  run_op("group_norm_backward", &Backend::group_norm_backward_impl, dy, x, gamma, groups, mean, rstd, dx, dgamma, dbeta);
 }
 
 }  // namespace mp

@@ -75,6 +75,7 @@ const std::vector<ResumeKey>& resume_keys() {
       {"train.init_from", Free,
        "only the start of a fresh run reads it; a resumed run restores its checkpoint instead"},
       {"train.init_exclude", Free, "only the start of a fresh run reads it"},
+      {"train.cuda_graph", Free, "how the ops are launched, not what they compute"},
       {"output", Free, "where results go (--resume auto looks for checkpoints there)"},
       {"dist", Free,
        "checkpoints hold the whole optimizer state whatever the sharding (state_layout_version 2)"},

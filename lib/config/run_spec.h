@@ -30,6 +30,7 @@ struct TrainSpec {
   int64_t keep_checkpoints = 3; // newest checkpoints kept, >= 1
   std::string init_from;        // "" or an HDF5 file whose /params start the run (fine-tuning)
   std::vector<std::string> init_exclude;  // names or prefixes init_from leaves at the initialiser
+  bool cuda_graph = false;  // micro-batches replayed as graphs (train/step_graphs.h)
 };
 
 struct OutputSpec {

@@ -118,6 +118,11 @@ struct Summary {
   double comm_s_per_step = 0;         // gradient collectives (all-reduce or reduce-scatter +
                                       // all-gather) per step, rank 0's wall time; 0: one process
   int64_t optimizer_state_bytes = 0;  // rank 0's optimizer state (dist.zero: 1: its shard)
+  // train.cuda_graph (rank 0's micro-batches; all 0 when off): passes that captured a graph,
+  // launched one, and fell back to eager execution (step_graphs.h).
+  int64_t graph_captures = 0;
+  int64_t graph_replays = 0;
+  int64_t graph_fallbacks = 0;
 };
 
 // The JSON text (an object, keys in the order above, newline-terminated).

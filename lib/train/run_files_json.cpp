@@ -69,7 +69,10 @@ std::string summary_json(const Summary& s) {
   field("device", json_quote(s.device));
   field("world_size", std::to_string(s.world_size));
   field("comm_s_per_step", json_number(s.comm_s_per_step));
-  field("optimizer_state_bytes", std::to_string(s.optimizer_state_bytes), true);
+  field("optimizer_state_bytes", std::to_string(s.optimizer_state_bytes));
+  field("graph_captures", std::to_string(s.graph_captures));
+  field("graph_replays", std::to_string(s.graph_replays));
+  field("graph_fallbacks", std::to_string(s.graph_fallbacks), true);
   return j + "}\n";
 }
 

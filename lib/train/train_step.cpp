@@ -9,13 +9,20 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
                             TelemetryProbe* probe, Loss* shadow) {
   if (!stats.defined()) stats = be.make_step_stats();
   ctx.probe = probe;
-  const Tensor& out = model.forward(ctx, x);
-  loss.compute_into(be, out, target, grad_scale, stats);
-  if (probe) {
-    MP_CHECK(shadow != nullptr, "TrainStep::micro_batch: a telemetry probe needs a shadow loss");
-    probe->observe_loss_grad(*shadow, out, target, grad_scale, loss.grad());
-  }
-  model.backward(ctx, loss.grad());
+  const auto body = [&] {
+    const Tensor& out = model.forward(ctx, x);
+    loss.compute_into(be, out, target, grad_scale, stats);
+    if (probe) {
+      MP_CHECK(shadow != nullptr, "TrainStep::micro_batch: a telemetry probe needs a shadow loss");
+      probe->observe_loss_grad(*shadow, out, target, grad_scale, loss.grad());
+    }
+    model.backward(ctx, loss.grad());
+  };
+  const int64_t pos = micro_pos++;
+  if (graphs && !probe)
+    graphs->run(pos, body);
+  else
+    body();
 }
 
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
@@ -42,6 +49,7 @@ StepOutcome TrainStep::finish(const StepNormalisation& norm) {
                          inject_nonfinite_grad_steps, nullptr, &stats, raise);
   }
   be.clear_step_stats(stats);
+  micro_pos = 0;
   return out;
 }
 

@@ -17,6 +17,7 @@
 #include "precision/loss_scaler.h"
 #include "precision/telemetry.h"
 #include "train/grad_allreduce.h"
+#include "train/step_graphs.h"
 #include "train/step_normalisation.h"
 #include "train/zero_optimizer.h"
 
@@ -43,6 +44,10 @@ struct TrainStep {
   // The step's device-resident results (Backend::make_step_stats, made on first use): the
   // micro-batches' loss sum and bad-label flag, then the gradient check, read back once per step.
   Tensor stats = Tensor();
+  // train.cuda_graph: each micro-batch's forward, loss and backward run as a graph pass over its
+  // position's graph (step_graphs.h); telemetry micro-batches run eagerly (the probe reads back).
+  StepGraphs* graphs = nullptr;
+  int64_t micro_pos = 0;  // this step's micro-batches so far (reset by finish)
 
   // One micro-batch: forward of `x` (with ctx.probe = probe), loss against `target` with its
   // gradient pre-multiplied by `grad_scale` (StepNormalisation::grad_scale), backward (adds into

@@ -40,6 +40,7 @@
 #include "checkpoint/resume_check.h"
 #include "train/run_files.h"
 #include "train/signals.h"
+#include "train/step_graphs.h"
 #include "train/step_normalisation.h"
 #include "train/train_step.h"
 #include "train/zero_optimizer.h"
@@ -110,6 +111,7 @@ class TrainerImpl {
   bool writer_ = true;
   std::unique_ptr<GradAllReduce> grad_reduce_;
   std::unique_ptr<ZeroOptimizer> zero_;  // dist.zero: 1
+  std::unique_ptr<StepGraphs> graphs_;   // train.cuda_graph
   std::shared_ptr<const Split> train_split_, val_split_;
   std::shared_ptr<const TokenStream> val_tokens_;  // data.format: tokens
   std::unique_ptr<DataLoader> loader_;
@@ -208,6 +210,14 @@ void TrainerImpl::build() {
     // debug.inject_rank: poison only that rank's (already all-reduced) gradient.
     if (spec_.debug.inject_rank >= 0 && spec_.debug.inject_rank != comm_->rank())
       train_step_->inject_nonfinite_grad_steps.clear();
+  }
+  if (spec_.train.cuda_graph) {
+    graphs_ = std::make_unique<StepGraphs>(*be_);
+    train_step_->graphs = graphs_.get();
+    spdlog::info("train.cuda_graph: micro-batches are captured once and replayed{}",
+                 be_->device() == Device::CUDA
+                     ? " as CUDA graphs"
+                     : " from recorded host calls (CPU engine: no speed-up, same results)");
   }
   zero_grads(*be_, model_->trainable_params());
   // The policy's spellings, for the log only.
@@ -461,6 +471,12 @@ void TrainerImpl::write_summary(double wall_s) {
                           ? grad_reduce_->comm_seconds() / static_cast<double>(step_ - first_step_)
                           : 0.0;
   s.optimizer_state_bytes = optim_->state_bytes();
+  if (graphs_) {
+    const StepGraphs::Counts& c = graphs_->counts();
+    s.graph_captures = c.captured;
+    s.graph_replays = c.replayed;
+    s.graph_fallbacks = c.fell_back;
+  }
   write_summary_json(run_dir_ / "summary.json", s);
 }
 

@@ -163,13 +163,15 @@ nogpu)
   [ "$rc" -eq 1 ] || fail "nogpu: exit $rc, expected 1: $(tail -c 800 stdout.txt)"
   sum="$TMP/out/summary.txt"
   [ -f "$sum" ] || fail "nogpu: no summary.txt"
-  for step in env build parity bench mlp gpt debug nccl; do
+  for step in env build parity bench mlp gpt graph debug nccl; do
     grep -qE "^$step +[A-Za-z/]+ +[0-9]+ " "$sum" || fail "nogpu: no '$step' row in summary.txt"
   done
   grep -qE "^build +ok .*prebuilt" "$sum" || fail "nogpu: build row: $(grep '^build' "$sum")"
   grep -qE "^bench +FAIL +[0-9]+ +no CUDA device" "$sum" || fail "nogpu: bench row: $(grep '^bench' "$sum")"
   grep -qE "^mlp +FAIL" "$sum" || fail "nogpu: mlp did not fail: $(grep '^mlp' "$sum")"
   grep -qE "^gpt +FAIL" "$sum" || fail "nogpu: gpt did not fail: $(grep '^gpt' "$sum")"
+  grep -qE "^graph +FAIL .*cuda_graph=false exit 2" "$sum" ||
+    fail "nogpu: graph did not fail as expected: $(grep '^graph' "$sum")"
   for frag in "model GEMM flops per step: 2.45 G" "model GEMM flops per step: 84.21 G" \
               "MFU not computed" "fp32 cuda    failed: exit 2, usage/config: no CUDA GPU?" \
               "fp32 cpu     not run: the cuda run failed" "fp32: no curve comparison" \

@@ -204,6 +204,9 @@ TEST_CASE("summary.json holds every figure, escapes strings and writes NaN as nu
   s.world_size = 2;
   s.comm_s_per_step = 0.25;
   s.optimizer_state_bytes = 4384;
+  s.graph_captures = 1;
+  s.graph_replays = 7;
+  s.graph_fallbacks = 2;
   const std::string j = summary_json(s);
   CHECK(j ==
         "{\n"
@@ -219,7 +222,10 @@ TEST_CASE("summary.json holds every figure, escapes strings and writes NaN as nu
         "  \"device\": \"cpu \\\"x\\\\y\\\"\\n\\u0001\",\n"
         "  \"world_size\": 2,\n"
         "  \"comm_s_per_step\": 0.25,\n"
-        "  \"optimizer_state_bytes\": 4384\n"
+        "  \"optimizer_state_bytes\": 4384,\n"
+        "  \"graph_captures\": 1,\n"
+        "  \"graph_replays\": 7,\n"
+        "  \"graph_fallbacks\": 2\n"
         "}\n");
   CHECK(Summary{}.best_val_loss != Summary{}.best_val_loss);  // unset figures default to NaN (null)
 

@@ -11,6 +11,7 @@
 //   cuda_optim.cu        sgd_step, adamw_step
 //   cuda_multi_tensor.cu clear_step_stats, check_grads, adamw_step_multi, sgd_step_multi
 //   cuda_random.cu       random_uniform, random_normal
+//   cuda_graph.cpp       graph passes: stream capture, instantiation, launch (train.cuda_graph)
 // Every call is queued on the backend's one stream; methods that return host values (sum,
 // unscale_and_check, ...) and download() synchronise that stream. One host thread drives a
 // backend at a time (tensors may be freed from any thread).
@@ -89,6 +90,9 @@ class CudaBackend final : public Backend {
                              const GradPrep& prep) override;
   void sgd_step_multi_impl(const std::vector<ParamUpdate>& ps, const SgdHyper& h,
                            const GradPrep& prep) override;
+  // Graph passes by stream capture (cuda_graph.cpp).
+  bool capture_begin_impl() override;
+  std::unique_ptr<EngineGraph> capture_end_impl(bool keep) override;
 
  private:
   // Synchronise the stream and surface any asynchronous kernel fault.

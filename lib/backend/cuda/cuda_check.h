@@ -31,12 +31,23 @@ inline bool sync_check_enabled() {
   return on;
 }
 
+// True on the thread that is capturing a CUDA graph (CudaBackend::capture_begin_impl): the sync
+// check cannot synchronise inside a capture (the captured kernels have not run); the graph's
+// launch is checked instead.
+inline bool& capturing_graph() {
+  static thread_local bool on = false;
+  return on;
+}
+
+// Whether to synchronise after this launch (MPTRAIN_CUDA_SYNC_CHECK, not while capturing).
+inline bool sync_check_now() { return sync_check_enabled() && !capturing_graph(); }
+
 // What MP_CUDA_LAUNCH_CHECK does: the launch's own error, then (sync check on) the kernel's.
 inline void launch_check(const char* file, int line, const char* what) {
   cudaError_t err = cudaGetLastError();
   if (err != cudaSuccess)
     cuda_fail(file, line, (std::string("launch of ") + what).c_str(), err);
-  if (sync_check_enabled()) {
+  if (sync_check_now()) {
     err = cudaDeviceSynchronize();
     if (err != cudaSuccess)
       cuda_fail(file, line,

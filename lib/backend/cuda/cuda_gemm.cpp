@@ -291,7 +291,7 @@ struct GemmEngine::Impl {
       MP_CUBLAS_CHECK(st);
       return true;
     });
-    if (used >= 0 && sync_check_enabled()) {
+    if (used >= 0 && sync_check_now()) {
       const cudaError_t err = cudaDeviceSynchronize();
       if (err != cudaSuccess)
         cuda_fail(__FILE__, __LINE__,

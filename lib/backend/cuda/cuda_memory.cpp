@@ -13,6 +13,8 @@ namespace mp::cuda {
 CachingAllocator::~CachingAllocator() {
   for (auto& [size, blocks] : free_)
     for (void* p : blocks) (void)cudaFree(p);  // may fail after the runtime has shut down
+  for (const auto* list : {&capture_held_, &retired_})
+    for (const Block& b : *list) (void)cudaFree(b.ptr);
 }
 
 size_t CachingAllocator::bucket_size(size_t bytes) {
@@ -61,7 +63,53 @@ void* CachingAllocator::alloc(size_t bytes) {
 void CachingAllocator::free(void* p, size_t bytes) {
   if (!p) return;
   std::lock_guard<std::mutex> lock(mu_);
-  free_[bucket_size(bytes)].push_back(p);
+  if (capturing_)
+    capture_held_.push_back(Block{p, bucket_size(bytes)});
+  else
+    free_[bucket_size(bytes)].push_back(p);
+}
+
+void CachingAllocator::begin_capture() {
+  std::lock_guard<std::mutex> lock(mu_);
+  capturing_ = true;
+}
+
+std::vector<CachingAllocator::Block> CachingAllocator::end_capture() {
+  std::lock_guard<std::mutex> lock(mu_);
+  capturing_ = false;
+  std::vector<Block> held;
+  held.swap(capture_held_);
+  return held;
+}
+
+void CachingAllocator::release_blocks(const std::vector<Block>& blocks) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Stream-ordered: work queued after the graph's last launch may reuse them at once.
+  for (const Block& b : blocks) free_[b.bucket].push_back(b.ptr);
+}
+
+void CachingAllocator::graph_created() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++graphs_alive_;
+}
+
+void CachingAllocator::graph_destroyed() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (--graphs_alive_ > 0) return;
+  for (const Block& b : retired_) free_[b.bucket].push_back(b.ptr);
+  retired_.clear();
+}
+
+void CachingAllocator::free_scratch(void* p, size_t bytes) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  const Block b{p, bucket_size(bytes)};
+  if (capturing_)
+    capture_held_.push_back(b);
+  else if (graphs_alive_ > 0)
+    retired_.push_back(b);
+  else
+    free_[b.bucket].push_back(p);
 }
 
 void CachingAllocator::release_cached() {
@@ -98,7 +146,8 @@ DeviceScratch::~DeviceScratch() {
 
 void* DeviceScratch::get(size_t bytes) {
   if (bytes > cap_ || !ptr_) {
-    if (ptr_) alloc_->free(ptr_, cap_);  // stream-ordered: safe to hand out again at once
+    // Stream-ordered: safe to hand out again at once, unless a graph holds it (free_scratch).
+    if (ptr_) alloc_->free_scratch(ptr_, cap_);
     ptr_ = nullptr;
     const size_t want = bytes + bytes / 4;
     ptr_ = alloc_->alloc(want);

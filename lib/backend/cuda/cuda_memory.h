@@ -9,7 +9,8 @@
 //     backend counts). Shared (shared_ptr) with every tensor's deleter, so it outlives the backend
 //     if tensors do; thread-safe (tensors may be freed on any thread).
 //   DeviceScratch: a grow-only device buffer from the allocator for per-op workspaces (GEMM fp32
-//     staging, reduction partials), reused across calls.
+//     staging, reduction partials), reused across calls; a graph may hold its block, so a grown
+//     scratch's old block is retired, not reused, while graphs live (free_scratch).
 //   PinnedBuffer: grow-only page-locked host memory for small results copied back (reductions).
 #pragma once
 #include <atomic>
@@ -38,6 +39,24 @@ class CachingAllocator {
   void release_cached();
 
   // Tensor accounting (requested bytes of live tensors, and its high-water mark).
+  // ---- CUDA graphs (cuda_graph.cpp) ----
+  // A captured graph's kernels use the blocks they used while being captured at every replay, so
+  // a block freed during a capture (an op's temporary) is held for the graph instead of cached:
+  // end_capture hands the held blocks over, and release_blocks returns them when the graph dies.
+  struct Block {
+    void* ptr;
+    size_t bucket;
+  };
+  void begin_capture();
+  std::vector<Block> end_capture();
+  void release_blocks(const std::vector<Block>& blocks);
+  // Scratch buffers (DeviceScratch) are shared by captured and eager work: while any graph lives,
+  // a scratch that grows retires its old block here (it may be a graph's) until the last graph is
+  // destroyed.
+  void graph_created();
+  void graph_destroyed();
+  void free_scratch(void* p, size_t bytes);
+
   void add_live(size_t bytes);
   void sub_live(size_t bytes) { live_.fetch_sub(bytes, std::memory_order_relaxed); }
   size_t live_bytes() const { return live_.load(); }
@@ -48,6 +67,10 @@ class CachingAllocator {
   void release_cached_locked();
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // bucket size -> cached blocks
+  bool capturing_ = false;
+  std::vector<Block> capture_held_;  // freed during the capture in progress
+  int graphs_alive_ = 0;
+  std::vector<Block> retired_;  // scratch blocks retired while graphs live
   size_t reserved_ = 0;
   std::atomic<size_t> live_{0};
   std::atomic<size_t> peak_{0};
