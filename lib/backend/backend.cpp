@@ -80,6 +80,7 @@ void check_dropout_p(float p) {
 
 Tensor Backend::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape) MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+  ++allocations_;
   return empty_impl(shape, dtype);
 }
 
