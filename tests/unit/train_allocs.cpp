@@ -25,6 +25,7 @@
 #include "train/device_batch.h"
 #include "train/train_step.h"
 #include "unit/backend_test_util.h"
+#include "unit/optim_fixtures.h"
 
 using namespace mp;
 
@@ -180,14 +181,8 @@ struct Run {
     return be->allocations() - before;
   }
 
-  std::vector<float> params() {
-    std::vector<float> all;
-    for (Parameter* p : model->params()) {
-      const std::vector<float> v = to_host_floats(*be, p->master);
-      all.insert(all.end(), v.begin(), v.end());
-    }
-    return all;
-  }
+  // Raw bits of every master and working tensor.
+  std::vector<uint32_t> params() { return testing::snapshot(*be, model->params()); }
 };
 
 }  // namespace
