@@ -9,6 +9,8 @@
 // fresh backend per policy), and the GEMM FLOP rate: the exact flops of the GEMMs one step runs
 // (counted through TimingBackend) per second of step, against a square 2048^3 GEMM through the same
 // backend in the policy's dtype measured in this run (fp16 GEMMs are emulated on fp32 on the CPU).
+// Also counted on one steady-state step: device -> host reads and tensor allocations (issue 12:
+// one and zero).
 //
 // Usage: bench_train_spec --config F [--batch B] [--threads N] [--dtypes fp32,bf16,fp16]
 //                         [--rounds R] [--round-s S] [--set KEY=VALUE]... [--csv FILE]
@@ -132,6 +134,7 @@ struct PolicyRun {
   Tensor sa, sb, sc;  // the square GEMM's operands
   double peak_bytes = 0;
   int64_t host_reads = 0;  // device -> host reads of one steady-state step (Backend::host_reads)
+  int64_t allocations = 0;  // Backend::empty calls of that step (Backend::allocations)
 };
 
 RunSpec spec_for(const Options& o, const std::string& policy) {
@@ -192,9 +195,11 @@ int run_bench(const Options& o) {
       pp->run.be->synchronize();
     };
     p->step.calibrate(o.round_s, 5);
-    const int64_t reads0 = r.be->host_reads();  // one more step, steady state (after calibration)
+    // One more step, steady state (after calibration).
+    const int64_t reads0 = r.be->host_reads(), allocs0 = r.be->allocations();
     p->step.f();
     p->host_reads = r.be->host_reads() - reads0;
+    p->allocations = r.be->allocations() - allocs0;
     p->peak_bytes = double(r.be->peak_memory_bytes());  // after steps, before the square GEMM
     p->fwd.calibrate(o.round_s, 3);
     p->fwdbwd.calibrate(o.round_s, 3);
@@ -236,6 +241,10 @@ int run_bench(const Options& o) {
   for (auto& p : runs)
     std::printf(" %s %lld", p->run.policy.c_str(), static_cast<long long>(p->host_reads));
   std::printf(" (device -> host reads of one training step, Backend::host_reads)\n");
+  std::printf("allocations/step:");
+  for (auto& p : runs)
+    std::printf(" %s %lld", p->run.policy.c_str(), static_cast<long long>(p->allocations));
+  std::printf(" (tensors allocated by one training step, Backend::allocations)\n");
   for (auto& p : runs)
     if (p->run.scaler->total_skips() > 0)
       std::printf("note: %s skipped %lld of %lld steps (non-finite gradients on random data)\n",

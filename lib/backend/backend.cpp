@@ -81,6 +81,7 @@ void check_dropout_p(float p) {
 
 Tensor Backend::empty(const Shape& shape, DType dtype) {
   for (int64_t d : shape) MP_CHECK(d >= 0, "empty: negative dimension in " + shape_str(shape));
+  ++allocations_;
   if (graph_ && hook_depth_ == 0 && pass_ != Pass::Eager) {
     // A graph pass's tensors belong to its graph: a verify pass gets the capture pass's back, in
     // order, so the captured addresses are the ones the host code uses again.
@@ -96,8 +97,9 @@ Tensor Backend::empty(const Shape& shape, DType dtype) {
         return t;
       }
     }
-    graph_fallback("allocation " + std::to_string(g.alloc_cursor_) + " (" + std::string(dtype_name(dtype)) +
-                   shape_str(shape) + ") differs from the captured pass's");
+    graph_fallback("allocation " + std::to_string(g.alloc_cursor_) + " (" +
+                   std::string(dtype_name(dtype)) + shape_str(shape) +
+                   ") differs from the captured pass's");
   }
   return empty_impl(shape, dtype);
 }

@@ -227,7 +227,11 @@ class Backend {
   virtual NativeLowPrecision native_low_precision() const = 0;
 
   // ---- memory -------------------------------------------------------------------------------
-  Tensor empty(const Shape& shape, DType dtype);
+  Tensor empty(const Shape& shape, DType dtype);  // counted by allocations()
+  // Calls of empty() so far (issue 12: a steady-state training step makes none: layers keep their
+  // temporaries between calls, ensure_buffer in nn/layer.h). Counted here in the front door, so a
+  // CPU test proves the CUDA engine's count; engine-internal workspaces (empty_impl) are not.
+  int64_t allocations() const { return allocations_; }
   void upload(const void* host, Tensor& dst);    // dst.nbytes() bytes from host
   void download(const Tensor& src, void* host);  // src.nbytes() bytes to host
   void copy(const Tensor& src, Tensor& dst);     // same dtype and numel
@@ -489,6 +493,7 @@ class Backend {
   void run_recorded(size_t n);  // the first n recorded ops' hooks, eagerly
 
   int64_t host_reads_ = 0;
+  int64_t allocations_ = 0;
   OpGraph* graph_ = nullptr;
   Pass pass_ = Pass::Eager;
   bool native_capture_ = false;  // the engine is capturing (capture pass)

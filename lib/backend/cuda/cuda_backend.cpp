@@ -36,7 +36,10 @@ CudaBackend::CudaBackend(int ordinal, const BackendOptions& opt)
       partials_(alloc_),
       flags_(alloc_),
       check_table_(alloc_),
-      update_table_(alloc_) {
+      update_table_(alloc_),
+      workspace_{DeviceScratch(alloc_), DeviceScratch(alloc_), DeviceScratch(alloc_),
+                 DeviceScratch(alloc_)} {
+  static_assert(kWorkspaceSlots == 4, "one DeviceScratch(alloc_) per workspace slot above");
   (void)sync_check_enabled();  // a bad MPTRAIN_CUDA_SYNC_CHECK fails here, as a ConfigError
   check_device_available(ordinal);
   // A GPU that is present but cannot be set up (busy, broken driver state) is an environment
@@ -146,9 +149,19 @@ void CudaBackend::copy_impl(const Tensor& src, Tensor& dst) {
   MP_CUDA_CHECK(cudaMemcpyAsync(d, s, bytes, cudaMemcpyDeviceToDevice, bound_stream()));
 }
 
-Tensor CudaBackend::f32_copy(const Tensor& t) {
+Tensor CudaBackend::workspace(int slot, const Shape& shape, DType dtype) {
+  MP_CHECK(slot >= 0 && slot < kWorkspaceSlots, "workspace: no slot " + std::to_string(slot));
+  const size_t bytes = static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype);
+  bind_device();  // a growing scratch allocates on the current device
+  void* p = workspace_[slot].get(bytes);
+  // Not owned: the scratch keeps the memory for the next call.
+  auto storage = std::make_shared<Storage>(p, bytes, Device::CUDA, [](void*) {});
+  return Tensor(std::move(storage), 0, shape, dtype);
+}
+
+Tensor CudaBackend::f32_copy(const Tensor& t, int slot) {
   if (t.dtype() == DType::F32) return t;
-  Tensor out = empty(t.shape(), DType::F32);
+  Tensor out = workspace(slot, t.shape(), DType::F32);
   cast(t, out);
   return out;
 }

@@ -78,8 +78,15 @@ class CudaBackend final : public Backend {
   size_t reserved_memory_bytes() const { return alloc_->reserved_bytes(); }
   size_t cached_gemm_plans() const;
 
-  // Staging of mixed-dtype operands: `t` when it is fp32, else an fp32 copy (exact).
-  Tensor f32_copy(const Tensor& t);
+  // An op's temporary (im2col columns, staging, partials) as a tensor over workspace `slot`
+  // (< kWorkspaceSlots), a grow-only DeviceScratch: a steady-state step then neither calls
+  // Backend::empty nor goes to the allocator, so its device addresses stay fixed (issue 12, CUDA
+  // graph replay). Valid until the next use of the same slot: each op gives its live temporaries
+  // distinct slots, and the ops it calls use none (one stream: later ops queue after its kernels).
+  static constexpr int kWorkspaceSlots = 4;
+  Tensor workspace(int slot, const Shape& shape, DType dtype);
+  // Staging of mixed-dtype operands: `t` when it is fp32, else an fp32 copy (exact) in `slot`.
+  Tensor f32_copy(const Tensor& t, int slot);
   // True when every listed tensor has the dtype of the first (null entries are skipped).
   static bool same_dtype(std::initializer_list<const Tensor*> ts);
 
@@ -111,6 +118,7 @@ class CudaBackend final : public Backend {
   // to each: re-uploaded only when the parameter list changes.
   DeviceScratch check_table_, update_table_;
   std::vector<unsigned char> check_table_host_, update_table_host_;
+  DeviceScratch workspace_[kWorkspaceSlots];  // workspace()
   PinnedBuffer host_;       // reduction results copied back
   // The embedding ops' ids, copied back once per call and checked on the host, and backward's
   // positions per token: reused so a steady-state step allocates no host memory.

@@ -93,9 +93,9 @@ void CudaBackend::conv2d_forward_impl(const Tensor& x, const Tensor& w, const Te
                                       Tensor& y, const Conv2dDesc& d) {
   const Geo g = geo(d);
   const int64_t rows = g.n * g.oh * g.ow, cols = g.cg * g.kh * g.kw;
-  Tensor col = empty({rows, cols}, x.dtype());
-  Tensor out = empty({rows, g.kg}, DType::F32);
-  Tensor b32 = bias ? f32_copy(*bias) : Tensor();
+  Tensor col = workspace(0, {rows, cols}, x.dtype());
+  Tensor out = workspace(1, {rows, g.kg}, DType::F32);
+  Tensor b32 = bias ? f32_copy(*bias, 2) : Tensor();
   cudaStream_t st = bound_stream();
   for (int64_t gi = 0; gi < d.groups; ++gi) {
     dispatch_float(x.dtype(), "conv2d_forward", [&](auto t) {
@@ -120,8 +120,8 @@ void CudaBackend::conv2d_backward_data_impl(const Tensor& dy, const Tensor& w, T
                                             const Conv2dDesc& d) {
   const Geo g = geo(d);
   const int64_t rows = g.n * g.oh * g.ow, cols = g.cg * g.kh * g.kw;
-  Tensor dyg = empty({rows, g.kg}, dy.dtype());
-  Tensor dcol = empty({rows, cols}, DType::F32);
+  Tensor dyg = workspace(0, {rows, g.kg}, dy.dtype());
+  Tensor dcol = workspace(1, {rows, cols}, DType::F32);
   cudaStream_t st = bound_stream();
   for (int64_t gi = 0; gi < d.groups; ++gi) {
     dispatch_float(dy.dtype(), "conv2d_backward_data", [&](auto t) {
@@ -145,8 +145,8 @@ void CudaBackend::conv2d_backward_weights_impl(const Tensor& x, const Tensor& dy
                                                Tensor* db, const Conv2dDesc& d) {
   const Geo g = geo(d);
   const int64_t rows = g.n * g.oh * g.ow, cols = g.cg * g.kh * g.kw;
-  Tensor col = empty({rows, cols}, x.dtype());
-  Tensor dyg = empty({rows, g.kg}, dy.dtype());
+  Tensor col = workspace(0, {rows, cols}, x.dtype());
+  Tensor dyg = workspace(1, {rows, g.kg}, dy.dtype());
   cudaStream_t st = bound_stream();
   for (int64_t gi = 0; gi < d.groups; ++gi) {
     dispatch_float(x.dtype(), "conv2d_backward_weights", [&](auto t) {

@@ -89,8 +89,8 @@ void CudaBackend::add_impl(const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = a.numel();
   if (n == 0) return;
   if (!same_dtype({&a, &b, &out})) {  // mixed dtypes: through fp32 (exact loads, one rounding)
-    const Tensor a32 = f32_copy(a), b32 = f32_copy(b);
-    Tensor o32 = out.dtype() == DType::F32 ? out : empty(out.shape(), DType::F32);
+    const Tensor a32 = f32_copy(a, 0), b32 = f32_copy(b, 1);
+    Tensor o32 = out.dtype() == DType::F32 ? out : workspace(2, out.shape(), DType::F32);
     add(a32, b32, o32);
     if (o32.raw() != out.raw()) cast(o32, out);
     return;
@@ -110,8 +110,8 @@ void CudaBackend::activation_forward_impl(Act act, const Tensor& x, Tensor& y) {
   const int64_t n = x.numel();
   if (n == 0) return;
   if (!same_dtype({&x, &y})) {
-    const Tensor x32 = f32_copy(x);
-    Tensor y32 = y.dtype() == DType::F32 ? y : empty(y.shape(), DType::F32);
+    const Tensor x32 = f32_copy(x, 0);
+    Tensor y32 = y.dtype() == DType::F32 ? y : workspace(1, y.shape(), DType::F32);
     activation_forward(act, x32, y32);
     if (y32.raw() != y.raw()) cast(y32, y);
     return;
@@ -130,8 +130,8 @@ void CudaBackend::activation_backward_impl(Act act, const Tensor& x, const Tenso
   const int64_t n = x.numel();
   if (n == 0) return;
   if (!same_dtype({&x, &dy, &dx})) {
-    const Tensor x32 = f32_copy(x), dy32 = f32_copy(dy);
-    Tensor dx32 = dx.dtype() == DType::F32 ? dx : empty(dx.shape(), DType::F32);
+    const Tensor x32 = f32_copy(x, 0), dy32 = f32_copy(dy, 1);
+    Tensor dx32 = dx.dtype() == DType::F32 ? dx : workspace(2, dx.shape(), DType::F32);
     activation_backward(act, x32, dy32, dx32);
     if (dx32.raw() != dx.raw()) cast(dx32, dx);
     return;
@@ -154,8 +154,8 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
   const int64_t n = x.numel();
   if (n == 0) return;
   if (!CudaBackend::same_dtype({&x, &y})) {
-    const Tensor x32 = be.f32_copy(x);
-    Tensor y32 = y.dtype() == DType::F32 ? y : be.empty(y.shape(), DType::F32);
+    const Tensor x32 = be.f32_copy(x, 0);
+    Tensor y32 = y.dtype() == DType::F32 ? y : be.workspace(1, y.shape(), DType::F32);
     dropout_map(be, stream, x32, y32, p, seed, offset);
     if (y32.raw() != y.raw()) be.cast(y32, y);
     return;

@@ -325,7 +325,7 @@ void CudaBackend::attention_backward_impl(const Tensor& q, const Tensor& k, cons
                                           float scale, Tensor& dq, Tensor& dk, Tensor& dv) {
   const int64_t N = q.shape()[0], T = q.shape()[1], d = q.shape()[2];
   MP_CHECK(T <= 0x7fffffff, "attention_backward: T = " + std::to_string(T) + " is too long");
-  Tensor delta = empty({N, T}, DType::F32);  // from the caching allocator: no cudaMalloc per step
+  Tensor delta = workspace(0, {N, T}, DType::F32);  // reused: no allocation per step
   cudaStream_t st = bound_stream();
   dispatch_float(q.dtype(), "attention_backward", [&](auto tag) {
     using S = decltype(tag);

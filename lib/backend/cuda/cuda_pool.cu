@@ -101,7 +101,7 @@ void CudaBackend::group_norm_forward_impl(const Tensor& x, const Tensor& gamma, 
                                           int64_t groups, float eps, Tensor& y, Tensor& mean,
                                           Tensor& rstd) {
   const int64_t n = x.dim(0), c = x.dim(1), hw = x.numel() / (n * c), rows = n * groups;
-  const Tensor g32 = f32_copy(gamma), b32 = f32_copy(beta);
+  const Tensor g32 = f32_copy(gamma, 0), b32 = f32_copy(beta, 1);
   cudaStream_t st = bound_stream();
   dispatch_float(x.dtype(), "group_norm_forward", [&](auto t) {
     using T = decltype(t);
@@ -116,8 +116,8 @@ void CudaBackend::group_norm_backward_impl(const Tensor& dy, const Tensor& x, co
                                            int64_t groups, const Tensor& mean, const Tensor& rstd,
                                            Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   const int64_t n = x.dim(0), c = x.dim(1), hw = x.numel() / (n * c), rows = n * groups;
-  const Tensor g32 = f32_copy(gamma);
-  Tensor part = empty({2, n, c}, DType::F32);
+  const Tensor g32 = f32_copy(gamma, 0);
+  Tensor part = workspace(1, {2, n, c}, DType::F32);
   float* pg = ptr<float>(part);
   cudaStream_t st = bound_stream();
   dispatch_float(x.dtype(), "group_norm_backward", [&](auto t) {

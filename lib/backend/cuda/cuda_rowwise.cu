@@ -486,8 +486,8 @@ void CudaBackend::layernorm_forward_impl(const Tensor& x, const Tensor& gamma, c
   const char* op = "layernorm_forward";
   const int64_t rows = x.rows(), cols = x.cols();
   if (!same_dtype({&x, &gamma, &beta, &y})) {
-    const Tensor x32 = f32_copy(x), g32 = f32_copy(gamma), b32 = f32_copy(beta);
-    Tensor y32 = y.dtype() == DType::F32 ? y : empty(y.shape(), DType::F32);
+    const Tensor x32 = f32_copy(x, 0), g32 = f32_copy(gamma, 1), b32 = f32_copy(beta, 2);
+    Tensor y32 = y.dtype() == DType::F32 ? y : workspace(3, y.shape(), DType::F32);
     layernorm_forward(x32, g32, b32, eps, y32, mean, rstd);
     if (y32.raw() != y.raw()) cast(y32, y);
     return;
@@ -508,7 +508,8 @@ void CudaBackend::add_layernorm_forward_impl(const Tensor& a, const Tensor& b, c
   // a, b, sum_out and y share a dtype (checked); gamma and beta are read as that dtype, or
   // through exact fp32 copies when they are of another.
   const bool g_same = same_dtype({&a, &gamma, &beta});
-  const Tensor g32 = g_same ? Tensor() : f32_copy(gamma), b32 = g_same ? Tensor() : f32_copy(beta);
+  const Tensor g32 = g_same ? Tensor() : f32_copy(gamma, 0),
+               b32 = g_same ? Tensor() : f32_copy(beta, 1);
   dispatch_float(a.dtype(), op, [&](auto tag) {
     using T = decltype(tag);
     if (g_same)
@@ -530,8 +531,8 @@ void CudaBackend::layernorm_backward_impl(const Tensor& dy, const Tensor& x, con
   const char* op = "layernorm_backward";
   const int64_t rows = x.rows(), cols = x.cols();
   if (!same_dtype({&dy, &x, &gamma, &dx})) {
-    const Tensor dy32 = f32_copy(dy), x32 = f32_copy(x), g32 = f32_copy(gamma);
-    Tensor dx32 = dx.dtype() == DType::F32 ? dx : empty(dx.shape(), DType::F32);
+    const Tensor dy32 = f32_copy(dy, 0), x32 = f32_copy(x, 1), g32 = f32_copy(gamma, 2);
+    Tensor dx32 = dx.dtype() == DType::F32 ? dx : workspace(3, dx.shape(), DType::F32);
     layernorm_backward(dy32, x32, g32, mean, rstd, dx32, dgamma, dbeta);
     if (dx32.raw() != dx.raw()) cast(dx32, dx);
     return;
@@ -608,8 +609,9 @@ void CudaBackend::softmax_xent_impl(const Tensor& logits, const Tensor& labels,
   const char* op = "softmax_xent";
   const int64_t rows = logits.rows(), C = logits.cols();
   if (dlogits && !same_dtype({&logits, dlogits})) {
-    const Tensor x32 = f32_copy(logits);
-    Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits : empty(dlogits->shape(), DType::F32);
+    const Tensor x32 = f32_copy(logits, 0);
+    Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits
+                                                : workspace(1, dlogits->shape(), DType::F32);
     softmax_xent(x32, labels, ignore_index, grad_scale, losses, &d32);
     if (d32.raw() != dlogits->raw()) cast(d32, *dlogits);
     return;
@@ -636,8 +638,9 @@ void CudaBackend::softmax_xent_deferred_impl(const Tensor& logits, const Tensor&
                                              int32_t ignore_index, float grad_scale,
                                              Tensor& losses, Tensor* dlogits, Tensor& stats) {
   if (dlogits && !same_dtype({&logits, dlogits})) {
-    const Tensor x32 = f32_copy(logits);
-    Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits : empty(dlogits->shape(), DType::F32);
+    const Tensor x32 = f32_copy(logits, 0);
+    Tensor d32 = dlogits->dtype() == DType::F32 ? *dlogits
+                                                : workspace(1, dlogits->shape(), DType::F32);
     softmax_xent_deferred(x32, labels, ignore_index, grad_scale, losses, &d32, stats);
     if (d32.raw() != dlogits->raw()) cast(d32, *dlogits);
     return;
@@ -652,9 +655,10 @@ void CudaBackend::mse_impl(const Tensor& pred, const Tensor& target, float grad_
   const char* op = "mse";
   const int64_t rows = pred.rows(), cols = pred.cols();
   if (!same_dtype({&pred, &target, dpred})) {
-    const Tensor p32 = f32_copy(pred), t32 = f32_copy(target);
+    const Tensor p32 = f32_copy(pred, 0), t32 = f32_copy(target, 1);
     Tensor d32;
-    if (dpred) d32 = dpred->dtype() == DType::F32 ? *dpred : empty(dpred->shape(), DType::F32);
+    if (dpred)
+      d32 = dpred->dtype() == DType::F32 ? *dpred : workspace(2, dpred->shape(), DType::F32);
     mse(p32, t32, grad_scale, losses, dpred ? &d32 : nullptr);
     if (dpred && d32.raw() != dpred->raw()) cast(d32, *dpred);
     return;
