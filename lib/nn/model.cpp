@@ -303,5 +303,13 @@ std::vector<LayerRow> Model::summary() {
   return rows;
 }
 
+void Model::raise_deferred(const StepStats& s) {
+  auto visit = [&](auto&& self, Layer* l) -> void {
+    l->raise_deferred(s);
+    for (Layer* c : l->children()) self(self, c);
+  };
+  for (Layer* l : root_.children()) visit(visit, l);
+}
+
 
 }  // namespace mp

@@ -57,6 +57,9 @@ class Model {
   const Shape& input_shape() const { return input_shape_; }
   const Shape& output_shape() const { return root_.out_shape(); }
   std::vector<LayerRow> summary();
+  // Layer::raise_deferred of every layer, in model order (the first that raises wins): after the
+  // training step's read_step_stats, before any update.
+  void raise_deferred(const StepStats& s);
 
  private:
   Sequential root_;
