@@ -376,8 +376,9 @@ class Backend {
   // ---- one read-back per optimizer step (issue 12) ------------------------------------------
   // Device -> host reads so far: every public op that returns host data or waits for the device
   // to check it (download, sum, sum_squares, unscale_and_check, magnitude_stats, check_grad,
-  // softmax_xent's label check, the raising embedding ops' id check, read_step_stats) counts one, here in
-  // the front door, so both engines count the same calls and a CPU test proves the GPU's count.
+  // softmax_xent's label check, the raising embedding ops' id check, read_step_stats) counts
+  // one, here in the front door, so both engines count the same calls and a CPU test proves the
+  // GPU's count. The deferred ops (softmax_xent_deferred, embedding_*_deferred) count none.
   int64_t host_reads() const { return host_reads_; }
   // A zeroed step-stats tensor (StepStatSlot).
   Tensor make_step_stats();
