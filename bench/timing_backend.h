@@ -195,11 +195,12 @@ class TimingBackend final : public Backend {
   void random_normal_impl(Tensor& x, float m, float sd, uint64_t s, uint64_t o) override {
     T("random_normal", [&] { in_->random_normal(x, m, sd, s, o); });
   }
-  void embedding_forward_impl(const Tensor& ids, const Tensor& w, Tensor& y) override {
-    T("embedding_forward", [&] { in_->embedding_forward(ids, w, y); });
+  void embedding_forward_impl(const Tensor& ids, const Tensor& w, Tensor& y, Tensor& st) override {
+    T("embedding_forward", [&] { in_->embedding_forward_deferred(ids, w, y, st); });
   }
-  void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dw) override {
-    T("embedding_backward", [&] { in_->embedding_backward(ids, dy, dw); });
+  void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dw,
+                               Tensor& st) override {
+    T("embedding_backward", [&] { in_->embedding_backward_deferred(ids, dy, dw, st); });
   }
   void split_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) override {
     T("split_heads", [&] { in_->split_heads(x, out, parts, heads); });

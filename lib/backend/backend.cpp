@@ -11,6 +11,7 @@
 #include "backend/gemm_desc.h"
 #include "backend/op_checks.h"
 #include "backend/op_graph_dispatch.h"
+#include "backend/token_index.h"
 
 namespace mp {
 
@@ -608,6 +609,12 @@ StepStats Backend::read_step_stats(const Tensor& stats) {
   s.scaled_nonfinite = (v[kStatGradFlags] & 2) != 0;
   s.bad_label = v[kStatBadLabel] != 0;
   if (s.bad_label) unpack_bad_label(v[kStatBadLabel], s.bad_row, s.bad_label_value);
+  s.bad_token = v[kStatBadToken] != 0;
+  if (s.bad_token) {
+    int32_t id_bits = 0;
+    unpack_bad_label(v[kStatBadToken], s.bad_token_index, id_bits);
+    std::memcpy(&s.bad_token_id, &id_bits, sizeof(float));
+  }
   return s;
 }
 
@@ -717,30 +724,64 @@ void check_embedding_args(const Args& a, const Tensor& ids, const Tensor& table,
            std::string("embedding: ") + tn + " must be a [vocab, dim] table, got " + table.describe());
 }
 
-}  // namespace
-
-void Backend::embedding_forward(const Tensor& ids, const Tensor& weight, Tensor& out) {
-  const Args a(device(), "embedding_forward");
+// The checks of embedding_forward(_deferred); false when there are no ids.
+bool check_embedding_forward(const Args& a, const Tensor& ids, const Tensor& weight,
+                             const Tensor& out) {
   a.floats(weight, "weight");
   check_embedding_args(a, ids, weight, "weight");
   a.dtype(out, weight.dtype(), "out");
   a.rows(out, ids.numel(), weight.dim(1), "out");
-  if (ids.numel() == 0) return;
-  ++host_reads_;  // the CUDA engine reads the ids back to check them (token_index::check_ids)
-  graph_barrier("embedding_forward");
-  embedding_forward_impl(ids, weight, out);
+  return ids.numel() > 0;
 }
 
-void Backend::embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dweight) {
-  const Args a(device(), "embedding_backward");
+bool check_embedding_backward(const Args& a, const Tensor& ids, const Tensor& dy,
+                              const Tensor& dweight) {
   a.dtype(dweight, DType::F32, "dweight");
   check_embedding_args(a, ids, dweight, "dweight");
   a.floats(dy, "dy");
   a.rows(dy, ids.numel(), dweight.dim(1), "dy");
-  if (ids.numel() == 0) return;
-  ++host_reads_;  // as embedding_forward
+  return ids.numel() > 0;
+}
+
+}  // namespace
+
+// The raising ops are the deferred ones on a fresh stats tensor, read back at once (one host read,
+// counted by read_step_stats's download): one engine code path for both, and the same DataError.
+void Backend::embedding_forward(const Tensor& ids, const Tensor& weight, Tensor& out) {
+  if (!check_embedding_forward(Args(device(), "embedding_forward"), ids, weight, out)) return;
+  graph_barrier("embedding_forward");  // it reads back: a graph pass ends before its hook runs
+  Tensor stats = make_step_stats();
+  embedding_forward_impl(ids, weight, out, stats);
+  const StepStats s = read_step_stats(stats);
+  if (s.bad_token) throw token_index::bad_token(ids.shape(), s.bad_token_index, s.bad_token_id,
+                                                weight.dim(0));
+}
+
+void Backend::embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dweight) {
+  if (!check_embedding_backward(Args(device(), "embedding_backward"), ids, dy, dweight)) return;
   graph_barrier("embedding_backward");
-  embedding_backward_impl(ids, dy, dweight);
+  Tensor stats = make_step_stats();
+  embedding_backward_impl(ids, dy, dweight, stats);
+  const StepStats s = read_step_stats(stats);
+  if (s.bad_token) throw token_index::bad_token(ids.shape(), s.bad_token_index, s.bad_token_id,
+                                                dweight.dim(0));
+}
+
+void Backend::embedding_forward_deferred(const Tensor& ids, const Tensor& weight, Tensor& out,
+                                         Tensor& stats) {
+  const Args a(device(), "embedding_forward_deferred");
+  check_stats(a, stats);
+  if (check_embedding_forward(a, ids, weight, out))
+    run_op("embedding_forward_deferred", &Backend::embedding_forward_impl, ids, weight, out, stats);
+}
+
+void Backend::embedding_backward_deferred(const Tensor& ids, const Tensor& dy, Tensor& dweight,
+                                          Tensor& stats) {
+  const Args a(device(), "embedding_backward_deferred");
+  check_stats(a, stats);
+  if (check_embedding_backward(a, ids, dy, dweight))
+    run_op("embedding_backward_deferred", &Backend::embedding_backward_impl, ids, dy, dweight,
+           stats);
 }
 
 // ---- the default fused hooks: the separate ops ------------------------------------------------

@@ -66,14 +66,15 @@ struct GradCheck {
 
 // A training step's device-resident results (issue 12: one device -> host read per optimizer
 // step). An I64 tensor of kStepStatSlots 8-byte slots (make_step_stats), written on the device by
-// sum_into, softmax_xent_deferred and check_grads and read back in one download by
-// read_step_stats; clear_step_stats zeroes it on the device (no read).
+// sum_into, softmax_xent_deferred, the deferred embedding ops and check_grads and read back in
+// one download by read_step_stats; clear_step_stats zeroes it on the device (no read).
 enum StepStatSlot : int64_t {
   kStatLossSum = 0,     // fp64 bits: the step's summed loss (sum_into, micro-batch order)
   kStatSumSquares = 1,  // fp64 bits: sum of squares of the unscaled gradients (check_grads)
   kStatGradFlags = 2,   // bit 0: some unscaled gradient non-finite; bit 1: some stored one
   kStatBadLabel = 3,    // 0, or the lowest bad row r and its label l: ((2^31-1-r) << 32) | u32(l)
-  kStepStatSlots = 4
+  kStatBadToken = 4,    // 0, or the lowest bad token index i and the id's fp32 bits, packed alike
+  kStepStatSlots = 5
 };
 
 // read_step_stats's host copy of the slots.
@@ -85,6 +86,9 @@ struct StepStats {
   bool bad_label = false;         // softmax_xent_deferred saw a label outside [0, C)
   int64_t bad_row = -1;           // its lowest row (within that call's batch) and label
   int32_t bad_label_value = 0;
+  bool bad_token = false;         // a deferred embedding op saw an id not an integer in [0, V)
+  int64_t bad_token_index = -1;   // its lowest flat index (within that call's ids) and the id
+  float bad_token_id = 0.0f;
 };
 
 // One parameter of a multi-tensor optimizer update (Backend::adamw_step_multi / sgd_step_multi):
@@ -169,8 +173,10 @@ struct ParamUpdate {
       suffix;                                                                                      \
   prefix void random_normal_impl(Tensor& x, float mean, float std, uint64_t seed, uint64_t offset) \
       suffix;                                                                                      \
-  prefix void embedding_forward_impl(const Tensor& ids, const Tensor& weight, Tensor& out) suffix; \
-  prefix void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dweight) suffix; \
+  prefix void embedding_forward_impl(const Tensor& ids, const Tensor& weight, Tensor& out,        \
+                                     Tensor& stats) suffix;                                        \
+  prefix void embedding_backward_impl(const Tensor& ids, const Tensor& dy, Tensor& dweight,       \
+                                      Tensor& stats) suffix;                                       \
   prefix void split_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
   prefix void merge_heads_impl(const Tensor& x, Tensor& out, int64_t parts, int64_t heads) suffix; \
   prefix void causal_softmax_forward_impl(const Tensor& s, Tensor& p) suffix;                      \
@@ -376,8 +382,9 @@ class Backend {
   // ---- one read-back per optimizer step (issue 12) ------------------------------------------
   // Device -> host reads so far: every public op that returns host data or waits for the device
   // to check it (download, sum, sum_squares, unscale_and_check, magnitude_stats, check_grad,
-  // softmax_xent's label check, the embedding ops' id check, read_step_stats) counts one, here in
-  // the front door, so both engines count the same calls and a CPU test proves the GPU's count.
+  // softmax_xent's label check, the raising embedding ops' id check, read_step_stats) counts
+  // one, here in the front door, so both engines count the same calls and a CPU test proves the
+  // GPU's count. The deferred ops (softmax_xent_deferred, embedding_*_deferred) count none.
   int64_t host_reads() const { return host_reads_; }
   // A zeroed step-stats tensor (StepStatSlot).
   Tensor make_step_stats();
@@ -427,12 +434,24 @@ class Backend {
   // ---- embedding (token ids -> rows of a table) --------------------------------------------------
   // out[i, :] = weight[ids[i], :] for fp32 token ids (any shape, N elements), weight [V, D] and
   // out [N, D] of one float dtype (an exact copy: no rounding). An id that is not an integer in
-  // [0, V) is a DataError naming it and its sample/position (token_index::bad_token).
+  // [0, V) is a DataError naming it and its sample/position (token_index::bad_token), raised
+  // after the op ran as embedding_forward_deferred on a fresh step-stats tensor and read it back
+  // (one host read: evaluation and sampling; the trainer uses the deferred op).
   void embedding_forward(const Tensor& ids, const Tensor& weight, Tensor& out);
   // dweight[v, :] += sum of dy[i, :] over the i with ids[i] == v; dweight fp32 [V, D], dy [N, D].
   // Deterministic: each row sums its positions in ascending order in fp32 (no float atomics), so
-  // the bits do not depend on the thread count or the engine's launch order. Ids as above.
+  // the bits do not depend on the thread count or the engine's launch order. Ids as above (on a
+  // bad id the good ids' rows have been added when the DataError is raised).
   void embedding_backward(const Tensor& ids, const Tensor& dy, Tensor& dweight);
+  // The same ops reading nothing back (issue 12; legal inside CUDA stream capture): a bad id is
+  // recorded in stats[kStatBadToken] (the lowest flat index of any call since the last clear, with
+  // the id's fp32 bits) instead of raised. Forward writes a zero row for it, backward skips it;
+  // good ids get exactly the raising op's bits. The caller raises token_index::bad_token after
+  // read_step_stats (Embedding::raise_deferred).
+  void embedding_forward_deferred(const Tensor& ids, const Tensor& weight, Tensor& out,
+                                  Tensor& stats);
+  void embedding_backward_deferred(const Tensor& ids, const Tensor& dy, Tensor& dweight,
+                                   Tensor& stats);
 
   // ---- convolution, pooling, group normalisation (NCHW; backend_vision.cpp) -------------------
   // y[n,k,oh,ow] = sum over the window and the group's input channels of x * w (+ bias[k]):
@@ -501,7 +520,8 @@ class Backend {
 };
 
 // The pieces of a kStatBadLabel slot (StepStatSlot): its packed value for a bad (row, label),
-// and back. Shared by the engines (device-safe arithmetic only).
+// and back. Shared by the engines (device-safe arithmetic only). kStatBadToken packs a bad
+// token's (flat index, fp32 bits of the id) the same way.
 // Packed so that the lowest row has the largest value: engines keep the max (0 = none).
 MP_HD int64_t pack_bad_label(int64_t row, int32_t label) {
   return static_cast<int64_t>((static_cast<uint64_t>(0x7fffffff - row) << 32) |

@@ -1,5 +1,7 @@
 // embedding.h: the math of the embedding ops, shared by both engines. Device-safe.
 //   token_id_valid: a token id (held as fp32 in the model input) is an exact integer in [0, vocab).
+//     Every engine tests it per id before touching the table: a bad id is recorded (deferred ops)
+//     or raised, never used as an index.
 //   embedding_grad_add_row / embedding_grad_column: the weight gradient of one vocab row, the dy
 //   rows of its positions summed in fp32 in ascending position order from 0 (the same order on
 //   every engine and thread count, so the result is deterministic: no float atomics).

@@ -1,5 +1,7 @@
 #include "nn/embedding.h"
 
+#include "backend/token_index.h"
+#include "kernels/embedding.h"
 #include "nn/init.h"
 
 namespace mp {
@@ -43,20 +45,35 @@ const Tensor& Embedding::forward(Context& ctx, const Tensor& x) {
   ys.push_back(dim_);
   ensure_buffer(ctx.be, y_, ys, dtype());
   Tensor y2 = y_.reshape({x.numel(), dim_});
-  with_layer_context([&] { ctx.be.embedding_forward(ids_, w_.working, y2); });
+  deferred_ = ctx.stats != nullptr;
+  if (deferred_)
+    ctx.be.embedding_forward_deferred(ids_, w_.working, y2, *ctx.stats);
+  else
+    with_layer_context([&] { ctx.be.embedding_forward(ids_, w_.working, y2); });
   return y_;
 }
 
 const Tensor& Embedding::backward(Context& ctx, const Tensor& dy_in) {
   const Tensor& dy = as_dtype(ctx, dy_in, dycast_, RoundingPoint::GradCast);
-  if (w_.trainable())  // a frozen table (optimizer.freeze) has no gradient buffer
-    with_layer_context(
-        [&] { ctx.be.embedding_backward(ids_, dy.reshape({ids_.numel(), dim_}), w_.grad); });
+  if (w_.trainable()) {  // a frozen table (optimizer.freeze) has no gradient buffer
+    const Tensor dy2 = dy.reshape({ids_.numel(), dim_});
+    if (ctx.stats)
+      ctx.be.embedding_backward_deferred(ids_, dy2, w_.grad, *ctx.stats);
+    else
+      with_layer_context([&] { ctx.be.embedding_backward(ids_, dy2, w_.grad); });
+  }
   if (!need_dx_) return dx_;
   // Token ids are piecewise constant inputs: their gradient is zero.
   ensure_buffer(ctx.be, dx_, ids_.shape(), dtype());
   ctx.be.fill(dx_, 0.0f);
   return dx_;
+}
+
+void Embedding::raise_deferred(const StepStats& s) const {
+  if (!deferred_ || !s.bad_token || kernels::token_id_valid(s.bad_token_id, vocab_)) return;
+  with_layer_context([&] {
+    throw token_index::bad_token(ids_.shape(), s.bad_token_index, s.bad_token_id, vocab_);
+  });
 }
 
 }  // namespace mp

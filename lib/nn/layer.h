@@ -48,6 +48,10 @@ struct Context {
   uint64_t seed = 0;        // run seed (dropout masks)
   uint64_t rng_offset = 0;  // advanced by the trainer once per micro-batch
   RoundingProbe* probe = nullptr;  // set for a telemetry probe pass only
+  // The training step's stats (TrainStep::micro_batch; null elsewhere): layers whose ops can
+  // defer a data error (Embedding: a bad token id) record it there instead of reading back, and
+  // raise it from raise_deferred after the step's read.
+  Tensor* stats = nullptr;
 };
 
 class Layer {
@@ -68,6 +72,8 @@ class Layer {
   // Child layers (containers only), for summaries.
   virtual std::vector<Layer*> children() { return {}; }
   virtual bool is_container() const { return false; }
+  // Throws the DataError this layer deferred into Context::stats (read back as `s`), if any.
+  virtual void raise_deferred(const StepStats& s) const { (void)s; }
   // Elements per sample this leaf layer keeps for backward (its output unless it says otherwise);
   // the memory estimate counts twice this (values and their gradients) in the layer's dtype.
   virtual int64_t activation_elems() const { return shape_numel(out_shape_); }

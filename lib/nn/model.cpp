@@ -311,5 +311,8 @@ void Model::visit_layers(const std::function<void(Layer&)>& f) {
   for (Layer* l : root_.children()) visit(visit, l);
 }
 
+void Model::raise_deferred(const StepStats& s) {
+  visit_layers([&](Layer& l) { l.raise_deferred(s); });
+}
 
 }  // namespace mp

@@ -60,6 +60,9 @@ class Model {
   std::vector<LayerRow> summary();
   // f(layer) for every layer, containers before their children, in model order.
   void visit_layers(const std::function<void(Layer&)>& f);
+  // Layer::raise_deferred of every layer, in model order (the first that raises wins): after the
+  // training step's read_step_stats, before any update.
+  void raise_deferred(const StepStats& s);
 
  private:
   Sequential root_;

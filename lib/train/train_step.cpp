@@ -9,6 +9,8 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
                             TelemetryProbe* probe, Loss* shadow) {
   if (!stats.defined()) stats = be.make_step_stats();
   ctx.probe = probe;
+  Tensor* const outer_stats = ctx.stats;
+  ctx.stats = &stats;  // layers defer their data errors (a bad token id) into the step stats
   const auto body = [&] {
     const Tensor& out = model.forward(ctx, x);
     loss.compute_into(be, out, target, grad_scale, stats);
@@ -19,17 +21,28 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
     model.backward(ctx, loss.grad());
   };
   const int64_t pos = micro_pos++;
-  if (graphs && !probe)
-    graphs->run(pos, body);
-  else
-    body();
+  try {
+    if (graphs && !probe)
+      graphs->run(pos, body);
+    else
+      body();
+  } catch (...) {
+    ctx.stats = outer_stats;
+    throw;
+  }
+  ctx.stats = outer_stats;
 }
 
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
   if (!stats.defined()) stats = be.make_step_stats();
   // Frozen parameters have no gradient: not reduced, not in the norm, no update, no state.
   const ParamList params = model.trainable_params();
-  const auto raise = [&](const StepStats& s) { loss.raise_deferred(s); };
+  // Deferred data errors in the order the raising ops would have thrown them: the model's (a bad
+  // token id) before the loss's (a bad label).
+  const auto raise = [&](const StepStats& s) {
+    model.raise_deferred(s);
+    loss.raise_deferred(s);
+  };
   StepOutcome out;
   if (norm.empty() || zero) {
     // Paths that do not go through optimizer_step's read: read the loss (and raise a deferred

@@ -62,7 +62,8 @@ expect 0 "val_accuracy" -- eval --config lm.yaml --checkpoint "$ck"
 "$PY" - <<'PY'
 import h5py, shutil
 for name, fix in [("badid.h5", lambda f: f["/val/x"].__setitem__((3, 5), 16.0)),
-                  ("badlabel.h5", lambda f: f["/train/y"].__setitem__((2, 7), 20))]:
+                  ("badlabel.h5", lambda f: f["/train/y"].__setitem__((2, 7), 20)),
+                  ("badtrain.h5", lambda f: f["/train/x"].__setitem__((slice(None), 5), 16.0))]:
     shutil.copy("tok.h5", name)
     with h5py.File(name, "r+") as f:
         fix(f)
@@ -74,6 +75,11 @@ with h5py.File("badshape.h5", "r+") as f:
 PY
 expect 3 "layer layers.0 (embedding, vocab 16): token id 16 at sample 3, position 5 of the batch is not an integer in [0, 16)" -- \
   --config lm.yaml --out runs/badid --set data.file=badid.h5
+# In training the id check is deferred to the step's one read-back (no read per embedding op): the
+# same error, raised before the first update (every sample has the bad id at position 5, so the
+# batch's first bad index is sample 0 whatever the shuffle).
+expect 3 "layer layers.0 (embedding, vocab 16): token id 16 at sample 0, position 5 of the batch is not an integer in [0, 16)" -- \
+  --config lm.yaml --out runs/badtrain --set data.file=badtrain.h5
 expect 3 "label 20 at sample 2, position 7 is out of range" -- --config lm.yaml --out runs/badlabel --set data.file=badlabel.h5
 expect 3 "dataset /val/y: expected 12 integer labels per sample (one per position of the model's [12, 16] output: shape [N, 12]), found shape [64, 11]" -- \
   --config lm.yaml --out runs/badshape --set data.file=badshape.h5

@@ -16,6 +16,7 @@
 
 #include "backend/cuda/cuda_options.h"
 #include "unit/cuda_parity_util.h"
+#include "unit/embedding_deferred_check.h"
 #include "unit/multi_tensor_check.h"
 
 using namespace mp;
@@ -731,6 +732,53 @@ TEST_CASE("cuda: embedding gather and deterministic scatter-add bit for bit, and
   cpu().embedding_forward(ok.c, w.c, y.c);
   gpu().embedding_forward(ok.g, w.g, y.g);
   check_bits(y, "embedding_forward after the error");
+}
+
+// The deferred ops (issue 12): the GPU builds the per-token position lists on the device (radix
+// sort + binary search) where the CPU counts on the host; both must give the same bits, record
+// the same bad id, and the GPU's gradient must not depend on the run.
+TEST_CASE("cuda: deferred embedding ops bit for bit, device-side index, bad ids recorded alike") {
+  embedding_test::embedding_deferred_matches(gpu());
+  for (DType dt : kFloatTypes)
+    for (auto [V, D, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 5}, {7, 33, 1001},
+                           {300, 128, 4093}, {3000, 17, 2047}, {4099, 3, 12289}}) {
+      CAPTURE(name(dt));
+      CAPTURE(V);
+      CAPTURE(N);
+      std::vector<float> idv(static_cast<size_t>(N));  // hot tokens and the whole range
+      for (int64_t i = 0; i < N; ++i) idv[size_t(i)] = float((i * 7 + (i % 3) * 11) % (i % 4 ? std::min<int64_t>(V, 5) : V));
+      for (int pass = 0; pass < 2; ++pass) {  // clean ids, then bad ones at several positions
+        CAPTURE(pass);
+        if (pass == 1) {
+          idv[size_t(N - 1)] = float(V);
+          idv[size_t(N / 2)] = -3.0f;
+          idv[size_t(N / 3)] = 1.5f;
+        }
+        Pair ids = pair(idv, {N}, DType::F32);
+        Pair w = pair(rnd(size_t(V * D), -1, 1, 70, dt), {V, D}, dt);
+        Pair y = pair_empty({N, D}, dt);
+        Tensor sc = cpu().make_step_stats(), sg = gpu().make_step_stats();
+        cpu().embedding_forward_deferred(ids.c, w.c, y.c, sc);
+        gpu().embedding_forward_deferred(ids.g, w.g, y.g, sg);
+        check_bits(y, "embedding_forward_deferred");
+        Pair dy = pair(rnd(size_t(N * D), -1, 1, 71, dt), {N, D}, dt);
+        const auto dw0 = rnd(size_t(V * D), -1, 1, 72);
+        Pair dw = pair(dw0, {V, D}, DType::F32);
+        cpu().embedding_backward_deferred(ids.c, dy.c, dw.c, sc);
+        gpu().embedding_backward_deferred(ids.g, dy.g, dw.g, sg);
+        check_bits(dw, "embedding_backward_deferred");
+        Tensor again = make(gpu(), dw0, {V, D}, DType::F32);
+        gpu().embedding_backward_deferred(ids.g, dy.g, again, sg);
+        CHECK(bytes(gpu(), again) == bytes(gpu(), dw.g));
+        CHECK(bytes(cpu(), sc) == bytes(gpu(), sg));
+        const StepStats s = gpu().read_step_stats(sg);
+        CHECK(s.bad_token == (pass == 1));
+        if (pass == 1 && N > 3) {
+          CHECK(s.bad_token_index == N / 3);
+          CHECK(s.bad_token_id == 1.5f);
+        }
+      }
+    }
 }
 
 TEST_CASE("cuda: attention ops: head permutes bit for bit, causal softmax within a few ulps") {

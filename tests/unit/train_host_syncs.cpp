@@ -4,7 +4,10 @@
 // (TrainStep::finish: the step stats with the gradient check), for SGD and AdamW, fp32 and mixed
 // bf16 with a loss scale; the step's loss sum read that way has the bits of the per-micro-batch
 // host sums it replaces, and the parameters those of the per-parameter update path; a bad label is
-// raised from that read, before any update, with softmax_xent's DataError. Excluded from the
+// raised from that read, before any update, with softmax_xent's DataError. A token model
+// (embedding -> layernorm -> linear, cross-entropy per token) reads once too: its embedding ops
+// defer the bad-id check into the step stats, and a bad id is raised from the step's read,
+// before any update, with the embedding's DataError (layer, sample, position). Excluded from the
 // count: telemetry steps (precision.telemetry_every: the probe reads its statistics) and
 // evaluation, which read more, and dist.zero: 1 (two: the loss before its sharded step, then
 // optimizer_step's); an N = 0 step reads once (no update).
@@ -42,15 +45,24 @@ struct Run {
   std::unique_ptr<TrainStep> step;
   Tensor x[2], y[2];
 
-  Run(const std::string& optimizer, DType compute, LossScaleMode mode) {
+  bool tokens = false;  // the token model: x [4, 6] ids in [0, 10), y [4, 6] labels
+
+  Run(const std::string& optimizer, DType compute, LossScaleMode mode, bool token_model = false)
+      : tokens(token_model) {
     ModelOptions mo;
     mo.compute = compute;
     mo.master_fp32 = true;
     mo.seed = 3;
-    model = Model::build(*be,
-                         {layer("linear", {{"out", int64_t(32)}}), layer("relu"),
-                          layer("linear", {{"out", int64_t(10)}})},
-                         {12}, mo);
+    if (tokens)
+      model = Model::build(*be,
+                           {layer("embedding", {{"vocab", int64_t(10)}, {"dim", int64_t(16)}}),
+                            layer("layernorm"), layer("linear", {{"out", int64_t(10)}})},
+                           {6}, mo);
+    else
+      model = Model::build(*be,
+                           {layer("linear", {{"out", int64_t(32)}}), layer("relu"),
+                            layer("linear", {{"out", int64_t(10)}})},
+                           {12}, mo);
     loss = make_loss("cross_entropy", -100);
     OptimizerSpec os;
     os.type = optimizer;
@@ -66,7 +78,9 @@ struct Run {
     zero_grads(*be, model->trainable_params());
   }
 
-  void set_batches(uint32_t seed, int bad_micro = -1) {
+  // bad_token: the id written at sample 2, position 3 of micro-batch bad_micro (token model).
+  void set_batches(uint32_t seed, int bad_micro = -1, float bad_token = 0.0f) {
+    if (tokens) return set_token_batches(seed, bad_micro, bad_token);
     for (int m = 0; m < 2; ++m) {
       const std::vector<float> xv = test::random_floats(16 * 12, -1, 1, seed + m, DType::F32);
       std::vector<int32_t> yv(16);
@@ -74,6 +88,21 @@ struct Run {
       if (m == bad_micro) yv[5] = 10;  // C = 10 outputs: class 10 is out of range
       x[m] = test::make(*be, xv, {16, 12}, DType::F32);
       y[m] = be->empty({16}, DType::I32);
+      be->upload(yv.data(), y[m]);
+    }
+  }
+
+  void set_token_batches(uint32_t seed, int bad_micro, float bad_token) {
+    for (int m = 0; m < 2; ++m) {
+      std::vector<float> xv(24);
+      std::vector<int32_t> yv(24);
+      for (size_t i = 0; i < xv.size(); ++i) {
+        xv[i] = float((i * 3 + seed + m) % 10);
+        yv[i] = int32_t((i * 7 + seed + m) % 10);
+      }
+      if (m == bad_micro) xv[2 * 6 + 3] = bad_token;
+      x[m] = test::make(*be, xv, {4, 6}, DType::F32);
+      y[m] = be->empty({4, 6}, DType::I32);
       be->upload(yv.data(), y[m]);
     }
   }
@@ -101,20 +130,25 @@ TEST_CASE("train step: one host read per optimizer step with accumulation 2 (ste
     const char* opt;
     DType compute;
     LossScaleMode mode;
+    bool tokens;
   };
-  for (const Cfg c : {Cfg{"adamw", DType::F32, LossScaleMode::None},
-                      Cfg{"sgd", DType::F32, LossScaleMode::None},
-                      Cfg{"adamw", DType::BF16, LossScaleMode::Dynamic}}) {
+  for (const Cfg c : {Cfg{"adamw", DType::F32, LossScaleMode::None, false},
+                      Cfg{"sgd", DType::F32, LossScaleMode::None, false},
+                      Cfg{"adamw", DType::BF16, LossScaleMode::Dynamic, false},
+                      Cfg{"adamw", DType::F32, LossScaleMode::None, true},
+                      Cfg{"adamw", DType::BF16, LossScaleMode::Dynamic, true}}) {
     CAPTURE(c.opt);
     CAPTURE(dtype_name(c.compute));
+    CAPTURE(c.tokens);
     // `fast`: TrainStep (one read per step); `ref`: the same steps the way they ran before issue
-    // 12, a host sum of each micro-batch's loss (Loss::compute), reading back as it goes.
-    Run fast(c.opt, c.compute, c.mode), ref(c.opt, c.compute, c.mode);
+    // 12, a host sum of each micro-batch's loss (Loss::compute), reading back as it goes (and,
+    // for the token model, the raising embedding ops).
+    Run fast(c.opt, c.compute, c.mode, c.tokens), ref(c.opt, c.compute, c.mode, c.tokens);
     for (int s = 0; s < 4; ++s) {
       CAPTURE(s);
       fast.set_batches(uint32_t(10 * s));
       ref.set_batches(uint32_t(10 * s));
-      const StepNormalisation norm = step_normalisation(32, fast.scaler->scale());
+      const StepNormalisation norm = step_normalisation(c.tokens ? 48 : 32, fast.scaler->scale());
       const int64_t before = fast.be->host_reads();
       for (int m = 0; m < 2; ++m) {
         Context ctx{*fast.be, true, 1, uint64_t(2 * s + m)};
@@ -163,4 +197,41 @@ TEST_CASE("train step: a bad label is raised from the step's read-back, before a
   CHECK(run.be->host_reads() - reads == 1);
   CHECK(run.params() == before);  // no update
   CHECK(run.opt->applied_steps() == 0);
+}
+
+TEST_CASE("train step: a bad token id is raised from the step's read-back, before any update") {
+  for (float bad : {10.0f, -1.0f, 2.5f}) {
+    CAPTURE(bad);
+    Run run("adamw", DType::F32, LossScaleMode::None, true);
+    run.set_batches(3, 1, bad);  // micro-batch 1, sample 2, position 3
+    const std::vector<float> before = run.params();
+    const StepNormalisation norm = step_normalisation(48, 1.0);
+    const int64_t reads = run.be->host_reads();
+    for (int m = 0; m < 2; ++m) {  // nothing raised here: the check waits for the step's read
+      Context ctx{*run.be, true, 1, uint64_t(m)};
+      run.step->micro_batch(ctx, run.x[m], run.y[m], norm.grad_scale);
+    }
+    CHECK(run.be->host_reads() == reads);
+    std::string msg;
+    try {
+      run.step->finish(norm);
+    } catch (const DataError& e) {
+      msg = e.what();
+    }
+    // The raising op's text (the eval path's, and the trainer's before issue 12) for these ids.
+    std::string want;
+    try {
+      Context ctx{*run.be, false, 1, 0};
+      run.model->forward(ctx, run.x[1]);
+    } catch (const DataError& e) {
+      want = e.what();
+    }
+    CHECK_MESSAGE(msg.find("at sample 2, position 3 of the batch is not an integer in [0, 10)") !=
+                      std::string::npos,
+                  msg);
+    CHECK_MESSAGE(msg.find("test: layer layers.0 (embedding, vocab 10): token id") == 0, msg);
+    CHECK(msg == want);
+    CHECK(run.params() == before);  // no update
+    CHECK(run.opt->applied_steps() == 0);
+  }
 }

@@ -40,7 +40,6 @@
 
 #include "backend/backend.h"
 #include "backend/cuda/cuda_memory.h"
-#include "backend/token_index.h"
 
 namespace mp::cuda {
 
@@ -120,10 +119,6 @@ class CudaBackend final : public Backend {
   std::vector<unsigned char> check_table_host_, update_table_host_;
   DeviceScratch workspace_[kWorkspaceSlots];  // workspace()
   PinnedBuffer host_;       // reduction results copied back
-  // The embedding ops' ids, copied back once per call and checked on the host, and backward's
-  // positions per token: reused so a steady-state step allocates no host memory.
-  std::vector<float> embed_ids_host_;
-  token_index::Index embed_index_;
 };
 
 }  // namespace mp::cuda
