@@ -132,7 +132,8 @@ void Communicator::broadcast(Tensor& x, int root) {
 }
 
 bool Communicator::any(bool local) {
-  Tensor flag = be_.empty({1}, DType::I32);
+  if (!flag_.defined()) flag_ = be_.empty({1}, DType::I32);  // once: a step allocates nothing
+  Tensor& flag = flag_;
   const int32_t v = local ? 1 : 0;
   be_.upload(&v, flag);
   all_reduce(flag, ReduceOp::Max);
@@ -146,7 +147,9 @@ std::vector<uint64_t> Communicator::all_gather_host(const std::vector<uint64_t>&
   const auto k = static_cast<int64_t>(local.size());
   std::vector<uint64_t> all(static_cast<size_t>(k * world_size()));
   if (k == 0) return all;
-  Tensor full = be_.empty({k * world_size()}, DType::I64);
+  if (!gather_.defined() || gather_.numel() < k * world_size())
+    gather_ = be_.empty({k * world_size()}, DType::I64);
+  Tensor full = gather_.flat_range(0, k * world_size());
   Tensor mine = full.flat_range(k * rank(), k);
   be_.upload(local.data(), mine);
   all_gather(mine, full);

@@ -107,6 +107,9 @@ class Communicator {
   // fp32 scratch of n elements on the backend's device (grown on demand, reused).
   Tensor scratch_f32(int64_t n);
   Tensor scratch_;
+  // any()'s flag and all_gather_host's buffer (grow-only), kept so that the per-step calls
+  // (found_inf, the logged sums) allocate nothing in a steady state.
+  Tensor flag_, gather_;
 };
 
 // The communicator for this process: single-process unless it was started by mpirun/srun with

@@ -44,22 +44,21 @@ StepOutcome TrainStep::finish(const StepNormalisation& norm) {
     loss.raise_deferred(s);
   };
   StepOutcome out;
-  if (norm.empty() || zero) {
-    // Paths that do not go through optimizer_step's read: read the loss (and raise a deferred
-    // bad label) first, before any update.
+  const auto found_inf = reduce_found_inf ? reduce_found_inf : found_inf_local;
+  if (norm.empty()) {
+    // No optimizer_step read: read the loss (and raise a deferred data error) here, no update.
     const StepStats s = be.read_step_stats(stats);
     raise(s);
-    out = norm.empty()
-              ? step_without_update(be, params, optim, schedule, total_steps, scaler)
-              : zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm,
-                           reduce_found_inf ? reduce_found_inf : found_inf_local,
-                           inject_nonfinite_grad_steps, &stats);
+    out = step_without_update(be, params, optim, schedule, total_steps, scaler);
     out.loss_sum = s.loss_sum;
+  } else if (zero) {
+    // The sharded step reads the stats once, after the reduce-scatter, with the shard's check.
+    out = zero->step(params, optim, schedule, total_steps, scaler, grad_clip_norm, found_inf,
+                     inject_nonfinite_grad_steps, &stats, raise);
   } else {
     if (grad_reduce) grad_reduce->run();
     out = optimizer_step(be, params, optim, schedule, total_steps, scaler, grad_clip_norm,
-                         reduce_found_inf ? reduce_found_inf : found_inf_local,
-                         inject_nonfinite_grad_steps, nullptr, &stats, raise);
+                         found_inf, inject_nonfinite_grad_steps, nullptr, &stats, raise);
   }
   be.clear_step_stats(stats);
   micro_pos = 0;

@@ -62,8 +62,8 @@ struct TrainStep {
   // Exactly one device -> host read (Backend::host_reads) on the single-process path: the step
   // stats with the gradient check (optimizer_step); a bad label deferred by the loss is raised
   // from it before any update. The outcome's loss_sum is the step's summed loss (this rank's).
-  // N = 0 steps read the stats on their own (one read, no update); dist.zero: 1 reads them first
-  // (the loss, the bad label) and then once more inside its sharded optimizer_step: two reads.
+  // N = 0 steps read the stats on their own (one read, no update); dist.zero: 1 reads them once
+  // too, inside its sharded optimizer_step (after the reduce-scatter), and raises from there.
   StepOutcome finish(const StepNormalisation& norm);
 };
 

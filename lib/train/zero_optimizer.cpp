@@ -88,14 +88,15 @@ StepOutcome ZeroOptimizer::step(const ParamList& params, Optimizer& opt, const L
                                 int64_t total_steps, LossScaler& scaler, double clip_norm,
                                 const std::function<bool(bool)>& reduce_found_inf,
                                 const std::vector<int64_t>& inject_nonfinite_steps,
-                                Tensor* stats) {
+                                Tensor* stats,
+                                const std::function<void(const StepStats&)>& on_read) {
   reduce_.reduce_scatter();
   reduce_.zero_grads();  // the next accumulation starts from zero; the shard holds the sums
   dist::Communicator& comm = reduce_.comm();
   const auto reduce_sum_squares = [&comm](double local) { return comm.sum_host({local})[0]; };
   const StepOutcome out = optimizer_step(be_, view_ptrs_, opt, schedule, total_steps, scaler,
                                          clip_norm, reduce_found_inf, inject_nonfinite_steps,
-                                         reduce_sum_squares, stats);
+                                         reduce_sum_squares, stats, on_read);
   if (!out.skipped) gather_params(params);
   return out;
 }

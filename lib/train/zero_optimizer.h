@@ -46,11 +46,14 @@ class ZeroOptimizer {
   ZeroOptimizer(Backend& be, GradAllReduce& reduce, const ParamList& params);
 
   // The optimizer step for this rank's shard (see above); every rank calls it. `stats`: the
-  // caller's step-stats tensor for the gradient check (optimizer_step allocates one without it).
+  // caller's step-stats tensor for the gradient check (optimizer_step allocates one without it),
+  // read once with the micro-batches' loss in it; `on_read` sees that read before any update
+  // (optimizer_step's), e.g. to raise a deferred data error.
   StepOutcome step(const ParamList& params, Optimizer& opt, const LrSchedule& schedule,
                    int64_t total_steps, LossScaler& scaler, double clip_norm,
                    const std::function<bool(bool)>& reduce_found_inf,
-                   const std::vector<int64_t>& inject_nonfinite_steps, Tensor* stats = nullptr);
+                   const std::vector<int64_t>& inject_nonfinite_steps, Tensor* stats = nullptr,
+                   const std::function<void(const StepStats&)>& on_read = nullptr);
 
   // This rank's pieces, as parameters (the list optimizer state is kept for).
   const ParamList& shard_params() const { return view_ptrs_; }

@@ -196,6 +196,11 @@ case "$group" in
     MPTRAIN_DIST_BUCKET_ELEMENTS=300 two_log "2 ranks, zero 1, two buckets" --set dist.zero=1 --out zb
     has "two buckets" "\(2 buckets\)"
     same "two buckets: zero 1 == zero 0" z0/$ck zb/$ck
+    # train.cuda_graph (recorded host calls on the CPU engine): the micro-batches replay between
+    # the ranks' collectives, which stay outside the graphs: the same bits.
+    two "2 ranks x 64, zero 1, train.cuda_graph" --set dist.zero=1 --set train.cuda_graph=true --out zg
+    same "graphs: zero 1 == zero 0" z0/$ck zg/$ck
+    grep -qE '"graph_replays": [1-9]' zg/summary.json || fail "zero 1 with graphs: no replays ($(grep graph_ zg/summary.json | tr -d '\n'))"
     # Clipping needs the global norm (each rank sums the squares of its shard only).
     two "2 ranks, zero 0, clipped" --set optimizer.grad_clip_norm=0.05 --out c0
     two "2 ranks, zero 1, clipped" --set optimizer.grad_clip_norm=0.05 --set dist.zero=1 --out c1

@@ -9,12 +9,14 @@
 // defer the bad-id check into the step stats, and a bad id is raised from the step's read,
 // before any update, with the embedding's DataError (layer, sample, position). Excluded from the
 // count: telemetry steps (precision.telemetry_every: the probe reads its statistics) and
-// evaluation, which read more, and dist.zero: 1 (two: the loss before its sharded step, then
-// optimizer_step's); an N = 0 step reads once (no update).
+// evaluation, which read more; an N = 0 step reads once (no update). dist.zero: 1 reads once too
+// (after its reduce-scatter, with the shard's gradient check), checked here on one process; a
+// data-parallel step reads more for its host collectives (found_inf, the norm, the logged loss).
 #include <doctest/doctest.h>
 
 #include <cstring>
 
+#include "dist/communicator.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "optim/lr_schedule.h"
@@ -23,17 +25,13 @@
 #include "precision/loss_scaler.h"
 #include "train/train_step.h"
 #include "unit/backend_test_util.h"
+#include "unit/train_step_run.h"
 
 using namespace mp;
+using test::bits;
+using test::layer;
 
 namespace {
-
-LayerSpec layer(const std::string& type, std::map<std::string, ParamValue> kv = {}) {
-  LayerSpec s = default_layer_spec(type);
-  for (auto& [k, v] : kv) s.params[k] = v;
-  s.where = "test";
-  return s;
-}
 
 struct Run {
   std::unique_ptr<Backend> be = make_cpu_backend(2);
@@ -43,6 +41,10 @@ struct Run {
   std::unique_ptr<LrSchedule> sched;
   std::unique_ptr<LossScaler> scaler;
   std::unique_ptr<TrainStep> step;
+  // dist.zero: 1 on one process (use_zero): the sharded step's objects.
+  std::unique_ptr<dist::Communicator> comm;
+  std::unique_ptr<GradAllReduce> reduce;
+  std::unique_ptr<ZeroOptimizer> zero;
   Tensor x[2], y[2];
 
   bool tokens = false;  // the token model: x [4, 6] ids in [0, 10), y [4, 6] labels
@@ -76,6 +78,14 @@ struct Run {
     scaler = std::make_unique<LossScaler>(mode, ls);
     step.reset(new TrainStep{*be, *model, *loss, *opt, *sched, *scaler, 100, 1.0, {}});
     zero_grads(*be, model->trainable_params());
+  }
+
+  void use_zero() {
+    comm = dist::make_single_communicator(*be);
+    reduce = std::make_unique<GradAllReduce>(*be, *comm, model->trainable_params(), DType::F32);
+    zero = std::make_unique<ZeroOptimizer>(*be, *reduce, model->trainable_params());
+    step->grad_reduce = reduce.get();
+    step->zero = zero.get();
   }
 
   // bad_token: the id written at sample 2, position 3 of micro-batch bad_micro (token model).
@@ -116,12 +126,6 @@ struct Run {
     return all;
   }
 };
-
-uint64_t bits(double d) {
-  uint64_t u;
-  std::memcpy(&u, &d, sizeof u);
-  return u;
-}
 
 }  // namespace
 
@@ -234,4 +238,47 @@ TEST_CASE("train step: a bad token id is raised from the step's read-back, befor
     CHECK(run.params() == before);  // no update
     CHECK(run.opt->applied_steps() == 0);
   }
+}
+
+TEST_CASE("train step: dist.zero 1 (one process) reads once per step, with zero 0's bits") {
+  Run sharded("adamw", DType::BF16, LossScaleMode::Dynamic), plain("adamw", DType::BF16,
+                                                                   LossScaleMode::Dynamic);
+  sharded.use_zero();
+  for (int s = 0; s < 4; ++s) {
+    CAPTURE(s);
+    const StepNormalisation norm = step_normalisation(32, sharded.scaler->scale());
+    StepOutcome o[2];
+    int i = 0;
+    for (Run* r : {&sharded, &plain}) {
+      r->set_batches(uint32_t(10 * s));
+      const int64_t before = r->be->host_reads();
+      for (int m = 0; m < 2; ++m) {
+        Context ctx{*r->be, true, 1, uint64_t(2 * s + m)};
+        r->step->micro_batch(ctx, r->x[m], r->y[m], norm.grad_scale);
+      }
+      o[i++] = r->step->finish(norm);
+      CHECK(r->be->host_reads() - before == 1);
+    }
+    CHECK(bits(o[0].loss_sum) == bits(o[1].loss_sum));
+    CHECK(bits(o[0].grad_norm) == bits(o[1].grad_norm));
+    CHECK(sharded.params() == plain.params());
+  }
+}
+
+TEST_CASE("train step: dist.zero 1 raises a bad label from its one read, before any update") {
+  Run run("adamw", DType::F32, LossScaleMode::None);
+  run.use_zero();
+  run.set_batches(3, 0);
+  const std::vector<float> before = run.params();
+  const StepNormalisation norm = step_normalisation(32, 1.0);
+  for (int m = 0; m < 2; ++m) {
+    Context ctx{*run.be, true, 1, uint64_t(m)};
+    run.step->micro_batch(ctx, run.x[m], run.y[m], norm.grad_scale);
+  }
+  const int64_t reads = run.be->host_reads();
+  CHECK_THROWS_WITH_AS(run.step->finish(norm),
+                       doctest::Contains("labels: row 5 of the batch has class 10"), DataError);
+  CHECK(run.be->host_reads() - reads == 1);
+  CHECK(run.params() == before);
+  CHECK(run.opt->applied_steps() == 0);
 }

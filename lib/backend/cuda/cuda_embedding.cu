@@ -1,6 +1,6 @@
 // cuda_embedding.cu: CudaBackend's embedding ops (the deferred hooks; Backend's raising ops read
 // the stats back). Nothing is read back here and nothing waits for the device: no cudaMemcpy to
-// the host, no synchronisation, temporaries from the caching allocator, all work queued on the
+// the host, no synchronisation, temporaries in the engine's workspaces, all work queued on the
 // engine's stream, so the ops are legal inside CUDA stream capture (issue 12).
 // A bad id (not an integer in [0, V)) is recorded in stats[kStatBadToken] (atomicMax of
 // pack_bad_label(index, id bits): the lowest index wins); forward writes a zero row for it and
@@ -109,7 +109,7 @@ void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dy, T
   // keys, sorted keys, positions, sorted positions (pos): n each, every list 256-byte aligned
   // (np elements apart); start: vocab + 1.
   const int64_t np = (n + 63) / 64 * 64;
-  Tensor lists = empty_impl(Shape{4 * np + vocab + 1}, DType::I32);
+  Tensor lists = workspace(0, Shape{4 * np + vocab + 1}, DType::I32);
   auto* keys = ptr<uint32_t>(lists);
   uint32_t* keys_sorted = keys + np;
   auto* vals = reinterpret_cast<int32_t*>(keys + 2 * np);
@@ -118,7 +118,7 @@ void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dy, T
   size_t temp_bytes = 0;  // the size query launches nothing
   MP_CUDA_CHECK(cub::DeviceRadixSort::SortPairs(nullptr, temp_bytes, keys, keys_sorted, vals, pos,
                                                 static_cast<int>(n), 0, end_bit, stream));
-  Tensor temp = empty_impl(Shape{static_cast<int64_t>(temp_bytes / 4 + 1)}, DType::I32);
+  Tensor temp = workspace(1, Shape{static_cast<int64_t>(temp_bytes / 4 + 1)}, DType::I32);
 
   embedding_keys_kernel<<<blocks_for(n), kThreads, 0, stream>>>(ptr<const float>(ids), n, vocab,
                                                                 keys, vals, bad_token_slot(stats));
@@ -134,8 +134,9 @@ void CudaBackend::embedding_backward_impl(const Tensor& ids, const Tensor& dy, T
         ptr<const T>(dy), start, pos, ptr<float>(dweight), D);
     MP_CUDA_LAUNCH_CHECK("embedding_grad_kernel");
   });
-  // lists/temp are freed when this returns; the caching allocator hands their blocks out again
-  // only to work queued after these kernels on the same stream.
+  // lists/temp live in workspaces 0 and 1 (fixed addresses in a steady state: no allocator call
+  // per step, and what a CUDA graph captured stays valid); the next op using them queues after
+  // these kernels on the same stream.
 }
 
 }  // namespace mp::cuda
