@@ -26,6 +26,7 @@
 #include "train/train_step.h"
 #include "unit/backend_test_util.h"
 #include "unit/optim_fixtures.h"
+#include "unit/train_step_run.h"
 
 using namespace mp;
 
@@ -133,10 +134,7 @@ struct Run {
 
   Run(const Case& cs, DType dt, bool gpu)
       : c(cs), compute(dt), be(gpu ? make_cuda_backend(0) : make_cpu_backend(2)) {
-    OptimizerSpec os;
-    os.type = "adamw";
-    os.lr = 0.01;
-    os.weight_decay = 0.01;
+    const OptimizerSpec os = test::adamw_spec();
     opt = make_optimizer(os, 5);
     sched = std::make_unique<LrSchedule>(ScheduleSpec{}, os.lr);
     LossScaleSpec ls;

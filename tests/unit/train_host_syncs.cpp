@@ -117,14 +117,7 @@ struct Run {
     }
   }
 
-  std::vector<float> params() {
-    std::vector<float> all;
-    for (Parameter* p : model->params()) {
-      const std::vector<float> v = to_host_floats(*be, p->master);
-      all.insert(all.end(), v.begin(), v.end());
-    }
-    return all;
-  }
+  std::vector<float> params() { return test::master_values(*be, *model); }
 };
 
 }  // namespace

@@ -38,6 +38,25 @@ inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) 
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
+// Every parameter's fp32 master values, concatenated in model order.
+inline std::vector<float> master_values(Backend& be, Model& model) {
+  std::vector<float> all;
+  for (Parameter* p : model.params()) {
+    const std::vector<float> v = to_host_floats(be, p->master);
+    all.insert(all.end(), v.begin(), v.end());
+  }
+  return all;
+}
+
+// The tests' optimizer: AdamW, lr 0.01, weight decay 0.01.
+inline OptimizerSpec adamw_spec() {
+  OptimizerSpec os;
+  os.type = "adamw";
+  os.lr = 0.01;
+  os.weight_decay = 0.01;
+  return os;
+}
+
 struct StepRunOptions {
   DType compute = DType::BF16;  // with fp32 masters
   LossScaleMode scale_mode = LossScaleMode::None;
@@ -69,10 +88,7 @@ struct StepRun {
     mo.seed = 3;
     model = Model::build(*be, layers, {in}, mo);
     loss = make_loss("cross_entropy", -100);
-    OptimizerSpec os;
-    os.type = "adamw";
-    os.lr = 0.01;
-    os.weight_decay = 0.01;
+    const OptimizerSpec os = adamw_spec();
     opt = make_optimizer(os, 5);
     sched = std::make_unique<LrSchedule>(ScheduleSpec{}, os.lr);
     LossScaleSpec ls;
@@ -109,14 +125,7 @@ struct StepRun {
     return step->finish(norm);
   }
 
-  std::vector<float> params() {
-    std::vector<float> all;
-    for (Parameter* p : model->params()) {
-      const std::vector<float> v = to_host_floats(*be, p->master);
-      all.insert(all.end(), v.begin(), v.end());
-    }
-    return all;
-  }
+  std::vector<float> params() { return master_values(*be, *model); }
 };
 
 }  // namespace mp::test
