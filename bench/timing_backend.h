@@ -109,12 +109,13 @@ class TimingBackend final : public Backend {
   void activation_backward_impl(Act a, const Tensor& x, const Tensor& dy, Tensor& dx) override {
     T("activation_backward", [&] { in_->activation_backward(a, x, dy, dx); });
   }
-  void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t s, uint64_t o) override {
-    T("dropout_forward", [&] { in_->dropout_forward(x, y, p, s, o); });
+  void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t s, uint64_t o,
+                            const Tensor* b) override {
+    T("dropout_forward", [&] { in_->dropout_forward(x, y, p, s, o, b); });
   }
-  void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t s,
-                             uint64_t o) override {
-    T("dropout_backward", [&] { in_->dropout_backward(dy, dx, p, s, o); });
+  void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t s, uint64_t o,
+                             const Tensor* b) override {
+    T("dropout_backward", [&] { in_->dropout_backward(dy, dx, p, s, o, b); });
   }
   void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) override {
     T("bias_grad", [&] { in_->bias_grad(dy, db, beta); });

@@ -72,6 +72,12 @@ class Args {
   const char* op_;
 };
 
+// dropout's offset_base: one int64 on the op's device.
+void check_offset_base(const Args& a, const Tensor& base) {
+  a.dtype(base, DType::I64, "offset_base");
+  a.numel(base, 1, "offset_base");
+}
+
 void check_dropout_p(float p) {
   MP_CHECK(p >= 0.0f && p <= 1.0f, "dropout: p must be in [0, 1], got " + std::to_string(p));
 }
@@ -184,17 +190,23 @@ void Backend::activation_backward(Act act, const Tensor& x, const Tensor& dy, Te
   run_op("activation_backward", &Backend::activation_backward_impl, act, x, dy, dx);
 }
 
-void Backend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset) {
-  Args(device(), "dropout_forward").same(x, "x", y, "y");
+void Backend::dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset,
+                              const Tensor* offset_base) {
+  const Args a(device(), "dropout_forward");
+  a.same(x, "x", y, "y");
   check_dropout_p(p);
-  run_op("dropout_forward", &Backend::dropout_forward_impl, x, y, p, seed, offset);
+  if (offset_base) check_offset_base(a, *offset_base);
+  run_op("dropout_forward", &Backend::dropout_forward_impl, x, y, p, seed, offset, offset_base);
 }
 
 void Backend::dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                               uint64_t offset) {
-  Args(device(), "dropout_backward").same(dy, "dy", dx, "dx");
+                               uint64_t offset, const Tensor* offset_base) {
+  const Args a(device(), "dropout_backward");
+  a.same(dy, "dy", dx, "dx");
   check_dropout_p(p);
-  run_op("dropout_backward", &Backend::dropout_backward_impl, dy, dx, p, seed, offset);
+  if (offset_base) check_offset_base(a, *offset_base);
+  run_op("dropout_backward", &Backend::dropout_backward_impl, dy, dx, p, seed, offset,
+         offset_base);
 }
 
 void Backend::bias_grad(const Tensor& dy, Tensor& db, float beta) {

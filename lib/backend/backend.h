@@ -146,9 +146,9 @@ struct ParamUpdate {
   prefix void activation_backward_impl(Act act, const Tensor& x, const Tensor& dy, Tensor& dx)     \
       suffix;                                                                                      \
   prefix void dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,             \
-                                   uint64_t offset) suffix;                                        \
+                                   uint64_t offset, const Tensor* offset_base) suffix;             \
   prefix void dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,          \
-                                    uint64_t offset) suffix;                                       \
+                                    uint64_t offset, const Tensor* offset_base) suffix;            \
   prefix void bias_grad_impl(const Tensor& dy, Tensor& db, float beta) suffix;                     \
   prefix void layernorm_forward_impl(const Tensor& x, const Tensor& gamma, const Tensor& beta,     \
                                      float eps, Tensor& y, Tensor& mean, Tensor& rstd) suffix;     \
@@ -264,8 +264,13 @@ class Backend {
   // dx = dy * act'(x).
   void activation_backward(Act act, const Tensor& x, const Tensor& dy, Tensor& dx);
   // Inverted dropout with keep mask from Philox(seed, offset, i): y = x * keep / (1 - p).
-  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset);
-  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed, uint64_t offset);
+  // offset_base: an int64 [1] tensor on this device whose value, read when the op executes, is
+  // added to offset (wrapping): the same op replays with a new stream position in a CUDA graph
+  // (train.cuda_graph), the value uploaded before each micro-batch. Null: offset alone.
+  void dropout_forward(const Tensor& x, Tensor& y, float p, uint64_t seed, uint64_t offset,
+                       const Tensor* offset_base = nullptr);
+  void dropout_backward(const Tensor& dy, Tensor& dx, float p, uint64_t seed, uint64_t offset,
+                        const Tensor* offset_base = nullptr);
   // db[N] = beta * db + column sums of dy[M,N] (fp32 accumulation, db fp32).
   void bias_grad(const Tensor& dy, Tensor& db, float beta);
 

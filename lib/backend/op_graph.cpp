@@ -100,7 +100,7 @@ bool Backend::verify_op(const char* name, const OpSig& sig) {
     const std::string at = "op " + std::to_string(g.cursor_) + " (" + name + ")";
     graph_fallback(same_op ? at + " has a different argument " + std::to_string(arg) +
                                  " (a tensor's address, dtype or shape, or a scalar such as a "
-                                 "loss scale or a dropout offset)"
+                                 "loss scale)"
                            : at + " is not the captured pass's " + op.name);
   } else {
     graph_fallback(std::string("op ") + std::to_string(g.cursor_) + " (" + name +

@@ -9,7 +9,7 @@
 //     runs the closures (the CPU engine: the "graph" is the closure list).
 //   - verify (the graph holds a recording): each op's signature is compared with the recorded op
 //     at the same position (the tensors' addresses, dtypes and shapes; every scalar argument such
-//     as a loss scale or dropout offset); graph_end launches the recorded graph when every op
+//     as a loss scale); graph_end launches the recorded graph when every op
 //     matched and the counts agree. Allocations (Backend::empty) inside the pass return the
 //     recorded pass's tensors, so the addresses the graph was captured with stay valid.
 // On the first difference, a host read (sum, download, ...) or an upload inside a pass, the ops

@@ -171,7 +171,7 @@ void visit_spec(SpecVisitor& v, RunSpec& s) {
   bind(v, "train.cuda_graph", s.train.cuda_graph, none(),
        "capture each micro-batch's forward, loss and backward as a CUDA graph once and replay it "
        "while the step makes the same ops on the same buffers (same results, bit for bit; fewer "
-       "launches); a step that differs (dropout, a short last batch, a new loss scale) runs "
+       "launches); a step that differs (a short last batch, a new loss scale) runs "
        "eagerly and is captured again, and graphs switch off with a warning when that repeats. "
        "On the CPU engine the recorded ops are replayed from the host (no speed-up; it checks "
        "that a spec is graph-safe without a GPU)");

@@ -126,7 +126,8 @@ void CausalSelfAttention::unfused_forward(Context& ctx, const Tensor& q, const T
   const Tensor* pv = &p_prob_;
   if (drop_active_) {
     ensure_buffer(be, p_drop_, {BH, T_, T_}, D);
-    be.dropout_forward(p_prob_, p_drop_, p_, ctx.seed, dropout_offset(ctx));
+    const DropoutStream r = dropout_stream(ctx, stream_);
+    be.dropout_forward(p_prob_, p_drop_, p_, ctx.seed, r.offset, r.base);
     pv = &p_drop_;
   }
   be.gemm_batched(false, false, 1.0f, *pv, v, 0.0f, o_);
@@ -162,7 +163,10 @@ void CausalSelfAttention::unfused_backward(Context& ctx, const Tensor& q, const 
   be.gemm_batched(true, false, 1.0f, pv, do_, 0.0f, dv);  // dV = P'^T dO
   ensure_buffer(be, dp_, {BH, T_, T_}, D);
   be.gemm_batched(false, true, 1.0f, do_, v, 0.0f, dp_);  // dP' = dO V^T
-  if (drop_active_) be.dropout_backward(dp_, dp_, p_, ctx.seed, dropout_offset(ctx));
+  if (drop_active_) {
+    const DropoutStream r = dropout_stream(ctx, stream_);
+    be.dropout_backward(dp_, dp_, p_, ctx.seed, r.offset, r.base);
+  }
   be.causal_softmax_backward(p_prob_, dp_, s_);  // dS, into the scores' buffer
   be.gemm_batched(false, false, alpha, s_, k, 0.0f, dq);  // dQ = alpha dS K
   be.gemm_batched(true, false, alpha, s_, q, 0.0f, dk);   // dK = alpha dS^T Q

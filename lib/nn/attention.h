@@ -66,7 +66,6 @@ class CausalSelfAttention : public Layer {
                        float alpha);
   void unfused_backward(Context& ctx, const Tensor& q, const Tensor& k, const Tensor& v,
                         float alpha, Tensor& dq, Tensor& dk, Tensor& dv);
-  uint64_t dropout_offset(const Context& ctx) const { return (ctx.rng_offset << 16) + stream_; }
   int64_t heads_, C_ = 0, d_ = 0;
   float p_;
   bool bias_;

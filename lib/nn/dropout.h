@@ -13,7 +13,6 @@ class Dropout : public Layer {
   const Tensor& backward(Context& ctx, const Tensor& dy) override;
 
  private:
-  uint64_t offset(const Context& ctx) const { return (ctx.rng_offset << 16) + stream_; }
   float p_;
   uint64_t stream_;  // distinct per dropout layer
   bool active_ = false;

@@ -52,7 +52,22 @@ struct Context {
   // defer a data error (Embedding: a bad token id) record it there instead of reading back, and
   // raise it from raise_deferred after the step's read.
   Tensor* stats = nullptr;
+  // Graph passes (train.cuda_graph; TrainStep::micro_batch): a device int64 holding
+  // rng_offset << 16, uploaded before each micro-batch, so that dropout ops keep the same
+  // arguments from step to step (dropout_stream). Null elsewhere.
+  const Tensor* rng_base = nullptr;
 };
+
+// A dropout op's Philox stream position for layer stream `stream`: (rng_offset << 16) + stream,
+// as a host offset, or (graph passes) `stream` plus the device value ctx.rng_base: the same sum.
+struct DropoutStream {
+  uint64_t offset;
+  const Tensor* base;
+};
+inline DropoutStream dropout_stream(const Context& ctx, uint64_t stream) {
+  if (ctx.rng_base) return DropoutStream{stream, ctx.rng_base};
+  return DropoutStream{(ctx.rng_offset << 16) + stream, nullptr};
+}
 
 class Layer {
  public:

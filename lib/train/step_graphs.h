@@ -5,12 +5,13 @@
 // batch upload before the pass, and the optimizer step after the last micro-batch (the one read of
 // the step stats, the gradient check, the multi-tensor update: three launches).
 // The first micro-batch at each position runs eagerly (the layers allocate their buffers), the
-// second captures. One graph per micro-batch position of the step (accumulation: the positions may differ, e.g. by
-// the dropout stream's offset). A pass that falls back (a different shape: the epoch's last, short
-// batch; a changed scalar: a new loss scale) runs eagerly and the next one captures again. When
-// every pass of a position keeps falling back (kGiveUpAfter in a row without a replay: e.g.
-// dropout, whose offset changes every micro-batch), graphs are switched off for the run with one
-// warning that names the reason.
+// second captures. One graph per micro-batch position of the step (accumulation: their ops may
+// differ). Dropout replays: its layers pass their stream number and the device value
+// Context::rng_base (the micro-batch's rng_offset << 16, uploaded by TrainStep before the pass).
+// A pass that falls back (a different shape: the epoch's last, short batch; a changed scalar: a
+// new loss scale; a reallocated buffer) runs eagerly and the next one captures again. When every
+// pass of a position keeps falling back (kGiveUpAfter in a row without a replay), graphs are
+// switched off for the run with one warning that names the reason.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -21,16 +21,28 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
     model.backward(ctx, loss.grad());
   };
   const int64_t pos = micro_pos++;
+  const Tensor* const outer_rng = ctx.rng_base;
+  const bool graphed = graphs && !probe;
+  if (graphed) {
+    // Dropout's stream position as a device value, uploaded here, outside the pass: the ops keep
+    // their arguments, so a graph replays with this micro-batch's masks.
+    if (!rng_base.defined()) rng_base = be.empty({1}, DType::I64);
+    const auto v = static_cast<int64_t>(ctx.rng_offset << 16);
+    be.upload(&v, rng_base);
+    ctx.rng_base = &rng_base;
+  }
   try {
-    if (graphs && !probe)
+    if (graphed)
       graphs->run(pos, body);
     else
       body();
   } catch (...) {
     ctx.stats = outer_stats;
+    ctx.rng_base = outer_rng;
     throw;
   }
   ctx.stats = outer_stats;
+  ctx.rng_base = outer_rng;
 }
 
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {

@@ -47,6 +47,7 @@ struct TrainStep {
   // train.cuda_graph: each micro-batch's forward, loss and backward run as a graph pass over its
   // position's graph (step_graphs.h); telemetry micro-batches run eagerly (the probe reads back).
   StepGraphs* graphs = nullptr;
+  Tensor rng_base = Tensor();  // with graphs: the dropout stream position (Context::rng_base)
   int64_t micro_pos = 0;  // this step's micro-batches so far (reset by finish)
 
   // One micro-batch: forward of `x` (with ctx.probe = probe), loss against `target` with its

@@ -528,7 +528,7 @@ with h5py.File("plain16.h5", "w") as f:
 graph)
   # train.cuda_graph on the CPU engine (recorded host calls; the CUDA capture is train_cuda_graph's):
   # the same metrics as without graphs, with replays counted, through accumulation, evaluation,
-  # fp16's dynamic scaler, telemetry steps (eager) and a resume; dropout switches graphs off.
+  # fp16's dynamic scaler, telemetry steps (eager) and a resume; dropout replays too.
   same_curve() {  # the deterministic columns of metrics.csv (not samples/s, time)
     cmp -s <(cut -d, -f1-7 "$1/metrics.csv") <(cut -d, -f1-7 "$2/metrics.csv")
   }
@@ -559,9 +559,9 @@ sys.exit(0 if all(np.array_equal(a[n][()].view(np.uint8), b[n][()].view(np.uint8
     <(cut -d, -f1-7 runs/resumed/metrics.csv | awk -F, 'NR == 1 || $1 > 10')
   D=(--config run.yaml --set 'model.layers=[{linear: {out: 32}}, relu, {dropout: {p: 0.2}}, {linear: {out: 4}}]')
   expect 0 "done: 30 steps" -- "${D[@]}" --out runs/drop_eager
-  expect 0 "train.cuda_graph: switched off for the rest of the run" -- "${D[@]}" --out runs/drop_graph --set train.cuda_graph=true
+  expect 0 "done: 30 steps" -- "${D[@]}" --out runs/drop_graph --set train.cuda_graph=true
   check "dropout: graphs give the eager curve" same_curve runs/drop_eager runs/drop_graph
-  check "dropout: never replayed" test "$(replays runs/drop_graph)" -eq 0
+  check "dropout: replayed (the masks' stream position is a device value)" test "$(replays runs/drop_graph)" -gt 20
   ;;
 *)
   echo "unknown group $GROUP"

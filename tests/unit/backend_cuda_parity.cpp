@@ -289,6 +289,19 @@ TEST_CASE("cuda: dropout masks and values bit for bit") {
       cpu().dropout_backward(x.c, dx.c, p, 1234, 77);
       gpu().dropout_backward(x.g, dx.g, p, 1234, 77);
       check_bits(dx, "dropout_backward");
+      // The stream position split into offset 13 + a device value (train.cuda_graph's layers):
+      // the GPU reads it in the kernel, the CPU reference gets the sum as a host offset. A large
+      // value (a late micro-batch << 16) exercises the 64-bit add.
+      const int64_t base_v = (int64_t{123457} << 16) + 64;
+      const uint64_t whole = uint64_t(base_v) + 13;
+      Tensor base = gpu().empty({1}, DType::I64);
+      gpu().upload(&base_v, base);
+      cpu().dropout_forward(x.c, y.c, p, 99, whole);
+      gpu().dropout_forward(x.g, y.g, p, 99, 13, &base);
+      check_bits(y, "dropout_forward with offset_base");
+      cpu().dropout_backward(x.c, dx.c, p, 99, whole);
+      gpu().dropout_backward(x.g, dx.g, p, 99, 13, &base);
+      check_bits(dx, "dropout_backward with offset_base");
     }
 }
 

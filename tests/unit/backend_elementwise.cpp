@@ -180,6 +180,30 @@ TEST_CASE("dropout: keep fraction 1-p, kept values scaled by 1/(1-p), mask repro
       Tensor tdx = be.empty({n}, dt);
       be.dropout_backward(tx, tdx, p, 1234, 77);
       CHECK(get(be, tdx) == y);
+      // offset_base: offset 5 plus a device value 72 is offset 77 (the value is read when the op
+      // runs: set after recording a graph pass, the replay uses it); backward likewise.
+      const int64_t base_v = 72;
+      Tensor base = be.empty({1}, DType::I64);
+      be.upload(&base_v, base);
+      be.dropout_forward(tx, ty2, p, 1234, 5, &base);
+      CHECK(get(be, ty2) == y);
+      be.dropout_backward(tx, tdx, p, 1234, 5, &base);
+      CHECK(get(be, tdx) == y);
+      OpGraph g;
+      be.fill(ty2, 0.0f);
+      const int64_t other = 73;
+      be.upload(&other, base);
+      be.graph_begin(g);
+      be.dropout_forward(tx, ty2, p, 1234, 5, &base);
+      be.graph_end();  // captured with 73 in base: offset 78
+      be.upload(&base_v, base);
+      be.graph_begin(g);
+      be.dropout_forward(tx, ty2, p, 1234, 5, &base);
+      CHECK(be.graph_end() == GraphPass::Replayed);  // same arguments: replayed with offset 77
+      CHECK(get(be, ty2) == y);
+      Tensor wrong = be.empty({2}, DType::I64);
+      CHECK_THROWS_WITH_AS(be.dropout_forward(tx, ty2, p, 1234, 5, &wrong),
+                           doctest::Contains("offset_base"), InternalError);
     }
 }
 

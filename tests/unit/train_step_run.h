@@ -77,6 +77,9 @@ struct StepRun {
   std::unique_ptr<TrainStep> step;
   int64_t batch, in, classes;
   Tensor x[2], y[2];
+  // New device batch tensors every step, the old ones kept alive (so the addresses differ).
+  bool fresh_batches = false;
+  std::vector<Tensor> retired;
 
   // `layers` map `in` inputs to o.classes logits.
   StepRun(std::unique_ptr<Backend> backend, const std::vector<LayerSpec>& layers, int64_t inputs,
@@ -117,6 +120,11 @@ struct StepRun {
       for (float& v : xv) v = d(g);
       std::vector<int32_t> yv(static_cast<size_t>(batch));
       for (size_t i = 0; i < yv.size(); ++i) yv[i] = int32_t((i * 7 + size_t(s + m)) % size_t(classes));
+      if (fresh_batches) {
+        retired.push_back(x[m]);
+        x[m] = be->empty({batch, in}, DType::F32);
+        y[m] = be->empty({batch}, DType::I32);
+      }
       be->upload(xv.data(), x[m]);
       be->upload(yv.data(), y[m]);
       Context ctx{*be, true, 1, uint64_t(2 * s + m)};

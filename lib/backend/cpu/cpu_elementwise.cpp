@@ -162,14 +162,20 @@ void CpuBackend::activation_backward_impl(Act act, const Tensor& x, const Tensor
   MP_CHECK(false, "activation_backward: unknown activation " + std::to_string(int(act)));
 }
 
+// offset + the offset_base value, read now (at the op's execution: a replayed graph pass reads
+// the value uploaded for its micro-batch).
+uint64_t stream_offset(uint64_t offset, const Tensor* base) {
+  return base ? offset + static_cast<uint64_t>(base->data<int64_t>()[0]) : offset;
+}
+
 void CpuBackend::dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                                      uint64_t offset) {
-  dropout_map(threads_, x, y, p, seed, offset);
+                                      uint64_t offset, const Tensor* offset_base) {
+  dropout_map(threads_, x, y, p, seed, stream_offset(offset, offset_base));
 }
 
 void CpuBackend::dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                                       uint64_t offset) {
-  dropout_map(threads_, dy, dx, p, seed, offset);
+                                       uint64_t offset, const Tensor* offset_base) {
+  dropout_map(threads_, dy, dx, p, seed, stream_offset(offset, offset_base));
 }
 
 }  // namespace mp::cpu

@@ -150,13 +150,13 @@ namespace {
 
 // y = dropout(x); also the backward (dx from dy), which is the same map.
 void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& y, float p,
-                 uint64_t seed, uint64_t offset) {
+                 uint64_t seed, uint64_t offset, const Tensor* base) {
   const int64_t n = x.numel();
   if (n == 0) return;
   if (!CudaBackend::same_dtype({&x, &y})) {
     const Tensor x32 = be.f32_copy(x, 0);
     Tensor y32 = y.dtype() == DType::F32 ? y : be.workspace(1, y.shape(), DType::F32);
-    dropout_map(be, stream, x32, y32, p, seed, offset);
+    dropout_map(be, stream, x32, y32, p, seed, offset, base);
     if (y32.raw() != y.raw()) be.cast(y32, y);
     return;
   }
@@ -164,20 +164,22 @@ void dropout_map(CudaBackend& be, cudaStream_t stream, const Tensor& x, Tensor& 
   dispatch_float(x.dtype(), "dropout", [&](auto tag) {
     using T = decltype(tag);
     launch_vec_map<1, T, T>(stream, ptr<const T>(x), nullptr, ptr<T>(y), n,
-                            DropoutF{{seed, offset}, p, scale}, "dropout_kernel");
+                            DropoutF{{seed, offset, base ? ptr<const int64_t>(*base) : nullptr},
+                                     p, scale},
+                            "dropout_kernel");
   });
 }
 
 }  // namespace
 
 void CudaBackend::dropout_forward_impl(const Tensor& x, Tensor& y, float p, uint64_t seed,
-                                       uint64_t offset) {
-  dropout_map(*this, bound_stream(), x, y, p, seed, offset);
+                                       uint64_t offset, const Tensor* offset_base) {
+  dropout_map(*this, bound_stream(), x, y, p, seed, offset, offset_base);
 }
 
 void CudaBackend::dropout_backward_impl(const Tensor& dy, Tensor& dx, float p, uint64_t seed,
-                                        uint64_t offset) {
-  dropout_map(*this, bound_stream(), dy, dx, p, seed, offset);
+                                        uint64_t offset, const Tensor* offset_base) {
+  dropout_map(*this, bound_stream(), dy, dx, p, seed, offset, offset_base);
 }
 
 }  // namespace mp::cuda

@@ -136,9 +136,14 @@ inline int64_t vec_head(int64_t n, int k, std::initializer_list<Operand> ops) {
 // ---- Philox bits for a run of elements ------------------------------------------------------
 
 // Base of the functors that take element i's Philox bits: f(i, a, b, bits) with
-// bits = philox_bits(seed, offset, i).
+// bits = philox_bits(seed, off(), i): offset, plus *offset_base when given (a device int64 read
+// at execution: dropout's stream position under a replayed CUDA graph).
 struct PhiloxMap {
   uint64_t seed, offset;
+  const int64_t* offset_base = nullptr;
+  __device__ uint64_t off() const {
+    return offset_base ? offset + static_cast<uint64_t>(*offset_base) : offset;
+  }
 };
 
 template <class F> constexpr bool kTakesBits = std::is_base_of_v<PhiloxMap, F>;
@@ -157,7 +162,7 @@ __global__ void vec_map_kernel(const Ti* a, const Ti* b, To* out, int64_t n, int
     if (NIn > 1) load_pack<K>(b + i0, xb);
     if constexpr (kTakesBits<F>) {
       uint32_t bits[K];
-      philox_run<K>(f.seed, f.offset, static_cast<uint64_t>(i0), bits);
+      philox_run<K>(f.seed, f.off(), static_cast<uint64_t>(i0), bits);
 #pragma unroll
       for (int k = 0; k < K; ++k) y[k] = f(i0 + k, xa[k], xb[k], bits[k]);
     } else {
@@ -172,7 +177,7 @@ __global__ void vec_map_kernel(const Ti* a, const Ti* b, To* out, int64_t n, int
     const int64_t i = j < head ? j : tail + (j - head);
     const float va = NIn > 0 ? load_f32(a[i]) : 0.0f, vb = NIn > 1 ? load_f32(b[i]) : 0.0f;
     if constexpr (kTakesBits<F>)
-      out[i] = store_as<To>(f(i, va, vb, philox_bits(f.seed, f.offset, static_cast<uint64_t>(i))));
+      out[i] = store_as<To>(f(i, va, vb, philox_bits(f.seed, f.off(), static_cast<uint64_t>(i))));
     else
       out[i] = store_as<To>(f(i, va, vb));
   }
