@@ -522,6 +522,14 @@ class Backend {
   Pass pass_ = Pass::Eager;
   bool native_capture_ = false;  // the engine is capturing (capture pass)
   int hook_depth_ = 0;           // > 0 while a hook runs: its own public calls run directly
+  // hook_depth_ + 1 for a scope (exceptions included).
+  struct HookScope {
+    explicit HookScope(int& d) : depth(d) { ++depth; }
+    ~HookScope() { --depth; }
+    HookScope(const HookScope&) = delete;
+    HookScope& operator=(const HookScope&) = delete;
+    int& depth;
+  };
 };
 
 // The pieces of a kStatBadLabel slot (StepStatSlot): its packed value for a bad (row, label),

@@ -132,14 +132,8 @@ void Backend::graph_fallback(const std::string& why) {
 
 void Backend::run_recorded(size_t n) {
   OpGraph& g = *graph_;
-  ++hook_depth_;
-  try {
-    for (size_t i = 0; i < n; ++i) g.ops_[i].run();
-  } catch (...) {
-    --hook_depth_;
-    throw;
-  }
-  --hook_depth_;
+  const HookScope scope(hook_depth_);
+  for (size_t i = 0; i < n; ++i) g.ops_[i].run();
 }
 
 }  // namespace mp

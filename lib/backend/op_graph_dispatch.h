@@ -101,22 +101,19 @@ void Backend::run_op(const char* name, void (Backend::*hook)(P...), A&&... a) {
   record_op(name, std::move(sig), [this, hook, ... h = op_graph_detail::hold(a)]() mutable {
     (this->*hook)(op_graph_detail::unhold<P>(h)...);
   });
-  if (native_capture_) {  // the engine captures the launches into its graph
-    ++hook_depth_;
+  if (!native_capture_) return;
+  std::string failed;
+  {  // the engine captures the launches into its graph
+    const HookScope scope(hook_depth_);
     try {
       (this->*hook)(std::forward<A>(a)...);
     } catch (const InternalError& e) {
-      // An engine call that a capture cannot hold: the pass falls back and the recorded ops,
-      // this one included, run eagerly (where a real fault fails again, uncaptured).
-      --hook_depth_;
-      graph_fallback(std::string(name) + " could not be captured: " + e.what());
-      return;
-    } catch (...) {
-      --hook_depth_;
-      throw;
+      failed = e.what();
     }
-    --hook_depth_;
   }
+  // An engine call that a capture cannot hold: the pass falls back and the recorded ops, this
+  // one included, run eagerly (where a real fault fails again, uncaptured).
+  if (!failed.empty()) graph_fallback(std::string(name) + " could not be captured: " + failed);
 }
 
 }  // namespace mp

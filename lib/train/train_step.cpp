@@ -9,7 +9,15 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
                             TelemetryProbe* probe, Loss* shadow) {
   if (!stats.defined()) stats = be.make_step_stats();
   ctx.probe = probe;
-  Tensor* const outer_stats = ctx.stats;
+  struct Restore {  // the caller's context fields, also when the micro-batch throws
+    Context& c;
+    Tensor* stats;
+    const Tensor* rng;
+    ~Restore() {
+      c.stats = stats;
+      c.rng_base = rng;
+    }
+  } restore{ctx, ctx.stats, ctx.rng_base};
   ctx.stats = &stats;  // layers defer their data errors (a bad token id) into the step stats
   const auto body = [&] {
     const Tensor& out = model.forward(ctx, x);
@@ -21,7 +29,6 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
     model.backward(ctx, loss.grad());
   };
   const int64_t pos = micro_pos++;
-  const Tensor* const outer_rng = ctx.rng_base;
   const bool graphed = graphs && !probe;
   if (graphed) {
     // Dropout's stream position as a device value, uploaded here, outside the pass: the ops keep
@@ -31,18 +38,10 @@ void TrainStep::micro_batch(Context& ctx, const Tensor& x, const Tensor& target,
     be.upload(&v, rng_base);
     ctx.rng_base = &rng_base;
   }
-  try {
-    if (graphed)
-      graphs->run(pos, body);
-    else
-      body();
-  } catch (...) {
-    ctx.stats = outer_stats;
-    ctx.rng_base = outer_rng;
-    throw;
-  }
-  ctx.stats = outer_stats;
-  ctx.rng_base = outer_rng;
+  if (graphed)
+    graphs->run(pos, body);
+  else
+    body();
 }
 
 StepOutcome TrainStep::finish(const StepNormalisation& norm) {
